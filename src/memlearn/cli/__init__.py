@@ -1,0 +1,1 @@
+"""The memlearn command line."""

@@ -1,0 +1,45 @@
+"""The ``memlearn`` command: one Typer application with a sub-command per layer."""
+
+from __future__ import annotations
+
+import typer
+
+from memlearn import __version__
+
+app = typer.Typer(
+    name="memlearn",
+    help=(
+        "memlearn: simulate and drive on-chip learning on resistive-memory crossbars. "
+        "Program multi-level ReRAM cells pulse by pulse, meta-train a few-shot network "
+        "off-chip, adapt it on (simulated or real) chips, and reproduce the reference studies."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"memlearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """memlearn command line."""
+
+
+def _register() -> None:
+    """Attach the sub-commands of each layer (each module adds its own commands)."""
+    # Each entry: module path, attribute, how it attaches ("group" NAME or "commands").
+    from memlearn.cli import data as data_cli
+
+    app.add_typer(data_cli.app, name="data", help=data_cli.HELP)
+
+
+_register()

@@ -1,0 +1,1 @@
+"""Meta-trained models shipped with memlearn (package data)."""

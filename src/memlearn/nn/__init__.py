@@ -1,0 +1,3 @@
+"""PyTorch modules: the hard-wired conv feature extractor, crossbar-backed linear layers and
+the few-shot network.
+"""
