@@ -123,6 +123,15 @@ class Chip(abc.ABC):
         """
 
     @abc.abstractmethod
+    def pulse(self, array: str, plus: torch.Tensor, minus: torch.Tensor) -> ProgramReport:
+        """Apply one fixed programming pulse per selected cell, with no verify (Manhattan rule).
+
+        ``plus`` and ``minus`` (integer, ``[n_chips, rows, cols]``, values in {-1, 0, +1}) select,
+        for the G+ and G- cell of each pair, one SET pulse (+1), one RESET pulse (-1) or nothing
+        (0), at the chip's fixed incremental pulse conditions.
+        """
+
+    @abc.abstractmethod
     def multiply(self, array: str, volts: torch.Tensor) -> torch.Tensor:
         """Analog vector-matrix product.
 
