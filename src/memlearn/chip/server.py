@@ -1,0 +1,409 @@
+"""A bench controller that serves a :class:`~memlearn.chip.base.Chip` over the JSON-lines protocol.
+
+:class:`ChipServer` listens on TCP (loopback by default), runs one thread per client and
+serialises every chip operation with one lock, so concurrent clients see whole requests applied
+one at a time (they share the same chips).  Each connection has an idle timeout; a line longer
+than ``max_message_bytes`` is answered with ``too_large`` and the connection is closed; garbage
+gets a ``malformed`` reply and the connection stays usable; a client that disconnects, even in the
+middle of a message, only ends its own thread.  Every argument is validated (names, shapes,
+dtypes, finiteness, ranges) before the chip sees it.  See :mod:`memlearn.chip.protocol`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socketserver
+import threading
+from typing import Any
+
+import torch
+
+from memlearn import __version__
+from memlearn.chip.base import STRATEGIES, Chip
+from memlearn.chip.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    OPS,
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    ProtocolError,
+    decode_message,
+    decode_tensor,
+    encode_message,
+    encode_tensor,
+    layout_to_wire,
+    report_to_wire,
+)
+from memlearn.errors import MemlearnError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IDLE_TIMEOUT_S = 300.0  # [E] drop a client silent for 5 minutes
+_MAX_BATCH = 65536  # [E] images per multiply request, a bound on the server's work per message
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _TCPServer
+
+    def setup(self) -> None:
+        self.request.settimeout(self.server.owner.idle_timeout_s)
+        super().setup()
+
+    def handle(self) -> None:
+        owner = self.server.owner
+        limit = owner.max_message_bytes
+        session = _Session(owner)
+        while True:
+            try:
+                line = self.rfile.readline(limit + 1)
+            except (TimeoutError, OSError):
+                return
+            if not line:
+                return
+            if len(line) > limit and not line.endswith(b"\n"):
+                self._send(
+                    {
+                        "v": PROTOCOL_VERSION,
+                        "id": None,
+                        "ok": False,
+                        "error": {
+                            "code": "too_large",
+                            "message": f"message longer than the limit of {limit} bytes",
+                        },
+                    }
+                )
+                return
+            if not line.endswith(b"\n"):
+                return  # truncated: the client hung up in the middle of a message
+            if not line.strip():
+                continue
+            reply, close = session.handle_line(line)
+            if not self._send(reply) or close:
+                return
+
+    def _send(self, reply: dict[str, Any]) -> bool:
+        try:
+            self.wfile.write(encode_message(reply))
+            self.wfile.flush()
+            return True
+        except (OSError, ValueError):
+            return False
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], owner: ChipServer) -> None:
+        self.owner = owner
+        super().__init__(address, _Handler)
+
+
+class _Session:
+    """One client's state: the negotiated version and request dispatch."""
+
+    def __init__(self, owner: ChipServer) -> None:
+        self.owner = owner
+        self.version: int | None = None
+
+    def handle_line(self, line: bytes) -> tuple[dict[str, Any], bool]:
+        request_id: Any = None
+        try:
+            message = decode_message(line)
+            request_id = message.get("id")
+            if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+                request_id = None
+            op = message.get("op")
+            if message.get("v") not in SUPPORTED_VERSIONS and op != "hello":
+                raise ProtocolError(
+                    "bad_version",
+                    f"message version {message.get('v')!r}; this server speaks "
+                    f"{list(SUPPORTED_VERSIONS)}",
+                )
+            if op not in OPS:
+                raise ProtocolError("unknown_op", f"unknown op {op!r}; allowed: {list(OPS)}")
+            args = message.get("args", {})
+            if not isinstance(args, dict):
+                raise ProtocolError("malformed", "'args' must be a JSON object")
+            if op != "hello" and self.version is None:
+                raise ProtocolError("not_ready", "send 'hello' first to agree on a version")
+            result = getattr(self, f"_op_{op}")(args)
+            reply = {"v": self.version or PROTOCOL_VERSION, "id": request_id, "ok": True}
+            reply["result"] = result
+            return reply, op == "close"
+        except ProtocolError as exc:
+            error = {"code": exc.code, "message": exc.detail}
+        except (MemlearnError, ValueError, KeyError, TypeError) as exc:
+            error = {"code": "chip_error", "message": str(exc)}
+        except Exception as exc:  # the server must survive anything a client sends
+            log.exception("internal error while serving a request")
+            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        reply = {"v": self.version or PROTOCOL_VERSION, "id": request_id, "ok": False}
+        reply["error"] = error
+        return reply, False
+
+    # -- argument checks ------------------------------------------------------------------
+
+    @staticmethod
+    def _expect(args: dict[str, Any], required: set[str], optional: set[str] = frozenset()) -> None:
+        missing = required - set(args)
+        extra = set(args) - required - set(optional)
+        if missing:
+            raise ProtocolError("bad_argument", f"missing argument(s) {sorted(missing)}")
+        if extra:
+            raise ProtocolError(
+                "bad_argument",
+                f"unexpected argument(s) {sorted(extra)}; "
+                f"allowed: {sorted(required | set(optional))}",
+            )
+
+    def _array(self, args: dict[str, Any]) -> tuple[str, int, int]:
+        name = args["array"]
+        names = [a.name for a in self.owner.chip.layout.arrays]
+        if not isinstance(name, str) or name not in names:
+            raise ProtocolError("unknown_array", f"unknown array {name!r}; this chip has {names}")
+        spec = self.owner.chip.layout.array(name)
+        return name, spec.rows, spec.cols
+
+    def _tensor(
+        self, args: dict[str, Any], key: str, shape: tuple[int, ...], kind: str
+    ) -> torch.Tensor:
+        return self._check(decode_tensor(args[key], what=key), key, shape, kind)
+
+    @staticmethod
+    def _check(tensor: torch.Tensor, key: str, shape: tuple[int, ...], kind: str) -> torch.Tensor:
+        if tuple(tensor.shape) != shape:
+            raise ProtocolError(
+                "bad_shape", f"{key} has shape {list(tensor.shape)}, expected {list(shape)}"
+            )
+        if kind == "float":
+            if not tensor.is_floating_point():
+                raise ProtocolError("bad_argument", f"{key} must be float32 or float64")
+            if not torch.isfinite(tensor).all():
+                raise ProtocolError("bad_argument", f"{key} holds NaN or infinite values")
+            return tensor.to(torch.float32)
+        if kind == "sign":
+            if tensor.is_floating_point() or tensor.dtype == torch.bool:
+                raise ProtocolError("bad_argument", f"{key} must be an integer tensor")
+            if ((tensor < -1) | (tensor > 1)).any():
+                raise ProtocolError("bad_argument", f"{key} values must be in {{-1, 0, +1}}")
+            return tensor.to(torch.int8)
+        if tensor.dtype != torch.bool:
+            raise ProtocolError("bad_argument", f"{key} must be a bool tensor")
+        return tensor
+
+    @staticmethod
+    def _number(args: dict[str, Any], key: str, low: float, low_inclusive: bool) -> float:
+        value = args[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError("bad_argument", f"{key} must be a number, got {value!r}")
+        value = float(value)
+        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
+        if not ok:
+            bound = ">=" if low_inclusive else ">"
+            raise ProtocolError(
+                "bad_argument", f"{key} must be finite and {bound} {low}, got {value}"
+            )
+        return value
+
+    # -- operations -----------------------------------------------------------------------
+
+    def _op_hello(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"versions"}, {"client"})
+        versions = args["versions"]
+        if not isinstance(versions, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in versions
+        ):
+            raise ProtocolError("bad_argument", "versions must be a list of integers")
+        common = set(versions) & set(SUPPORTED_VERSIONS)
+        if not common:
+            raise ProtocolError(
+                "bad_version",
+                f"no common protocol version: client speaks {versions}, "
+                f"server speaks {list(SUPPORTED_VERSIONS)}",
+            )
+        self.version = max(common)
+        chip = self.owner.chip
+        g_min, g_max = chip.conductance_window
+        return {
+            "version": self.version,
+            "server": f"memlearn {__version__}",
+            "n_chips": chip.n_chips,
+            "layout": layout_to_wire(chip.layout),
+            "window_s": [float(g_min), float(g_max)],
+            "read_voltage_v": float(chip.read_voltage),
+            "levels": _levels_of(chip),
+            "preset": self.owner.preset_name,
+            "max_message_bytes": self.owner.max_message_bytes,
+        }
+
+    def _op_layout(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, set())
+        return {"layout": layout_to_wire(self.owner.chip.layout)}
+
+    def _op_read(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"array"})
+        name, _, _ = self._array(args)
+        with self.owner.lock:
+            g_plus, g_minus = self.owner.chip.read_conductances(name)
+        return {"g_plus": encode_tensor(g_plus), "g_minus": encode_tensor(g_minus)}
+
+    def _op_program(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"array", "g_plus", "g_minus", "strategy"}, {"mask"})
+        name, rows, cols = self._array(args)
+        shape = (self.owner.chip.n_chips, rows, cols)
+        strategy = args["strategy"]
+        if strategy not in STRATEGIES:
+            raise ProtocolError(
+                "unknown_strategy", f"unknown strategy {strategy!r}; allowed: {list(STRATEGIES)}"
+            )
+        g_plus = self._tensor(args, "g_plus", shape, "float")
+        g_minus = self._tensor(args, "g_minus", shape, "float")
+        g_min, g_max = self.owner.chip.conductance_window
+        for key, g in (("g_plus", g_plus), ("g_minus", g_minus)):
+            if (g < g_min).any() or (g > g_max).any():
+                raise ProtocolError(
+                    "bad_argument",
+                    f"{key} targets must lie in the window [{g_min:.4g}, {g_max:.4g}] S",
+                )
+        mask = self._tensor(args, "mask", shape, "bool") if args.get("mask") is not None else None
+        with self.owner.lock:
+            report = self.owner.chip.program(name, g_plus, g_minus, strategy=strategy, mask=mask)
+        return report_to_wire(report)
+
+    def _op_pulse(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"array", "plus", "minus"})
+        name, rows, cols = self._array(args)
+        shape = (self.owner.chip.n_chips, rows, cols)
+        plus = self._tensor(args, "plus", shape, "sign")
+        minus = self._tensor(args, "minus", shape, "sign")
+        with self.owner.lock:
+            report = self.owner.chip.pulse(name, plus, minus)
+        return report_to_wire(report)
+
+    def _op_multiply(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"array", "volts"})
+        name, rows, _ = self._array(args)
+        volts = decode_tensor(args["volts"], what="volts")
+        n_chips = self.owner.chip.n_chips
+        if volts.dim() != 3 or volts.shape[0] != n_chips or volts.shape[2] != rows:
+            raise ProtocolError(
+                "bad_shape",
+                f"volts has shape {list(volts.shape)}, expected [{n_chips}, batch, {rows}]",
+            )
+        if volts.shape[1] > _MAX_BATCH:
+            raise ProtocolError("bad_argument", f"batch {volts.shape[1]} > limit {_MAX_BATCH}")
+        volts = self._check(volts, "volts", tuple(volts.shape), "float")
+        v_read = float(self.owner.chip.read_voltage)
+        if (volts.abs() > v_read * (1 + 1e-6)).any():
+            raise ProtocolError(
+                "bad_argument", f"row voltages must lie within ±{v_read} V (the read voltage)"
+            )
+        with self.owner.lock:
+            amperes = self.owner.chip.multiply(name, volts)
+        return {"amperes": encode_tensor(amperes)}
+
+    def _op_advance(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"seconds"}, {"kelvin"})
+        seconds = self._number(args, "seconds", 0.0, True)
+        kelvin = self._number(args, "kelvin", 0.0, False) if "kelvin" in args else 300.0
+        if kelvin > 1000.0:
+            raise ProtocolError("bad_argument", f"kelvin must be <= 1000, got {kelvin}")
+        with self.owner.lock:
+            self.owner.chip.advance(seconds, kelvin)
+        return {}
+
+    def _op_ledger(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, set())
+        with self.owner.lock:
+            ledger = self.owner.chip.energy_ledger()
+        return {"ledger": {k: encode_tensor(v) for k, v in ledger.items()}}
+
+    def _op_write_counts(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, {"array"})
+        name, _, _ = self._array(args)
+        with self.owner.lock:
+            plus, minus = self.owner.chip.write_counts(name)
+        return {"plus": encode_tensor(plus), "minus": encode_tensor(minus)}
+
+    def _op_close(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._expect(args, set())
+        return {}
+
+
+def _levels_of(chip: Chip) -> int | None:
+    levels = getattr(chip, "levels", None)
+    if isinstance(levels, int):
+        return levels
+    if isinstance(levels, torch.Tensor):
+        return int(levels.numel())
+    return None
+
+
+class ChipServer:
+    """Serve ``chip`` on ``host:port`` (port 0 picks a free port; see :attr:`address`).
+
+    ``max_message_bytes`` bounds one request line; ``idle_timeout_s`` drops silent clients.
+    Use :meth:`serve_forever` in the foreground or :meth:`start` for a background thread, and
+    :meth:`shutdown` to stop.
+    """
+
+    def __init__(
+        self,
+        chip: Chip,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        preset_name: str | None = None,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {port}")
+        if max_message_bytes < 1024:
+            raise ValueError(f"max_message_bytes must be >= 1024, got {max_message_bytes}")
+        if not idle_timeout_s > 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        self.chip = chip
+        self.max_message_bytes = int(max_message_bytes)
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.preset_name = preset_name
+        self.lock = threading.Lock()
+        self._server = _TCPServer((host, port), self)
+        self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The ``(host, port)`` actually bound."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`shutdown` (or KeyboardInterrupt)."""
+        self._serving.set()
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._serving.clear()
+
+    def start(self) -> ChipServer:
+        """Serve in a daemon thread; returns ``self``."""
+        self._serving.set()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="chip-server")
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stop serving and release the port."""
+        if self._serving.is_set():
+            self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ChipServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

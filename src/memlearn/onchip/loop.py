@@ -1,0 +1,321 @@
+"""The computer in the loop: deploy a meta-learned head into chips and adapt it, K steps.
+
+Tasks are spread over the chips: within a *round*, chip ``c`` learns task ``c``; when there are
+more tasks than chips, further rounds follow, each starting from a fresh deployment of the
+meta-learned weights.  One round:
+
+1. **Deploy** – quantise the meta-learned weights of each layer to the chip's levels (per-layer
+   scale, :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy
+   and writes are reported apart from the adaptation.
+2. **Adapt**, for ``k = 1..K`` – read every array (``read_conductances`` → weights), run the
+   support images through the arrays (analog VMMs; features are scaled per image to row voltages
+   within the read voltage, currents scaled back to weight units), compute the cross-entropy
+   gradient digitally from the read-out weights and measured activations, take the SGD step with
+   the meta-learned per-layer rates, and hand the new weights to the update policy
+   (:mod:`memlearn.onchip.policies`).  The energy of these K steps (reads, VMMs with their
+   DAC/ADC, programming, verify reads) is the *energy per adaptation*.
+3. **Evaluate** the query images through the arrays before the first step and after each step
+   (that energy is not counted: it is measurement, not learning); optionally bake the chips and
+   evaluate once more.
+
+Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop drives a
+:class:`~memlearn.chip.simulated.SimulatedChip` or a bench behind
+:class:`~memlearn.chip.remote.RemoteChip`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from memlearn.chip.base import STRATEGIES, Chip
+from memlearn.onchip import head
+from memlearn.onchip.mapping import WeightMapping, uniform_levels
+from memlearn.onchip.policies import POLICIES, LayerState, make_policy
+
+
+@dataclass
+class AdaptConfig:
+    """Settings of one on-chip adaptation run.
+
+    ``levels``: conductance levels per cell (an int: uniform in the chip's window; a tensor of
+    siemens; ``None``: the chip's own ``levels``).  ``headroom`` ≥ 1 leaves room above the
+    largest deployed weight.  ``bake_seconds``/``bake_kelvin``: an optional bake after
+    adaptation.  ``settle_seconds``: time the loop lets pass after each programming (at
+    ``ambient_kelvin``), as a bench's computer in the loop takes.
+    """
+
+    steps: int = 5
+    strategy: str = "hybrid"
+    policy: str = "verify"
+    levels: int | torch.Tensor | None = None
+    headroom: float = 1.0
+    bake_seconds: float = 0.0
+    bake_kelvin: float = 423.15
+    settle_seconds: float = 0.0
+    ambient_kelvin: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; allowed: {list(STRATEGIES)}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown update policy {self.policy!r}; allowed: {list(POLICIES)}")
+        if self.bake_seconds < 0 or self.settle_seconds < 0:
+            raise ValueError("bake_seconds and settle_seconds must be >= 0")
+        if not self.bake_kelvin > 0 or not self.ambient_kelvin > 0:
+            raise ValueError("temperatures must be > 0 K")
+
+
+@dataclass
+class AdaptResult:
+    """Per-task results (``T`` tasks, ``K`` steps).
+
+    ``accuracy``/``loss``: query, ``[T, K+1]`` (index 0: as deployed).  ``cells_written``,
+    ``expected_cells``, ``set_pulses``, ``reset_pulses``, ``verify_reads``: ``[T, K]``.
+    ``energy_j``: category → ``[T, K]`` joules spent by each update step.  ``deploy_energy_j``:
+    category → ``[T]``; ``deploy_cells_written``: ``[T]``.  ``accuracy_after_bake``: ``[T]`` or
+    ``None``.  ``software_accuracy``/``software_loss``: ideal float adaptation of the same tasks,
+    ``[T, K+1]`` (filled by :func:`run_adaptation`).
+    """
+
+    accuracy: torch.Tensor
+    loss: torch.Tensor
+    cells_written: torch.Tensor
+    expected_cells: torch.Tensor
+    set_pulses: torch.Tensor
+    reset_pulses: torch.Tensor
+    verify_reads: torch.Tensor
+    energy_j: dict[str, torch.Tensor]
+    deploy_energy_j: dict[str, torch.Tensor]
+    deploy_cells_written: torch.Tensor
+    accuracy_after_bake: torch.Tensor | None = None
+    software_accuracy: torch.Tensor | None = None
+    software_loss: torch.Tensor | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pulses(self) -> torch.Tensor:
+        """SET + RESET pulses per task and step."""
+        return self.set_pulses + self.reset_pulses
+
+    def energy_per_adaptation(self) -> torch.Tensor:
+        """Joules per task over the K update steps, all categories."""
+        total = sum(e.sum(dim=1) for e in self.energy_j.values())
+        return total if isinstance(total, torch.Tensor) else torch.zeros(self.accuracy.shape[0])
+
+
+def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
+    """The level conductances (S) the loop maps weights onto."""
+    if levels is None:
+        own = getattr(chip, "level_conductances", None)
+        if isinstance(own, torch.Tensor):
+            return own.detach().float().flatten()
+        levels = getattr(chip, "levels", None)
+        if isinstance(levels, torch.Tensor):
+            return levels.detach().float().flatten()
+        if not isinstance(levels, int):
+            raise ValueError("the chip does not say how many levels it uses: pass levels=N")
+    if isinstance(levels, torch.Tensor):
+        return levels.detach().float().flatten()
+    g_min, g_max = chip.conductance_window
+    return uniform_levels(g_min, g_max, int(levels))
+
+
+def _ledger(chip: Chip) -> dict[str, torch.Tensor]:
+    return {k: v.detach().double().clone() for k, v in chip.energy_ledger().items()}
+
+
+def _delta(
+    after: dict[str, torch.Tensor], before: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    return {k: after[k] - before.get(k, torch.zeros_like(after[k])) for k in after}
+
+
+def analog_forward(
+    chip: Chip, arrays: list[str], x: torch.Tensor, scales: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Pre-activations of each layer measured on the chip's arrays.
+
+    ``x``: ``[n_chips, B, in]`` non-negative features.  Each input vector is scaled by its own
+    maximum to row voltages in ``[0, read_voltage]``; the column currents (A) are scaled back to
+    weight units: ``h = I · s · x_max / V_read`` with ``s`` the layer's weight per siemens.
+    """
+    v_read = float(chip.read_voltage)
+    pre: list[torch.Tensor] = []
+    a = x
+    for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
+        if i > 0:
+            a = torch.relu(pre[-1])
+        peak = a.abs().amax(dim=-1, keepdim=True)
+        peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+        volts = (a / peak * v_read).clamp(-v_read, v_read)
+        amperes = chip.multiply(name, volts.float())
+        pre.append(amperes * scale * peak / v_read)
+    return pre
+
+
+def _read_weights(chip: Chip, states: list[LayerState]) -> list[torch.Tensor]:
+    out = []
+    for state in states:
+        g_plus, g_minus = chip.read_conductances(state.array)
+        out.append(state.mapping.to_weights(g_plus.float(), g_minus.float()))
+    return out
+
+
+def _pad(t: torch.Tensor, n: int) -> torch.Tensor:
+    if t.shape[0] == n:
+        return t
+    reps = torch.zeros(n - t.shape[0], dtype=torch.long)
+    return torch.cat([t, t[reps]], dim=0)
+
+
+def _check_inputs(
+    chip: Chip,
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    query_x: torch.Tensor,
+    query_y: torch.Tensor,
+    weights: list[torch.Tensor],
+    inner_lrs: list[float],
+) -> list[str]:
+    arrays = [a.name for a in chip.layout.arrays]
+    if len(weights) != len(arrays):
+        raise ValueError(f"{len(weights)} weight matrices for a chip with arrays {arrays}")
+    if len(inner_lrs) != len(weights):
+        raise ValueError(f"inner_lrs has {len(inner_lrs)} rates for {len(weights)} layers")
+    for w, spec in zip(weights, chip.layout.arrays, strict=True):
+        if tuple(w.shape) != (spec.rows, spec.cols):
+            raise ValueError(
+                f"weights for array {spec.name!r} have shape {list(w.shape)}, expected "
+                f"[{spec.rows}, {spec.cols}] (inputs x outputs)"
+            )
+    rows = chip.layout.arrays[0].rows
+    for name, x, y in (("support", support_x, support_y), ("query", query_x, query_y)):
+        if x.dim() != 3 or x.shape[-1] != rows:
+            raise ValueError(f"{name} features must be [tasks, batch, {rows}], got {list(x.shape)}")
+        if y.shape != x.shape[:2]:
+            raise ValueError(f"{name} labels must be {list(x.shape[:2])}, got {list(y.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} features hold NaN or infinite values")
+        if (x < 0).any():
+            raise ValueError(f"{name} features must be >= 0 (unipolar row voltages)")
+    if support_x.shape[0] != query_x.shape[0]:
+        raise ValueError("support and query sets must have the same number of tasks")
+    return arrays
+
+
+def adapt_on_chip(
+    chip: Chip,
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    query_x: torch.Tensor,
+    query_y: torch.Tensor,
+    weights: list[torch.Tensor],
+    inner_lrs: list[float],
+    config: AdaptConfig | None = None,
+) -> AdaptResult:
+    """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
+
+    ``support_x``/``query_x``: head inputs (the digital extractor's features, ≥ 0),
+    ``[T, B, in]``; labels ``[T, B]``.  Returns per-task curves, writes and energy.
+    """
+    config = config or AdaptConfig()
+    arrays = _check_inputs(chip, support_x, support_y, query_x, query_y, weights, inner_lrs)
+    policy = make_policy(config.policy)
+    levels = chip_levels(chip, config.levels)
+    n_chips, tasks, steps = chip.n_chips, support_x.shape[0], config.steps
+    rounds = []
+    for start in range(0, tasks, n_chips):
+        stop = min(start + n_chips, tasks)
+        part = [_pad(t[start:stop], n_chips) for t in (support_x, support_y, query_x, query_y)]
+        rounds.append(
+            (stop - start, _round(chip, arrays, *part, weights, inner_lrs, config, policy, levels))
+        )
+    merged: dict[str, object] = {}
+    first = rounds[0][1]
+    for key, value in first.items():
+        if isinstance(value, dict):
+            merged[key] = {k: torch.cat([r[key][k][:n] for n, r in rounds]) for k in value}
+        elif value is None:
+            merged[key] = None
+        else:
+            merged[key] = torch.cat([r[key][:n] for n, r in rounds])
+    del steps
+    return AdaptResult(**merged)  # type: ignore[arg-type]
+
+
+def _round(
+    chip: Chip,
+    arrays: list[str],
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    query_x: torch.Tensor,
+    query_y: torch.Tensor,
+    weights: list[torch.Tensor],
+    inner_lrs: list[float],
+    config: AdaptConfig,
+    policy: object,
+    levels: torch.Tensor,
+) -> dict[str, object]:
+    n, steps = chip.n_chips, config.steps
+    # 1. deployment
+    before = _ledger(chip)
+    states: list[LayerState] = []
+    deploy_written = torch.zeros(n, dtype=torch.long)
+    for name, w in zip(arrays, weights, strict=True):
+        w_chips = w.float().unsqueeze(0).expand(n, *w.shape)
+        mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
+        index = mapping.quantise(w_chips)
+        g_plus, g_minus = mapping.targets(index)
+        report = chip.program(name, g_plus, g_minus, strategy=config.strategy)
+        deploy_written += report.cells_written.long()
+        states.append(LayerState(name, mapping, index))
+    if config.settle_seconds > 0:
+        chip.advance(config.settle_seconds, config.ambient_kelvin)
+    deploy_energy = _delta(_ledger(chip), before)
+    scales = [s.mapping.scale for s in states]
+
+    accuracy = torch.zeros(n, steps + 1)
+    loss = torch.zeros(n, steps + 1)
+    counters = {
+        k: torch.zeros(n, steps, dtype=torch.long)
+        for k in ("cells_written", "expected_cells", "set_pulses", "reset_pulses", "verify_reads")
+    }
+    energy: dict[str, torch.Tensor] = {}
+    for k in range(steps + 1):
+        pre = analog_forward(chip, arrays, query_x, scales)
+        loss[:, k], accuracy[:, k] = head.loss_and_accuracy(pre[-1], query_y)
+        if k == steps:
+            break
+        before = _ledger(chip)
+        w_read = _read_weights(chip, states)
+        pre = analog_forward(chip, arrays, support_x, scales)
+        grads = head.gradients(support_x, pre, w_read, support_y)
+        for state, w, g, lr in zip(states, w_read, grads, inner_lrs, strict=True):
+            report, expected = policy.apply(chip, state, w, w - lr * g, config.strategy)  # type: ignore[attr-defined]
+            counters["cells_written"][:, k] += report.cells_written.long()
+            counters["expected_cells"][:, k] += expected
+            counters["set_pulses"][:, k] += report.set_pulses.long()
+            counters["reset_pulses"][:, k] += report.reset_pulses.long()
+            counters["verify_reads"][:, k] += report.verify_reads.long()
+        if config.settle_seconds > 0:
+            chip.advance(config.settle_seconds, config.ambient_kelvin)
+        for cat, joules in _delta(_ledger(chip), before).items():
+            energy.setdefault(cat, torch.zeros(n, steps, dtype=torch.float64))[:, k] = joules
+    after_bake = None
+    if config.bake_seconds > 0:
+        chip.advance(config.bake_seconds, config.bake_kelvin)
+        pre = analog_forward(chip, arrays, query_x, scales)
+        after_bake = head.loss_and_accuracy(pre[-1], query_y)[1]
+    return {
+        "accuracy": accuracy,
+        "loss": loss,
+        **counters,
+        "energy_j": energy,
+        "deploy_energy_j": deploy_energy,
+        "deploy_cells_written": deploy_written,
+        "accuracy_after_bake": after_bake,
+    }

@@ -1,0 +1,131 @@
+"""From a few-shot network and a batch of tasks to on-chip and ideal-software learning curves.
+
+:func:`task_features` runs the digital, batch-norm-folded extractor; :func:`head_weights` takes
+the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on a chip with
+:func:`memlearn.onchip.loop.adapt_on_chip` and, in the same run, in ideal float
+(:func:`memlearn.onchip.head.software_adapt`); :func:`summarise` gives the figures of
+``memlearn adapt --json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from memlearn.chip.base import Chip
+from memlearn.onchip import head
+from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
+
+_FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
+
+
+@torch.no_grad()
+def task_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Features of ``images [T, B, C, H, W]`` → ``[T, B, F]`` with the deployed extractor.
+
+    The extractor runs in eval mode with fixed batch-norm statistics (folded into the convs when
+    the network offers ``fold_batchnorm``), so no statistics of the test images are used.
+    """
+    if images.dim() != 5:
+        raise ValueError(f"task images must be [tasks, batch, C, H, W], got {list(images.shape)}")
+    extractor = net.fold_batchnorm().extractor if hasattr(net, "fold_batchnorm") else net.extractor
+    extractor.eval()
+    flat = images.reshape(-1, *images.shape[2:])
+    parts = [
+        extractor(flat[i : i + _FEATURE_CHUNK]) for i in range(0, flat.shape[0], _FEATURE_CHUNK)
+    ]
+    feats = torch.cat(parts) if parts else flat.new_zeros(0, 1)
+    return feats.reshape(images.shape[0], images.shape[1], -1).float()
+
+
+def head_weights(net: nn.Module) -> list[torch.Tensor]:
+    """The FC weights in array orientation ``[inputs, outputs]``: ``fc1.weightᵀ, fc2.weightᵀ``."""
+    return [net.fc1.weight.detach().T.contiguous(), net.fc2.weight.detach().T.contiguous()]
+
+
+def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float]:
+    """Per-layer inner learning rates of a checkpoint's ``info["inner_lrs"]``.
+
+    Accepts a list/tuple (one per FC layer, in order), a mapping ``{"fc1": .., "fc2": ..}`` or
+    a single number (shared).
+    """
+    lrs = info.get("inner_lrs")
+    if lrs is None:
+        raise ValueError("the checkpoint has no 'inner_lrs': cannot match the software inner loop")
+    if isinstance(lrs, (int, float)):
+        values = [float(lrs)] * layers
+    elif isinstance(lrs, Mapping):
+        try:
+            values = [float(lrs[f"fc{i + 1}"]) for i in range(layers)]
+        except KeyError as exc:
+            raise ValueError(f"inner_lrs {dict(lrs)} lacks {exc}") from exc
+    elif isinstance(lrs, Sequence):
+        values = [float(v) for v in lrs]
+    else:
+        raise ValueError(f"inner_lrs must be a number, list or mapping, got {type(lrs).__name__}")
+    if len(values) != layers or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"inner_lrs must be {layers} finite rates > 0, got {values}")
+    return values
+
+
+def run_adaptation(
+    chip: Chip,
+    net: nn.Module,
+    inner_lrs: list[float],
+    tasks: Any,
+    config: AdaptConfig | None = None,
+) -> AdaptResult:
+    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software."""
+    config = config or AdaptConfig()
+    sx = task_features(net, tasks.support_x)
+    qx = task_features(net, tasks.query_x)
+    sy, qy = tasks.support_y.long(), tasks.query_y.long()
+    weights = head_weights(net)
+    result = adapt_on_chip(chip, sx, sy, qx, qy, weights, inner_lrs, config)
+    result.software_accuracy, result.software_loss = head.software_adapt(
+        sx, sy, qx, qy, weights, inner_lrs, config.steps
+    )
+    return result
+
+
+def ci95(values: torch.Tensor) -> float:
+    """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
+    n = values.numel()
+    if n < 2:
+        return float("nan")
+    return float(1.96 * values.double().std(unbiased=True) / math.sqrt(n))
+
+
+def summarise(result: AdaptResult) -> dict[str, Any]:
+    """The aggregate figures of an adaptation run (per-adaptation means over tasks)."""
+    energy = {k: float(v.sum(dim=1).mean()) for k, v in result.energy_j.items()}
+    summary: dict[str, Any] = {
+        "accuracy_by_step": [float(a) for a in result.accuracy.mean(dim=0)],
+        "accuracy_ci95": ci95(result.accuracy[:, -1]),
+        "software_accuracy_by_step": (
+            [float(a) for a in result.software_accuracy.mean(dim=0)]
+            if result.software_accuracy is not None
+            else []
+        ),
+        "writes_per_adaptation": float(result.cells_written.sum(dim=1).double().mean()),
+        "pulses_per_adaptation": float(result.pulses.sum(dim=1).double().mean()),
+        "energy_per_adaptation_j": float(sum(energy.values())),
+        "energy_breakdown_j": energy,
+    }
+    if result.accuracy_after_bake is not None:
+        summary["accuracy_after_bake"] = float(result.accuracy_after_bake.mean())
+    return summary
+
+
+def deployment_summary(result: AdaptResult) -> dict[str, Any]:
+    """Mean energy (J, by category) and cells written of one deployment."""
+    energy = {k: float(v.double().mean()) for k, v in result.deploy_energy_j.items()}
+    return {
+        "energy_j": float(sum(energy.values())),
+        "energy_breakdown_j": energy,
+        "cells_written": float(result.deploy_cells_written.double().mean()),
+    }

@@ -1,0 +1,169 @@
+"""The on-chip loop's mechanics on a transparent test chip and synthetic few-shot tasks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from fake_chip import FakeChip
+
+from memlearn.chip.base import ArraySpec, ChipLayout
+from memlearn.onchip import head
+from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.mapping import WeightMapping, uniform_levels
+
+LAYOUT = ChipLayout((ArraySpec("fc1", 12, 8), ArraySpec("fc2", 8, 5)))
+
+
+def synthetic_tasks(tasks: int, seed: int = 0, ways: int = 5, shots: int = 1, queries: int = 6):
+    """Class prototypes in a non-negative 12-d feature space; support/query = prototype + noise."""
+    gen = torch.Generator().manual_seed(seed)
+    active = torch.rand(tasks, ways, 12, generator=gen) > 0.6
+    protos = torch.rand(tasks, ways, 12, generator=gen) * 3.0 * active
+
+    def draw(n: int):
+        y = torch.arange(ways).repeat_interleave(n).expand(tasks, -1).contiguous()
+        x = protos.gather(1, y[..., None].expand(-1, -1, 12))
+        x = (x + 0.35 * torch.randn(x.shape, generator=gen)).clamp_min(0)
+        return x, y
+
+    sx, sy = draw(shots)
+    qx, qy = draw(queries)
+    w1 = torch.randn(12, 8, generator=gen) * 0.4
+    w2 = torch.randn(8, 5, generator=gen) * 0.4
+    return sx, sy, qx, qy, [w1, w2]
+
+
+LRS = [1.0, 1.0]
+
+
+def test_manual_gradient_equals_autograd():
+    sx, sy, _, _, (w1, w2) = synthetic_tasks(3)
+    ws = [
+        w1.expand(3, -1, -1).clone().requires_grad_(),
+        w2.expand(3, -1, -1).clone().requires_grad_(),
+    ]
+    pre = head.forward(sx, ws)
+    loss, _ = head.loss_and_accuracy(pre[-1], sy)
+    loss.sum().backward()
+    grads = head.gradients(sx, [p.detach() for p in pre], [w.detach() for w in ws], sy)
+    for g, w in zip(grads, ws, strict=True):
+        torch.testing.assert_close(g, w.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_software_adaptation_learns():
+    sx, sy, qx, qy, ws = synthetic_tasks(32)
+    acc, loss = head.software_adapt(sx, sy, qx, qy, ws, LRS, steps=5)
+    assert acc.shape == (32, 6)
+    assert acc[:, -1].mean() > acc[:, 0].mean() + 0.3
+    assert (loss[:, -1] < loss[:, 0]).float().mean() > 0.9
+
+
+def test_mapping_round_trip_and_bounds():
+    levels = uniform_levels(10e-6, 150e-6, 8)
+    w = torch.randn(2, 12, 8)
+    m = WeightMapping.for_weights(w, levels)
+    idx = m.quantise(w)
+    assert idx.abs().max() == 7  # the largest weight sits on the top level
+    gp, gm = m.targets(idx)
+    assert gp.min() >= 10e-6 - 1e-12 and gp.max() <= 150e-6 + 1e-12
+    assert ((gp == levels[0]) | (gm == levels[0])).all()  # one cell of each pair is off
+    wq = m.to_weights(gp, gm)
+    torch.testing.assert_close(wq, m.weights_of_index(idx))
+    # quantisation error at most half a level step
+    assert ((wq - w).abs() <= 0.5 * m.level_step() + 1e-6).all()
+    with pytest.raises(ValueError, match="levels must be >= 2"):
+        uniform_levels(10e-6, 150e-6, 1)
+    with pytest.raises(ValueError, match="G_min < G_max"):
+        uniform_levels(150e-6, 10e-6, 8)
+
+
+def test_ideal_chip_matches_software():
+    """Noise-free cells on many levels: the loop reproduces ideal float adaptation."""
+    sx, sy, qx, qy, ws = synthetic_tasks(8, seed=1)
+    chip = FakeChip(8, LAYOUT, levels=16384)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=5, headroom=4.0))
+    soft_acc, soft_loss = head.software_adapt(sx, sy, qx, qy, ws, LRS, steps=5)
+    torch.testing.assert_close(res.loss, soft_loss, rtol=0.02, atol=0.02)
+    assert (res.accuracy - soft_acc).abs().mean() < 0.02
+    assert res.accuracy[:, -1].mean() > res.accuracy[:, 0].mean() + 0.3
+
+
+def test_writes_counted_equal_cells_changed_and_ledger_adds_up():
+    sx, sy, qx, qy, ws = synthetic_tasks(4, seed=2)
+    chip = FakeChip(4, LAYOUT, levels=8, program_sigma=1e-6, read_sigma=0.3e-6, seed=3)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=4))
+    assert torch.equal(res.cells_written, res.expected_cells)
+    assert res.cells_written.sum() > 0
+    total_counts = sum(
+        sum(c.sum(dim=(1, 2)) for c in chip.write_counts(a.name)) for a in LAYOUT.arrays
+    )
+    assert torch.equal(total_counts, res.deploy_cells_written + res.cells_written.sum(dim=1))
+    # Deployment writes every cell whose target is not the chip's first state.
+    assert (res.deploy_cells_written == 2 * (12 * 8 + 8 * 5)).all()
+    ledger_total = sum(chip.energy_ledger().values())
+    parts = res.energy_per_adaptation() + sum(res.deploy_energy_j.values())
+    assert (parts <= ledger_total + 1e-18).all()  # the rest is query evaluation
+    assert set(res.energy_j) == {"read", "program", "verify", "dac", "adc"}
+    # Update-step program energy is exactly what the written cells cost on this chip.
+    torch.testing.assert_close(
+        res.energy_j["program"].sum(dim=1), 2e-12 * res.cells_written.sum(dim=1).double()
+    )
+
+
+def test_more_tasks_than_chips_runs_in_rounds_with_fresh_deployments():
+    sx, sy, qx, qy, ws = synthetic_tasks(7, seed=4)
+    cfg = AdaptConfig(steps=3)
+    many = adapt_on_chip(FakeChip(7, LAYOUT), sx, sy, qx, qy, ws, LRS, cfg)
+    few = adapt_on_chip(FakeChip(3, LAYOUT), sx, sy, qx, qy, ws, LRS, cfg)
+    torch.testing.assert_close(few.accuracy, many.accuracy)
+    torch.testing.assert_close(few.loss, many.loss)
+    assert few.accuracy.shape == (7, 4)
+    assert torch.equal(few.cells_written, many.cells_written)
+
+
+@pytest.mark.parametrize("policy", ["verify", "threshold", "manhattan"])
+def test_every_policy_learns(policy):
+    sx, sy, qx, qy, ws = synthetic_tasks(16, seed=5)
+    chip = FakeChip(16, LAYOUT, levels=16, program_sigma=0.5e-6, pulse_step=4e-6, seed=6)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=5, policy=policy))
+    assert res.accuracy[:, -1].mean() > res.accuracy[:, 0].mean() + 0.15
+    if policy == "manhattan":
+        assert res.verify_reads.sum() == 0 and res.pulses.sum() > 0
+    else:
+        assert torch.equal(res.cells_written, res.expected_cells)
+
+
+def test_threshold_policy_writes_no_more_than_verify():
+    sx, sy, qx, qy, ws = synthetic_tasks(8, seed=7)
+    kw = dict(levels=8, program_sigma=3e-6, read_sigma=1e-6, seed=8)
+    verify = adapt_on_chip(FakeChip(8, LAYOUT, **kw), sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=3))
+    thresh = adapt_on_chip(
+        FakeChip(8, LAYOUT, **kw), sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=3, policy="threshold")
+    )
+    assert thresh.cells_written.sum() < verify.cells_written.sum()
+
+
+def test_bake_reevaluates():
+    sx, sy, qx, qy, ws = synthetic_tasks(4, seed=9)
+    chip = FakeChip(4, LAYOUT, levels=8)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=2, bake_seconds=3600.0))
+    assert res.accuracy_after_bake is not None and res.accuracy_after_bake.shape == (4,)
+    # The test chip's bake is noise-free when program_sigma = 0: nothing changes.
+    torch.testing.assert_close(res.accuracy_after_bake, res.accuracy[:, -1])
+
+
+def test_bad_inputs_are_named():
+    sx, sy, qx, qy, ws = synthetic_tasks(2)
+    chip = FakeChip(2, LAYOUT)
+    with pytest.raises(ValueError, match="expected \\[12, 8\\]"):
+        adapt_on_chip(chip, sx, sy, qx, qy, [ws[0].T, ws[1]], LRS)
+    with pytest.raises(ValueError, match=">= 0"):
+        adapt_on_chip(chip, -sx - 1, sy, qx, qy, ws, LRS)
+    with pytest.raises(ValueError, match="inner_lrs"):
+        adapt_on_chip(chip, sx, sy, qx, qy, ws, [0.1])
+    with pytest.raises(ValueError, match="unknown update policy 'sgd'"):
+        AdaptConfig(policy="sgd")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        AdaptConfig(strategy="magic")
+    with pytest.raises(ValueError, match="labels"):
+        adapt_on_chip(chip, sx, sy[:, :0], qx, qy, ws, LRS)
