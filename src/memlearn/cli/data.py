@@ -2,8 +2,82 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from memlearn.cli.errors import user_errors
 
 HELP = "Fetch the official data sets (with checksums) and check which are present and valid."
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+
+ROOT_HELP = (
+    "Data root (default: $MEMLEARN_DATA, else the per-user cache folder). Data sets live in "
+    "<root>/omniglot/ and <root>/mnist/."
+)
+
+
+@app.command()
+def fetch(
+    dataset: str = typer.Argument(..., help="Data set to download: omniglot or mnist."),
+    root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    file: list[str] | None = typer.Option(
+        None,
+        "--file",
+        help="Only this official file (repeatable), e.g. images_evaluation.zip.",
+    ),
+    mirror: str | None = typer.Option(
+        None,
+        "--mirror",
+        help="URL base laid out like a data root (<mirror>/omniglot/<file>); also "
+        "$MEMLEARN_DATA_MIRROR. Default: the official locations.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Download again even if a valid copy exists."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Download the official files of DATASET, verify their checksums, and write them atomically.
+
+    A corrupt or truncated download is refused and nothing is written.
+    Files already present and valid are kept.
+    """
+    from memlearn.data.fetch import fetch as do_fetch
+
+    with user_errors():
+        results = do_fetch(dataset, root, files=file, mirror=mirror, progress=progress, force=force)
+    for r in results:
+        action = "downloaded" if r.downloaded else "present"
+        typer.echo(f"{action:10}  {r.path}  ({r.verified})")
+
+
+@app.command()
+def check(
+    root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List which data sets are present and valid (layout, counts, checksums) and which are missing.
+
+    Exit status 1 when a data set is present but invalid.
+    """
+    from memlearn.data.check import check_data
+    from memlearn.data.layout import search_dirs
+    from memlearn.data.roots import dataset_dirs
+
+    with user_errors():
+        statuses = check_data(root)
+    searched = [str(p) for p in search_dirs(root)] + [str(p) for p in dataset_dirs("mnist", root)]
+    if as_json:
+        out = {"datasets": [s.as_dict() for s in statuses], "searched": searched}
+        typer.echo(json.dumps(out))
+    else:
+        width = max(len(s.name) for s in statuses)
+        for s in statuses:
+            typer.echo(f"{s.name:{width}}  {s.state:7}  {s.detail}")
+            if s.path:
+                typer.echo(f"{'':{width}}           {s.path}")
+        typer.echo("searched: " + ", ".join(searched))
+    if any(s.state == "invalid" for s in statuses):
+        raise typer.Exit(code=1)

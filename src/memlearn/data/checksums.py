@@ -6,6 +6,7 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from memlearn.errors import CorruptDataError
 
@@ -21,7 +22,7 @@ def file_md5(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def zip_content_hash(path: str | os.PathLike[str]) -> str:
+def zip_content_hash(path: str | os.PathLike[str] | IO[bytes]) -> str:
     """Hash of a zip's content, independent of the container.
 
     SHA-256 of the sorted lines ``"<member path>\\t<sha256 of the member bytes>\\n"`` over the
@@ -38,6 +39,7 @@ def zip_content_hash(path: str | os.PathLike[str]) -> str:
                 data = archive.read(info)
                 lines.append(f"{info.filename}\t{hashlib.sha256(data).hexdigest()}\n")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise CorruptDataError(f"{Path(path)} is not a readable zip file: {exc}") from exc
+        where = str(Path(path)) if isinstance(path, str | os.PathLike) else "zip data"
+        raise CorruptDataError(f"{where} is not a readable zip file: {exc}") from exc
     lines.sort()
     return hashlib.sha256("".join(lines).encode()).hexdigest()
