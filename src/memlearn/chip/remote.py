@@ -124,6 +124,8 @@ class RemoteChip(Chip):
         if file is not None:
             try:
                 file.close()
+            except OSError:
+                pass  # unsent bytes of a broken connection
             finally:
                 self._sock.close()
 

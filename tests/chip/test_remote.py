@@ -1,0 +1,104 @@
+"""RemoteChip against a server on loopback: same results as the local chip, clear errors."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "onchip"))
+from fake_chip import FakeChip  # noqa: E402
+from test_loop import LAYOUT, LRS, synthetic_tasks  # noqa: E402
+
+from memlearn.chip.protocol import RemoteChipError  # noqa: E402
+from memlearn.chip.remote import RemoteChip  # noqa: E402
+from memlearn.chip.server import ChipServer  # noqa: E402
+from memlearn.onchip.loop import AdaptConfig, adapt_on_chip  # noqa: E402
+
+
+def _noisy(seed):
+    return FakeChip(6, LAYOUT, levels=8, program_sigma=2e-6, read_sigma=0.5e-6, seed=seed)
+
+
+@pytest.mark.parametrize("policy", ["verify", "manhattan"])
+def test_loop_on_remote_chip_equals_local_chip(policy):
+    sx, sy, qx, qy, ws = synthetic_tasks(9, seed=11)
+    cfg = AdaptConfig(steps=3, policy=policy, bake_seconds=10.0)
+    local = adapt_on_chip(_noisy(5), sx, sy, qx, qy, ws, LRS, cfg)
+    with ChipServer(_noisy(5)) as server, RemoteChip(*server.address, timeout_s=10) as remote:
+        assert remote.n_chips == 6 and remote.layout == LAYOUT and remote.levels == 8
+        over_wire = adapt_on_chip(remote, sx, sy, qx, qy, ws, LRS, cfg)
+    for name in (
+        "accuracy",
+        "loss",
+        "cells_written",
+        "pulses",
+        "verify_reads",
+        "accuracy_after_bake",
+    ):
+        assert torch.equal(getattr(local, name), getattr(over_wire, name)), name
+    for cat in local.energy_j:
+        assert torch.equal(local.energy_j[cat], over_wire.energy_j[cat])
+
+
+def test_remote_chip_methods_round_trip():
+    chip = FakeChip(2, levels=8, seed=1)
+    with ChipServer(chip) as server, RemoteChip(*server.address) as remote:
+        g = torch.full((2, 16, 5), 40e-6)
+        report = remote.program("fc2", g, g + 10e-6, strategy="iterative-set")
+        assert report.cells_written.tolist() == [160, 160]
+        gp, gm = remote.read_conductances("fc2")
+        torch.testing.assert_close(gp, g)
+        plus, minus = remote.write_counts("fc2")
+        assert plus.dtype == torch.long and int(plus.sum() + minus.sum()) == 320
+        volts = torch.full((2, 3, 16), 0.1)
+        torch.testing.assert_close(remote.multiply("fc2", volts), chip.multiply("fc2", volts))
+        remote.advance(1.0, 350.0)
+        assert set(remote.energy_ledger()) == {"read", "program", "verify", "dac", "adc"}
+        assert remote.conductance_window == (10e-6, 150e-6) and remote.read_voltage == 0.2
+        with pytest.raises(RemoteChipError, match="unknown_strategy"):
+            remote.program("fc2", g, g, strategy="magic")
+        with pytest.raises(RemoteChipError, match="unknown_array"):
+            remote.read_conductances("fc3")
+
+
+def test_connection_refused_and_timeouts_are_clear():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with pytest.raises(RemoteChipError, match=f"cannot connect to a bench at 127.0.0.1:{port}"):
+        RemoteChip("127.0.0.1", port, timeout_s=2)
+
+    # A "bench" that accepts and never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    held = []
+    t = threading.Thread(target=lambda: held.append(silent.accept()), daemon=True)
+    t.start()
+    try:
+        with pytest.raises(RemoteChipError, match="no reply to 'hello' within 0.3 s"):
+            RemoteChip(*silent.getsockname(), timeout_s=0.3)
+    finally:
+        t.join(timeout=2)
+        for conn, _ in held:
+            conn.close()
+        silent.close()
+
+
+def test_server_going_away_is_reported():
+    server = ChipServer(FakeChip(1)).start()
+    remote = RemoteChip(*server.address, timeout_s=2)
+    server.shutdown()
+    # Established connections outlive serve_forever in the threading server; force a close.
+    remote._sock.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(RemoteChipError):
+        remote.read_conductances("fc1")
+    with pytest.raises(RemoteChipError, match="closed"):
+        remote.read_conductances("fc1")
+    remote.close()
