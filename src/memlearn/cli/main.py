@@ -41,5 +41,11 @@ def _register() -> None:
 
     app.add_typer(data_cli.app, name="data", help=data_cli.HELP)
 
+    from memlearn.cli import chip as chip_cli
+    from memlearn.cli import onchip as onchip_cli
+
+    app.add_typer(chip_cli.app, name="chip", help=chip_cli.HELP)
+    onchip_cli.register(app)
+
 
 _register()

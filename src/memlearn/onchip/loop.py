@@ -40,8 +40,10 @@ class AdaptConfig:
     """Settings of one on-chip adaptation run.
 
     ``levels``: conductance levels per cell (an int: uniform in the chip's window; a tensor of
-    siemens; ``None``: the chip's own ``levels``).  ``headroom`` ≥ 1 leaves room above the
-    largest deployed weight.  ``bake_seconds``/``bake_kelvin``: an optional bake after
+    siemens; ``None``: the chip's own ``levels``).  ``weight_max``: per layer, the weight mapped
+    to the full window (as in hardware-aware meta-training; a checkpoint's ``weight_max``);
+    when ``None`` the scale puts ``headroom`` (≥ 1) times the largest deployed weight there.
+    ``bake_seconds``/``bake_kelvin``: an optional bake after
     adaptation.  ``settle_seconds``: time the loop lets pass after each programming (at
     ``ambient_kelvin``), as a bench's computer in the loop takes.
     """
@@ -51,6 +53,7 @@ class AdaptConfig:
     policy: str = "verify"
     levels: int | torch.Tensor | None = None
     headroom: float = 1.0
+    weight_max: list[float] | None = None
     bake_seconds: float = 0.0
     bake_kelvin: float = 423.15
     settle_seconds: float = 0.0
@@ -67,6 +70,10 @@ class AdaptConfig:
             raise ValueError("bake_seconds and settle_seconds must be >= 0")
         if not self.bake_kelvin > 0 or not self.ambient_kelvin > 0:
             raise ValueError("temperatures must be > 0 K")
+        if self.headroom < 1:
+            raise ValueError(f"headroom must be >= 1, got {self.headroom}")
+        if self.weight_max is not None and not all(w > 0 for w in self.weight_max):
+            raise ValueError(f"weight_max must hold values > 0, got {self.weight_max}")
 
 
 @dataclass
@@ -226,7 +233,7 @@ def adapt_on_chip(
     arrays = _check_inputs(chip, support_x, support_y, query_x, query_y, weights, inner_lrs)
     policy = make_policy(config.policy)
     levels = chip_levels(chip, config.levels)
-    n_chips, tasks, steps = chip.n_chips, support_x.shape[0], config.steps
+    n_chips, tasks = chip.n_chips, support_x.shape[0]
     rounds = []
     for start in range(0, tasks, n_chips):
         stop = min(start + n_chips, tasks)
@@ -243,7 +250,6 @@ def adapt_on_chip(
             merged[key] = None
         else:
             merged[key] = torch.cat([r[key][:n] for n, r in rounds])
-    del steps
     return AdaptResult(**merged)  # type: ignore[arg-type]
 
 
@@ -265,9 +271,15 @@ def _round(
     before = _ledger(chip)
     states: list[LayerState] = []
     deploy_written = torch.zeros(n, dtype=torch.long)
-    for name, w in zip(arrays, weights, strict=True):
+    if config.weight_max is not None and len(config.weight_max) != len(arrays):
+        raise ValueError(f"weight_max has {len(config.weight_max)} values for arrays {arrays}")
+    for i, (name, w) in enumerate(zip(arrays, weights, strict=True)):
         w_chips = w.float().unsqueeze(0).expand(n, *w.shape)
-        mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
+        if config.weight_max is None:
+            mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
+        else:
+            span = float(levels[-1] - levels[0])
+            mapping = WeightMapping(levels, torch.full((n, 1, 1), config.weight_max[i] / span))
         index = mapping.quantise(w_chips)
         g_plus, g_minus = mapping.targets(index)
         report = chip.program(name, g_plus, g_minus, strategy=config.strategy)

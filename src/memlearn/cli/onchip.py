@@ -1,0 +1,324 @@
+"""``memlearn adapt`` and ``memlearn demo``: on-chip few-shot adaptation of the meta-trained model.
+
+Both sample N-way K-shot tasks from held-out Omniglot alphabets, program the model's FC layers
+into chips (simulated, or a bench with ``--bench HOST:PORT``), adapt every task on its chip with
+the computer in the loop and, in the same run, in ideal float for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from memlearn.chip.base import STRATEGIES, ArraySpec, Chip, ChipLayout
+from memlearn.cli.errors import user_errors
+from memlearn.onchip.loop import AdaptConfig, AdaptResult
+from memlearn.onchip.policies import POLICIES
+from memlearn.onchip.run import (
+    ci95,
+    deployment_summary,
+    inner_lrs_from,
+    run_adaptation,
+    summarise,
+)
+
+DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
+QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
+
+
+def _layout_for(net: Any) -> ChipLayout:
+    """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
+    hidden, features = net.fc1.weight.shape
+    ways = net.fc2.weight.shape[0]
+    return ChipLayout((ArraySpec("fc1", features, hidden), ArraySpec("fc2", hidden, ways)))
+
+
+def _parse_bench(bench: str) -> tuple[str, int]:
+    host, sep, port = bench.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--bench must be HOST:PORT (port 1-65535), got {bench!r}")
+    return host, int(port)
+
+
+def make_chip(
+    preset: str, chips: int, layout: ChipLayout, levels: int, seed: int, bench: str | None = None
+) -> Chip:
+    """A batch of simulated chips, or the bench at ``bench`` (``HOST:PORT``)."""
+    if bench:
+        from memlearn.chip.remote import RemoteChip
+
+        chip = RemoteChip(*_parse_bench(bench))
+        if chip.layout.arrays != layout.arrays:
+            chip.close()
+            raise ValueError(
+                f"the bench's arrays {chip.layout.arrays} do not fit the model {layout}"
+            )
+        return chip
+    from memlearn.chip.simulated import SimulatedChip
+
+    return SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
+
+
+def run(
+    *,
+    checkpoint: Path | None,
+    preset: str,
+    strategy: str,
+    policy: str,
+    chips: int,
+    tasks: int,
+    ways: int,
+    shots: int,
+    steps: int,
+    split: str | None,
+    levels: int | None,
+    bake_hours: float,
+    bake_celsius: float,
+    seed: int,
+    root: Path | None,
+    bench: str | None = None,
+) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
+    """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
+    from memlearn.data import TaskSampler, default_eval_split, load_split
+    from memlearn.devices.preset import load_preset
+    from memlearn.meta.checkpoint import load_checkpoint
+
+    for name, value, low in (("chips", chips, 1), ("tasks", tasks, 1), ("steps", steps, 0)):
+        if value < low:
+            raise ValueError(f"--{name} must be >= {low}, got {value}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if bake_hours < 0:
+        raise ValueError(f"--bake-hours must be >= 0, got {bake_hours}")
+    if not -273.15 < bake_celsius <= 400:
+        raise ValueError(f"--bake-celsius must be in (-273.15, 400], got {bake_celsius}")
+    load_preset(preset)  # fail early on an unknown preset
+    net, info = load_checkpoint(checkpoint)
+    if net.fc2.weight.shape[0] != ways:
+        raise ValueError(
+            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
+        )
+    lrs = inner_lrs_from(info)
+    device_info = info.get("device") or {}
+    if levels is None:
+        levels = int(device_info.get("levels", DEFAULT_LEVELS))
+    weight_max = info.get("weight_max")
+    split = split or default_eval_split(root)
+    classes = load_split(split, root, rotations=False)
+    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    n_chips = min(chips, tasks)
+    chip = make_chip(preset, n_chips, _layout_for(net), levels, seed, bench)
+    config = AdaptConfig(
+        steps=steps,
+        strategy=strategy,
+        policy=policy,
+        levels=levels,
+        weight_max=list(weight_max) if weight_max else None,
+        bake_seconds=bake_hours * 3600.0,
+        bake_kelvin=bake_celsius + 273.15,
+    )
+    started = time.perf_counter()
+    try:
+        result = run_adaptation(chip, net, lrs, batch, config)
+    finally:
+        if hasattr(chip, "close"):
+            chip.close()
+    elapsed = time.perf_counter() - started
+    summary = {
+        "preset": preset,
+        "strategy": strategy,
+        "ways": ways,
+        "shots": shots,
+        "steps": steps,
+        "tasks": tasks,
+        "chips": chip.n_chips,
+        **summarise(result),
+    }
+    run_info = {
+        "split": split,
+        "policy": policy,
+        "levels": levels,
+        "seed": seed,
+        "checkpoint": info.get("path"),
+        "inner_lrs": lrs,
+        "weight_max": weight_max,
+        "bench": bench,
+        "seconds": elapsed,
+        "deployment": deployment_summary(result),
+        "software_accuracy_ci95": ci95(result.software_accuracy[:, -1]),
+    }
+    return summary, result, run_info
+
+
+def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    steps = summary["steps"]
+    energy = sum(v for v in result.energy_j.values()) if result.energy_j else None
+    table = Table(
+        title=(
+            f"On-chip adaptation: {summary['ways']}-way {summary['shots']}-shot, "
+            f"{summary['tasks']} tasks on {summary['chips']} chips ({summary['preset']}, "
+            f"{summary['strategy']}, policy {info['policy']}, split {info['split']})"
+        )
+    )
+    for col in ("step", "on-chip acc %", "software acc %", "loss", "cells written", "pulses"):
+        table.add_column(col, justify="right")
+    table.add_column("energy µJ", justify="right")
+    for k in range(steps + 1):
+        row = [
+            str(k),
+            f"{100 * summary['accuracy_by_step'][k]:.2f}",
+            f"{100 * summary['software_accuracy_by_step'][k]:.2f}",
+            f"{float(result.loss[:, k].mean()):.3f}",
+        ]
+        if k == 0:
+            row += ["–", "–", "–"]
+        else:
+            row += [
+                f"{float(result.cells_written[:, k - 1].double().mean()):.1f}",
+                f"{float(result.pulses[:, k - 1].double().mean()):.1f}",
+                f"{1e6 * float(energy[:, k - 1].mean()):.3f}" if energy is not None else "–",
+            ]
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    breakdown = ", ".join(f"{k} {1e6 * v:.3f}" for k, v in summary["energy_breakdown_j"].items())
+    console.print(
+        f"after {steps} updates: {100 * summary['accuracy_by_step'][-1]:.2f} % "
+        f"± {100 * summary['accuracy_ci95']:.2f} (95 % CI), software "
+        f"{100 * summary['software_accuracy_by_step'][-1]:.2f} %"
+    )
+    console.print(
+        f"per adaptation: {summary['writes_per_adaptation']:.1f} cells written, "
+        f"{summary['pulses_per_adaptation']:.1f} pulses, "
+        f"{1e6 * summary['energy_per_adaptation_j']:.3f} µJ ({breakdown} µJ)"
+    )
+    dep = info["deployment"]
+    console.print(
+        f"deployment (not counted above): {dep['cells_written']:.0f} cells, "
+        f"{1e6 * dep['energy_j']:.3f} µJ per chip"
+    )
+    if "accuracy_after_bake" in summary:
+        ratio = summary["accuracy_after_bake"] / max(summary["accuracy_by_step"][-1], 1e-12)
+        console.print(
+            f"after the bake: {100 * summary['accuracy_after_bake']:.2f} % "
+            f"({100 * ratio:.1f} % of the pre-bake accuracy)"
+        )
+    console.print(f"[dim]{info['seconds']:.1f} s[/dim]")
+
+
+def adapt(
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+    ),
+    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
+    strategy: str = typer.Option(
+        "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
+    ),
+    policy: str = typer.Option("verify", "--policy", help=f"Update policy: {', '.join(POLICIES)}."),
+    chips: int = typer.Option(100, "--chips", help="Simulated chips (tasks run in rounds)."),
+    tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
+    ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
+    shots: int = typer.Option(1, "--shots", help="Support images per class."),
+    steps: int = typer.Option(5, "--steps", help="On-chip gradient updates per task."),
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        help="Alphabets to draw tasks from (default: evaluation if present, else val).",
+    ),
+    levels: int | None = typer.Option(
+        None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
+    ),
+    bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake the adapted chips (hours)."),
+    bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
+    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    bench: str | None = typer.Option(
+        None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
+    with user_errors():
+        summary, result, info = run(
+            checkpoint=checkpoint,
+            preset=preset,
+            strategy=strategy,
+            policy=policy,
+            chips=chips,
+            tasks=tasks,
+            ways=ways,
+            shots=shots,
+            steps=steps,
+            split=split,
+            levels=levels,
+            bake_hours=bake_hours,
+            bake_celsius=bake_celsius,
+            seed=seed,
+            root=root,
+            bench=bench,
+        )
+    if as_json:
+        typer.echo(f"split: {info['split']}", err=True)
+        typer.echo(json.dumps(summary))
+    else:
+        _table(summary, result, info)
+
+
+def demo(
+    out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
+    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
+    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
+    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+) -> None:
+    """The shipped model learns 16 new 5-way 1-shot tasks on 16 simulated chips."""
+    from memlearn.experiments.provenance import provenance, write_json
+    from memlearn.onchip.plot import learning_curve_png
+
+    with user_errors():
+        summary, result, info = run(
+            checkpoint=None,
+            preset=preset,
+            strategy=strategy,
+            policy="verify",
+            chips=16,
+            tasks=16,
+            ways=5,
+            shots=1,
+            steps=5,
+            split=None,
+            levels=None,
+            bake_hours=0.0,
+            bake_celsius=150.0,
+            seed=seed,
+            root=root,
+        )
+        _table(summary, result, info)
+        png = learning_curve_png(out / "learning_curve.png", result, summary, info)
+        config = {"command": " ".join(["memlearn", *sys.argv[1:]]), **info}
+        payload = provenance(config)
+        payload["results"] = summary
+        payload["per_task"] = {
+            "accuracy": result.accuracy.tolist(),
+            "software_accuracy": result.software_accuracy.tolist(),
+            "cells_written": result.cells_written.tolist(),
+        }
+        path = write_json(out / "demo.json", payload)
+    typer.echo(f"held-out alphabets: split '{info['split']}'")
+    typer.echo(f"wrote {png} and {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``adapt`` and ``demo`` to the main application."""
+    app.command("adapt")(adapt)
+    app.command("demo")(demo)
