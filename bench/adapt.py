@@ -1,0 +1,101 @@
+"""Benchmark: on-chip adaptation of 1,000 tasks on 1,000 simulated chips, 5 steps each.
+
+Prints adaptations per second of the computer-in-the-loop on SimulatedChip (deployment, K update
+steps and the K+1 query evaluations, all chips in one batch) and of ideal float adaptation of
+the same tasks in the same run, and their ratio (target <= 3x).  The ratio is given for the
+head alone (features precomputed for both) and end to end (including the digital conv extractor
+that both need).
+
+    MEMLEARN_DATA=/work/shared/data .venv/bin/python bench/adapt.py [--chips 1000] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from memlearn.chip.simulated import SimulatedChip
+
+from memlearn.data import TaskSampler, default_eval_split, load_split
+from memlearn.meta.checkpoint import load_checkpoint
+from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
+from memlearn.onchip.head import software_adapt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chips", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--preset", default="hfo2-mlc")
+    parser.add_argument("--strategy", default="hybrid")
+    parser.add_argument("--policy", default="verify")
+    parser.add_argument("--levels", type=int, default=8)
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    net, info = load_checkpoint(args.checkpoint)
+    lrs = inner_lrs_from(info)
+    split = default_eval_split()
+    classes = load_split(split, rotations=False)
+    tasks = TaskSampler(classes, ways=5, shots=1, queries=15, seed=args.seed).sample(args.chips)
+
+    t0 = time.perf_counter()
+    sx, qx = task_features(net, tasks.support_x), task_features(net, tasks.query_x)
+    t_features = time.perf_counter() - t0
+    weights = head_weights(net)
+    weight_max = info.get("weight_max")
+    config = AdaptConfig(
+        steps=args.steps,
+        strategy=args.strategy,
+        policy=args.policy,
+        levels=args.levels,
+        weight_max=list(weight_max) if weight_max else None,
+    )
+
+    t0 = time.perf_counter()
+    chip = SimulatedChip(args.chips, preset=args.preset, levels=args.levels, seed=args.seed)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = adapt_on_chip(chip, sx, tasks.support_y, qx, tasks.query_y, weights, lrs, config)
+    t_chip = time.perf_counter() - t0
+
+    # Ideal float adaptation of the same tasks (best of 3: it is short).
+    t_soft = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        soft_acc, _ = software_adapt(
+            sx, tasks.support_y, qx, tasks.query_y, weights, lrs, args.steps
+        )
+        t_soft = min(t_soft, time.perf_counter() - t0)
+
+    n = args.chips
+    print(f"tasks/chips: {n}, steps: {args.steps}, split: {split}, threads: {args.threads}")
+    print(f"features (digital extractor, both paths): {t_features:.2f} s")
+    print(f"SimulatedChip construction: {t_build:.2f} s (not counted)")
+    print(
+        f"on-chip loop (deploy + {args.steps} steps + evaluations): {t_chip:.2f} s "
+        f"-> {n / t_chip:.1f} adaptations/s"
+    )
+    print(f"ideal float adaptation: {t_soft:.4f} s -> {n / t_soft:.1f} adaptations/s")
+    print(f"ratio, head only: {t_chip / t_soft:.1f}x")
+    print(
+        f"ratio, end to end incl. features: {(t_chip + t_features) / (t_soft + t_features):.2f}x "
+        "(target <= 3x)"
+    )
+    print(
+        f"accuracy after {args.steps} steps: on chip {result.accuracy[:, -1].mean():.4f}, "
+        f"software {soft_acc[:, -1].mean():.4f}"
+    )
+    energy = result.energy_per_adaptation().mean()
+    print(
+        f"energy per adaptation: {1e6 * float(energy):.3f} uJ, "
+        f"cells written per adaptation: {result.cells_written.sum(1).double().mean():.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
