@@ -167,3 +167,17 @@ def test_bad_inputs_are_named():
         AdaptConfig(strategy="magic")
     with pytest.raises(ValueError, match="labels"):
         adapt_on_chip(chip, sx, sy[:, :0], qx, qy, ws, LRS)
+
+
+def test_mapping_agrees_with_the_crossbar_layer():
+    """The loop's signed-index mapping gives the same targets as memlearn.crossbar's."""
+    from memlearn.crossbar.mapping import DifferentialMapping
+
+    levels = uniform_levels(10e-6, 150e-6, 8)
+    w = torch.randn(3, 12, 8, generator=torch.Generator().manual_seed(0))
+    ours = WeightMapping.for_weights(w, levels)
+    theirs = DifferentialMapping.from_weights(w, levels)
+    torch.testing.assert_close(ours.scale, theirs.scale)
+    gp, gm = ours.targets(ours.quantise(w))
+    tp, tm = theirs.to_conductance(w)
+    assert torch.equal(gp, tp) and torch.equal(gm, tm)

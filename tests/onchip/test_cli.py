@@ -1,0 +1,132 @@
+"""``memlearn adapt``, ``memlearn demo`` and ``memlearn chip serve`` on the real data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from memlearn.cli.main import app
+
+pytest.importorskip("memlearn.chip.simulated", reason="SimulatedChip is not in the tree yet")
+
+KEYS = {
+    "preset",
+    "strategy",
+    "ways",
+    "shots",
+    "steps",
+    "tasks",
+    "chips",
+    "accuracy_by_step",
+    "accuracy_ci95",
+    "software_accuracy_by_step",
+    "writes_per_adaptation",
+    "pulses_per_adaptation",
+    "energy_per_adaptation_j",
+    "energy_breakdown_j",
+}
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from memlearn.errors import MemlearnError
+    from memlearn.meta.checkpoint import shipped_checkpoint_path
+
+    try:
+        return shipped_checkpoint_path()
+    except MemlearnError:
+        pytest.skip("the shipped checkpoint is not in the tree yet")
+
+
+def _adapt(root, *extra):
+    args = ["adapt", "--root", str(root), "--tasks", "6", "--chips", "4", "--steps", "2", "--json"]
+    return CliRunner().invoke(app, [*args, *extra])
+
+
+def test_adapt_json_is_exact_and_deterministic(shared_data, shipped_model):
+    first = _adapt(shared_data, "--seed", "3")
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    assert set(out) == KEYS
+    assert (out["tasks"], out["chips"], out["steps"], out["ways"], out["shots"]) == (6, 4, 2, 5, 1)
+    assert len(out["accuracy_by_step"]) == 3 and len(out["software_accuracy_by_step"]) == 3
+    assert all(0 <= a <= 1 for a in out["accuracy_by_step"] + out["software_accuracy_by_step"])
+    assert out["writes_per_adaptation"] > 0 and out["pulses_per_adaptation"] > 0
+    total = sum(out["energy_breakdown_j"].values())
+    assert out["energy_per_adaptation_j"] == pytest.approx(total)
+    assert "split:" in first.stderr
+    again = _adapt(shared_data, "--seed", "3")
+    assert json.loads(again.stdout) == out
+
+
+def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
+    res = _adapt(shared_data, "--bake-hours", "12", "--bake-celsius", "150")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) == KEYS | {"accuracy_after_bake"}
+    assert 0 <= out["accuracy_after_bake"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--strategy", "magic"], "unknown strategy 'magic'"),
+        (["--policy", "sgd"], "unknown policy 'sgd'"),
+        (["--ways", "7"], "5-way model"),
+        (["--preset", "no-such-preset"], "no-such-preset"),
+        (["--tasks", "0"], "--tasks must be >= 1"),
+        (["--bake-hours", "-1"], "--bake-hours"),
+    ],
+)
+def test_adapt_bad_inputs(shared_data, shipped_model, extra, words):
+    res = _adapt(shared_data, *extra)
+    assert res.exit_code == 2
+    assert words in res.stderr
+
+
+def test_demo_writes_png_and_json(shared_data, shipped_model, tmp_path):
+    res = CliRunner().invoke(app, ["demo", "--root", str(shared_data), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    png = (tmp_path / "learning_curve.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    payload = json.loads((tmp_path / "demo.json").read_text())
+    assert payload["results"]["tasks"] == 16 and payload["results"]["chips"] == 16
+    assert payload["config"]["seed"] == 0 and "torch" in payload["versions"]
+    assert "held-out alphabets" in res.stdout
+
+
+def test_chip_serve_answers_a_remote_chip():
+    from memlearn.chip.remote import RemoteChip
+
+    cmd = [sys.executable, "-c", "from memlearn.cli.main import app; app()", "chip", "serve"]
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0", "--chips", "2", "--seed", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stderr.readline()
+        assert "serving 2 simulated chip(s)" in line, line
+        address = line.split(" on ")[1].split(";")[0]
+        host, port = address.rsplit(":", 1)
+        deadline = time.time() + 10
+        while True:
+            try:
+                chip = RemoteChip(host, int(port), timeout_s=30)
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        with chip:
+            assert chip.n_chips == 2 and chip.preset == "hfo2-mlc"
+            g_plus, _ = chip.read_conductances("fc1")
+            assert g_plus.shape == (2, 32, 16)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
