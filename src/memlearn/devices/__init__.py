@@ -1,4 +1,62 @@
 """One resistive cell's physics, batched over chips and cells: conductance levels, pulse-by-
 pulse programming strategies with verify reads, read noise, relaxation and Arrhenius drift,
 stuck cells, endurance, energy, presets with sources, and fitting to measurements.
+
+Public API (SI units: siemens, volts, seconds, joules, kelvin):
+
+- ``load_preset(name_or_path) -> DevicePreset``; ``list_presets()``; ``DEFAULT_PRESET``;
+  ``save_preset(preset, path)``.  ``preset.levels(n, window=None, spacing="linear")`` gives the
+  target conductances; ``preset.window`` is ``(G_min, G_max)``.
+- ``program(preset, g_target, strategy="hybrid", generator=..., cells=None, tolerance=None,
+  max_pulses=None, settle_s=None) -> ProgramResult`` with ``conductance``, ``set_pulses``,
+  ``reset_pulses``, ``verify_reads``, ``energy_j``, ``failed``, ``cells``; works on any shape
+  (e.g. ``[tasks, out, in]``).  ``STRATEGIES`` lists the strategy names.
+- ``sample_cells(preset, shape, generator) -> CellState`` (device-to-device spread, stuck
+  cells, endurance), ``relax(preset, cells, seconds, generator)`` (in place, effective
+  seconds at the reference temperature), ``equivalent_seconds(preset, seconds, kelvin)``,
+  ``acceleration_factor(kelvin, ea_ev, t_ref_k)``, ``age(...)``/``bake(...)``.
+- ``read(preset, g, generator)`` and ``read_sigma(preset, g)``: read noise.
+- ``increment(preset, cells, direction, generator)``: fixed incremental pulses.
+- ``level_conductances``, ``nearest_level``: level placement and decoding.
 """
+
+from memlearn.devices.cells import CellState, sample_cells
+from memlearn.devices.levels import level_conductances, nearest_level
+from memlearn.devices.physics import read, read_sigma
+from memlearn.devices.preset import (
+    DEFAULT_PRESET,
+    DevicePreset,
+    list_presets,
+    load_preset,
+    save_preset,
+)
+from memlearn.devices.programming import STRATEGIES, ProgramResult, program
+from memlearn.devices.retention import (
+    SECONDS_PER_YEAR,
+    acceleration_factor,
+    celsius,
+    equivalent_seconds,
+    relax,
+)
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "SECONDS_PER_YEAR",
+    "STRATEGIES",
+    "CellState",
+    "DevicePreset",
+    "ProgramResult",
+    "acceleration_factor",
+    "celsius",
+    "equivalent_seconds",
+    "level_conductances",
+    "list_presets",
+    "load_preset",
+    "nearest_level",
+    "program",
+    "read",
+    "read_sigma",
+    "relax",
+    "sample_cells",
+    "save_preset",
+]

@@ -1,0 +1,141 @@
+"""``SimulatedChip``: ``n_chips`` simulated chips of one layout, batched, behind ``Chip``.
+
+Each array of the layout is a ``CrossbarArray`` of the chosen device preset; every chip has
+its own sampled device-to-device variation, stuck cells and endurance (seeded).  Example::
+
+    chip = SimulatedChip(16, preset="hfo2-mlc", layout=reference_layout(), levels=8, seed=0)
+    gp, gm = ...                      # targets in chip.conductance_window, [16, 32, 16] each
+    report = chip.program("fc1", gp, gm, strategy="hybrid")
+    currents = chip.multiply("fc1", volts)     # volts [16, batch, 32] → amperes [16, batch, 16]
+    chip.advance(12 * 3600, kelvin=423.15)     # a 12 h bake at 150 °C
+"""
+
+from __future__ import annotations
+
+import torch
+
+from memlearn.chip.base import STRATEGIES, Chip, ChipLayout, ProgramReport, reference_layout
+from memlearn.crossbar.array import CrossbarArray, WriteSummary
+from memlearn.crossbar.ledger import Ledger
+from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset, load_preset
+from memlearn.errors import MemlearnError
+
+
+def _report(summary: WriteSummary) -> ProgramReport:
+    return ProgramReport(
+        cells_written=summary.cells_written.round().long(),
+        set_pulses=summary.set_pulses.round().long(),
+        reset_pulses=summary.reset_pulses.round().long(),
+        verify_reads=summary.verify_reads.round().long(),
+        energy_j=summary.energy_j,
+        failed_cells=summary.failed_cells.round().long(),
+        extra={"verify_energy_j": summary.verify_energy_j},
+    )
+
+
+class SimulatedChip(Chip):
+    """A batch of simulated chips.
+
+    ``levels`` (>= 2) places that many target levels linearly in the preset's window
+    (``self.levels``, S); the chip itself accepts any target inside the window.  ``adc_bits``
+    / ``dac_bits`` (None = ideal), ``adc_full_scale`` (A), ``wire_ohms`` (IR drop),
+    ``read_noise`` and ``tolerance`` (verify band half width, S) pass to every array.
+    """
+
+    def __init__(
+        self,
+        n_chips: int,
+        preset: str | DevicePreset = DEFAULT_PRESET,
+        layout: ChipLayout | None = None,
+        levels: int = 8,
+        seed: int = 0,
+        adc_bits: int | None = 8,
+        dac_bits: int | None = 8,
+        adc_full_scale: float | None = None,
+        wire_ohms: float = 0.0,
+        read_noise: bool = True,
+        tolerance: float | None = None,
+    ) -> None:
+        if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 1:
+            raise MemlearnError(f"n_chips must be an integer >= 1, got {n_chips!r}")
+        self.preset = load_preset(preset)
+        self.layout = layout if layout is not None else reference_layout()
+        self.n_chips = n_chips
+        self.levels = self.preset.levels(levels)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.ledger = Ledger(n_chips)
+        self.arrays: dict[str, CrossbarArray] = {}
+        for spec in self.layout.arrays:
+            self.arrays[spec.name] = CrossbarArray(
+                self.preset,
+                n_chips,
+                spec.rows,
+                spec.cols,
+                generator=self.generator,
+                tile_rows=self.layout.tile_rows,
+                tile_cols=self.layout.tile_cols,
+                adc_bits=adc_bits,
+                dac_bits=dac_bits,
+                adc_full_scale=adc_full_scale,
+                wire_ohms=wire_ohms,
+                read_noise=read_noise,
+                tolerance=tolerance,
+                ledger=self.ledger,
+            )
+
+    def _array(self, name: str) -> CrossbarArray:
+        if name not in self.arrays:
+            raise MemlearnError(f"unknown array {name!r}; this chip has {list(self.arrays)}")
+        return self.arrays[name]
+
+    def read_conductances(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._array(array).read()
+
+    def true_conductances(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The simulator's exact conductances (S), no read noise, no ledger charge."""
+        return self._array(array).conductances()
+
+    def program(
+        self,
+        array: str,
+        g_plus: torch.Tensor,
+        g_minus: torch.Tensor,
+        strategy: str = "hybrid",
+        mask: torch.Tensor | None = None,
+    ) -> ProgramReport:
+        if strategy not in STRATEGIES:
+            raise MemlearnError(f"unknown strategy {strategy!r}; allowed {list(STRATEGIES)}")
+        return _report(self._array(array).program(g_plus, g_minus, strategy, mask))
+
+    def pulse(self, array: str, plus: torch.Tensor, minus: torch.Tensor) -> ProgramReport:
+        return _report(self._array(array).pulse(plus, minus))
+
+    def multiply(self, array: str, volts: torch.Tensor) -> torch.Tensor:
+        return self._array(array).multiply(volts)
+
+    def advance(self, seconds: float, kelvin: float = 300.0) -> None:
+        if not seconds >= 0:
+            raise MemlearnError(f"seconds must be >= 0, got {seconds}")
+        if not kelvin > 0:
+            raise MemlearnError(f"kelvin must be > 0, got {kelvin}")
+        for arr in self.arrays.values():
+            arr.advance(seconds, kelvin)
+
+    def energy_ledger(self) -> dict[str, torch.Tensor]:
+        return self.ledger.energy_by_category()
+
+    def latency_ledger(self) -> dict[str, torch.Tensor]:
+        """Time spent so far by category (s), each ``[n_chips]`` (cells written serially)."""
+        return self.ledger.latency_by_category()
+
+    def write_counts(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
+        w = self._array(array).writes
+        return w[..., 0].clone(), w[..., 1].clone()
+
+    @property
+    def conductance_window(self) -> tuple[float, float]:
+        return self.preset.window
+
+    @property
+    def read_voltage(self) -> float:
+        return self.preset.values["v_read"]

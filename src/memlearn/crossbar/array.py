@@ -1,0 +1,312 @@
+"""A batch of crossbar arrays holding one signed weight matrix as differential pairs.
+
+``CrossbarArray(preset, n_chips, rows, cols, generator=...)`` holds ``n_chips`` copies (each
+with its own sampled cells) of a ``rows x cols`` matrix of pairs: cell state tensors have shape
+``[n_chips, rows, cols, 2]``, the last index 0 for the G+ cell and 1 for the G- cell (physical
+columns ``2 j`` and ``2 j + 1``).  It programs only cells whose target changed, keeps a write
+counter per cell and an energy/latency ledger, multiplies through DAC/ADC, and ages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from memlearn.crossbar.ledger import Ledger
+from memlearn.crossbar.vmm import analog_vmm, dac, ir_drop
+from memlearn.devices import physics
+from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
+from memlearn.devices.preset import DevicePreset, load_preset
+from memlearn.devices.programming import check_strategy, program
+from memlearn.devices.retention import equivalent_seconds, relax
+from memlearn.errors import MemlearnError
+
+
+@dataclass
+class WriteSummary:
+    """Per-chip totals of one program/pulse call (each ``[n_chips]``)."""
+
+    cells_written: torch.Tensor
+    set_pulses: torch.Tensor
+    reset_pulses: torch.Tensor
+    verify_reads: torch.Tensor
+    energy_j: torch.Tensor
+    verify_energy_j: torch.Tensor
+    failed_cells: torch.Tensor
+
+
+def _check_bits(name: str, bits: int | None) -> int | None:
+    if bits is None:
+        return None
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24:
+        raise MemlearnError(f"{name} must be an integer in [2, 24] or None (ideal), got {bits!r}")
+    return bits
+
+
+class CrossbarArray:
+    """``n_chips`` arrays of ``rows x cols`` differential pairs of one device preset.
+
+    ``adc_full_scale`` (A) defaults to half the largest possible differential tile current,
+    ``0.5 * tile_rows * v_read * (g_max - g_min)`` [E]; ``wire_ohms`` (Ω per cell pitch) > 0
+    turns on first-order IR drop; ``read_noise=False`` gives noise-free reads and VMMs.
+    """
+
+    def __init__(
+        self,
+        preset: DevicePreset | str,
+        n_chips: int,
+        rows: int,
+        cols: int,
+        *,
+        generator: torch.Generator,
+        tile_rows: int = 32,
+        tile_cols: int = 32,
+        adc_bits: int | None = 8,
+        dac_bits: int | None = 8,
+        adc_full_scale: float | None = None,
+        wire_ohms: float = 0.0,
+        read_noise: bool = True,
+        tolerance: float | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.preset = load_preset(preset)
+        for name, value in (("n_chips", n_chips), ("rows", rows), ("cols", cols)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MemlearnError(f"{name} must be an integer >= 1, got {value!r}")
+        if tile_rows < 1 or tile_cols < 2 or tile_cols % 2:
+            raise MemlearnError(
+                f"tile must be >= 1 rows and an even number >= 2 of columns, got "
+                f"{tile_rows}x{tile_cols}"
+            )
+        if wire_ohms < 0:
+            raise MemlearnError(f"wire_ohms must be >= 0 Ω, got {wire_ohms}")
+        self.n_chips, self.rows, self.cols = n_chips, rows, cols
+        self.tile_rows, self.tile_cols = tile_rows, tile_cols
+        self.adc_bits = _check_bits("adc_bits", adc_bits)
+        self.dac_bits = _check_bits("dac_bits", dac_bits)
+        v = self.preset.values
+        self.v_read = v["v_read"]
+        default_fs = 0.5 * tile_rows * self.v_read * (v["g_max"] - v["g_min"])
+        self.adc_full_scale = float(adc_full_scale) if adc_full_scale else default_fs
+        if not self.adc_full_scale > 0:
+            raise MemlearnError(f"adc_full_scale must be > 0 A, got {adc_full_scale}")
+        self.wire_ohms = float(wire_ohms)
+        self.read_noise = read_noise
+        self.tolerance = tolerance
+        self.generator = generator
+        self.ledger = ledger if ledger is not None else Ledger(n_chips)
+        shape = (n_chips, rows, cols, 2)
+        self.cells = sample_cells(self.preset, shape, generator)
+        self.last_target = torch.full(shape, float("nan"))
+        self.writes = torch.zeros(shape, dtype=torch.int32)
+
+    # -- geometry -------------------------------------------------------------------------
+    @property
+    def tiles(self) -> tuple[int, int]:
+        """Tiles used: (row tiles, column tiles)."""
+        return math.ceil(self.rows / self.tile_rows), math.ceil(2 * self.cols / self.tile_cols)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self.preset.window
+
+    # -- reading --------------------------------------------------------------------------
+    def conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """True (noise-free) conductances ``(G+, G-)`` in siemens, ``[n_chips, rows, cols]``."""
+        return self.cells.g[..., 0].clone(), self.cells.g[..., 1].clone()
+
+    def read(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read every cell once at ``v_read`` with read noise; charges the ``read`` ledger."""
+        g = self.cells.g
+        noisy = physics.read(self.preset, g, self.generator) if self.read_noise else g.clone()
+        per_chip = physics.read_energy(self.preset, g).sum(dim=(1, 2, 3))
+        t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
+        self.ledger.add("read", per_chip, t)
+        return noisy[..., 0], noisy[..., 1]
+
+    # -- programming ----------------------------------------------------------------------
+    def _check_targets(self, g_plus: torch.Tensor, g_minus: torch.Tensor) -> torch.Tensor:
+        want = (self.n_chips, self.rows, self.cols)
+        for name, t in (("g_plus", g_plus), ("g_minus", g_minus)):
+            if tuple(t.shape) != want:
+                raise MemlearnError(f"{name} must have shape {list(want)}, got {list(t.shape)}")
+        target = torch.stack((g_plus, g_minus), dim=-1).float()
+        lo, hi = self.window
+        slack = 1e-4 * (hi - lo)
+        if not bool(torch.isfinite(target).all()):
+            raise MemlearnError("target conductances must be finite")
+        bad = (target < lo - slack) | (target > hi + slack)
+        if bool(bad.any()):
+            raise MemlearnError(
+                f"target conductances must lie in the window [{lo:g}, {hi:g}] S; got values "
+                f"in [{float(target.min()):g}, {float(target.max()):g}] S"
+            )
+        return target.clamp(lo, hi)
+
+    def _check_mask(self, mask: torch.Tensor | None) -> torch.Tensor:
+        shape = (self.n_chips, self.rows, self.cols)
+        if mask is None:
+            return torch.ones(shape + (2,), dtype=torch.bool)
+        if tuple(mask.shape) != shape or mask.dtype != torch.bool:
+            raise MemlearnError(f"mask must be a bool tensor of shape {list(shape)}")
+        return mask[..., None].expand(shape + (2,))
+
+    def _per_chip(self, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        chip = torch.div(index, self.rows * self.cols * 2, rounding_mode="floor")
+        return torch.bincount(chip, weights=values.double(), minlength=self.n_chips)
+
+    def program(
+        self,
+        g_plus: torch.Tensor,
+        g_minus: torch.Tensor,
+        strategy: str = "hybrid",
+        mask: torch.Tensor | None = None,
+    ) -> WriteSummary:
+        """Program the targets (S) of the pairs selected by ``mask`` whose target changed."""
+        check_strategy(strategy)
+        target = self._check_targets(g_plus, g_minus)
+        changed = (target != self.last_target) & self._check_mask(mask)
+        index = changed.view(-1).nonzero().squeeze(1)
+        zeros = torch.zeros(self.n_chips, dtype=torch.float64)
+        if index.numel() == 0:
+            return WriteSummary(*(zeros.clone() for _ in range(7)))
+        part = self.cells.take(index)
+        result = program(
+            self.preset,
+            target.view(-1)[index],
+            strategy,
+            generator=self.generator,
+            cells=part,
+            tolerance=self.tolerance,
+        )
+        self.cells.put(index, result.cells)
+        self.last_target.view(-1)[index] = target.view(-1)[index]
+        pulses = result.set_pulses + result.reset_pulses
+        written = pulses > 0
+        self.writes.view(-1)[index] += written.int()
+        v = self.preset.values
+        pulse_energy = result.energy_j - result.verify_energy_j
+        pulse_time = result.set_pulses * v.get("set_pulse_s", 0.0) + result.reset_pulses * v.get(
+            "reset_pulse_s", 0.0
+        )
+        verify_time = result.verify_reads * v["read_pulse_s"]
+        self.ledger.add(
+            "program", self._per_chip(index, pulse_energy), self._per_chip(index, pulse_time)
+        )
+        self.ledger.add(
+            "verify",
+            self._per_chip(index, result.verify_energy_j),
+            self._per_chip(index, verify_time),
+        )
+        return WriteSummary(
+            cells_written=self._per_chip(index, written.float()),
+            set_pulses=self._per_chip(index, result.set_pulses.float()),
+            reset_pulses=self._per_chip(index, result.reset_pulses.float()),
+            verify_reads=self._per_chip(index, result.verify_reads.float()),
+            energy_j=self._per_chip(index, result.energy_j),
+            verify_energy_j=self._per_chip(index, result.verify_energy_j),
+            failed_cells=self._per_chip(index, result.failed.float()),
+        )
+
+    def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:
+        """One fixed incremental pulse per selected cell (+1 SET, -1 RESET, 0 none), no verify."""
+        shape = (self.n_chips, self.rows, self.cols)
+        for name, t in (("plus", plus), ("minus", minus)):
+            if tuple(t.shape) != shape:
+                raise MemlearnError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+            if t.dtype.is_floating_point or t.dtype == torch.bool:
+                raise MemlearnError(f"{name} must be an integer tensor with values in {{-1, 0, 1}}")
+            if bool(((t < -1) | (t > 1)).any()):
+                raise MemlearnError(f"{name} values must be in {{-1, 0, 1}}")
+        direction = torch.stack((plus, minus), dim=-1).to(torch.int8)
+        index = (direction != 0).view(-1).nonzero().squeeze(1)
+        zeros = torch.zeros(self.n_chips, dtype=torch.float64)
+        if index.numel() == 0:
+            return WriteSummary(*(zeros.clone() for _ in range(7)))
+        part = self.cells.take(index)
+        d = direction.view(-1)[index]
+        g_new, energy = physics.increment(
+            self.preset, part.g, d, part.set_gain, part.reset_shift, self.generator
+        )
+        healthy = part.stuck == STUCK_NONE
+        part.g = torch.where(healthy, g_new, part.g)
+        part.reset_final = d < 0
+        part.pulses += 1
+        apply_wear(self.preset, part)
+        part.age_s.zero_()
+        relax(self.preset, part, self.preset.values["settle_s"], self.generator)
+        self.cells.put(index, part)
+        self.last_target.view(-1)[index] = float("nan")
+        self.writes.view(-1)[index] += 1
+        v = self.preset.values
+        sets = (d > 0).float()
+        resets = (d < 0).float()
+        t_pulse = sets * v.get("set_pulse_s", 0.0) + resets * v.get("reset_pulse_s", 0.0)
+        self.ledger.add("program", self._per_chip(index, energy), self._per_chip(index, t_pulse))
+        return WriteSummary(
+            cells_written=self._per_chip(index, torch.ones_like(sets)),
+            set_pulses=self._per_chip(index, sets),
+            reset_pulses=self._per_chip(index, resets),
+            verify_reads=zeros.clone(),
+            energy_j=self._per_chip(index, energy),
+            verify_energy_j=zeros.clone(),
+            failed_cells=zeros.clone(),
+        )
+
+    # -- computing ------------------------------------------------------------------------
+    def multiply(self, volts: torch.Tensor) -> torch.Tensor:
+        """Differential column currents (A) ``[n_chips, batch, cols]`` for row voltages
+        ``volts [n_chips, batch, rows]`` (|V| <= v_read); charges read, DAC and ADC energy."""
+        if volts.dim() != 3 or volts.shape[0] != self.n_chips or volts.shape[2] != self.rows:
+            raise MemlearnError(
+                f"volts must have shape [{self.n_chips}, batch, {self.rows}], got "
+                f"{list(volts.shape)}"
+            )
+        volts = volts.float()
+        if not bool(torch.isfinite(volts).all()):
+            raise MemlearnError("volts must be finite")
+        vmax = float(volts.abs().max()) if volts.numel() else 0.0
+        if vmax > self.v_read * (1 + 1e-6):
+            raise MemlearnError(
+                f"row voltages must be within ±{self.v_read} V (the read voltage), got {vmax:g} V"
+            )
+        v_in = dac(volts, self.dac_bits, self.v_read)
+        g = self.cells.g
+        gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
+        gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
+        sp = sm = None
+        if self.read_noise:
+            sp = physics.read_sigma(self.preset, g[..., 0])
+            sm = physics.read_sigma(self.preset, g[..., 1])
+        out = analog_vmm(
+            v_in,
+            gp,
+            gm,
+            tile_rows=self.tile_rows,
+            adc_bits=self.adc_bits,
+            adc_full_scale=self.adc_full_scale,
+            sigma_plus=sp,
+            sigma_minus=sm,
+            generator=self.generator,
+        )
+        batch = volts.shape[1]
+        t_read = self.preset.values["read_pulse_s"]
+        cell_energy = torch.einsum("nbr,nr->n", v_in * v_in, (gp + gm).sum(dim=2)) * t_read
+        self.ledger.add("read", cell_energy, batch * t_read)
+        v = self.preset.values
+        self.ledger.add("dac", torch.full((self.n_chips,), batch * self.rows * v["dac_j"]))
+        if self.adc_bits is not None:
+            conversions = batch * self.tiles[0] * self.cols
+            e_adc = conversions * v["adc_fom_j"] * 2**self.adc_bits
+            self.ledger.add("adc", torch.full((self.n_chips,), e_adc))
+        return out
+
+    # -- time -----------------------------------------------------------------------------
+    def advance(self, seconds: float, kelvin: float = 300.0) -> None:
+        """Let ``seconds`` pass at ``kelvin``: relaxation accelerated by Arrhenius."""
+        relax(
+            self.preset, self.cells, equivalent_seconds(self.preset, seconds, kelvin),
+            self.generator,
+        )  # fmt: skip

@@ -1,0 +1,122 @@
+"""The state of a batch of cells: conductance, age, how it was last written, and the frozen
+per-cell (device-to-device) properties sampled once when a chip is made.
+
+All tensors share one shape, the leading dimension being the chip; conductances in siemens,
+ages in seconds (effective seconds at the preset's reference temperature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from memlearn.devices.preset import DevicePreset
+
+STUCK_NONE, STUCK_LOW, STUCK_HIGH = 0, 1, 2
+
+
+@dataclass
+class CellState:
+    """Mutable state of cells (all tensors of one shape).
+
+    - ``g``: true conductance (S), float32
+    - ``age_s``: effective time since the cell was last programmed (s at ``t_ref_k``), float32
+    - ``reset_final``: the last write ended with a RESET (stable filament), bool
+    - ``set_gain``: device-to-device factor on the G-I_cc slope, float32
+    - ``reset_shift``: device-to-device shift of the RESET onset (V), float32
+    - ``stuck``: 0 healthy, 1 stuck low, 2 stuck high (int8)
+    - ``pulses``: programming pulses received so far (float32, exact below 2^24)
+    - ``endurance``: pulses this cell survives before it sticks (float32)
+    """
+
+    g: torch.Tensor
+    age_s: torch.Tensor
+    reset_final: torch.Tensor
+    set_gain: torch.Tensor
+    reset_shift: torch.Tensor
+    stuck: torch.Tensor
+    pulses: torch.Tensor
+    endurance: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.g.shape
+
+    def flat(self) -> CellState:
+        """A view of the same storage with every tensor flattened to 1-D."""
+        return CellState(**{f.name: getattr(self, f.name).view(-1) for f in fields(self)})
+
+    def take(self, index: torch.Tensor) -> CellState:
+        """Copy of the cells at flat ``index`` (1-D)."""
+        flat = self.flat()
+        return CellState(**{f.name: getattr(flat, f.name)[index] for f in fields(self)})
+
+    def put(self, index: torch.Tensor, part: CellState) -> None:
+        """Write ``part`` back into the cells at flat ``index`` (in place)."""
+        flat = self.flat()
+        for f in fields(self):
+            getattr(flat, f.name)[index] = getattr(part, f.name)
+
+    def clone(self) -> CellState:
+        return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
+
+
+def reset_conductance(preset: DevicePreset, volts: torch.Tensor | float, shift: torch.Tensor):
+    """Nominal conductance (S) a RESET of amplitude ``volts`` leaves, for a cell whose RESET
+    onset is shifted by ``shift`` volts: ``reset_g_ref * exp(-(V - V_ref - shift) / slope)``."""
+    v = preset.values
+    return v["reset_g_ref"] * torch.exp(-(volts - v["reset_v_ref"] - shift) / v["reset_v_slope"])
+
+
+def sample_cells(
+    preset: DevicePreset, shape: tuple[int, ...] | torch.Size, generator: torch.Generator
+) -> CellState:
+    """Fresh cells after forming and a full RESET: HRS conductances (lognormal), sampled
+    device-to-device properties, stuck cells at the preset's rates, and endurance limits."""
+    shape = tuple(shape)
+    v = preset.values
+    u = torch.rand(shape, generator=generator)
+    stuck = torch.zeros(shape, dtype=torch.int8)
+    stuck[u < v["stuck_low_rate"]] = STUCK_LOW
+    stuck[(u >= v["stuck_low_rate"]) & (u < v["stuck_low_rate"] + v["stuck_high_rate"])] = (
+        STUCK_HIGH
+    )
+    endurance = (
+        2.0
+        * v["endurance"]
+        * torch.exp(v["endurance_sigma"] * torch.randn(shape, generator=generator))
+    )  # two pulses (SET + RESET) per cycle
+    if preset.kind == "rram":
+        set_gain = torch.exp(v["set_d2d"] * torch.randn(shape, generator=generator))
+        reset_shift = v["reset_d2d"] * torch.randn(shape, generator=generator)
+        g_hrs = reset_conductance(preset, v["reset_v_max"], reset_shift)
+        jump = torch.log(torch.tensor(v["g_max"]) / g_hrs).clamp_min(0)
+        sigma = v["reset_c2c"] + v["reset_c2c_jump"] * jump
+        g = g_hrs * torch.exp(sigma * torch.randn(shape, generator=generator))
+    else:
+        set_gain = torch.ones(shape)
+        reset_shift = torch.zeros(shape)
+        g = torch.full(shape, v["g_min"])
+    g = torch.where(stuck == STUCK_LOW, torch.tensor(v["g_stuck_low"]), g)
+    g = torch.where(stuck == STUCK_HIGH, torch.tensor(v["g_stuck_high"]), g)
+    return CellState(
+        g=g.float().contiguous(),
+        age_s=torch.zeros(shape),
+        reset_final=torch.ones(shape, dtype=torch.bool),
+        set_gain=set_gain.float(),
+        reset_shift=reset_shift.float(),
+        stuck=stuck,
+        pulses=torch.zeros(shape),
+        endurance=endurance.float(),
+    )
+
+
+def apply_wear(preset: DevicePreset, cells: CellState) -> torch.Tensor:
+    """Cells whose pulse count reached their endurance stick high (in place); returns the mask
+    of cells that wore out now."""
+    worn = (cells.pulses >= cells.endurance) & (cells.stuck == STUCK_NONE)
+    if bool(worn.any()):  # worn-out filaments stay in the low-resistance state
+        cells.stuck[worn] = STUCK_HIGH
+        cells.g[worn] = preset.values["g_stuck_high"]
+    return worn

@@ -1,0 +1,141 @@
+"""Single-pulse physics of a filamentary 1T1R cell, vectorised over any number of cells.
+
+- SET: the access transistor's gate voltage sets the compliance current I_cc; the filament
+  grows until it carries I_cc, leaving ``G = gain * I_cc / set_k_volts`` (R_LRS = V_C / I_C,
+  Ielmini 2011) with a cycle-to-cycle spread sigma_G = set_c2c * sqrt(G * g_ref) (Poisson defect
+  statistics, Ambrogio 2015).  A SET never thins an existing filament: G_new = max(G, G_set).
+- RESET: a pulse of amplitude V opens the gap until the cell reaches
+  ``G_reset(V) = reset_g_ref * exp(-(V - V_ref - shift) / slope)``; a cell already below that
+  is unchanged.  The result is lognormal, its spread growing with the size of the jump.
+- Read: read noise of the aihwkit CMO form, sigma = c * ln(G / 1 uS) * sqrt(ln((t + t_r) /
+  (2 t_r))) uS for a read of duration t.
+
+Energies in joules: SET ``v_set * I_cc * t``; RESET ``V * (f V G) * t`` with f the fraction
+of the amplitude across the cell; read ``v_read^2 G t`` plus the sense-amplifier overhead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from memlearn.devices.cells import reset_conductance
+from memlearn.devices.preset import DevicePreset
+
+_US = 1e-6
+
+
+def gate_voltage(preset: DevicePreset, icc: torch.Tensor) -> torch.Tensor:
+    """Gate voltage (V) the controller applies for a compliance ``icc`` (A), on the DAC grid."""
+    v = preset.values
+    icc = icc.clamp(v["icc_min"], v["icc_max"])
+    vg = v["gate_vth"] + torch.sqrt(2.0 * icc / v["gate_k"])
+    step = v["gate_step"]
+    return torch.round(vg / step) * step if step > 0 else vg
+
+
+def compliance(preset: DevicePreset, vg: torch.Tensor) -> torch.Tensor:
+    """Compliance current (A) of the access transistor in saturation at gate voltage ``vg``."""
+    v = preset.values
+    over = (vg - v["gate_vth"]).clamp_min(0)
+    return (0.5 * v["gate_k"] * over * over).clamp(v["icc_min"], v["icc_max"])
+
+
+def nominal_compliance(preset: DevicePreset, g_target: torch.Tensor) -> torch.Tensor:
+    """The compliance (A) that nominally (gain 1) leaves ``g_target`` after a SET."""
+    return g_target * preset.values["set_k_volts"]
+
+
+def set_pulse(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    icc_request: torch.Tensor,
+    gain: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SET pulse at the compliance the gate DAC realises for ``icc_request`` (A).
+
+    Returns ``(new G in S, energy in J)``.
+    """
+    v = preset.values
+    icc = compliance(preset, gate_voltage(preset, icc_request))
+    g_set = gain * icc / v["set_k_volts"]
+    sigma = v["set_c2c"] * torch.sqrt(g_set * v["g_ref"])
+    g_set = (g_set + sigma * torch.randn(g.shape, generator=generator)).clamp_min(0.1 * _US)
+    energy = v["v_set"] * icc * v["set_pulse_s"]
+    return torch.maximum(g, g_set), energy
+
+
+def reset_pulse(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    volts: torch.Tensor | float,
+    shift: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One RESET pulse of amplitude ``volts`` (V).  Returns ``(new G in S, energy in J)``."""
+    v = preset.values
+    g_eq = reset_conductance(preset, volts, shift)
+    jump = torch.log(g / g_eq).clamp_min(0)
+    sigma = v["reset_c2c"] + v["reset_c2c_jump"] * jump
+    g_new = g_eq * torch.exp(sigma * torch.randn(g.shape, generator=generator))
+    g_new = torch.where(g_eq < g, torch.minimum(g_new, g), g)
+    volts_t = torch.as_tensor(volts)
+    energy = volts_t * (v["reset_cell_fraction"] * volts_t * g) * v["reset_pulse_s"]
+    return g_new, energy
+
+
+def read_sigma(preset: DevicePreset, g: torch.Tensor, seconds: float | None = None):
+    """Read-noise standard deviation (S) for conductances ``g`` read for ``seconds``."""
+    v = preset.values
+    t = v["read_pulse_s"] if seconds is None else seconds
+    band = math.sqrt(max(math.log((t + v["read_t_r"]) / (2.0 * v["read_t_r"])), 0.0))
+    return v["read_noise"] * torch.log((g / _US).clamp_min(1.0)) * band * _US
+
+
+def read(preset: DevicePreset, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A noisy read of conductances ``g`` (S)."""
+    return g + read_sigma(preset, g) * torch.randn(g.shape, generator=generator)
+
+
+def read_energy(preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:
+    """Energy (J) of one verify read per cell: ``v_read^2 G t`` plus the sense overhead."""
+    v = preset.values
+    return v["v_read"] ** 2 * g * v["read_pulse_s"] + v["read_overhead_j"]
+
+
+def reset_amplitude(preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:
+    """The RESET amplitude (V) that nominally (no device shift) leaves conductance ``g``."""
+    v = preset.values
+    ratio = (g / v["reset_g_ref"]).clamp(max=1.0, min=1e-6)
+    return (v["reset_v_ref"] - v["reset_v_slope"] * torch.log(ratio)).clamp(max=v["reset_v_max"])
+
+
+def increment(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    direction: torch.Tensor,
+    gain: torch.Tensor,
+    shift: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fixed incremental pulse per cell: SET (``direction`` +1) or RESET (-1), no verify.
+
+    A weak SET moves G a fraction ``inc_alpha`` of the way up to the conductance its fixed
+    compliance ``inc_icc`` allows; a weak RESET a fraction down to the level its fixed
+    amplitude ``inc_v_reset`` allows (saturating, nonlinear updates), each step with a relative
+    cycle-to-cycle spread ``inc_noise``.  Returns ``(new G in S, energy in J)``; cells with
+    direction 0 are unchanged and cost nothing.
+    """
+    v = preset.values
+    noise = (1.0 + v["inc_noise"] * torch.randn(g.shape, generator=generator)).clamp_min(0)
+    g_top = gain * v["inc_icc"] / v["set_k_volts"]
+    g_bot = reset_conductance(preset, v["inc_v_reset"], shift)
+    up = v["inc_alpha"] * (g_top - g).clamp_min(0) * noise
+    down = v["inc_alpha"] * (g - g_bot).clamp_min(0) * noise
+    g_new = torch.where(direction > 0, g + up, torch.where(direction < 0, g - down, g))
+    e_set = v["v_set"] * v["inc_icc"] * v["set_pulse_s"]
+    e_reset = v["inc_v_reset"] ** 2 * v["reset_cell_fraction"] * g * v["reset_pulse_s"]
+    energy = torch.where(direction > 0, e_set, torch.where(direction < 0, e_reset, 0.0))
+    return g_new, energy

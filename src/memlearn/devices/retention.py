@@ -1,0 +1,89 @@
+"""Relaxation and temperature-accelerated drift after programming.
+
+Right after a write a cell's conductance relaxes: fast in the first seconds, then with a
+spread growing ~ ln(t) and a small mean decrease (Esmanhotto et al., IEDM 2020; IBM CMO model).
+For a cell of conductance G, programmed ``t`` effective seconds ago (at ``t_ref_k``):
+
+    sigma^2(t) = h(G)^2 [ fast^2 (1 - exp(-t / tau)) + slog^2 L(t)^2 ],  L(t) = ln(1 + t / t0)
+    mu(t)      = -m h(G) L(t),                                           h(G) = sqrt(G / g_ref)
+
+with (fast, slog, m) taken from the ``*_set`` or ``*_reset`` parameters depending on whether the
+cell's last write ended with a SET or a RESET (RESET-terminated states are more stable: Baroni
+et al., IIRW 2021).  Advancing from t1 to t2 adds an independent Gaussian increment with the
+variance difference, so successive ``relax`` calls compose exactly.
+
+Temperature enters through Arrhenius: ``t_eff = t * exp(Ea / k_B (1 / T_ref - 1 / T))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from memlearn.devices.cells import STUCK_NONE, CellState
+from memlearn.devices.preset import DevicePreset
+from memlearn.errors import MemlearnError
+
+BOLTZMANN_EV = 8.617333262e-5  # eV/K, CODATA 2018
+SECONDS_PER_YEAR = 365.25 * 86400.0
+
+
+def celsius(t_celsius: float) -> float:
+    """Kelvin from degrees Celsius."""
+    return float(t_celsius) + 273.15
+
+
+def acceleration_factor(kelvin: float, ea_ev: float, t_ref_k: float = 300.0) -> float:
+    """Arrhenius acceleration of time spent at ``kelvin`` relative to ``t_ref_k``."""
+    if not (kelvin > 0 and t_ref_k > 0):
+        raise MemlearnError(f"temperature must be > 0 K, got {kelvin} K (reference {t_ref_k} K)")
+    if ea_ev < 0:
+        raise MemlearnError(f"activation energy must be >= 0 eV, got {ea_ev}")
+    return math.exp(ea_ev / BOLTZMANN_EV * (1.0 / t_ref_k - 1.0 / kelvin))
+
+
+def equivalent_seconds(preset: DevicePreset, seconds: float, kelvin: float) -> float:
+    """Effective seconds at the preset's reference temperature for ``seconds`` at ``kelvin``."""
+    if seconds < 0:
+        raise MemlearnError(f"time must be >= 0 s, got {seconds}")
+    v = preset.values
+    if "ea_ev" not in v:
+        return float(seconds)
+    return float(seconds) * acceleration_factor(kelvin, v["ea_ev"], v["t_ref_k"])
+
+
+def _profile(preset: DevicePreset, age: torch.Tensor, reset_final: torch.Tensor):
+    """(fast-part variance factor, log-part L, and per-cell coefficients) at ``age`` seconds."""
+    v = preset.values
+    fast = torch.where(reset_final, v["relax_fast_reset"], v["relax_fast_set"])
+    slog = torch.where(reset_final, v["relax_log_reset"], v["relax_log_set"])
+    mean = torch.where(reset_final, v["relax_mean_reset"], v["relax_mean_set"])
+    return fast, slog, mean
+
+
+def relax(
+    preset: DevicePreset, cells: CellState, seconds: float, generator: torch.Generator
+) -> None:
+    """Age ``cells`` (in place) by ``seconds`` effective seconds at the reference temperature."""
+    if seconds < 0:
+        raise MemlearnError(f"time must be >= 0 s, got {seconds}")
+    if seconds == 0 or preset.kind != "rram":
+        cells.age_s += seconds
+        return
+    v = preset.values
+    t1 = cells.age_s.double()
+    t2 = t1 + seconds
+    fast, slog, mean = _profile(preset, cells.age_s, cells.reset_final)
+    tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
+    l1 = torch.log1p(t1 / t0)
+    l2 = torch.log1p(t2 / t0)
+    dfast = (torch.exp(-t1 / tau) - torch.exp(-t2 / tau)).float()
+    dlog2 = (l2 * l2 - l1 * l1).float()
+    dl = (l2 - l1).float()
+    h = torch.sqrt(cells.g.clamp_min(0) / v["g_ref"])
+    var = h * h * (fast * fast * dfast + slog * slog * dlog2)
+    step = -mean * h * dl + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
+    healthy = cells.stuck == STUCK_NONE
+    cells.g.copy_(torch.where(healthy, (cells.g + step).clamp_min(0.0), cells.g))
+    cells.age_s.copy_(t2.float())
