@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -113,7 +114,7 @@ def check_runs_zip(handle: IO[bytes], where: str) -> str:
         with zipfile.ZipFile(handle) as archive:
             bad = archive.testzip()
             names = [i.filename for i in archive.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         raise CorruptDataError(f"{where} is not a readable zip: {exc}") from exc
     if bad is not None:
         raise CorruptDataError(f"{where}: member {bad} fails its CRC")

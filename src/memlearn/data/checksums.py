@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -38,7 +39,7 @@ def zip_content_hash(path: str | os.PathLike[str] | IO[bytes]) -> str:
                     continue
                 data = archive.read(info)
                 lines.append(f"{info.filename}\t{hashlib.sha256(data).hexdigest()}\n")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
         where = str(Path(path)) if isinstance(path, str | os.PathLike) else "zip data"
         raise CorruptDataError(f"{where} is not a readable zip file: {exc}") from exc
     lines.sort()

@@ -49,10 +49,15 @@ def verify_bytes(data: bytes, spec: OfficialFile, origin: str) -> str:
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     if spec.md5 is not None and md5 == spec.md5:
         return "MD5 matches the official file"
-    if spec.size is not None and len(data) < spec.size and not spec.content_sha256:
+    if spec.md5 is not None and not spec.content_sha256:
+        if spec.size is not None and len(data) < spec.size:
+            raise CorruptDataError(
+                f"{spec.name} from {origin} is truncated: {len(data):,} bytes received, the "
+                f"official file has {spec.size:,} bytes (MD5 {md5}, expected {spec.md5})"
+            )
         raise CorruptDataError(
-            f"{spec.name} from {origin} is truncated: {len(data):,} bytes received, the official "
-            f"file has {spec.size:,} bytes (MD5 {md5}, expected {spec.md5})"
+            f"{spec.name} from {origin} fails its checksum: MD5 {md5}, expected {spec.md5} "
+            f"({len(data):,} bytes received, official size {spec.size:,})"
         )
     if spec.name.endswith(".zip"):
         try:
@@ -102,7 +107,8 @@ def _download(url: str, spec: OfficialFile, progress: bool, timeout: float) -> b
     data = buffer.getvalue()
     if total is not None and len(data) != total:
         raise CorruptDataError(
-            f"{spec.name} from {url} is truncated: {len(data):,} of {total:,} bytes received"
+            f"{spec.name} from {url} is truncated: the connection closed after {len(data):,} of "
+            f"{total:,} bytes"
         )
     return data
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ class Source:
                 with zipfile.ZipFile(self.path) as archive:
                     for rel in rels:
                         out.append(archive.read(self.prefix + rel))
-            except (zipfile.BadZipFile, OSError, KeyError, EOFError) as exc:
+            except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error) as exc:
                 at = rels[len(out)] if len(out) < len(rels) else "?"
                 raise CorruptDataError(f"{self.path}: cannot read member {at}: {exc}") from exc
         else:
