@@ -45,6 +45,11 @@ def test_missing_set_names_dirs_tried_and_how_to_get_it(tmp_path, monkeypatch):
     assert "memlearn data fetch omniglot" in msg
     with pytest.raises(DataNotFoundError, match="memlearn data fetch mnist"):
         resolve_data_root(tmp_path, dataset="mnist")
+    (tmp_path / "env" / "mnist").mkdir(parents=True)
+    (tmp_path / "env" / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    assert resolve_data_root(dataset="mnist") == tmp_path / "env"
+    with pytest.raises(ValueError, match="unknown data set 'cifar'"):
+        resolve_data_root(dataset="cifar")
 
 
 @pytest.mark.parametrize("as_zip", [True, False])

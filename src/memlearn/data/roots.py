@@ -28,6 +28,23 @@ DATASET_DIRS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist", "MNIST/raw"),
 }
 
+# The official files (or extracted folders) whose presence marks a data set in a folder.
+DATASET_MARKERS: dict[str, tuple[str, ...]] = {
+    "omniglot": (
+        "images_background",
+        "images_evaluation",
+        "images_background_small1",
+        "images_background_small2",
+        "all_runs",
+    ),
+    "mnist": (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ),
+}
+
 FETCH_HINT: dict[str, str] = {
     "omniglot": (
         "get it with `memlearn data fetch omniglot [--root DIR]`, or put the official files "
@@ -79,11 +96,15 @@ def resolve_data_root(
     tried: list[Path] = []
     for cand in candidates:
         for sub in DATASET_DIRS[dataset]:
-            path = cand / sub
-            tried.append(path)
-            if path.is_dir() and any(path.iterdir()):
+            folder = cand / sub
+            tried.append(folder)
+            if any(_present(folder, marker) for marker in DATASET_MARKERS[dataset]):
                 return cand
     raise missing_error(dataset, tried)
+
+
+def _present(folder: Path, marker: str) -> bool:
+    return any((folder / f"{marker}{ext}").exists() for ext in ("", ".zip", ".gz"))
 
 
 def dataset_dirs(dataset: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
