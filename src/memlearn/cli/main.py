@@ -41,6 +41,10 @@ def _register() -> None:
 
     app.add_typer(data_cli.app, name="data", help=data_cli.HELP)
 
+    from memlearn.cli import device as device_cli
+
+    app.add_typer(device_cli.app, name="device", help=device_cli.HELP)
+
     from memlearn.cli import chip as chip_cli
     from memlearn.cli import onchip as onchip_cli
 

@@ -1,0 +1,163 @@
+"""``memlearn device``: list presets, characterise a write strategy, fit a preset to data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from memlearn.cli.errors import user_errors
+from memlearn.devices.preset import DEFAULT_PRESET
+
+HELP = (
+    "Device presets and their sources, strategy characterisation (level statistics, error "
+    "rate, pulses, energy, bake), and fitting a preset to measured conductances."
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
+
+
+@app.command("presets")
+def presets(
+    show: str = typer.Option(None, "--show", help="Print every parameter of this preset."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the shipped presets (the default first), or show one preset's parameters."""
+    from memlearn.devices.preset import PARAMETERS, list_presets, load_preset
+
+    with user_errors():
+        if show:
+            p = load_preset(show)
+            if as_json:
+                typer.echo(json.dumps({
+                    "name": p.name, "kind": p.kind, "description": p.description,
+                    "parameters": {
+                        k: {"value": p.values[k], "unit": PARAMETERS[k][1], "source": p.sources[k]}
+                        for k in PARAMETERS if k in p.values
+                    },
+                }))  # fmt: skip
+                return
+            typer.echo(f"{p.name} ({p.kind}): {p.description}")
+            for key in PARAMETERS:
+                if key in p.values:
+                    unit = PARAMETERS[key][1]
+                    typer.echo(f"  {key:20s} {p.values[key]:<12.4g} {unit:6s} {p.sources[key]}")
+            return
+        names = sorted(list_presets(), key=lambda n: (n != DEFAULT_PRESET, n))
+        loaded = [load_preset(n) for n in names]
+        if as_json:
+            typer.echo(json.dumps({
+                "default": DEFAULT_PRESET,
+                "presets": [
+                    {"name": p.name, "kind": p.kind, "description": p.description,
+                     "window_us": [p.window[0] * 1e6, p.window[1] * 1e6],
+                     "sources": sorted(set(p.sources.values()))}
+                    for p in loaded
+                ],
+            }))  # fmt: skip
+            return
+        for p in loaded:
+            mark = " (default)" if p.name == DEFAULT_PRESET else ""
+            lo, hi = p.window
+            typer.echo(f"{p.name}{mark} [{p.kind}] window {lo * 1e6:g}-{hi * 1e6:g} uS")
+            typer.echo(f"  {p.description}")
+            tags = sorted({s.split("]")[0] + "]" for s in p.sources.values() if s.startswith("[")})
+            typer.echo(f"  sources: {', '.join(tags)} (memlearn device presets --show {p.name})")
+
+
+@app.command("characterize")
+def characterize_cmd(
+    preset: str = typer.Option(DEFAULT_PRESET, "--preset", help="Preset name or file."),
+    strategy: str = typer.Option(
+        "hybrid", "--strategy", help="single-set, iterative-set, iterative-reset or hybrid."
+    ),  # fmt: skip
+    levels: int = typer.Option(8, "--levels", help="Number of levels (>= 2)."),
+    cells: int = typer.Option(1000, "--cells", help="Cells programmed per level."),
+    window_us: tuple[float, float] | None = typer.Option(
+        None, "--window-us", help="Conductance window LO HI in µS (default: preset's)."
+    ),
+    bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake duration (h) after."),
+    bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    plot: Path = typer.Option(None, "--plot", help="Write conductance histograms (PNG)."),
+) -> None:
+    """Program M cells per level with a strategy and report the level statistics (µS)."""
+    from memlearn.devices.characterize import characterize, plot_characterization
+
+    with user_errors():
+        window = None
+        if window_us is not None and window_us[0] is not None:
+            window = (window_us[0] * 1e-6, window_us[1] * 1e-6)
+        ch = characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)
+        if plot is not None:
+            if plot.suffix.lower() != ".png":
+                raise ValueError(f"--plot must name a .png file, got {str(plot)!r}")
+            plot_characterization(ch, str(plot))
+    if as_json:
+        typer.echo(json.dumps(ch.as_json()))
+        return
+    stages = [("after programming", ch.programmed)]
+    if ch.baked is not None:
+        stages.append((f"after {bake_hours:g} h at {bake_celsius:g} C", ch.baked))
+    typer.echo(f"preset {ch.preset}, strategy {ch.strategy}, {cells} cells per level")
+    for title, st in stages:
+        typer.echo(f"{title}: level error rate {st.error_rate:.2%}")
+        typer.echo("  target_uS   mean_uS   std_uS")
+        for row in st.as_json():
+            typer.echo(f"  {row['target_us']:9.2f} {row['mean_us']:9.2f} {row['std_us']:8.2f}")
+    typer.echo(
+        f"pulses per cell {ch.pulses_per_cell:.2f}, energy per cell "
+        f"{ch.energy_per_cell_j * 1e12:.1f} pJ, failed {ch.failed_fraction:.2%}"
+    )
+    if plot is not None:
+        typer.echo(f"plot written to {plot}")
+
+
+@app.command("fit")
+def fit_cmd(
+    measurements: Path = typer.Argument(
+        ..., help="CSV: level, conductance (S)[, time (s), temperature (C)]."
+    ),  # fmt: skip
+    base: str = typer.Option(DEFAULT_PRESET, "--preset", help="Base preset to start from."),
+    strategy: str = typer.Option("hybrid", "--strategy", help="Strategy that wrote the data."),
+    name: str = typer.Option(None, "--name", help="Name of the new preset."),
+    out: Path = typer.Option(None, "--out", help="Preset file to write (.toml or .json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Fit level statistics and drift (and Ea) to measurements; write a new preset file."""
+    from memlearn.devices.fitting import fit_measurements
+    from memlearn.devices.preset import save_preset
+
+    with user_errors():
+        result = fit_measurements(measurements, base, strategy, name)
+        target = out or Path(f"{result.preset.name}.toml")
+        save_preset(result.preset, target)
+    summary = {
+        "preset": result.preset.name,
+        "file": str(target),
+        "rows": result.rows,
+        "dropped_outliers": result.dropped_outliers,
+        "levels": [
+            {"level": lv, "mean_us": m * 1e6, "std_us": s * 1e6} for lv, m, s in result.levels
+        ],
+        "drift_mean_us_per_ln_t": None if result.drift_mean is None else result.drift_mean * 1e6,
+        "drift_sigma_us_per_ln_t": None if result.drift_sigma is None else result.drift_sigma * 1e6,
+        "fast_sigma_us": None if result.fast_sigma is None else result.fast_sigma * 1e6,
+        "ea_ev": result.ea_ev,
+    }  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"fitted {result.rows} reads ({result.dropped_outliers} outliers dropped)")
+    for lv, m, s in result.levels:
+        typer.echo(f"  level {lv}: mean {m * 1e6:.2f} uS, std {s * 1e6:.2f} uS")
+    if result.drift_sigma is not None:
+        typer.echo(
+            f"  drift per ln(t) at g_ref: mean {result.drift_mean * 1e6:.3f} uS, "
+            f"spread {result.drift_sigma * 1e6:.3f} uS ({result.family}-terminated states)"
+        )
+    if result.ea_ev is not None:
+        typer.echo(f"  activation energy {result.ea_ev:.2f} eV")
+    typer.echo(f"preset written to {target} (use --preset {target})")

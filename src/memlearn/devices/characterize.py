@@ -1,0 +1,181 @@
+"""Characterising a programming strategy: program ``cells`` fresh cells per level, read them,
+and report per-level statistics, the level error rate, pulses, energy and failures, before and
+(optionally) after a bake.
+
+``level_error_rate``: the fraction of cells whose (noisy) read decodes, by nearest level, to a
+level other than their target.  Per-level mean and std are over cells that are not stuck
+(stuck cells are counted in ``failed_fraction`` and in the error rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from memlearn.devices.cells import STUCK_NONE
+from memlearn.devices.levels import check_window, level_conductances, nearest_level
+from memlearn.devices.physics import read
+from memlearn.devices.preset import DevicePreset, load_preset
+from memlearn.devices.programming import check_strategy, program
+from memlearn.devices.retention import celsius, equivalent_seconds, relax
+from memlearn.errors import MemlearnError
+
+
+@dataclass
+class LevelStats:
+    """Conductance statistics of the cells of each level (S); ``samples [levels, cells]``."""
+
+    targets: torch.Tensor
+    means: torch.Tensor
+    stds: torch.Tensor
+    error_rate: float
+    samples: torch.Tensor
+
+    def as_json(self) -> list[dict[str, float]]:
+        return [
+            {
+                "target_us": round(t * 1e6, 6),
+                "mean_us": round(m * 1e6, 6),
+                "std_us": round(s * 1e6, 6),
+            }
+            for t, m, s in zip(
+                self.targets.tolist(), self.means.tolist(), self.stds.tolist(), strict=True
+            )
+        ]
+
+
+@dataclass
+class Characterization:
+    preset: str
+    strategy: str
+    programmed: LevelStats
+    baked: LevelStats | None
+    pulses_per_cell: float
+    energy_per_cell_j: float
+    failed_fraction: float
+    bake_hours: float
+    bake_celsius: float
+
+    def as_json(self) -> dict:
+        final = self.baked if self.baked is not None else self.programmed
+        out = {
+            "preset": self.preset,
+            "strategy": self.strategy,
+            "levels": final.as_json(),
+            "level_error_rate": final.error_rate,
+            "pulses_per_cell": self.pulses_per_cell,
+            "energy_per_cell_j": self.energy_per_cell_j,
+            "failed_fraction": self.failed_fraction,
+        }
+        if self.baked is not None:
+            out["bake"] = {"hours": self.bake_hours, "celsius": self.bake_celsius}
+            out["before_bake"] = {
+                "levels": self.programmed.as_json(),
+                "level_error_rate": self.programmed.error_rate,
+            }
+        return out
+
+
+def _stats(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    healthy: torch.Tensor,
+    targets: torch.Tensor,
+    generator: torch.Generator,
+) -> LevelStats:
+    n, m = g.shape
+    decoded = nearest_level(read(preset, g, generator), targets)
+    error = float((decoded != torch.arange(n)[:, None]).float().mean())
+    w = healthy.float()
+    count = w.sum(1).clamp_min(1)
+    mean = (g * w).sum(1) / count
+    var = (((g - mean[:, None]) ** 2) * w).sum(1) / (count - 1).clamp_min(1)
+    return LevelStats(targets, mean, var.sqrt(), error, g.clone())
+
+
+def characterize(
+    preset: str | DevicePreset,
+    strategy: str = "hybrid",
+    levels: int = 8,
+    cells: int = 1000,
+    window: tuple[float, float] | None = None,
+    bake_hours: float = 0.0,
+    bake_celsius: float = 150.0,
+    seed: int = 0,
+) -> Characterization:
+    """Program ``cells`` cells per level of ``levels`` in ``window`` (S) and measure them."""
+    p = load_preset(preset)
+    check_strategy(strategy)
+    if isinstance(cells, bool) or not isinstance(cells, int) or cells < 2:
+        raise MemlearnError(f"cells must be an integer >= 2, got {cells!r}")
+    if bake_hours < 0:
+        raise MemlearnError(f"bake hours must be >= 0, got {bake_hours}")
+    if bake_celsius <= -273.15:
+        raise MemlearnError(f"bake temperature must be above -273.15 °C, got {bake_celsius}")
+    win = check_window(window) if window is not None else p.window
+    targets = level_conductances(levels, win)
+    generator = torch.Generator().manual_seed(int(seed))
+    result = program(p, targets.repeat_interleave(cells), strategy, generator=generator)
+    g = result.conductance.view(levels, cells)
+    healthy = (result.cells.stuck == STUCK_NONE).view(levels, cells)
+    programmed = _stats(p, g, healthy, targets, generator)
+    baked = None
+    if bake_hours > 0:
+        seconds = equivalent_seconds(p, bake_hours * 3600.0, celsius(bake_celsius))
+        relax(p, result.cells, seconds, generator)
+        baked = _stats(p, result.cells.g.view(levels, cells), healthy, targets, generator)
+    return Characterization(
+        preset=p.name,
+        strategy=strategy,
+        programmed=programmed,
+        baked=baked,
+        pulses_per_cell=float(result.pulses.float().mean()),
+        energy_per_cell_j=float(result.energy_j.double().mean()),
+        failed_fraction=float(result.failed.float().mean()),
+        bake_hours=float(bake_hours),
+        bake_celsius=float(bake_celsius),
+    )
+
+
+def plot_characterization(ch: Characterization, path: str) -> None:
+    """Histogram of conductances per level (µS), before and after the bake when there is one;
+    written atomically as PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from memlearn.io import atomic_write
+
+    panels = [("after programming", ch.programmed)]
+    if ch.baked is not None:
+        title = f"after {ch.bake_hours:g} h at {ch.bake_celsius:g} °C"
+        panels.append((title, ch.baked))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 3.2 * len(panels)), squeeze=False)
+    all_g = torch.cat([s.samples.flatten() for _, s in panels]) * 1e6
+    lo = float(torch.quantile(all_g, 0.001)) - 5
+    hi = float(torch.quantile(all_g, 0.999)) + 5
+    bins = torch.linspace(lo, hi, 160).numpy()
+    cmap = plt.get_cmap("viridis")
+    for ax, (title, stats) in zip(axes[:, 0], panels, strict=True):
+        n = stats.samples.shape[0]
+        for i in range(n):
+            ax.hist(
+                (stats.samples[i] * 1e6).numpy(), bins=bins, alpha=0.6,
+                color=cmap(i / max(n - 1, 1)), histtype="stepfilled",
+            )  # fmt: skip
+            ax.axvline(float(stats.targets[i]) * 1e6, color="k", lw=0.5, ls=":")
+        ax.set_title(
+            f"{ch.preset}, {ch.strategy}: {title} — level error rate {stats.error_rate:.1%}"
+        )
+        ax.set_xlabel("conductance (µS)")
+        ax.set_ylabel("cells")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())

@@ -1,0 +1,282 @@
+"""Fitting a preset's level statistics and drift parameters to measured conductances.
+
+Input: a CSV file with a header and the columns ``level`` (integer index of the programmed
+level), ``conductance`` (siemens), and optionally ``time`` (seconds since programming) and
+``temperature`` (°C, the temperature the cells spent that time at).  One row per cell read.
+
+Model (the one ``memlearn.devices.retention`` simulates), per level l with initial mean
+``mu0_l`` and ``h_l = sqrt(mu0_l / g_ref)``, at effective time ``t_eff = time * AF(T; Ea)``:
+
+    mean_l(t) = mu0_l - m h_l L(t),     var_l(t) = V0_l + s^2 h_l^2 L(t)^2,   L = ln(1 + t / t0)
+
+``mu0_l``, ``m``, ``V0_l`` and ``s^2`` are linear least-squares fits of the group means and
+variances; ``Ea`` (when two or more temperatures are present) minimises the joint residual on
+a grid.  Group statistics are robust: reads more than 6 robust standard deviations from the
+group median (stuck or failed cells) are dropped and counted.
+
+The result is a new preset: the base preset with the window set to the lowest and highest
+level means, and the relaxation parameters of the strategy family that programmed the data
+(``*_reset`` for hybrid / iterative RESET, ``*_set`` for SET-terminated strategies) replaced
+by the fit, each with a source naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from memlearn.devices.preset import DevicePreset, load_preset
+from memlearn.devices.programming import check_strategy
+from memlearn.devices.retention import acceleration_factor, celsius
+from memlearn.errors import CorruptDataError, MemlearnError
+
+REQUIRED_COLUMNS = ("level", "conductance")
+OPTIONAL_COLUMNS = ("time", "temperature")
+
+
+@dataclass
+class Measurements:
+    """Columns of a measurement file as float64 arrays (time in s, temperature in °C)."""
+
+    level: np.ndarray
+    conductance: np.ndarray
+    time: np.ndarray
+    temperature: np.ndarray
+    has_time: bool
+    has_temperature: bool
+    source: str = ""
+
+
+@dataclass
+class FitResult:
+    """Fitted values; ``levels`` holds per-level (index, initial mean S, initial std S)."""
+
+    preset: DevicePreset
+    levels: list[tuple[int, float, float]]
+    drift_mean: float | None
+    drift_sigma: float | None
+    ea_ev: float | None
+    fast_sigma: float | None
+    dropped_outliers: int
+    rows: int
+    family: str
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def read_measurements(path: str | os.PathLike[str]) -> Measurements:
+    """Read and validate a measurement CSV (see the module docstring for the columns)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MemlearnError(f"measurement file {str(p)!r} does not exist")
+    try:
+        with p.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED_COLUMNS if c not in header]
+            if missing:
+                raise CorruptDataError(
+                    f"{p.name}: missing column(s) {missing}; need {list(REQUIRED_COLUMNS)} and "
+                    f"optionally {list(OPTIONAL_COLUMNS)}, found {header}"
+                )
+            reader.fieldnames = header
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise CorruptDataError(f"{p.name}: not a text CSV file ({exc})") from exc
+    if not rows:
+        raise CorruptDataError(f"{p.name}: no data rows")
+    has_time = "time" in header
+    has_temp = "temperature" in header
+    cols: dict[str, list[float]] = {c: [] for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+    for number, row in enumerate(rows, start=2):
+        for col in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
+            if col == "time" and not has_time or col == "temperature" and not has_temp:
+                continue
+            text = row.get(col)
+            try:
+                value = float(text)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
+                raise CorruptDataError(
+                    f"{p.name} line {number}: column {col!r} value {text!r} is not a number"
+                ) from exc
+            if not math.isfinite(value):
+                raise CorruptDataError(f"{p.name} line {number}: {col} = {text!r} is not finite")
+            cols[col].append(value)
+    level = np.asarray(cols["level"])
+    g = np.asarray(cols["conductance"])
+    if np.any(level != np.round(level)) or np.any(level < 0):
+        raise CorruptDataError(f"{p.name}: 'level' must hold non-negative integers")
+    if np.any(g <= 0):
+        raise CorruptDataError(f"{p.name}: 'conductance' must be > 0 siemens")
+    if np.median(g) > 1.0:
+        raise CorruptDataError(
+            f"{p.name}: conductances look like microsiemens (median {np.median(g):g}); "
+            "the 'conductance' column is in siemens"
+        )
+    t = np.asarray(cols["time"]) if has_time else np.zeros_like(g)
+    temp = np.asarray(cols["temperature"]) if has_temp else np.full_like(g, np.nan)
+    if has_time and np.any(t < 0):
+        raise CorruptDataError(f"{p.name}: 'time' must be >= 0 seconds")
+    if has_temp and np.any(temp <= -273.15):
+        raise CorruptDataError(f"{p.name}: 'temperature' must be above -273.15 °C")
+    if len(np.unique(level)) < 2:
+        raise CorruptDataError(f"{p.name}: need at least 2 distinct levels")
+    return Measurements(level.astype(int), g, t, temp, has_time, has_temp, str(p))
+
+
+def _robust(values: np.ndarray) -> tuple[np.ndarray, int]:
+    med = np.median(values)
+    mad = np.median(np.abs(values - med)) * 1.4826
+    if mad == 0:
+        return values, 0
+    keep = np.abs(values - med) <= 6 * mad
+    return values[keep], int((~keep).sum())
+
+
+def _groups(m: Measurements, t_ref_k: float, settle_s: float):
+    """Per (level, time, temperature) group: level, time (s), kelvin, mean, var, n."""
+    temps = np.where(np.isnan(m.temperature), t_ref_k - 273.15, m.temperature)
+    times = np.where(m.has_time, m.time, settle_s)
+    keys = np.stack([m.level, times, temps], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    out = []
+    dropped = 0
+    for i, (lvl, t, temp) in enumerate(uniq):
+        vals, d = _robust(m.conductance[inverse.ravel() == i])
+        dropped += d
+        if len(vals) < 2:
+            continue
+        out.append((int(lvl), float(t), celsius(temp), vals.mean(), vals.var(ddof=1), len(vals)))
+    return out, dropped
+
+
+def _drift_fit(groups, ea: float, t_ref_k: float, t0: float, g_ref: float):
+    """Linear fits of means and variances at a given Ea; returns (params, residual)."""
+    levels = sorted({g[0] for g in groups})
+    col = {lvl: i for i, lvl in enumerate(levels)}
+    n_l = len(levels)
+    t_eff = np.array([g[1] * acceleration_factor(g[2], ea, t_ref_k) for g in groups])
+    ell = np.log1p(t_eff / t0)
+    means = np.array([g[3] for g in groups])
+    var = np.array([g[4] for g in groups])
+    counts = np.array([g[5] for g in groups], dtype=float)
+    # first pass: per-level intercepts give h_l
+    first = {}
+    for g, lv in zip(groups, ell, strict=True):
+        if g[0] not in first or lv < first[g[0]][0]:
+            first[g[0]] = (lv, g[3])
+    h = np.array([math.sqrt(max(first[g[0]][1], 0.0) / g_ref) for g in groups])
+    a_mean = np.zeros((len(groups), n_l + 1))
+    a_var = np.zeros((len(groups), n_l + 1))
+    for i, g in enumerate(groups):
+        a_mean[i, col[g[0]]] = 1.0
+        a_var[i, col[g[0]]] = 1.0
+    a_mean[:, n_l] = -h * ell
+    a_var[:, n_l] = (h * ell) ** 2
+    # weights: standard errors of a mean (sigma / sqrt n) and of a variance (var sqrt(2/(n-1)))
+    w_mean = np.sqrt(counts) / np.sqrt(np.maximum(var, 1e-30))
+    w_var = 1.0 / (np.maximum(var, 1e-30) * np.sqrt(2.0 / np.maximum(counts - 1, 1)))
+    p_mean, *_ = np.linalg.lstsq(a_mean * w_mean[:, None], means * w_mean, rcond=None)
+    p_var, *_ = np.linalg.lstsq(a_var * w_var[:, None], var * w_var, rcond=None)
+    p_var[n_l] = max(p_var[n_l], 0.0)
+    res = np.sum(((a_mean @ p_mean - means) * w_mean) ** 2) + np.sum(
+        ((a_var @ p_var - var) * w_var) ** 2
+    )
+    return levels, p_mean, p_var, float(res)
+
+
+def fit_measurements(
+    path: str | os.PathLike[str],
+    base: str | DevicePreset = "hfo2-mlc",
+    strategy: str = "hybrid",
+    name: str | None = None,
+) -> FitResult:
+    """Fit ``base`` to the measurements in ``path``; see the module docstring."""
+    check_strategy(strategy)
+    preset = load_preset(base)
+    if preset.kind != "rram":
+        raise MemlearnError(f"fitting needs a resistive (rram) base preset, {preset.name!r} is not")
+    m = read_measurements(path)
+    v = preset.values
+    groups, dropped = _groups(m, v["t_ref_k"], v["settle_s"])
+    if len({g[0] for g in groups}) < 2:
+        raise CorruptDataError(f"{Path(path).name}: need at least 2 levels with >= 2 reads each")
+    family = "reset" if strategy in ("hybrid", "iterative-reset") else "set"
+    n_times = len({(g[1], g[2]) for g in groups})
+    n_temps = len({g[2] for g in groups})
+    ea = v["ea_ev"]
+    if n_temps >= 2:
+        grid = np.arange(0.2, 3.0001, 0.02)
+        scores = [_drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])[3] for e in grid]
+        best = float(grid[int(np.argmin(scores))])
+        fine = np.arange(max(best - 0.03, 0.05), best + 0.0301, 0.002)
+        scores = [_drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])[3] for e in fine]
+        ea = float(fine[int(np.argmin(scores))])
+    levels, p_mean, p_var, _ = _drift_fit(groups, ea, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])
+    n_l = len(levels)
+    stats = []
+    for i, lvl in enumerate(levels):
+        first = min((g for g in groups if g[0] == lvl), key=lambda g: (g[1], g[2]))
+        stats.append((lvl, float(p_mean[i]), math.sqrt(max(first[4], 0.0))))
+    label = f"[P] fit to {Path(path).name} ({len(m.level)} reads) by memlearn device fit"
+    changes: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    means = [s[1] for s in stats]
+    changes["g_min"], changes["g_max"] = min(means), max(means)
+    sources["g_min"] = sources["g_max"] = f"{label}: lowest / highest level mean"
+    drift_mean = drift_sigma = fast = None
+    if n_times >= 2:
+        drift_mean = float(p_mean[n_l])
+        drift_sigma = math.sqrt(float(p_var[n_l]))
+        changes[f"relax_mean_{family}"] = drift_mean
+        changes[f"relax_log_{family}"] = drift_sigma
+        sources[f"relax_mean_{family}"] = f"{label}: mean drift per ln(t) at g_ref"
+        sources[f"relax_log_{family}"] = f"{label}: spread growth per ln(t) at g_ref"
+        if n_temps >= 2:
+            changes["ea_ev"] = ea
+            sources["ea_ev"] = f"{label}: Arrhenius activation energy"
+        else:
+            ea = None
+        # the intercept variance minus the verify band's uniform share is the fast relaxation
+        band = v["verify_tolerance"] ** 2 / 3.0
+        h2 = np.array([max(s[1], 0.0) / v["g_ref"] for s in stats])
+        v0 = np.asarray(p_var[:n_l])
+        fast_var = np.clip(v0 - band, 0.0, None) / np.maximum(h2, 1e-12)
+        fast = float(math.sqrt(float(np.mean(fast_var))))
+        changes[f"relax_fast_{family}"] = fast
+        sources[f"relax_fast_{family}"] = f"{label}: initial spread beyond the verify band"
+    else:
+        ea = None
+    new = preset.replace(**changes)
+    merged_sources = dict(new.sources)
+    merged_sources.update(sources)
+    meta = dict(preset.meta)
+    meta["fitted_from"] = str(path)
+    meta["base_preset"] = preset.name
+    meta["fit_strategy"] = strategy
+    meta["fit_levels"] = json.dumps([{"level": s[0], "mean_s": s[1], "std_s": s[2]} for s in stats])
+    fitted = DevicePreset(
+        name=name or f"{preset.name}-fit",
+        kind=preset.kind,
+        description=f"{preset.description} (fitted to {Path(path).name})",
+        values=new.values,
+        sources=merged_sources,
+        origin=str(path),
+        meta=meta,
+    )
+    return FitResult(
+        preset=fitted,
+        levels=stats,
+        drift_mean=drift_mean,
+        drift_sigma=drift_sigma,
+        ea_ev=ea,
+        fast_sigma=fast,
+        dropped_outliers=dropped,
+        rows=len(m.level),
+        family=family,
+    )
