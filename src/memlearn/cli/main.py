@@ -51,5 +51,9 @@ def _register() -> None:
     app.add_typer(chip_cli.app, name="chip", help=chip_cli.HELP)
     onchip_cli.register(app)
 
+    from memlearn.cli import meta as meta_cli
+
+    meta_cli.register(app)
+
 
 _register()

@@ -87,6 +87,29 @@ class ConvExtractor(nn.Module):
             x = block(x)
         return x.flatten(1)
 
+    def forward_task_batchnorm(self, images: torch.Tensor) -> torch.Tensor:
+        """TRANSDUCTIVE features: batch norm with the statistics of each task's own images.
+
+        ``images [T, n, C, H, W]`` → ``[T, n, F]``.  This is what the MAML paper's Omniglot
+        numbers use; a chip with fixed statistics cannot, so report it only as a labelled extra.
+        """
+        if self.folded:
+            raise ValueError("a BN-folded extractor has no batch norm to apply per task")
+        if images.dim() != 5:
+            raise ValueError(f"images must be [T, n, C, H, W], got {list(images.shape)}")
+        t, n = images.shape[:2]
+        x = images.flatten(0, 1)
+        for block in self.blocks:
+            conv, bn = block[0], block[1]
+            z = conv(x)
+            zt = z.view(t, n, *z.shape[1:])
+            mean = zt.mean(dim=(1, 3, 4), keepdim=True)
+            var = zt.var(dim=(1, 3, 4), unbiased=False, keepdim=True)
+            zt = (zt - mean) / torch.sqrt(var + bn.eps)
+            zt = zt * bn.weight.view(1, 1, -1, 1, 1) + bn.bias.view(1, 1, -1, 1, 1)
+            x = block[3](torch.relu(zt.flatten(0, 1)))
+        return x.flatten(1).view(t, n, -1)
+
 
 def fold_batchnorm(extractor: ConvExtractor) -> ConvExtractor:
     """A copy of ``extractor`` with each batch norm's fixed statistics folded into its conv.

@@ -1,0 +1,166 @@
+"""``memlearn meta-train``, ``memlearn evaluate`` and ``memlearn baseline``: off-chip few-shot
+learning on Omniglot (training, and ideal-software evaluation of a checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from memlearn.cli.errors import user_errors
+
+CHECKPOINT_HELP = "Checkpoint (.pt) to evaluate; default: the model shipped with memlearn."
+SPLIT_HELP = "Split to sample tasks from (default: 'evaluation' when present, else 'val')."
+ROOT_HELP = "Data root (default: $MEMLEARN_DATA, else the per-user data folder)."
+
+
+def _set_threads() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def meta_train(
+    config: Path | None = typer.Option(None, "--config", help="JSON file of TrainConfig keys."),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Device preset for hardware-aware training (e.g. hfo2-mlc); adds the hardware-"
+        "aware phase (300 steps unless the config sets hardware_steps).",
+    ),
+    strategy: str | None = typer.Option(None, "--strategy", help="Write strategy (hybrid...)."),
+    out: Path = typer.Option(Path("runs/meta"), "--out", help="Output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    torch_device: str | None = typer.Option(
+        None, "--torch-device", help="cpu or cuda (default: cuda when present)."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Meta-train the few-shot network on the train split, validating on held-out alphabets.
+
+    Writes OUT/model.pt (+ .json), OUT/baseline.pt, OUT/log.jsonl (one JSON object per step)
+    and OUT/summary.json; OUT/state.pt makes the run resumable after a kill.
+    """
+    with user_errors():
+        from memlearn.data import load_split
+        from memlearn.meta.config import TrainConfig
+        from memlearn.meta.train import meta_train as run
+
+        _set_threads()
+        cfg = TrainConfig.from_file(config) if config else TrainConfig()
+        if seed is not None:
+            cfg.seed = seed
+        if strategy is not None:
+            cfg.strategy = strategy
+        if device is not None:
+            cfg.device_preset = device
+            if cfg.hardware_steps == 0:
+                cfg.hardware_steps = 300
+        cfg.validate()
+        train = load_split(cfg.train_split, root)
+        val = load_split(cfg.val_split, root)
+        command = "memlearn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        summary = run(
+            cfg, train, val, out, resume=resume, progress=progress, command=command,
+            device=torch_device,
+        )  # fmt: skip
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def _evaluate(
+    checkpoint: Path | None,
+    split: str | None,
+    ways: int,
+    shots: int,
+    steps: int,
+    tasks: int,
+    queries: int,
+    seed: int,
+    root: Path | None,
+    as_json: bool,
+    transductive: bool,
+    baseline: bool,
+) -> None:
+    from memlearn.data import default_eval_split, load_split
+    from memlearn.meta.checkpoint import load_checkpoint, shipped_checkpoint_path
+    from memlearn.meta.evaluate import evaluate
+
+    _set_threads()
+    if baseline and checkpoint is None:
+        checkpoint = shipped_checkpoint_path("omniglot_5way_baseline.pt")
+    net, info = load_checkpoint(checkpoint)
+    name = split or default_eval_split(root)
+    classes = load_split(name, root)
+    result = evaluate(
+        net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
+        queries=queries, seed=seed, transductive=transductive,
+    )  # fmt: skip
+    note = f"checkpoint {info['path']}; split {name!r} ({classes.n_classes} classes)"
+    if transductive:
+        note += "; TRANSDUCTIVE batch norm (statistics of each task's images, not chip-like)"
+    if as_json:
+        typer.echo(note, err=True)
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(note)
+    typer.echo(f"{ways}-way {shots}-shot, {tasks} tasks, {steps} updates (lrs {info['inner_lrs']})")
+    for k, acc in enumerate(result["accuracy_by_step"]):
+        typer.echo(f"  after {k} updates: {100 * acc:6.2f} %")
+    typer.echo(f"  95 % CI (last step): ± {100 * result['accuracy_ci95']:.2f} points")
+
+
+def evaluate_cmd(
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
+    split: str | None = typer.Option(None, "--split", help=SPLIT_HELP),
+    ways: int = typer.Option(5, "--ways", help="Classes per task."),
+    shots: int = typer.Option(1, "--shots", help="Support images per class."),
+    steps: int = typer.Option(5, "--steps", help="Inner SGD updates of the head."),
+    tasks: int = typer.Option(1000, "--tasks", help="Tasks to average over."),
+    queries: int = typer.Option(15, "--queries", help="Query images per class."),
+    seed: int = typer.Option(0, "--seed", help="Task sampling seed."),
+    root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    transductive: bool = typer.Option(
+        False, "--transductive", help="Extra, not chip-like: BN with each task's statistics."
+    ),
+) -> None:
+    """Ideal-software few-shot accuracy of a checkpoint after 0..STEPS head updates."""
+    with user_errors():
+        _evaluate(checkpoint, split, ways, shots, steps, tasks, queries, seed, root, as_json,
+                  transductive, baseline=False)  # fmt: skip
+
+
+def baseline_cmd(
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Baseline checkpoint; default: the shipped baseline."
+    ),
+    split: str | None = typer.Option(None, "--split", help=SPLIT_HELP),
+    ways: int = typer.Option(5, "--ways", help="Classes per task."),
+    shots: int = typer.Option(1, "--shots", help="Support images per class."),
+    steps: int = typer.Option(5, "--steps", help="Fine-tuning SGD updates of the head."),
+    tasks: int = typer.Option(1000, "--tasks", help="Tasks to average over."),
+    queries: int = typer.Option(15, "--queries", help="Query images per class."),
+    seed: int = typer.Option(0, "--seed", help="Task sampling seed."),
+    root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+) -> None:
+    """Baseline without meta-learning: pretrained classifier, head fine-tuned on the support set.
+
+    Prints the same JSON as ``evaluate``.
+    """
+    with user_errors():
+        _evaluate(checkpoint, split, ways, shots, steps, tasks, queries, seed, root, as_json,
+                  transductive=False, baseline=True)  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``meta-train``, ``evaluate`` and ``baseline`` to the main application."""
+    app.command("meta-train")(meta_train)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("baseline")(baseline_cmd)

@@ -1,0 +1,136 @@
+"""Options of a meta-training run, with validation and JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from memlearn.meta.hardware import DEFAULT_G_MAX, DEFAULT_G_MIN, DEFAULT_LEVELS
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a meta-training run (defaults: the shipped model's recipe).
+
+    Three phases run in order, each skippable by setting its length to 0:
+
+    1. ``pretrain_epochs`` of plain classification of the train split's classes (this is
+       also the non-meta-learned baseline); it initialises the extractor and FC1;
+    2. ``meta_steps`` of MAML (head-only inner loop, outer loop on every parameter);
+    3. ``hardware_steps`` of hardware-aware MAML (levels + programming spread in the inner
+       loop), starting from phase 2.
+    """
+
+    seed: int = 0
+    # task shape used in meta-training
+    ways: int = 5
+    shots: int = 1
+    queries: int = 5
+    # network
+    widths: list[int] = field(default_factory=lambda: [64, 64, 64, 32])
+    hidden: int = 16
+    # phase 1: classifier pretraining
+    pretrain_epochs: int = 3
+    pretrain_batch: int = 256
+    pretrain_lr: float = 1e-3
+    # "features": the classifier reads the extractor's features (FC1 keeps its random init);
+    # "fc1": it reads FC1's ReLU outputs (FC1 pretrained too).
+    pretrain_head: str = "features"
+    init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
+    # phase 2: MAML
+    meta_steps: int = 1500
+    meta_batch: int = 16
+    inner_steps: int = 5
+    second_order: bool = True
+    learn_inner_lrs: bool = True
+    inner_lr_init: list[float] = field(default_factory=lambda: [0.4, 0.4])
+    outer_lr: float = 1e-3
+    extractor_lr: float = 1e-4
+    lr_lr: float = 1e-2  # outer learning rate of the log inner learning rates
+    cosine_decay: bool = True
+    # phase 3: hardware-aware MAML
+    hardware_steps: int = 0
+    # Device model of the hardware-aware phase: a memlearn.devices preset programmed with
+    # `strategy` (measured level statistics), or None for levels + the Milo spread.
+    device_preset: str | None = "hfo2-mlc"
+    strategy: str = "hybrid"
+    levels: int = DEFAULT_LEVELS
+    g_min: float = DEFAULT_G_MIN
+    g_max: float = DEFAULT_G_MAX
+    program_noise: bool = True
+    weight_max_margin: float = 1.0
+    # validation and bookkeeping
+    val_every: int = 250
+    val_tasks: int = 300
+    val_target: float = 0.97
+    checkpoint_every: int = 50
+    train_split: str = "train"
+    val_split: str = "val"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first option out of range."""
+        positive = ("ways", "shots", "queries", "hidden", "pretrain_batch", "meta_batch")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.ways < 2:
+            raise ValueError(f"ways must be >= 2, got {self.ways}")
+        for name in ("pretrain_epochs", "meta_steps", "hardware_steps", "inner_steps"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("val_every", "val_tasks", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("pretrain_lr", "outer_lr", "extractor_lr", "lr_lr", "weight_max_margin"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if len(self.inner_lr_init) != 2 or min(self.inner_lr_init) <= 0:
+            raise ValueError(
+                f"inner_lr_init must be two positive floats (FC1, FC2), got {self.inner_lr_init}"
+            )
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths must be positive ints, got {self.widths}")
+        if self.pretrain_head not in ("features", "fc1"):
+            raise ValueError(
+                f"pretrain_head must be 'features' or 'fc1', got {self.pretrain_head!r}"
+            )
+        strategies = ("single-set", "iterative-set", "iterative-reset", "hybrid")
+        if self.strategy not in strategies:
+            raise ValueError(f"unknown strategy {self.strategy!r}; allowed: {list(strategies)}")
+        if self.levels < 2:
+            raise ValueError(f"levels must be >= 2, got {self.levels}")
+        if not 0 <= self.g_min < self.g_max:
+            raise ValueError(f"need 0 <= g_min < g_max (siemens), got {self.g_min}, {self.g_max}")
+        if not 0 < self.val_target <= 1:
+            raise ValueError(f"val_target must be in (0, 1], got {self.val_target}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(allowed)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read a JSON config file (keys: the field names; missing keys keep their defaults)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path} must hold a JSON object")
+        return cls.from_dict(data)

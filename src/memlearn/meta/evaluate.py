@@ -1,0 +1,137 @@
+"""Software evaluation of few-shot adaptation, batched over tasks.
+
+The extractor runs in eval mode (fixed batch-norm statistics; the test batch's statistics are
+never used) on all images of a chunk of tasks at once; the head adapts with the same plain SGD
+steps as the chip.  The transductive variant (batch statistics of each task's own support and
+query images, as in the MAML paper) is available as a labelled extra only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from memlearn.data import ClassImages, TaskBatch, TaskSampler
+from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.maml import evaluate_features
+from memlearn.nn import FewShotNet
+
+DEFAULT_QUERIES = 15  # query images per class in evaluation (as in MAML's Omniglot protocol)
+
+
+def ci95(values: torch.Tensor) -> float:
+    """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
+    n = values.numel()
+    if n < 2:
+        return float("nan")
+    return float(1.96 * values.float().std(unbiased=True) / math.sqrt(n))
+
+
+@torch.no_grad()
+def _features(net: FewShotNet, x: torch.Tensor, transductive: bool) -> torch.Tensor:
+    """Features ``[T, n, F]`` of images ``[T, n, 1, 28, 28]``."""
+    t, n = x.shape[:2]
+    if transductive:
+        return net.extractor.forward_task_batchnorm(x)
+    return net.features(x.flatten(0, 1)).view(t, n, -1)
+
+
+def evaluate_classes(
+    net: FewShotNet,
+    inner_lrs: torch.Tensor | list[float],
+    tasks: TaskBatch,
+    steps: int,
+    *,
+    programmer: WeightProgrammer | None = None,
+    w_max: list[float] | tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+    chunk: int = 250,
+    transductive: bool = False,
+) -> dict[str, Any]:
+    """Adapt on each task's support set and score its query set after 0..``steps`` updates.
+
+    Returns ``accuracy_by_step`` (mean over tasks, fractions), ``accuracy_ci95`` (after the
+    last step) and ``per_task`` (``[steps + 1, T]`` tensor).
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if tasks.ways != net.ways:
+        raise ValueError(f"tasks are {tasks.ways}-way but the network has {net.ways} outputs")
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    lrs = torch.as_tensor(inner_lrs, dtype=torch.float32, device=device)
+    accs = []
+    for i in range(0, len(tasks), chunk):
+        part = tasks[i : i + chunk].to(device)
+        n_support = part.support_x.shape[1]
+        joint = _features(net, torch.cat([part.support_x, part.query_x], 1), transductive)
+        fs, fq = joint[:, :n_support], joint[:, n_support:]
+        accs.append(
+            evaluate_features(
+                fs,
+                part.support_y,
+                fq,
+                part.query_y,
+                net.fc1.weight,
+                net.fc2.weight,
+                lrs,
+                steps,
+                programmer=programmer,
+                w_max=None if w_max is None else tuple(w_max),
+                generator=generator,
+            )
+        )
+    net.train(was_training)
+    per_task = torch.cat(accs, dim=1).cpu()
+    return {
+        "accuracy_by_step": per_task.mean(1).tolist(),
+        "accuracy_ci95": ci95(per_task[-1]),
+        "per_task": per_task,
+    }
+
+
+def evaluate(
+    net: FewShotNet,
+    inner_lrs: torch.Tensor | list[float],
+    classes: ClassImages,
+    *,
+    ways: int = 5,
+    shots: int = 1,
+    steps: int = 5,
+    tasks: int = 1000,
+    queries: int = DEFAULT_QUERIES,
+    seed: int = 0,
+    programmer: WeightProgrammer | None = None,
+    w_max: list[float] | tuple[float, float] | None = None,
+    transductive: bool = False,
+) -> dict[str, Any]:
+    """Sample ``tasks`` ``ways``-way ``shots``-shot tasks from ``classes`` (seeded) and score
+    them as :func:`evaluate_classes`; returns the issue-4 JSON fields (no ``per_task``)."""
+    if tasks < 1:
+        raise ValueError(f"tasks must be >= 1, got {tasks}")
+    if ways != net.ways:
+        raise ValueError(f"ways={ways} but the checkpoint's network has {net.ways} outputs")
+    queries = min(queries, classes.n_per_class - shots)
+    batch = TaskSampler(classes, ways, shots, queries, seed=seed).sample(tasks)
+    res = evaluate_classes(
+        net,
+        inner_lrs,
+        batch,
+        steps,
+        programmer=programmer,
+        w_max=w_max,
+        generator=torch.Generator().manual_seed(seed),
+        transductive=transductive,
+    )
+    return {
+        "split": classes.split,
+        "ways": ways,
+        "shots": shots,
+        "steps": steps,
+        "tasks": tasks,
+        "accuracy_by_step": res["accuracy_by_step"],
+        "accuracy_ci95": res["accuracy_ci95"],
+    }

@@ -1,0 +1,204 @@
+"""MAML with the inner loop on the FC head only, batched over tasks.
+
+The inner loop is exactly what the chip runs (issue 5): features come from the fixed conv
+extractor; the head weights are (optionally) programmed into differential pairs; each of the
+``steps`` updates is one plain SGD step on the support set's mean cross-entropy, with one
+learning rate per FC layer, applied to the weights the array holds and programmed again.
+
+Second-order MAML differentiates through the inner gradients (cheap here: only through the
+head); first-order MAML treats them as constants.  The outer loss is the query cross-entropy
+after the last step, and reaches every parameter: the extractor, the FC initialisation and the
+per-layer inner learning rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memlearn.meta.hardware import IdealProgrammer, Programmed, WeightProgrammer
+from memlearn.nn import FewShotNet, head_forward
+
+
+def _task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum over tasks of each task's mean cross-entropy: its gradient w.r.t. one task's own
+    weights is that task's mean-loss gradient."""
+    t, b, c = logits.shape
+    return F.cross_entropy(logits.reshape(t * b, c), labels.reshape(t * b), reduction="sum") / b
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-task accuracy ``[T]`` (fraction)."""
+    return (logits.argmax(-1) == labels).float().mean(-1)
+
+
+@dataclass
+class AdaptResult:
+    """What an inner loop produced: the head weights after each step (index 0 = deployed)."""
+
+    fc1: list[torch.Tensor]
+    fc2: list[torch.Tensor]
+    states: list[tuple[Programmed, Programmed]]
+
+
+def adapt(
+    support_features: torch.Tensor,
+    support_labels: torch.Tensor,
+    fc1_w: torch.Tensor,
+    fc2_w: torch.Tensor,
+    inner_lrs: torch.Tensor,
+    steps: int,
+    *,
+    second_order: bool = False,
+    programmer: WeightProgrammer | None = None,
+    w_max: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> AdaptResult:
+    """Run ``steps`` plain SGD updates of the head on the support set, batched over tasks.
+
+    ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
+    ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2).  With a ``programmer`` the weights are
+    programmed at deployment and after every update (``w_max``: per-layer full-scale weight).
+    Gradients are taken at the programmed weights, as the chip reads them.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if support_features.dim() != 3 or support_labels.shape != support_features.shape[:2]:
+        raise ValueError(
+            f"support features must be [T, S, F] and labels [T, S]; got "
+            f"{list(support_features.shape)} and {list(support_labels.shape)}"
+        )
+    if inner_lrs.shape != (2,):
+        raise ValueError(f"inner_lrs must have 2 entries (FC1, FC2), got {list(inner_lrs.shape)}")
+    programmer = programmer or IdealProgrammer()
+    hardware = not isinstance(programmer, IdealProgrammer)
+    if hardware and w_max is None:
+        raise ValueError("a hardware programmer needs w_max (full-scale weight of each layer)")
+    wm = w_max or (1.0, 1.0)
+    # Outside autograd (evaluation) the weights become fresh leaves so the inner gradients exist.
+    outer_graph = torch.is_grad_enabled()
+    if not (outer_graph and fc1_w.requires_grad):
+        fc1_w = fc1_w.detach().clone().requires_grad_(True)
+    if not (outer_graph and fc2_w.requires_grad):
+        fc2_w = fc2_w.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        s1 = programmer(fc1_w, None, wm[0], generator)
+        s2 = programmer(fc2_w, None, wm[1], generator)
+        out = AdaptResult([s1.weight], [s2.weight], [(s1, s2)])
+        for _ in range(steps):
+            w1, w2 = out.fc1[-1], out.fc2[-1]
+            loss = _task_loss(head_forward(support_features, w1, w2), support_labels)
+            g1, g2 = torch.autograd.grad(loss, (w1, w2), create_graph=second_order)
+            if not second_order:
+                g1, g2 = g1.detach(), g2.detach()
+            s1 = programmer(w1 - inner_lrs[0] * g1, s1, wm[0], generator)
+            s2 = programmer(w2 - inner_lrs[1] * g2, s2, wm[1], generator)
+            out.fc1.append(s1.weight)
+            out.fc2.append(s2.weight)
+            out.states.append((s1, s2))
+    return out
+
+
+class MetaLearner(nn.Module):
+    """A :class:`FewShotNet` plus its learnable per-layer inner learning rates."""
+
+    def __init__(
+        self, net: FewShotNet, inner_lrs: tuple[float, float] = (0.4, 0.4), learn_lrs: bool = True
+    ) -> None:
+        super().__init__()
+        if min(inner_lrs) <= 0:
+            raise ValueError(f"inner learning rates must be > 0, got {inner_lrs}")
+        self.net = net
+        # Learned in log space: the outer optimiser then moves them by ratios, and they stay > 0.
+        log_lrs = torch.tensor([float(x) for x in inner_lrs]).log()
+        if learn_lrs:
+            self.log_lrs = nn.Parameter(log_lrs)
+        else:
+            self.register_buffer("log_lrs", log_lrs)
+
+    def inner_lrs(self) -> torch.Tensor:
+        """The per-layer inner learning rates ``[2]`` (FC1, FC2), > 0."""
+        return self.log_lrs.exp()
+
+    def episode(
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        query_y: torch.Tensor,
+        steps: int,
+        *,
+        second_order: bool = False,
+        programmer: WeightProgrammer | None = None,
+        w_max: tuple[float, float] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One meta-batch: ``support_x [T, S, 1, 28, 28]``, ``query_x [T, Q, 1, 28, 28]``.
+
+        Returns the outer loss (mean query cross-entropy after ``steps`` updates, a scalar with
+        a graph to every parameter) and the per-task query accuracy ``[T]`` after the last step.
+        Features of all images are computed in one extractor pass.
+        """
+        t, s = support_x.shape[:2]
+        q = query_x.shape[1]
+        images = torch.cat([support_x.flatten(0, 1), query_x.flatten(0, 1)])
+        feats = self.net.features(images)
+        fs = feats[: t * s].view(t, s, -1)
+        fq = feats[t * s :].view(t, q, -1)
+        w1 = self.net.fc1.weight.expand(t, -1, -1)
+        w2 = self.net.fc2.weight.expand(t, -1, -1)
+        res = adapt(
+            fs,
+            support_y,
+            w1,
+            w2,
+            self.inner_lrs(),
+            steps,
+            second_order=second_order,
+            programmer=programmer,
+            w_max=w_max,
+            generator=generator,
+        )
+        logits = head_forward(fq, res.fc1[-1], res.fc2[-1])
+        loss = _task_loss(logits, query_y) / t
+        return loss, _accuracy(logits.detach(), query_y)
+
+
+@torch.no_grad()
+def evaluate_features(
+    support_features: torch.Tensor,
+    support_labels: torch.Tensor,
+    query_features: torch.Tensor,
+    query_labels: torch.Tensor,
+    fc1: torch.Tensor,
+    fc2: torch.Tensor,
+    inner_lrs: torch.Tensor,
+    steps: int,
+    *,
+    programmer: WeightProgrammer | None = None,
+    w_max: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Query accuracy ``[steps + 1, T]`` after 0..steps updates from ``fc1 [H, F]``, ``fc2 [C,
+    H]`` (shared initialisation), batched over tasks; features are given (no extractor)."""
+    t = support_features.shape[0]
+    res = adapt(
+        support_features,
+        support_labels,
+        fc1.detach().expand(t, -1, -1),
+        fc2.detach().expand(t, -1, -1),
+        inner_lrs.detach(),
+        steps,
+        programmer=programmer,
+        w_max=w_max,
+        generator=generator,
+    )
+    return torch.stack(
+        [
+            _accuracy(head_forward(query_features, w1.detach(), w2.detach()), query_labels)
+            for w1, w2 in zip(res.fc1, res.fc2, strict=True)
+        ]
+    )

@@ -1,0 +1,471 @@
+"""The meta-training loop: classifier pretraining, MAML, hardware-aware MAML.
+
+Resumable: the full training state (weights, optimiser, phase and step, best/target bookkeeping
+and the length of the JSON-lines log) is written atomically every ``checkpoint_every`` steps and
+at every pretraining epoch; every step draws its tasks and noise from generators seeded by
+``(seed, phase, step)``, so a run stopped and resumed gives the same result as one that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from memlearn.data import ClassImages, TaskSampler
+from memlearn.io import atomic_write
+from memlearn.meta.baseline import tune_head_lrs
+from memlearn.meta.checkpoint import save_checkpoint
+from memlearn.meta.config import TrainConfig
+from memlearn.meta.evaluate import evaluate_classes
+from memlearn.meta.hardware import LevelProgrammer, TableProgrammer, WeightProgrammer, milo_spread
+from memlearn.meta.maml import MetaLearner, adapt
+from memlearn.nn import FewShotNet
+
+PHASES = ("pretrain", "maml", "hardware")
+STATE_FILE = "state.pt"
+LOG_FILE = "log.jsonl"
+MODEL_FILE = "model.pt"
+BASELINE_FILE = "baseline.pt"
+SUMMARY_FILE = "summary.json"
+
+
+def step_seed(seed: int, phase: str, step: int) -> int:
+    """The seed of one step's task and noise generators."""
+    return (int(seed) * 1_000 + PHASES.index(phase)) * 10_000_000 + int(step)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` or CUDA when present, else CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def hardware_programmer(config: TrainConfig) -> LevelProgrammer:
+    """The programmer of the hardware-aware phase, from the config's device options."""
+    if config.device_preset:
+        return TableProgrammer.from_device(
+            config.device_preset, config.strategy, config.levels, seed=config.seed
+        )
+    spread = milo_spread if config.program_noise else None
+    return LevelProgrammer(config.levels, config.g_min, config.g_max, spread)
+
+
+def device_info(config: TrainConfig) -> dict[str, Any]:
+    """What the hardware-aware phase simulated, for the checkpoint's ``device`` field."""
+    if config.device_preset:
+        return {
+            "programmer": "device-table",
+            "preset": config.device_preset,
+            "strategy": config.strategy,
+            "levels": config.levels,
+        }
+    return {
+        "programmer": "levels",
+        "levels": config.levels,
+        "g_min_s": config.g_min,
+        "g_max_s": config.g_max,
+        "spread": "milo" if config.program_noise else "none",
+        "spread_source": "[S] CrossSim RRAM_Milo (Milo et al., IRPS 2021)",
+    }
+
+
+@torch.no_grad()
+def calibrate_weight_max(
+    learner: MetaLearner,
+    classes: ClassImages,
+    config: TrainConfig,
+    device: torch.device,
+    tasks: int = 64,
+) -> list[float]:
+    """Per-layer full-scale weight: the largest |w| that ideal adaptation visits on ``tasks``
+    training tasks (initialisation included), times ``weight_max_margin``."""
+    learner.eval()
+    batch = TaskSampler(
+        classes, config.ways, config.shots, config.queries, seed=step_seed(config.seed, "maml", -1)
+    ).sample(tasks)
+    feats = learner.net.features(batch.support_x.flatten(0, 1).to(device))
+    feats = feats.view(tasks, -1, feats.shape[-1])
+    res = adapt(
+        feats,
+        batch.support_y.to(device),
+        learner.net.fc1.weight.expand(tasks, -1, -1),
+        learner.net.fc2.weight.expand(tasks, -1, -1),
+        learner.inner_lrs().detach(),
+        config.inner_steps,
+    )
+    out = []
+    for ws in (res.fc1, res.fc2):
+        peak = max(float(w.detach().abs().max()) for w in ws)
+        out.append(max(peak, 1e-6) * config.weight_max_margin)
+    learner.train()
+    return out
+
+
+class _Log:
+    """Append-only JSON-lines log that can be cut back to a saved length on resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def truncate(self, size: int) -> None:
+        if self.path.exists():
+            with open(self.path, "r+b") as fh:
+                fh.truncate(size)
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def pretrained(config: TrainConfig) -> bool:
+    """Whether the extractor starts from trained weights (then it gets ``extractor_lr``)."""
+    return config.pretrain_epochs > 0 or bool(config.init_from)
+
+
+def _cosine(base: float, step: int, total: int, enabled: bool) -> float:
+    if not enabled or total <= 1:
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+def _meta_optimizer(
+    learner: MetaLearner, config: TrainConfig, pretrained: bool
+) -> torch.optim.Adam:
+    head = list(learner.net.fc1.parameters()) + list(learner.net.fc2.parameters())
+    ext_lr = config.extractor_lr if pretrained else config.outer_lr
+    groups = [
+        {"params": list(learner.net.extractor.parameters()), "lr": ext_lr, "base_lr": ext_lr},
+        {"params": head, "lr": config.outer_lr, "base_lr": config.outer_lr},
+    ]
+    if isinstance(learner.log_lrs, nn.Parameter):
+        groups.append({"params": [learner.log_lrs], "lr": config.lr_lr, "base_lr": config.lr_lr})
+    return torch.optim.Adam(groups)
+
+
+def meta_train(
+    config: TrainConfig,
+    train: ClassImages,
+    val: ClassImages,
+    out_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    command: str = "",
+    device: str | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the three phases; write ``model.pt``, ``baseline.pt``, ``log.jsonl``,
+    ``summary.json`` under ``out_dir`` and return the summary.
+
+    ``stop_after``: stop (with the state saved) after that many optimisation steps of this call,
+    as a kill would; a later call with ``resume=True`` continues exactly.
+    """
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    if config.ways > val.n_classes or config.ways > train.n_classes:
+        raise ValueError(
+            f"ways={config.ways} needs at least that many classes; train has {train.n_classes}, "
+            f"val {val.n_classes}"
+        )
+    train_d, val_d = train.to(dev), val.to(dev)
+    log = _Log(out / LOG_FILE)
+    net = FewShotNet(config.ways, config.widths, config.hidden).to(dev)
+    learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
+    if config.init_from:
+        from memlearn.meta.checkpoint import load_checkpoint
+
+        init_net, _ = load_checkpoint(config.init_from)
+        if init_net.config != net.config:
+            raise ValueError(
+                f"init_from {config.init_from}: network {init_net.config} differs from the "
+                f"config's {net.config}"
+            )
+        net.load_state_dict(init_net.state_dict())
+    fc1_pretrained = config.pretrain_head == "fc1"
+    classifier = nn.Linear(
+        config.hidden if fc1_pretrained else net.extractor.features, train.n_classes
+    ).to(dev)
+    pre_opt = torch.optim.Adam(
+        list(net.parameters()) + list(classifier.parameters()), lr=config.pretrain_lr
+    )
+    state: dict[str, Any] = {
+        "phase": "pretrain",
+        "step": 0,
+        "elapsed_s": 0.0,
+        "time_to_target_s": None,
+        "weight_max": None,
+        "baseline_lrs": None,
+        "last_val": {},
+    }
+    meta_opt: torch.optim.Adam | None = None
+    state_path = out / STATE_FILE
+    if resume and state_path.exists():
+        blob = torch.load(state_path, map_location=dev, weights_only=True)
+        if blob["config"] != config.to_dict():
+            raise ValueError(
+                f"--resume: the config differs from the one {state_path} was trained with"
+            )
+        learner.load_state_dict(blob["learner"])
+        classifier.load_state_dict(blob["classifier"])
+        pre_opt.load_state_dict(blob["pre_opt"])
+        state = blob["state"]
+        if blob["meta_opt"] is not None:
+            meta_opt = _meta_optimizer(learner, config, pretrained(config))
+            meta_opt.load_state_dict(blob["meta_opt"])
+        log.truncate(blob["log_size"])
+    elif resume:
+        raise FileNotFoundError(f"--resume: no training state at {state_path}")
+    else:
+        log.truncate(0)
+        log.write({"event": "start", "config": config.to_dict(), "device": str(dev)})
+
+    def save_state() -> None:
+        blob = {
+            "config": config.to_dict(),
+            "learner": learner.state_dict(),
+            "classifier": classifier.state_dict(),
+            "pre_opt": pre_opt.state_dict(),
+            "meta_opt": None if meta_opt is None else meta_opt.state_dict(),
+            "state": state,
+            "log_size": log.size(),
+        }
+        with atomic_write(state_path, "wb") as fh:
+            torch.save(blob, fh)
+
+    def emit(record: dict[str, Any]) -> None:
+        log.write(record)
+        if on_event is not None:
+            on_event(record)
+
+    budget = [stop_after]
+    t_start = time.perf_counter() - state["elapsed_s"]
+
+    def tick() -> bool:
+        """Count one step; True when the call must stop now."""
+        state["elapsed_s"] = time.perf_counter() - t_start
+        if budget[0] is None:
+            return False
+        budget[0] -= 1
+        return budget[0] <= 0
+
+    val_sampler_seed = step_seed(config.seed, "maml", -2)
+    val_tasks = TaskSampler(
+        val_d,
+        config.ways,
+        config.shots,
+        min(15, val.n_per_class - config.shots),
+        seed=val_sampler_seed,
+    ).sample(config.val_tasks)
+
+    def validate(programmer: WeightProgrammer | None = None) -> float:
+        acc = evaluate_classes(
+            learner.net,
+            learner.inner_lrs().detach(),
+            val_tasks,
+            config.inner_steps,
+            programmer=programmer,
+            w_max=state["weight_max"],
+            generator=torch.Generator().manual_seed(val_sampler_seed),
+        )["accuracy_by_step"]
+        learner.train()
+        return acc[-1]
+
+    # ---- phase 1: classifier pretraining (also the baseline) ----
+    if state["phase"] == "pretrain" and config.init_from:
+        state["phase"], state["step"] = "maml", 0
+    if state["phase"] == "pretrain":
+        images = train_d.images.flatten(0, 1)
+        labels = torch.arange(train.n_classes, device=dev).repeat_interleave(train.n_per_class)
+        epochs = range(state["step"], config.pretrain_epochs)
+        for epoch in tqdm(
+            epochs,
+            desc="pretrain",
+            disable=not progress,
+            initial=state["step"],
+            total=config.pretrain_epochs,
+        ):
+            net.train()
+            gen = torch.Generator().manual_seed(step_seed(config.seed, "pretrain", epoch))
+            perm = torch.randperm(images.shape[0], generator=gen).to(dev)
+            total = correct = 0
+            loss_sum = 0.0
+            for i in range(0, images.shape[0], config.pretrain_batch):
+                idx = perm[i : i + config.pretrain_batch]
+                feats = net.features(images[idx])
+                logits = classifier(torch.relu(net.fc1(feats)) if fc1_pretrained else feats)
+                loss = F.cross_entropy(logits, labels[idx])
+                pre_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                pre_opt.step()
+                correct += int((logits.argmax(1) == labels[idx]).sum())
+                total += len(idx)
+                loss_sum += float(loss.detach()) * len(idx)
+            state["step"] = epoch + 1
+            stop = tick()
+            emit(
+                {
+                    "event": "pretrain",
+                    "epoch": epoch + 1,
+                    "loss": loss_sum / total,
+                    "accuracy": correct / total,
+                    "elapsed_s": state["elapsed_s"],
+                }
+            )
+            save_state()
+            if stop:
+                return {"stopped": True, **state}
+        # The baseline: pretrained extractor and FC1, a zero 5-way FC2, head fine-tuning.
+        with torch.no_grad():
+            net.fc2.weight.zero_()
+        if config.pretrain_epochs > 0:
+            lrs, acc = tune_head_lrs(
+                net,
+                train_d,
+                ways=config.ways,
+                shots=config.shots,
+                steps=config.inner_steps,
+                seed=step_seed(config.seed, "pretrain", -1),
+            )
+            state["baseline_lrs"] = lrs
+            save_checkpoint(
+                out / BASELINE_FILE,
+                copy.deepcopy(net).cpu(),
+                lrs,
+                metrics={"train_tasks_accuracy": acc},
+                command=command,
+                training={
+                    "baseline": "pretrained classifier, head fine-tuned on the support set",
+                    "config": config.to_dict(),
+                    "elapsed_s": state["elapsed_s"],
+                },
+            )
+            emit({"event": "baseline", "inner_lrs": lrs, "train_tasks_accuracy": acc})
+        state["phase"], state["step"] = "maml", 0
+        meta_opt = _meta_optimizer(learner, config, pretrained(config))
+        save_state()
+
+    # ---- phase 2 and 3: MAML, then hardware-aware MAML ----
+    for phase in ("maml", "hardware"):
+        if state["phase"] != phase:
+            continue
+        total = config.meta_steps if phase == "maml" else config.hardware_steps
+        programmer: WeightProgrammer | None = None
+        if phase == "hardware" and total > 0:
+            programmer = hardware_programmer(config)
+            if state["weight_max"] is None:
+                state["weight_max"] = calibrate_weight_max(learner, train_d, config, dev)
+                emit({"event": "calibrate", "weight_max": state["weight_max"]})
+        if meta_opt is None:
+            meta_opt = _meta_optimizer(learner, config, pretrained(config))
+        bar = tqdm(total=total, initial=state["step"], desc=phase, disable=not progress)
+        learner.train()
+        while state["step"] < total:
+            k = state["step"]
+            for group in meta_opt.param_groups:
+                group["lr"] = _cosine(group["base_lr"], k, total, config.cosine_decay)
+            seed = step_seed(config.seed, phase, k)
+            batch = TaskSampler(train_d, config.ways, config.shots, config.queries, seed=seed)
+            tasks = batch.sample(config.meta_batch)
+            gen = torch.Generator(device=dev).manual_seed(seed)
+            loss, acc = learner.episode(
+                tasks.support_x,
+                tasks.support_y,
+                tasks.query_x,
+                tasks.query_y,
+                config.inner_steps,
+                second_order=config.second_order,
+                programmer=programmer,
+                w_max=state["weight_max"],
+                generator=gen,
+            )
+            meta_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            meta_opt.step()
+            state["step"] = k + 1
+            stop = tick()
+            record = {
+                "event": phase,
+                "step": k + 1,
+                "loss": float(loss),
+                "accuracy": float(acc.mean()),
+                "inner_lrs": learner.inner_lrs().tolist(),
+                "elapsed_s": state["elapsed_s"],
+            }
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(acc.mean()):.3f}")
+            if (k + 1) % config.val_every == 0 or k + 1 == total:
+                record["val_accuracy"] = validate()
+                if programmer is not None:
+                    record["val_accuracy_hardware"] = validate(programmer)
+                state["last_val"] = {k2: v for k2, v in record.items() if k2.startswith("val_")}
+                if (
+                    state["time_to_target_s"] is None
+                    and record["val_accuracy"] >= config.val_target
+                ):
+                    state["time_to_target_s"] = state["elapsed_s"]
+                if progress:
+                    bar.write(
+                        f"[{phase} {k + 1}/{total}] val accuracy "
+                        + ", ".join(f"{a}={b:.4f}" for a, b in state["last_val"].items())
+                    )
+            emit(record)
+            if (k + 1) % config.checkpoint_every == 0 or k + 1 == total or stop:
+                save_state()
+            if stop:
+                bar.close()
+                return {"stopped": True, **state}
+        bar.close()
+        state["phase"], state["step"] = ("hardware", 0) if phase == "maml" else ("done", 0)
+        save_state()
+
+    hardware_aware = config.hardware_steps > 0
+    summary = {
+        "stopped": False,
+        "elapsed_s": state["elapsed_s"],
+        "time_to_target_s": state["time_to_target_s"],
+        "val_target": config.val_target,
+        "last_val": state["last_val"],
+        "inner_lrs": learner.inner_lrs().tolist(),
+        "weight_max": state["weight_max"],
+        "hardware_aware": hardware_aware,
+        "device": str(dev),
+    }
+    save_checkpoint(
+        out / MODEL_FILE,
+        learner.net.cpu(),
+        learner.inner_lrs().detach().cpu(),
+        weight_max=state["weight_max"],
+        hardware_aware=hardware_aware,
+        device=device_info(config) if hardware_aware else {},
+        metrics={"val": state["last_val"], "val_split": val.split},
+        command=command,
+        training={
+            "config": config.to_dict(),
+            "elapsed_s": state["elapsed_s"],
+            "time_to_target_s": state["time_to_target_s"],
+        },
+    )
+    emit({"event": "done", **summary})
+    with atomic_write(out / SUMMARY_FILE, "w") as fh:
+        json.dump(summary, fh, indent=2)
+        fh.write("\n")
+    return summary
