@@ -192,3 +192,16 @@ def test_cli_fetch(shared_data, mirror, tmp_path):
     assert bad.exit_code == 2
     assert "error:" in bad.output and "truncated" in bad.output
     assert leftovers(tmp_path / "b") == []
+
+
+def test_runs_without_checksum_are_verified_by_structure(mirror, tmp_path, make_runs):
+    path, _ = make_runs(tmp_path / "src", n_runs=20, ways=20, as_zip=True)
+    mirror.serve("/omniglot/all_runs.zip", path.read_bytes())
+    dest = tmp_path / "dest"
+    [result] = fetch("omniglot", dest, files=["all_runs.zip"], mirror=mirror.url, progress=False)
+    assert result.downloaded and "20 runs" in result.verified
+    short, _ = make_runs(tmp_path / "short", n_runs=19, ways=20, as_zip=True)
+    mirror.serve("/omniglot/all_runs.zip", short.read_bytes())
+    with pytest.raises(CorruptDataError, match="19 runs, expected 20"):
+        fetch("omniglot", tmp_path / "d2", files=["all_runs.zip"], mirror=mirror.url)
+    assert leftovers(tmp_path / "d2") == []

@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from memlearn import __version__
+from memlearn.data.check import check_runs_zip
 from memlearn.data.checksums import file_md5, zip_content_hash
 from memlearn.data.roots import DATASET_DIRS, resolve_data_root
 from memlearn.data.sources import MIRROR_ENV, OFFICIAL_FILES, OfficialFile, official_file
@@ -49,34 +50,28 @@ def verify_bytes(data: bytes, spec: OfficialFile, origin: str) -> str:
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     if spec.md5 is not None and md5 == spec.md5:
         return "MD5 matches the official file"
+    received = f"{len(data):,} bytes received"
+    if spec.size is not None:
+        received += f", the official file has {spec.size:,}"
+    mismatch = CorruptDataError(
+        f"{spec.name} from {origin} fails its checksum: MD5 {md5}, expected {spec.md5} ({received})"
+    )
     if spec.md5 is not None and not spec.content_sha256:
         if spec.size is not None and len(data) < spec.size:
-            raise CorruptDataError(
-                f"{spec.name} from {origin} is truncated: {len(data):,} bytes received, the "
-                f"official file has {spec.size:,} bytes (MD5 {md5}, expected {spec.md5})"
-            )
+            raise CorruptDataError(f"{spec.name} from {origin} is truncated: {received}")
+        raise mismatch
+    # No published checksum, or a documented rebuilt container: look inside the zip.
+    try:
+        content = zip_content_hash(io.BytesIO(data))
+    except CorruptDataError as exc:
         raise CorruptDataError(
-            f"{spec.name} from {origin} fails its checksum: MD5 {md5}, expected {spec.md5} "
-            f"({len(data):,} bytes received, official size {spec.size:,})"
-        )
-    if spec.name.endswith(".zip"):
-        try:
-            content = zip_content_hash(io.BytesIO(data))
-        except CorruptDataError as exc:
-            raise CorruptDataError(
-                f"{spec.name} from {origin} is not a readable zip ({len(data):,} bytes"
-                f"{'' if spec.size is None else f', official size {spec.size:,}'}): {exc}"
-            ) from exc
-        if content in spec.content_sha256:
-            return "content hash matches a documented rebuilt copy of the official file"
-        if spec.md5 is None:
-            from memlearn.data.check import check_runs_zip  # structure check of all_runs
-
-            return check_runs_zip(io.BytesIO(data), origin)
-    raise CorruptDataError(
-        f"{spec.name} from {origin} fails its checksum: MD5 {md5}, expected {spec.md5} "
-        f"({len(data):,} bytes received, official size {spec.size:,})"
-    )
+            f"{spec.name} from {origin} is not a readable zip ({received})"
+        ) from exc
+    if content in spec.content_sha256:
+        return "content hash matches a documented rebuilt copy of the official file"
+    if spec.md5 is None:
+        return check_runs_zip(io.BytesIO(data), f"{spec.name} from {origin}")
+    raise mismatch
 
 
 def _download(url: str, spec: OfficialFile, progress: bool, timeout: float) -> bytes:
