@@ -20,16 +20,26 @@ from memlearn.chip.server import ChipServer  # noqa: E402
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip  # noqa: E402
 
 
-def _noisy(seed):
+def _fake(seed):
     return FakeChip(6, LAYOUT, levels=8, program_sigma=2e-6, read_sigma=0.5e-6, seed=seed)
 
 
-@pytest.mark.parametrize("policy", ["verify", "manhattan"])
-def test_loop_on_remote_chip_equals_local_chip(policy):
+def _simulated(seed):
+    from memlearn.chip.simulated import SimulatedChip
+
+    return SimulatedChip(6, preset="hfo2-mlc", layout=LAYOUT, levels=8, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("make", "policy"),
+    [(_fake, "verify"), (_fake, "manhattan"), (_simulated, "verify"), (_simulated, "manhattan")],
+)
+def test_loop_on_remote_chip_equals_local_chip(make, policy):
     sx, sy, qx, qy, ws = synthetic_tasks(9, seed=11)
-    cfg = AdaptConfig(steps=3, policy=policy, bake_seconds=10.0)
-    local = adapt_on_chip(_noisy(5), sx, sy, qx, qy, ws, LRS, cfg)
-    with ChipServer(_noisy(5)) as server, RemoteChip(*server.address, timeout_s=10) as remote:
+    cfg = AdaptConfig(steps=3, policy=policy, bake_seconds=3600.0)
+    local = adapt_on_chip(make(5), sx, sy, qx, qy, ws, LRS, cfg)
+    assert local.cells_written.sum() > 0
+    with ChipServer(make(5)) as server, RemoteChip(*server.address, timeout_s=30) as remote:
         assert remote.n_chips == 6 and remote.layout == LAYOUT and remote.levels == 8
         over_wire = adapt_on_chip(remote, sx, sy, qx, qy, ws, LRS, cfg)
     for name in (

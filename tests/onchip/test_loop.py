@@ -181,3 +181,21 @@ def test_mapping_agrees_with_the_crossbar_layer():
     gp, gm = ours.targets(ours.quantise(w))
     tp, tm = theirs.to_conductance(w)
     assert torch.equal(gp, tp) and torch.equal(gm, tm)
+
+
+def test_on_simulated_chip_counters_and_ledger_agree():
+    """On the device model: write counters equal the cells reported written, which are the
+    cells whose target changed less those already in their verify band or stuck."""
+    from memlearn.chip.simulated import SimulatedChip
+
+    sx, sy, qx, qy, ws = synthetic_tasks(4, seed=12)
+    chip = SimulatedChip(4, preset="hfo2-mlc", layout=LAYOUT, levels=8, seed=2)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=3))
+    assert (res.cells_written <= res.expected_cells).all()
+    assert res.cells_written.sum() >= 0.9 * res.expected_cells.sum() > 0
+    counts = sum(sum(c.sum(dim=(1, 2)) for c in chip.write_counts(a.name)) for a in LAYOUT.arrays)
+    assert torch.equal(counts.long(), res.deploy_cells_written + res.cells_written.sum(dim=1))
+    assert (res.pulses >= res.cells_written).all() and (res.verify_reads > 0).any()
+    spent = sum(chip.energy_ledger().values())
+    assert (res.energy_per_adaptation() + sum(res.deploy_energy_j.values()) < spent).all()
+    assert res.accuracy[:, -1].mean() > res.accuracy[:, 0].mean()
