@@ -212,6 +212,11 @@ class CrossbarArray:
 
     def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:
         """One fixed incremental pulse per selected cell (+1 SET, -1 RESET, 0 none), no verify."""
+        if self.preset.kind != "rram":
+            raise MemlearnError(
+                f"fixed incremental pulses need a resistive (rram) preset; {self.preset.name!r} "
+                f"is {self.preset.kind}"
+            )
         shape = (self.n_chips, self.rows, self.cols)
         for name, t in (("plus", plus), ("minus", minus)):
             if tuple(t.shape) != shape:
