@@ -276,6 +276,9 @@ def adapt(
 
 def demo(
     out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+    ),
     preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
     strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
@@ -287,7 +290,7 @@ def demo(
 
     with user_errors():
         summary, result, info = run(
-            checkpoint=None,
+            checkpoint=checkpoint,
             preset=preset,
             strategy=strategy,
             policy="verify",

@@ -50,13 +50,13 @@ def learning_curve_png(
     k = torch.arange(1, result.accuracy.shape[1])
     bottom = torch.zeros(len(k), dtype=torch.float64)
     for cat, joules in result.energy_j.items():
-        per_step = 1e6 * joules.mean(dim=0)
+        per_step = 1e9 * joules.mean(dim=0)
         bx.bar(k, per_step, bottom=bottom, label=cat, width=0.6)
         bottom += per_step
     bx.set_xlabel("update step")
-    bx.set_ylabel("energy per chip (µJ)")
+    bx.set_ylabel("energy per chip and step (nJ)")
     bx.set_xticks(k.tolist())
-    bx.legend(loc="upper left", fontsize=8, title="energy", title_fontsize=8)
+    bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=6, fontsize=8, frameon=False)
     cx = bx.twinx()
     cx.plot(k, result.cells_written.double().mean(dim=0), "o-", color="tab:red", label="cells")
     cx.set_ylabel("cells written per chip", color="tab:red")
