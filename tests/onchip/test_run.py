@@ -1,0 +1,68 @@
+"""From a network and task images to on-chip and software curves, and the summary figures."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from fake_chip import FakeChip
+
+from memlearn.chip.base import ArraySpec, ChipLayout
+from memlearn.nn import FewShotNet
+from memlearn.onchip import head_weights, inner_lrs_from, run_adaptation, summarise, task_features
+from memlearn.onchip.loop import AdaptConfig
+from memlearn.onchip.run import ci95
+
+
+def _tasks(tasks: int, gen: torch.Generator) -> SimpleNamespace:
+    """Five synthetic 'characters' (random strokes) per task; queries are noisy copies."""
+    protos = (torch.rand(tasks, 5, 1, 16, 16, generator=gen) > 0.8).float()
+
+    def draw(n: int):
+        y = torch.arange(5).repeat(n).expand(tasks, -1).contiguous()
+        x = protos[torch.arange(tasks)[:, None], y]
+        flip = torch.rand(x.shape, generator=gen) < 0.03
+        return torch.where(flip, 1 - x, x), y
+
+    sx, sy = draw(1)
+    qx, qy = draw(3)
+    return SimpleNamespace(support_x=sx, support_y=sy, query_x=qx, query_y=qy)
+
+
+def test_run_adaptation_and_summary():
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = FewShotNet(ways=5, widths=(8, 8, 8, 12), hidden=6, image_size=16).eval()
+    tasks = _tasks(5, gen)
+    feats = task_features(net, tasks.support_x)
+    assert feats.shape == (5, 5, 12) and (feats >= 0).all()
+    layout = ChipLayout((ArraySpec("fc1", 12, 6), ArraySpec("fc2", 6, 5)))
+    w = head_weights(net)
+    assert [tuple(x.shape) for x in w] == [(12, 6), (6, 5)]
+    chip = FakeChip(3, layout, levels=32)
+    res = run_adaptation(chip, net, [0.5, 0.5], tasks, AdaptConfig(steps=2))
+    assert res.software_accuracy.shape == res.accuracy.shape == (5, 3)
+    s = summarise(res)
+    assert len(s["accuracy_by_step"]) == 3
+    assert s["accuracy_by_step"][0] == pytest.approx(float(res.accuracy[:, 0].mean()))
+    assert s["energy_per_adaptation_j"] == pytest.approx(sum(s["energy_breakdown_j"].values()))
+    assert s["writes_per_adaptation"] == pytest.approx(
+        float(res.cells_written.sum(1).double().mean())
+    )
+    assert "accuracy_after_bake" not in s
+
+
+def test_inner_lrs_and_ci():
+    assert inner_lrs_from({"inner_lrs": [0.1, 0.2]}) == [0.1, 0.2]
+    assert inner_lrs_from({"inner_lrs": {"fc1": 0.3, "fc2": 0.4}}) == [0.3, 0.4]
+    assert inner_lrs_from({"inner_lrs": 0.5}) == [0.5, 0.5]
+    with pytest.raises(ValueError, match="no 'inner_lrs'"):
+        inner_lrs_from({})
+    with pytest.raises(ValueError, match="finite rates > 0"):
+        inner_lrs_from({"inner_lrs": [0.1, -1.0]})
+    with pytest.raises(ValueError, match="\\[tasks, batch, C, H, W\\]"):
+        task_features(FewShotNet(5), torch.zeros(2, 1, 28, 28))
+    # Bernoulli(0.5) over 400 tasks: the half-width is 1.96 * 0.5 / 20.
+    values = torch.tensor([0.0, 1.0]).repeat(200)
+    assert ci95(values) == pytest.approx(1.96 * 0.5 / 20, rel=0.01)
