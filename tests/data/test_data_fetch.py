@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +188,10 @@ def test_cli_fetch(shared_data, mirror, tmp_path):
     ok = runner.invoke(app, [*args, "--root", str(tmp_path / "a"), "--no-progress"])
     assert ok.exit_code == 0, ok.output
     assert "downloaded" in ok.output and "MD5 matches" in ok.output
+    again = runner.invoke(app, [*args, "--root", str(tmp_path / "a"), "--json"])
+    report = json.loads(again.stdout)
+    assert report["files"][0]["downloaded"] is False
+    assert report["files"][0]["path"] == str(tmp_path / "a" / "omniglot" / SMALL1)
     mirror.serve(f"/omniglot/{SMALL1}", b"garbage")
     bad = runner.invoke(app, [*args, "--root", str(tmp_path / "b"), "--no-progress"])
     assert bad.exit_code == 2

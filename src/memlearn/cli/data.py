@@ -38,6 +38,7 @@ def fetch(
         False, "--force", help="Download again even if a valid copy exists."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Download the official files of DATASET, verify their checksums, and write them atomically.
 
@@ -48,6 +49,13 @@ def fetch(
 
     with user_errors():
         results = do_fetch(dataset, root, files=file, mirror=mirror, progress=progress, force=force)
+    if as_json:
+        files = [
+            {"path": str(r.path), "verified": r.verified, "downloaded": r.downloaded}
+            for r in results
+        ]
+        typer.echo(json.dumps({"dataset": dataset, "files": files}))
+        return
     for r in results:
         action = "downloaded" if r.downloaded else "present"
         typer.echo(f"{action:10}  {r.path}  ({r.verified})")
