@@ -131,6 +131,8 @@ def run(
         if hasattr(chip, "close"):
             chip.close()
     elapsed = time.perf_counter() - started
+    if bench:
+        preset = str(getattr(chip, "preset", None) or preset)
     summary = {
         "preset": preset,
         "strategy": strategy,
