@@ -173,3 +173,20 @@ def test_bad_split_names():
         load_split("test")
     with pytest.raises(ValueError, match="load_runs"):
         load_split("runs")
+
+
+def test_unreadable_or_unwritable_cache_falls_back_to_decoding(
+    tmp_path, make_image_set, monkeypatch
+):
+    make_image_set(tmp_path, "images_evaluation", {"Angelic": 1}, as_zip=True)
+    first = load_split("evaluation", root=tmp_path)
+    cached = prep._cache_path(find_source("images_evaluation", tmp_path))
+    cached.write_bytes(b"not an npz")  # a damaged cache file is rebuilt, not trusted
+    assert torch.equal(load_split("evaluation", root=tmp_path).images, first.images)
+    assert cached.read_bytes()[:2] == b"PK"
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("MEMLEARN_CACHE", str(blocker / "cache"))  # cannot be created
+    with pytest.warns(UserWarning, match="could not write the Omniglot cache"):
+        again = load_split("evaluation", root=tmp_path)
+    assert torch.equal(again.images, first.images)
