@@ -130,6 +130,8 @@ def test_hello_negotiates_and_is_required_first(server):
     assert reply["result"]["n_chips"] == 2 and reply["result"]["levels"] == 8
     assert [a["name"] for a in reply["result"]["layout"]["arrays"]] == ["fc1", "fc2"]
     assert c.call("layout")["ok"]
+    reply = c.call("layout", v=2)
+    assert reply["error"]["code"] == "bad_version" and "[1]" in reply["error"]["message"]
     c.close()
 
 
