@@ -188,7 +188,11 @@ def meta_train(
         )
     train_d, val_d = train.to(dev), val.to(dev)
     log = _Log(out / LOG_FILE)
-    net = FewShotNet(config.ways, config.widths, config.hidden).to(dev)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+        torch.manual_seed(config.seed)
+        net = FewShotNet(config.ways, config.widths, config.hidden).to(dev)
+        n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
+        classifier = nn.Linear(n_out, train.n_classes).to(dev)
     learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
     if config.init_from:
         from memlearn.meta.checkpoint import load_checkpoint
@@ -201,9 +205,6 @@ def meta_train(
             )
         net.load_state_dict(init_net.state_dict())
     fc1_pretrained = config.pretrain_head == "fc1"
-    classifier = nn.Linear(
-        config.hidden if fc1_pretrained else net.extractor.features, train.n_classes
-    ).to(dev)
     pre_opt = torch.optim.Adam(
         list(net.parameters()) + list(classifier.parameters()), lr=config.pretrain_lr
     )
@@ -405,13 +406,13 @@ def meta_train(
             record = {
                 "event": phase,
                 "step": k + 1,
-                "loss": float(loss),
+                "loss": float(loss.detach()),
                 "accuracy": float(acc.mean()),
                 "inner_lrs": learner.inner_lrs().tolist(),
                 "elapsed_s": state["elapsed_s"],
             }
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(acc.mean()):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc.mean()):.3f}")
             if (k + 1) % config.val_every == 0 or k + 1 == total:
                 record["val_accuracy"] = validate()
                 if programmer is not None:

@@ -1,0 +1,128 @@
+"""The training loop: resume equals uninterrupted, outputs, config errors, real-data learning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from memlearn.meta.checkpoint import load_checkpoint
+from memlearn.meta.config import TrainConfig
+from memlearn.meta.evaluate import evaluate
+from memlearn.meta.train import meta_train
+
+TINY = {
+    "widths": [4, 4, 4, 4],
+    "hidden": 8,
+    "pretrain_epochs": 2,
+    "pretrain_batch": 128,
+    "meta_steps": 6,
+    "meta_batch": 4,
+    "inner_steps": 2,
+    "hardware_steps": 4,
+    "device_preset": None,
+    "val_every": 3,
+    "val_tasks": 20,
+    "checkpoint_every": 2,
+}
+
+
+def _state(path) -> dict[str, torch.Tensor]:
+    net, info = load_checkpoint(path)
+    return {**net.state_dict(), "lrs": torch.tensor(info["inner_lrs"])}
+
+
+def _records(out) -> list[dict]:
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k != "elapsed_s"} for x in lines]
+
+
+def test_resume_after_stop_equals_uninterrupted(tmp_path, tiny_splits) -> None:
+    train, val = tiny_splits
+    cfg = TrainConfig.from_dict(TINY)
+    whole = meta_train(cfg, train, val, tmp_path / "whole", progress=False)
+    assert not whole["stopped"]
+    # Killed three times (in pretraining, in MAML, in the hardware phase), resumed each time.
+    cut = tmp_path / "cut"
+    for stop in (1, 4, 5):
+        part = meta_train(cfg, train, val, cut, progress=False, stop_after=stop, resume=stop != 1)
+        assert part["stopped"]
+    final = meta_train(cfg, train, val, cut, progress=False, resume=True)
+    assert not final["stopped"]
+    a, b = _state(tmp_path / "whole" / "model.pt"), _state(cut / "model.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ra, rb = _records(tmp_path / "whole"), _records(cut)
+    assert [r.get("event") for r in ra] == [r.get("event") for r in rb]
+    assert ra[1:] == rb[1:]  # every step logged once, with the same numbers
+    summary = json.loads((cut / "summary.json").read_text())
+    assert summary["hardware_aware"] is True and len(summary["weight_max"]) == 2
+    _, info = load_checkpoint(cut / "model.pt")
+    assert info["hardware_aware"] and info["device"]["programmer"] == "levels"
+    base, binfo = load_checkpoint(cut / "baseline.pt")
+    assert len(binfo["inner_lrs"]) == 2 and torch.count_nonzero(base.fc2.weight) == 0
+
+
+def test_resume_needs_same_config_and_state(tmp_path, tiny_splits) -> None:
+    train, val = tiny_splits
+    cfg = TrainConfig.from_dict(TINY)
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        meta_train(cfg, train, val, tmp_path, progress=False, resume=True)
+    meta_train(cfg, train, val, tmp_path, progress=False, stop_after=1)
+    other = TrainConfig.from_dict({**TINY, "seed": 1})
+    with pytest.raises(ValueError, match="config differs"):
+        meta_train(other, train, val, tmp_path, progress=False, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"ways": 1}, "ways"),
+        ({"meta_batch": 0}, "meta_batch"),
+        ({"inner_lr_init": [0.1]}, "inner_lr_init"),
+        ({"strategy": "laser"}, "strategy"),
+        ({"pretrain_head": "fc3"}, "pretrain_head"),
+        ({"bogus": 1}, "unknown config keys"),
+    ],
+)
+def test_bad_config(change: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict({**TINY, **change})
+
+
+def test_config_file_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError):
+        TrainConfig.from_file(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TrainConfig.from_file(bad)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"meta_steps": 7}))
+    assert TrainConfig.from_file(good).meta_steps == 7
+
+
+@pytest.mark.data
+def test_tiny_run_beats_chance_on_held_out_alphabets(tmp_path, shared_data) -> None:
+    """A few seconds of training on real Omniglot already separates held-out alphabets."""
+    from memlearn.data import ClassImages, load_split
+
+    full = load_split("train", shared_data)
+    keep = torch.arange(0, full.n_classes, 8)  # every 8th class: 395 classes, all rotations
+    train = ClassImages(
+        full.images[keep], full.alphabet[keep], full.alphabet_names,
+        [full.class_names[i] for i in keep], "train", full.rotation[keep],
+    )  # fmt: skip
+    val = load_split("val", shared_data)
+    cfg = TrainConfig.from_dict(
+        {**TINY, "widths": [16, 16, 16, 16], "hidden": 16, "pretrain_epochs": 2,
+         "meta_steps": 20, "meta_batch": 8, "inner_steps": 5, "hardware_steps": 0,
+         "val_every": 20, "val_tasks": 50}
+    )  # fmt: skip
+    meta_train(cfg, train, val, tmp_path, progress=False)
+    net, info = load_checkpoint(tmp_path / "model.pt")
+    res = evaluate(net, info["inner_lrs"], val, ways=5, shots=1, steps=5, tasks=200, seed=3)
+    assert res["split"] == "val" and len(res["accuracy_by_step"]) == 6
+    assert res["accuracy_by_step"][0] == pytest.approx(0.2, abs=0.03)  # zero FC2: chance
+    assert res["accuracy_by_step"][-1] > 0.5  # chance is 0.2
