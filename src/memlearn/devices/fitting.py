@@ -181,6 +181,9 @@ def _drift_fit(groups, ea: float, t_ref_k: float, t0: float, g_ref: float):
     # weights: standard errors of a mean (sigma / sqrt n) and of a variance (var sqrt(2/(n-1)))
     w_mean = np.sqrt(counts) / np.sqrt(np.maximum(var, 1e-30))
     w_var = 1.0 / (np.maximum(var, 1e-30) * np.sqrt(2.0 / np.maximum(counts - 1, 1)))
+    if len(np.unique(ell)) < 2:  # one time only: no drift term can be told apart
+        a_mean[:, n_l] = 0.0
+        a_var[:, n_l] = 0.0
     p_mean, *_ = np.linalg.lstsq(a_mean * w_mean[:, None], means * w_mean, rcond=None)
     p_var, *_ = np.linalg.lstsq(a_var * w_var[:, None], var * w_var, rcond=None)
     p_var[n_l] = max(p_var[n_l], 0.0)

@@ -1,0 +1,144 @@
+"""Crossbar arrays: writes only changed cells, exact counters, ledger, VMM accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from memlearn.crossbar import CrossbarArray, DifferentialMapping, Ledger, adc_lsb
+from memlearn.errors import MemlearnError
+
+
+def make(n=3, rows=40, cols=6, **kw):
+    return CrossbarArray(
+        "hfo2-mlc", n, rows, cols, generator=torch.Generator().manual_seed(0), **kw
+    )
+
+
+def targets(arr, seed=0):
+    w = torch.randn(arr.n_chips, arr.rows, arr.cols, generator=torch.Generator().manual_seed(seed))
+    m = DifferentialMapping.from_weights(w, arr.preset.levels(8))
+    return m.to_conductance(w)
+
+
+def test_program_writes_only_changed_cells_and_counts_them_exactly():
+    arr = make()
+    gp, gm = targets(arr)
+    first = arr.program(gp, gm, "hybrid")
+    assert torch.equal(arr.writes.sum(dim=(1, 2, 3)).double(), first.cells_written)
+    assert int(first.cells_written.sum()) > 0.95 * arr.cells.g.numel()
+    again = arr.program(gp, gm, "hybrid")
+    assert float(again.cells_written.sum()) == 0 and float(again.energy_j.sum()) == 0
+    # change the G+ targets of one column of chip 1 only
+    gp2 = gp.clone()
+    gp2[1, :, 2] = torch.where(gp[1, :, 2] > 50e-6, 10e-6, 130e-6)
+    before = arr.writes.clone()
+    third = arr.program(gp2, gm, "iterative-set")
+    delta = arr.writes - before
+    assert int(delta.sum()) == int(third.cells_written.sum())
+    changed = torch.zeros_like(delta, dtype=torch.bool)
+    changed[1, :, 2, 0] = True
+    assert bool((delta[~changed] == 0).all())
+    assert int(third.cells_written[1]) == int(delta[1].sum()) and int(delta[1].sum()) > 30
+    # a mask excludes pairs even when their targets changed
+    mask = torch.zeros(arr.n_chips, arr.rows, arr.cols, dtype=torch.bool)
+    fourth = arr.program(gp, gm, "hybrid", mask=mask)
+    assert float(fourth.cells_written.sum()) == 0
+
+
+def test_ledger_totals_equal_the_sum_of_their_parts():
+    arr = make()
+    gp, gm = targets(arr)
+    reports = [arr.program(gp, gm, "hybrid")]
+    arr.read()
+    arr.multiply(torch.rand(arr.n_chips, 7, arr.rows) * 0.2)
+    reports.append(arr.pulse(torch.ones_like(gp, dtype=torch.int8), torch.zeros_like(gp).long()))
+    e = arr.ledger.energy_by_category()
+    total = arr.ledger.total_energy()
+    assert torch.allclose(total, sum(e.values()))
+    prog = sum(r.energy_j for r in reports)
+    assert torch.allclose(e["program"] + e["verify"], prog, rtol=1e-6)
+    assert torch.allclose(e["verify"], reports[0].verify_energy_j, rtol=1e-6)
+    assert all(bool((e[c] > 0).all()) for c in ("program", "verify", "read", "dac", "adc"))
+    merged = Ledger(arr.n_chips)
+    merged.merge(arr.ledger)
+    merged.merge(arr.ledger)
+    assert torch.allclose(merged.total_energy(), 2 * total)
+
+
+def test_ideal_tile_product_matches_float_matmul_within_quantisation():
+    arr = make(n=2, rows=70, cols=5, read_noise=False, adc_bits=16, dac_bits=12)
+    gp, gm = targets(arr, seed=1)
+    arr.program(gp, gm, "hybrid")
+    volts = torch.rand(2, 9, 70, generator=torch.Generator().manual_seed(2)) * arr.v_read
+    out = arr.multiply(volts)
+    tp, tm = arr.conductances()
+    exact = torch.einsum("nbr,nrc->nbc", volts.double(), (tp - tm).double())
+    tiles = math.ceil(70 / 32)
+    dv = arr.v_read / (2**12 - 1) / 2
+    bound = 70 * dv * float((tp - tm).abs().max()) + tiles * adc_lsb(16, arr.adc_full_scale) / 2
+    err = (out.double() - exact).abs().max()
+    assert float(err) <= bound * 1.01 + 1e-12
+    assert float(exact.abs().max()) > 100 * bound  # the bound is tight relative to the signal
+    # with noise and 8-bit converters the error grows but stays a small fraction
+    noisy = make(n=2, rows=70, cols=5)
+    noisy.cells = arr.cells
+    err8 = (noisy.multiply(volts).double() - exact).abs().max()
+    assert float(err) < float(err8) < 0.1 * float(exact.abs().max())
+
+
+def test_adc_clips_and_ir_drop_lowers_currents():
+    arr = make(n=1, rows=32, cols=4, read_noise=False, adc_bits=None, dac_bits=None)
+    gp = torch.full((1, 32, 4), 150e-6)
+    gm = torch.full((1, 32, 4), 10e-6)
+    arr.program(gp, gm, "hybrid")
+    v = torch.full((1, 1, 32), arr.v_read)
+    ideal = arr.multiply(v)
+    clipped = make(n=1, rows=32, cols=4, read_noise=False, adc_bits=8, adc_full_scale=1e-4)
+    clipped.cells = arr.cells
+    assert float(clipped.multiply(v).max()) <= 1e-4 + 1e-12 < float(ideal.max())
+    drops = []
+    for ohms in (0.0, 2.0, 10.0):
+        a = make(n=1, rows=32, cols=4, read_noise=False, adc_bits=None, dac_bits=None,
+                 wire_ohms=ohms)  # fmt: skip
+        a.cells = arr.cells
+        drops.append(float(a.multiply(v).sum()))
+    assert drops[0] > drops[1] > drops[2] > 0
+
+
+def test_pulses_move_conductance_in_their_direction():
+    arr = make(n=2, rows=32, cols=8)
+    arr.program(torch.full((2, 32, 8), 70e-6), torch.full((2, 32, 8), 70e-6), "hybrid")
+    g0p, g0m = arr.conductances()
+    up = torch.ones(2, 32, 8, dtype=torch.int64)
+    rep = arr.pulse(up, -up)
+    gp, gm = arr.conductances()
+    assert float((gp - g0p).mean()) > 1e-6 and float((gm - g0m).mean()) < -1e-6
+    assert torch.equal(rep.set_pulses, torch.full((2,), 256.0, dtype=torch.float64))
+    assert torch.equal(rep.reset_pulses, rep.set_pulses)
+    # after a pulse the cell's last target is forgotten, so re-programming rewrites it
+    again = arr.program(torch.full((2, 32, 8), 70e-6), torch.full((2, 32, 8), 70e-6), "hybrid")
+    assert float(again.cells_written.sum()) > 0
+
+
+def test_bad_inputs():
+    arr = make()
+    gp, gm = targets(arr)
+    with pytest.raises(MemlearnError, match="shape"):
+        arr.program(gp[:, :3], gm, "hybrid")
+    with pytest.raises(MemlearnError, match="window"):
+        arr.program(gp * 10, gm, "hybrid")
+    with pytest.raises(MemlearnError, match="unknown strategy"):
+        arr.program(gp, gm, "fast")
+    with pytest.raises(MemlearnError, match="within"):
+        arr.multiply(torch.ones(arr.n_chips, 2, arr.rows))
+    with pytest.raises(MemlearnError, match="volts must have shape"):
+        arr.multiply(torch.zeros(arr.n_chips, 2, arr.rows + 1))
+    with pytest.raises(MemlearnError, match=r"\{-1, 0, 1\}"):
+        arr.pulse(torch.full(gp.shape, 2), torch.zeros(gp.shape, dtype=torch.int64))
+    with pytest.raises(MemlearnError, match="adc_bits"):
+        make(adc_bits=1)
+    with pytest.raises(MemlearnError, match="rows"):
+        make(rows=0)

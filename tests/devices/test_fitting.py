@@ -1,0 +1,93 @@
+"""Fitting a preset to measurements: recovers the model's own parameters; bad CSVs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from memlearn.devices import celsius, equivalent_seconds, load_preset, program, relax
+from memlearn.devices.fitting import fit_measurements, read_measurements
+from memlearn.errors import CorruptDataError, MemlearnError
+
+SEED = 11
+TRUE = {"relax_log_reset": 0.2e-6, "relax_mean_reset": 0.08e-6, "ea_ev": 1.2}
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    preset = load_preset("hfo2-mlc").replace(**TRUE)
+    levels = preset.levels(5)
+    per_level = 1000
+    gen = torch.Generator().manual_seed(SEED)
+    rows = []
+    plan = (
+        (25.0, (10.0, 1e3, 1e5, 1e6)),
+        (125.0, (600.0, 3600.0, 36000.0)),
+        (150.0, (600.0, 3600.0, 43200.0)),
+    )
+    for temp, times in plan:
+        r = program(preset, levels.repeat_interleave(per_level), "hybrid", generator=gen)
+        age = 0.0
+        lvl = torch.arange(5).repeat_interleave(per_level).tolist()
+        for t in times:
+            relax(preset, r.cells, equivalent_seconds(preset, t - age, celsius(temp)), gen)
+            age = t
+            rows.extend(
+                zip(lvl, r.cells.g.tolist(), [t] * len(lvl), [temp] * len(lvl), strict=True)
+            )
+    path = tmp_path_factory.mktemp("fit") / "measured.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["level", "conductance", "time", "temperature"])
+        w.writerows(rows)
+    return path
+
+
+def test_fit_recovers_known_parameters(measured, tmp_path):
+    res = fit_measurements(measured, "hfo2-mlc", "hybrid", name="lab-cell")
+    assert res.drift_sigma == pytest.approx(TRUE["relax_log_reset"], rel=0.15)
+    assert res.drift_mean == pytest.approx(TRUE["relax_mean_reset"], rel=0.2)
+    assert res.ea_ev == pytest.approx(TRUE["ea_ev"], abs=0.15)  # weakly identified: ~0.1 eV s.e.
+    assert res.dropped_outliers > 0  # stuck cells are not fitted as spread
+    p = res.preset
+    assert p.name == "lab-cell" and p.relax_log_reset == pytest.approx(res.drift_sigma)
+    assert p.sources["ea_ev"].startswith("[P] fit to measured.csv")
+    assert [lv for lv, _, _ in res.levels] == [0, 1, 2, 3, 4]
+    assert p.g_min == pytest.approx(10e-6, rel=0.35) and p.g_max == pytest.approx(150e-6, rel=0.05)
+
+
+def test_without_time_only_levels_are_fitted(tmp_path):
+    path = tmp_path / "levels.csv"
+    path.write_text("level,conductance\n0,1.1e-5\n0,0.9e-5\n0,1.0e-5\n1,5.1e-5\n1,4.9e-5\n")
+    res = fit_measurements(path)
+    assert res.drift_sigma is None and res.ea_ev is None
+    assert res.preset.g_min == pytest.approx(1.0e-5) and res.preset.g_max == pytest.approx(5e-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lvl,conductance\n0,1e-5\n", "missing column"),
+        ("level,conductance\n", "no data rows"),
+        ("level,conductance\n0,abc\n1,2e-5\n", "line 2: column 'conductance' value 'abc'"),
+        ("level,conductance\n0,10\n1,20\n", "microsiemens"),
+        ("level,conductance\n0,1e-5\n0,2e-5\n", "at least 2 distinct levels"),
+        ("level,conductance\n0.5,1e-5\n1,2e-5\n", "non-negative integers"),
+        ("level,conductance,time\n0,1e-5,-1\n1,2e-5,1\n", "'time' must be >= 0"),
+        ("level,conductance\n0,-1e-5\n1,2e-5\n", "> 0 siemens"),
+    ],
+)
+def test_malformed_csv_gives_clear_errors(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(CorruptDataError, match=message):
+        read_measurements(path)
+
+
+def test_missing_file_and_bad_strategy(tmp_path):
+    with pytest.raises(MemlearnError, match="does not exist"):
+        read_measurements(tmp_path / "none.csv")
+    with pytest.raises(MemlearnError, match="unknown strategy"):
+        fit_measurements(tmp_path / "none.csv", strategy="magic")
