@@ -43,8 +43,9 @@ def shipped_model():
         pytest.skip("the shipped checkpoint is not in the tree yet")
 
 
-def _adapt(root, *extra):
-    args = ["adapt", "--root", str(root), "--tasks", "6", "--chips", "4", "--steps", "2", "--json"]
+def _adapt(root, *extra, chips=4):
+    args = ["adapt", "--root", str(root), "--tasks", "6", "--chips", str(chips), "--steps", "2"]
+    args.append("--json")
     return CliRunner().invoke(app, [*args, *extra])
 
 
@@ -65,7 +66,7 @@ def test_adapt_json_is_exact_and_deterministic(shared_data, shipped_model):
 
 
 def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
-    res = _adapt(shared_data, "--bake-hours", "12", "--bake-celsius", "150")
+    res = _adapt(shared_data, "--bake-hours", "12", "--bake-celsius", "150", chips=6)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert set(out) == KEYS | {"accuracy_after_bake"}

@@ -199,3 +199,9 @@ def test_on_simulated_chip_counters_and_ledger_agree():
     spent = sum(chip.energy_ledger().values())
     assert (res.energy_per_adaptation() + sum(res.deploy_energy_j.values()) < spent).all()
     assert res.accuracy[:, -1].mean() > res.accuracy[:, 0].mean()
+
+
+def test_bake_needs_one_chip_per_task():
+    sx, sy, qx, qy, ws = synthetic_tasks(4, seed=9)
+    with pytest.raises(ValueError, match="at least as many chips as tasks"):
+        adapt_on_chip(FakeChip(2, LAYOUT), sx, sy, qx, qy, ws, LRS, AdaptConfig(bake_seconds=1.0))

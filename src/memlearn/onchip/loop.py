@@ -234,6 +234,12 @@ def adapt_on_chip(
     policy = make_policy(config.policy)
     levels = chip_levels(chip, config.levels)
     n_chips, tasks = chip.n_chips, support_x.shape[0]
+    if config.bake_seconds > 0 and tasks > n_chips:
+        raise ValueError(
+            f"a bake ages every cell, and a later round re-programs only the cells whose target "
+            f"changed: with a bake give at least as many chips as tasks (got {tasks} tasks on "
+            f"{n_chips} chips)"
+        )
     rounds = []
     for start in range(0, tasks, n_chips):
         stop = min(start + n_chips, tasks)
