@@ -76,13 +76,13 @@ def reset_pulse(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One RESET pulse of amplitude ``volts`` (V).  Returns ``(new G in S, energy in J)``."""
     v = preset.values
-    g_eq = reset_conductance(preset, volts, shift)
-    jump = torch.log(g / g_eq).clamp_min(0)
+    # in ln(G): ln G_reset(V) = ln g_ref - (V - V_ref - shift) / slope
+    ln_eq = math.log(v["reset_g_ref"]) - (volts - v["reset_v_ref"] - shift) / v["reset_v_slope"]
+    jump = (torch.log(g) - ln_eq).clamp_min(0)
     sigma = v["reset_c2c"] + v["reset_c2c_jump"] * jump
-    g_new = g_eq * torch.exp(sigma * torch.randn(g.shape, generator=generator))
-    g_new = torch.where(g_eq < g, torch.minimum(g_new, g), g)
-    volts_t = torch.as_tensor(volts)
-    energy = volts_t * (v["reset_cell_fraction"] * volts_t * g) * v["reset_pulse_s"]
+    g_new = torch.exp(ln_eq + sigma * torch.randn(g.shape, generator=generator))
+    g_new = torch.where(jump > 0, torch.minimum(g_new, g), g)
+    energy = (v["reset_cell_fraction"] * v["reset_pulse_s"]) * volts * volts * g
     return g_new, energy
 
 

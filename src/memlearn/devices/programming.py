@@ -206,32 +206,41 @@ def _verify_loop(
     out_venergy: torch.Tensor,
     out_failed: torch.Tensor,
 ) -> None:
+    """The program-and-verify controller, one iteration per pulse over the unfinished cells.
+
+    Per-cell controller state lives in 1-D tensors that are compacted (one ``nonzero`` and an
+    ``index_select`` per tensor) as cells finish; SET and RESET pulses are computed only on the
+    cells that receive them.
+    """
     v = preset.values
+    v_max, rstep = v["reset_v_max"], v["reset_step"]
+    set_lo, step = v["iset_start"], v["iset_step"]
+    margin = v["hybrid_margin"] if strategy == "hybrid" else 0.0
+    k_aim = max(0.0, (1.0 - set_lo) / step)  # ramp index whose compliance is the aim's
+
     idx = torch.arange(target_all.numel())
     g = flat.g.clone()
-    tgt = target_all
-    gain, shift = flat.set_gain, flat.reset_shift
+    tgt = target_all.clone()
+    gain, shift = flat.set_gain.clone(), flat.reset_shift.clone()
     healthy = flat.stuck == STUCK_NONE
     reset_final = flat.reset_final.clone()
-    # initial verify read
-    r = physics.read(preset, g, generator)
-    n_verify = torch.ones_like(idx, dtype=torch.int32)
+    r = physics.read(preset, g, generator)  # initial verify read
     venergy = physics.read_energy(preset, g)
     energy = venergy.clone()
+    counts = torch.zeros(4, idx.numel(), dtype=torch.int32)  # set, reset, verify, pulses
+    counts[2] = 1
     lo, hi = tgt - tol, tgt + tol
-    margin = v["hybrid_margin"] if strategy == "hybrid" else 0.0
-    aim = tgt * (1.0 + margin)  # SET aim
     # hybrid: the SET phase is content anywhere in (hi, hi_coarse]; above, it overshot
     hi_coarse = hi + 2.0 * margin * tgt + 2.0 * tol
-    n_set = torch.zeros_like(n_verify)
-    n_reset = torch.zeros_like(n_verify)
-    k = torch.zeros_like(g)  # SET ramp step index
+    nominal_aim = physics.nominal_compliance(preset, tgt * (1.0 + margin))
+    k = torch.full_like(g, k_aim if strategy == "hybrid" else 0.0)  # SET ramp index
     volts = torch.zeros_like(g)  # next RESET amplitude
-    action = torch.full_like(n_verify, _SET, dtype=torch.int8)
+    action = torch.full(g.shape, _SET, dtype=torch.int8)
     if strategy == "iterative-reset":
         action[r < hi] = _STRONG_SET
-        volts = _trim_start(preset, r, tgt)
-        action[r >= hi] = _RESET
+        above0 = r >= hi
+        action[above0] = _RESET
+        volts = torch.where(above0, _trim_start(preset, r, tgt), volts)
     else:
         action[r > hi] = _FULL_RESET
         if strategy == "hybrid":
@@ -239,101 +248,110 @@ def _verify_loop(
             action[trim] = _RESET
             volts = torch.where(trim, _trim_start(preset, r, tgt), volts)
     done = (r >= lo) & (r <= hi)
-    set_lo = v["iset_start"]
-    step = v["iset_step"]
-    v_max = v["reset_v_max"]
-    rstep = v["reset_step"]
-    nominal_aim = physics.nominal_compliance(preset, aim)
-    k_aim = max(0.0, (1.0 - set_lo) / step)  # ramp index whose compliance is the aim's
-    if strategy == "hybrid":  # hybrid's SET goes straight to the neighbourhood of the aim
-        k.fill_(k_aim)
-    pulses = torch.zeros_like(n_verify)
+    fields = [g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim]
 
-    def retire(mask: torch.Tensor, failed: bool) -> None:
-        if not mask.any():
-            return
-        where = idx[mask]
-        flat.g[where] = g[mask]
-        flat.reset_final[where] = reset_final[mask]
-        out_set[where] = n_set[mask]
-        out_reset[where] = n_reset[mask]
-        out_verify[where] = n_verify[mask]
-        out_energy[where] = energy[mask]
-        out_venergy[where] = venergy[mask]
+    def retire(sel: torch.Tensor, where: torch.Tensor, failed: bool) -> None:
+        flat.g[where] = g.index_select(0, sel)
+        flat.reset_final[where] = reset_final.index_select(0, sel)
+        c = counts.index_select(1, sel)
+        out_set[where], out_reset[where], out_verify[where] = c[0], c[1], c[2]
+        out_energy[where] = energy.index_select(0, sel)
+        out_venergy[where] = venergy.index_select(0, sel)
         if failed:
             out_failed[where] = True
 
-    retire(done, failed=False)
-    keep = ~done
-    for _ in range(limit):
-        if not keep.any():
-            break
-        if not keep.all():
-            idx, g, tgt, lo, hi, hi_coarse = (t[keep] for t in (idx, g, tgt, lo, hi, hi_coarse))
-            gain, shift, healthy, reset_final = (
-                t[keep] for t in (gain, shift, healthy, reset_final)
+    finished = done
+    failed_now = torch.zeros_like(done)
+    for _ in range(limit + 1):
+        if bool(finished.any()):
+            ok_sel = (finished & ~failed_now).nonzero().squeeze(1)
+            bad_sel = failed_now.nonzero().squeeze(1)
+            if ok_sel.numel():
+                retire(ok_sel, idx.index_select(0, ok_sel), failed=False)
+            if bad_sel.numel():
+                retire(bad_sel, idx.index_select(0, bad_sel), failed=True)
+            keep = (~finished).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                return
+            fields = [t.index_select(0, keep) for t in fields]
+            g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim = fields
+            idx, healthy, reset_final, action = (
+                t.index_select(0, keep) for t in (idx, healthy, reset_final, action)
             )
-            n_set, n_reset, n_verify = (t[keep] for t in (n_set, n_reset, n_verify))
-            energy, venergy = energy[keep], venergy[keep]
-            k, volts, action, pulses, nominal_aim = (
-                t[keep] for t in (k, volts, action, pulses, nominal_aim)
-            )
+            counts = counts.index_select(1, keep)
+        # one pulse per cell: SETs and RESETs computed on their own cells only
         is_set = (action == _SET) | (action == _STRONG_SET)
-        is_reset = ~is_set
-        # SET pulse: ramp compliance, or strong SET with the gate fully on
-        icc = torch.where(
-            action == _STRONG_SET,
-            torch.tensor(v["icc_max"]),
-            nominal_aim * (set_lo + step * k),
-        )
-        g_s, e_s = physics.set_pulse(preset, g, icc, gain, generator)
-        amp = torch.where(action == _FULL_RESET, torch.tensor(v_max), volts.clamp(max=v_max))
-        g_r, e_r = physics.reset_pulse(preset, g, amp, shift, generator)
-        g_new = torch.where(is_set, g_s, g_r)
+        set_sel = is_set.nonzero().squeeze(1)
+        reset_sel = (~is_set).nonzero().squeeze(1)
+        g_new = g.clone()
+        if set_sel.numel():
+            strong = action.index_select(0, set_sel) == _STRONG_SET
+            ramp = nominal_aim.index_select(0, set_sel) * (
+                set_lo + step * k.index_select(0, set_sel)
+            )
+            icc = torch.where(strong, v["icc_max"], ramp)
+            gs, es = physics.set_pulse(
+                preset, g.index_select(0, set_sel), icc, gain.index_select(0, set_sel), generator
+            )
+            g_new.index_copy_(0, set_sel, gs)
+            energy.index_add_(0, set_sel, es.expand_as(gs))
+        if reset_sel.numel():
+            full = action.index_select(0, reset_sel) == _FULL_RESET
+            amp = torch.where(full, v_max, volts.index_select(0, reset_sel).clamp(max=v_max))
+            gr, er = physics.reset_pulse(
+                preset, g.index_select(0, reset_sel), amp, shift.index_select(0, reset_sel),
+                generator,
+            )  # fmt: skip
+            g_new.index_copy_(0, reset_sel, gr)
+            energy.index_add_(0, reset_sel, er)
         g = torch.where(healthy, g_new, g)
+        fields[0] = g
         e_read = physics.read_energy(preset, g)
-        energy += torch.where(is_set, e_s, e_r) + e_read
+        energy += e_read
         venergy += e_read
-        n_set += is_set.int()
-        n_reset += is_reset.int()
-        pulses += 1
-        reset_final = is_reset
+        counts[0] += is_set.int()
+        counts[1] += (~is_set).int()
+        counts[2] += 1
+        counts[3] += 1
+        reset_final = ~is_set
         r = physics.read(preset, g, generator)
-        n_verify += 1
         ok = (r >= lo) & (r <= hi)
-        if strategy == "hybrid":  # every hybrid state ends with a RESET trim
-            ok &= action == _RESET
-        below = r < lo
         above = r > hi
         if strategy == "iterative-set":
-            k = torch.where(action == _SET, k + 1, torch.zeros_like(k))
+            k += action == _SET
+            k.masked_fill_(action != _SET, 0.0)
             action = torch.where(above, _FULL_RESET, _SET).to(torch.int8)
         elif strategy == "iterative-reset":
-            restart = below
-            volts = torch.where(action == _RESET, volts + rstep, _trim_start(preset, r, tgt))
-            action = torch.where(restart, _STRONG_SET, _RESET).to(torch.int8)
-        else:  # hybrid
+            was_reset = action == _RESET
+            restart = ~was_reset
+            volts += rstep * was_reset
+            if bool(restart.any()):
+                rs = restart.nonzero().squeeze(1)
+                volts.index_copy_(
+                    0, rs, _trim_start(preset, r.index_select(0, rs), tgt.index_select(0, rs))
+                )
+            action = torch.where(r < lo, _STRONG_SET, _RESET).to(torch.int8)
+        else:  # hybrid: every state ends with a RESET trim
+            ok &= action == _RESET
             was_set = action == _SET
             # after a SET the ramp goes on; after a trim that undershot, SET again at the aim
-            k = torch.where(was_set, k + 1, torch.full_like(k, k_aim))
+            k = torch.where(was_set, k + 1, k_aim)
             trim_start = was_set & above & (r <= hi_coarse)
-            volts = torch.where(
-                trim_start, _trim_start(preset, r, tgt), volts + rstep * (action == _RESET)
-            )
+            volts += rstep * (action == _RESET)
+            if bool(trim_start.any()):
+                ts = trim_start.nonzero().squeeze(1)
+                volts.index_copy_(
+                    0, ts, _trim_start(preset, r.index_select(0, ts), tgt.index_select(0, ts))
+                )
             new_action = torch.full_like(action, _SET)
             new_action[above & (r > hi_coarse)] = _FULL_RESET
             new_action[above & (r <= hi_coarse)] = _RESET
-            # a trim that undershot climbs back with the SET ramp from its start
-            new_action[~was_set & ~above & ~ok] = _SET
-            # a RESET that made no progress at the top amplitude falls back to a full reset
+            # a trim that made no progress at the top amplitude falls back to a full reset
             new_action[(action == _RESET) & above & (volts >= v_max)] = _FULL_RESET
             action = new_action
-        exhausted = pulses >= limit
-        retire(ok, failed=False)
-        retire(~ok & exhausted, failed=True)
-        keep = ~ok & ~exhausted
-    if keep.any():
-        retire(keep, failed=True)
+        fields[7], fields[8] = k, volts
+        failed_now = ~ok & (counts[3] >= limit)
+        finished = ok | failed_now
 
 
 def _trim_start(preset: DevicePreset, g_read: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:

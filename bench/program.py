@@ -1,0 +1,68 @@
+"""Benchmark: program 1,000 chips x 2,048 cells with the hybrid strategy, then run VMMs.
+
+Each chip holds a 32 x 32 matrix of differential pairs (2,048 cells = two 32x32 tiles, the
+reference chip's 2 kbit), with random weights mapped to 8 levels.  Prints cells/s for the
+pulse-by-pulse hybrid program-and-verify and VMMs/s (one VMM = one input vector on one chip).
+
+    .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from memlearn.crossbar import CrossbarArray, DifferentialMapping
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chips", type=int, default=1000)
+    parser.add_argument("--levels", type=int, default=8)
+    parser.add_argument("--strategy", default="hybrid")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--vmm-repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    t0 = time.perf_counter()
+    arr = CrossbarArray(
+        "hfo2-mlc", args.chips, 32, 32, generator=torch.Generator().manual_seed(args.seed)
+    )
+    t_build = time.perf_counter() - t0
+    w = torch.randn(args.chips, 32, 32, generator=torch.Generator().manual_seed(args.seed + 1))
+    gp, gm = DifferentialMapping.from_weights(w, arr.preset.levels(args.levels)).to_conductance(w)
+    cells = arr.cells.g.numel()
+
+    t0 = time.perf_counter()
+    report = arr.program(gp, gm, args.strategy)
+    t_prog = time.perf_counter() - t0
+    pulses = float((report.set_pulses + report.reset_pulses).sum())
+
+    volts = torch.rand(args.chips, args.batch, 32) * arr.v_read
+    arr.multiply(volts)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(args.vmm_repeats):
+        arr.multiply(volts)
+    t_vmm = time.perf_counter() - t0
+    vmms = args.chips * args.batch * args.vmm_repeats
+
+    print(f"chips {args.chips}, cells {cells:,} ({cells // args.chips} per chip), "
+          f"strategy {args.strategy}, {args.levels} levels, threads {args.threads}")  # fmt: skip
+    print(f"array construction (cell sampling): {t_build:.2f} s")
+    print(f"programming: {t_prog:.2f} s  ->  {cells / t_prog:,.0f} cells/s "
+          f"(target: < 5 s for 2,048,000 cells)")  # fmt: skip
+    print(f"  pulses per cell {pulses / cells:.2f}, verify reads per cell "
+          f"{float(report.verify_reads.sum()) / cells:.2f}, failed "
+          f"{float(report.failed_cells.sum()) / cells:.2%}, energy per cell "
+          f"{float(report.energy_j.sum()) / cells * 1e12:.1f} pJ")  # fmt: skip
+    print(f"VMM (32x32 pairs, batch {args.batch}, noise + 8-bit DAC/ADC): {t_vmm:.2f} s for "
+          f"{vmms:,} VMMs  ->  {vmms / t_vmm:,.0f} VMMs/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
