@@ -25,6 +25,7 @@ TINY = {
     "val_every": 3,
     "val_tasks": 20,
     "checkpoint_every": 2,
+    "baseline_tune_tasks": 16,
 }
 
 

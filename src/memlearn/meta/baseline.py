@@ -18,7 +18,7 @@ from memlearn.data import ClassImages, TaskSampler
 from memlearn.meta.maml import evaluate_features
 from memlearn.nn import FewShotNet
 
-LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # [E] a log grid spanning the useful range
+LR_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # [E] a log grid over the useful range
 
 
 @torch.no_grad()

@@ -33,22 +33,24 @@ class TrainConfig:
     widths: list[int] = field(default_factory=lambda: [64, 64, 64, 32])
     hidden: int = 16
     # phase 1: classifier pretraining
-    pretrain_epochs: int = 3
+    pretrain_epochs: int = 5
     pretrain_batch: int = 256
-    pretrain_lr: float = 1e-3
+    pretrain_lr: float = 3e-3
     # "features": the classifier reads the extractor's features (FC1 keeps its random init);
     # "fc1": it reads FC1's ReLU outputs (FC1 pretrained too).
     pretrain_head: str = "features"
     init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
     # phase 2: MAML
-    meta_steps: int = 1500
+    meta_steps: int = 1000
     meta_batch: int = 16
     inner_steps: int = 5
     second_order: bool = True
     learn_inner_lrs: bool = True
     inner_lr_init: list[float] = field(default_factory=lambda: [0.4, 0.4])
+    baseline_tune_tasks: int = 200  # training tasks used to pick the baseline's lrs
+    inner_lr_from_baseline: bool = True  # after pretraining, start from the baseline's tuned lrs
     outer_lr: float = 1e-3
-    extractor_lr: float = 1e-4
+    extractor_lr: float = 2e-4
     lr_lr: float = 1e-2  # outer learning rate of the log inner learning rates
     cosine_decay: bool = True
     # phase 3: hardware-aware MAML
@@ -63,7 +65,7 @@ class TrainConfig:
     program_noise: bool = True
     weight_max_margin: float = 1.0
     # validation and bookkeeping
-    val_every: int = 250
+    val_every: int = 100
     val_tasks: int = 300
     val_target: float = 0.97
     checkpoint_every: int = 50
@@ -84,7 +86,7 @@ class TrainConfig:
         for name in ("pretrain_epochs", "meta_steps", "hardware_steps", "inner_steps"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("val_every", "val_tasks", "checkpoint_every"):
+        for name in ("val_every", "val_tasks", "checkpoint_every", "baseline_tune_tasks"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("pretrain_lr", "outer_lr", "extractor_lr", "lr_lr", "weight_max_margin"):

@@ -37,6 +37,7 @@ PHASES = ("pretrain", "maml", "hardware")
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
 MODEL_FILE = "model.pt"
+PLAIN_MODEL_FILE = "model_plain.pt"  # the MAML phase's model when a hardware phase follows
 BASELINE_FILE = "baseline.pt"
 SUMMARY_FILE = "summary.json"
 
@@ -156,6 +157,33 @@ def _meta_optimizer(
     if isinstance(learner.log_lrs, nn.Parameter):
         groups.append({"params": [learner.log_lrs], "lr": config.lr_lr, "base_lr": config.lr_lr})
     return torch.optim.Adam(groups)
+
+
+def _save_model(
+    path: Path,
+    learner: MetaLearner,
+    config: TrainConfig,
+    state: dict[str, Any],
+    val: ClassImages,
+    command: str,
+    hardware_aware: bool,
+) -> None:
+    net = copy.deepcopy(learner.net).cpu()
+    save_checkpoint(
+        path,
+        net,
+        learner.inner_lrs().detach().cpu(),
+        weight_max=state["weight_max"],
+        hardware_aware=hardware_aware,
+        device=device_info(config) if hardware_aware else {},
+        metrics={"val": dict(state["last_val"]), "val_split": val.split},
+        command=command,
+        training={
+            "config": config.to_dict(),
+            "elapsed_s": state["elapsed_s"],
+            "time_to_target_s": state["time_to_target_s"],
+        },
+    )
 
 
 def meta_train(
@@ -309,7 +337,14 @@ def meta_train(
             perm = torch.randperm(images.shape[0], generator=gen).to(dev)
             total = correct = 0
             loss_sum = 0.0
-            for i in range(0, images.shape[0], config.pretrain_batch):
+            per_epoch = math.ceil(images.shape[0] / config.pretrain_batch)
+            for j, i in enumerate(range(0, images.shape[0], config.pretrain_batch)):
+                it = epoch * per_epoch + j
+                for group in pre_opt.param_groups:
+                    group["lr"] = _cosine(
+                        config.pretrain_lr, it, config.pretrain_epochs * per_epoch,
+                        config.cosine_decay,
+                    )  # fmt: skip
                 idx = perm[i : i + config.pretrain_batch]
                 feats = net.features(images[idx])
                 logits = classifier(torch.relu(net.fc1(feats)) if fc1_pretrained else feats)
@@ -344,9 +379,13 @@ def meta_train(
                 ways=config.ways,
                 shots=config.shots,
                 steps=config.inner_steps,
+                tasks=config.baseline_tune_tasks,
                 seed=step_seed(config.seed, "pretrain", -1),
             )
             state["baseline_lrs"] = lrs
+            if config.inner_lr_from_baseline:  # MAML starts from the tuned fine-tuning rates
+                with torch.no_grad():
+                    learner.log_lrs.copy_(torch.tensor(lrs, device=dev).log())
             save_checkpoint(
                 out / BASELINE_FILE,
                 copy.deepcopy(net).cpu(),
@@ -372,9 +411,6 @@ def meta_train(
         programmer: WeightProgrammer | None = None
         if phase == "hardware" and total > 0:
             programmer = hardware_programmer(config)
-            if state["weight_max"] is None:
-                state["weight_max"] = calibrate_weight_max(learner, train_d, config, dev)
-                emit({"event": "calibrate", "weight_max": state["weight_max"]})
         if meta_opt is None:
             meta_opt = _meta_optimizer(learner, config, pretrained(config))
         bar = tqdm(total=total, initial=state["step"], desc=phase, disable=not progress)
@@ -435,6 +471,11 @@ def meta_train(
                 bar.close()
                 return {"stopped": True, **state}
         bar.close()
+        if phase == "maml" and state["weight_max"] is None:
+            state["weight_max"] = calibrate_weight_max(learner, train_d, config, dev)
+            emit({"event": "calibrate", "weight_max": state["weight_max"]})
+        if phase == "maml" and config.hardware_steps > 0:
+            _save_model(out / PLAIN_MODEL_FILE, learner, config, state, val, command, False)
         state["phase"], state["step"] = ("hardware", 0) if phase == "maml" else ("done", 0)
         save_state()
 
@@ -450,21 +491,7 @@ def meta_train(
         "hardware_aware": hardware_aware,
         "device": str(dev),
     }
-    save_checkpoint(
-        out / MODEL_FILE,
-        learner.net.cpu(),
-        learner.inner_lrs().detach().cpu(),
-        weight_max=state["weight_max"],
-        hardware_aware=hardware_aware,
-        device=device_info(config) if hardware_aware else {},
-        metrics={"val": state["last_val"], "val_split": val.split},
-        command=command,
-        training={
-            "config": config.to_dict(),
-            "elapsed_s": state["elapsed_s"],
-            "time_to_target_s": state["time_to_target_s"],
-        },
-    )
+    _save_model(out / MODEL_FILE, learner, config, state, val, command, hardware_aware)
     emit({"event": "done", **summary})
     with atomic_write(out / SUMMARY_FILE, "w") as fh:
         json.dump(summary, fh, indent=2)
