@@ -4,7 +4,12 @@ Each chip holds a 32 x 32 matrix of differential pairs (2,048 cells = two 32x32 
 reference chip's 2 kbit), with random weights mapped to 8 levels.  Prints cells/s for the
 pulse-by-pulse hybrid program-and-verify and VMMs/s (one VMM = one input vector on one chip).
 
-    .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 2]
+    .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 1]
+
+``--threads`` sets torch's intra-op threads (default 1).  The pulse loop runs ~100 element-wise
+kernels per pulse; on a 2-core machine shared with other jobs, OpenMP barriers of a 2-thread run
+stall on the busy core and the run gets several times slower, so one thread is the robust
+default; try ``--threads 2`` on an idle machine.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ def main() -> None:
     parser.add_argument("--strategy", default="hybrid")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--vmm-repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

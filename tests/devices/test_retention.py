@@ -105,3 +105,13 @@ def test_stuck_cells_do_not_move_and_zero_time_is_a_no_op():
     assert torch.equal(r.cells.g[stuck], g0[stuck])
     assert not torch.equal(r.cells.g, g0)
     assert math.isfinite(float(r.cells.g.sum())) and float(r.cells.g.min()) >= 0
+
+
+def test_bake_and_age_helpers_return_equivalent_seconds():
+    from memlearn.devices import age, bake
+
+    r, gen = _programmed("hybrid", 6, n=200)
+    s_bake = bake(PRESET, r.cells, 12, 150, gen)
+    s_age = age(PRESET, r.cells, 10, 75, gen)
+    assert s_bake == pytest.approx(s_age, rel=0.05)
+    assert float(r.cells.age_s.max()) == pytest.approx(1.0 + s_bake + s_age, rel=1e-3)

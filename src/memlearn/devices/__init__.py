@@ -14,13 +14,19 @@ Public API (SI units: siemens, volts, seconds, joules, kelvin):
 - ``sample_cells(preset, shape, generator) -> CellState`` (device-to-device spread, stuck
   cells, endurance), ``relax(preset, cells, seconds, generator)`` (in place, effective
   seconds at the reference temperature), ``equivalent_seconds(preset, seconds, kelvin)``,
-  ``acceleration_factor(kelvin, ea_ev, t_ref_k)``, ``age(...)``/``bake(...)``.
+  ``acceleration_factor(kelvin, ea_ev, t_ref_k)``, ``bake(preset, cells, hours, celsius,
+  generator)`` and ``age(preset, cells, years, celsius, generator)``.
 - ``read(preset, g, generator)`` and ``read_sigma(preset, g)``: read noise.
-- ``increment(preset, cells, direction, generator)``: fixed incremental pulses.
+- ``physics.increment(preset, g, direction, gain, shift, generator)``: fixed incremental
+  pulses (Manhattan-rule updates).
+- ``characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)``:
+  per-level statistics, level error rate, pulses, energy (``memlearn device characterize``).
+- ``fitting.fit_measurements(csv, base, strategy)``: fit a preset to measurements.
 - ``level_conductances``, ``nearest_level``: level placement and decoding.
 """
 
 from memlearn.devices.cells import CellState, sample_cells
+from memlearn.devices.characterize import Characterization, characterize
 from memlearn.devices.levels import level_conductances, nearest_level
 from memlearn.devices.physics import read, read_sigma
 from memlearn.devices.preset import (
@@ -34,6 +40,8 @@ from memlearn.devices.programming import STRATEGIES, ProgramResult, program
 from memlearn.devices.retention import (
     SECONDS_PER_YEAR,
     acceleration_factor,
+    age,
+    bake,
     celsius,
     equivalent_seconds,
     relax,
@@ -44,10 +52,14 @@ __all__ = [
     "SECONDS_PER_YEAR",
     "STRATEGIES",
     "CellState",
+    "Characterization",
     "DevicePreset",
     "ProgramResult",
     "acceleration_factor",
+    "age",
+    "bake",
     "celsius",
+    "characterize",
     "equivalent_seconds",
     "level_conductances",
     "list_presets",

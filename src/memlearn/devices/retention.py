@@ -53,8 +53,8 @@ def equivalent_seconds(preset: DevicePreset, seconds: float, kelvin: float) -> f
     return float(seconds) * acceleration_factor(kelvin, v["ea_ev"], v["t_ref_k"])
 
 
-def _profile(preset: DevicePreset, age: torch.Tensor, reset_final: torch.Tensor):
-    """(fast-part variance factor, log-part L, and per-cell coefficients) at ``age`` seconds."""
+def _profile(preset: DevicePreset, reset_final: torch.Tensor):
+    """Per-cell (fast sigma, log-growth sigma, mean drift) by how the last write ended."""
     v = preset.values
     fast = torch.where(reset_final, v["relax_fast_reset"], v["relax_fast_set"])
     slog = torch.where(reset_final, v["relax_log_reset"], v["relax_log_set"])
@@ -74,7 +74,7 @@ def relax(
     v = preset.values
     t1 = cells.age_s.double()
     t2 = t1 + seconds
-    fast, slog, mean = _profile(preset, cells.age_s, cells.reset_final)
+    fast, slog, mean = _profile(preset, cells.reset_final)
     tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
     l1 = torch.log1p(t1 / t0)
     l2 = torch.log1p(t2 / t0)
@@ -87,3 +87,30 @@ def relax(
     healthy = cells.stuck == STUCK_NONE
     cells.g.copy_(torch.where(healthy, (cells.g + step).clamp_min(0.0), cells.g))
     cells.age_s.copy_(t2.float())
+
+
+def bake(
+    preset: DevicePreset,
+    cells: CellState,
+    hours: float,
+    celsius_: float,
+    generator: torch.Generator,
+) -> float:
+    """Bake ``cells`` (in place) for ``hours`` at ``celsius_`` °C; returns the effective seconds
+    at the reference temperature (12 h at 150 °C ≈ 10 years at 75 °C for Ea = 1.5 eV)."""
+    seconds = equivalent_seconds(preset, float(hours) * 3600.0, celsius(celsius_))
+    relax(preset, cells, seconds, generator)
+    return seconds
+
+
+def age(
+    preset: DevicePreset,
+    cells: CellState,
+    years: float,
+    celsius_: float,
+    generator: torch.Generator,
+) -> float:
+    """Age ``cells`` (in place) for ``years`` at ``celsius_`` °C; returns effective seconds."""
+    seconds = equivalent_seconds(preset, float(years) * SECONDS_PER_YEAR, celsius(celsius_))
+    relax(preset, cells, seconds, generator)
+    return seconds
