@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -117,3 +119,15 @@ def test_bad_shapes() -> None:
 def test_extractor_depth_configurable() -> None:
     ext = ConvExtractor(widths=(8, 8, 16), image_size=8)
     assert ext(torch.rand(2, 1, 8, 8)).shape == (2, 16)
+
+
+def test_task_batchnorm_uses_each_tasks_statistics() -> None:
+    """The transductive extra equals train-mode BN run on each task's images alone."""
+    net = _trained_bn_net(6)
+    x = torch.rand(3, 7, 1, 28, 28, generator=torch.Generator().manual_seed(7))
+    per_task = net.extractor.forward_task_batchnorm(x)
+    for t in range(3):
+        alone = copy.deepcopy(net.extractor).train()
+        torch.testing.assert_close(per_task[t], alone(x[t]), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="folded"):
+        net.fold_batchnorm().extractor.forward_task_batchnorm(x)
