@@ -83,7 +83,11 @@ def characterize_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     plot: Path = typer.Option(None, "--plot", help="Write conductance histograms (PNG)."),
 ) -> None:
-    """Program M cells per level with a strategy and report the level statistics (µS)."""
+    """Program M cells per level with a strategy and report the level statistics (µS).
+
+    With --bake-hours the main figures are after the bake; the JSON object then also holds
+    "bake" and "before_bake" (the as-programmed levels and error rate).
+    """
     from memlearn.devices.characterize import characterize, plot_characterization
 
     with user_errors():
