@@ -62,7 +62,9 @@ class CellState:
         return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
 
 
-def reset_conductance(preset: DevicePreset, volts: torch.Tensor | float, shift: torch.Tensor):
+def reset_conductance(
+    preset: DevicePreset, volts: torch.Tensor | float, shift: torch.Tensor
+) -> torch.Tensor:
     """Nominal conductance (S) a RESET of amplitude ``volts`` leaves, for a cell whose RESET
     onset is shifted by ``shift`` volts: ``reset_g_ref * exp(-(V - V_ref - shift) / slope)``."""
     v = preset.values

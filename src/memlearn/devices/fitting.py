@@ -138,7 +138,9 @@ def _robust(values: np.ndarray) -> tuple[np.ndarray, int]:
     return values[keep], int((~keep).sum())
 
 
-def _groups(m: Measurements, t_ref_k: float, settle_s: float):
+def _groups(
+    m: Measurements, t_ref_k: float, settle_s: float
+) -> tuple[list[tuple[int, float, float, float, float, int]], int]:
     """Per (level, time, temperature) group: level, time (s), kelvin, mean, var, n."""
     temps = np.where(np.isnan(m.temperature), t_ref_k - 273.15, m.temperature)
     times = np.where(m.has_time, m.time, settle_s)
@@ -155,7 +157,9 @@ def _groups(m: Measurements, t_ref_k: float, settle_s: float):
     return out, dropped
 
 
-def _drift_fit(groups, ea: float, t_ref_k: float, t0: float, g_ref: float):
+def _drift_fit(
+    groups: list, ea: float, t_ref_k: float, t0: float, g_ref: float
+) -> tuple[list[int], np.ndarray, np.ndarray, float]:
     """Linear fits of means and variances at a given Ea; returns (params, residual)."""
     levels = sorted({g[0] for g in groups})
     col = {lvl: i for i, lvl in enumerate(levels)}

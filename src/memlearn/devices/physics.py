@@ -86,7 +86,7 @@ def reset_pulse(
     return g_new, energy
 
 
-def read_sigma(preset: DevicePreset, g: torch.Tensor, seconds: float | None = None):
+def read_sigma(preset: DevicePreset, g: torch.Tensor, seconds: float | None = None) -> torch.Tensor:
     """Read-noise standard deviation (S) for conductances ``g`` read for ``seconds``."""
     v = preset.values
     t = v["read_pulse_s"] if seconds is None else seconds

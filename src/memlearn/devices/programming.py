@@ -69,6 +69,7 @@ class ProgramResult:
 
 
 def check_strategy(strategy: str) -> str:
+    """Return ``strategy`` if it is one of ``STRATEGIES``, else raise ``MemlearnError``."""
     if strategy not in STRATEGIES:
         raise MemlearnError(f"unknown strategy {strategy!r}; allowed {list(STRATEGIES)}")
     return strategy
@@ -156,7 +157,16 @@ def program(
     )
 
 
-def _program_feram(preset, flat, target, generator, out_set, out_reset, out_energy, out_failed):
+def _program_feram(
+    preset: DevicePreset,
+    flat: CellState,
+    target: torch.Tensor,
+    generator: torch.Generator,
+    out_set: torch.Tensor,
+    out_reset: torch.Tensor,
+    out_energy: torch.Tensor,
+    out_failed: torch.Tensor,
+) -> None:
     """Binary 1T-1C ferroelectric write: one switching pulse per bit whose state changes."""
     v = preset.values
     mid = 0.5 * (v["g_min"] + v["g_max"])
@@ -173,7 +183,16 @@ def _program_feram(preset, flat, target, generator, out_set, out_reset, out_ener
     flat.reset_final.copy_(torch.where(change, ~want_high, flat.reset_final))
 
 
-def _single_set(preset, flat, target, tol, generator, out_set, out_reset, out_energy):
+def _single_set(
+    preset: DevicePreset,
+    flat: CellState,
+    target: torch.Tensor,
+    tol: float,
+    generator: torch.Generator,
+    out_set: torch.Tensor,
+    out_reset: torch.Tensor,
+    out_energy: torch.Tensor,
+) -> None:
     v = preset.values
     healthy = flat.stuck == STUCK_NONE
     g = flat.g

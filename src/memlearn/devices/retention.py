@@ -53,7 +53,9 @@ def equivalent_seconds(preset: DevicePreset, seconds: float, kelvin: float) -> f
     return float(seconds) * acceleration_factor(kelvin, v["ea_ev"], v["t_ref_k"])
 
 
-def _profile(preset: DevicePreset, reset_final: torch.Tensor):
+def _profile(
+    preset: DevicePreset, reset_final: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-cell (fast sigma, log-growth sigma, mean drift) by how the last write ended."""
     v = preset.values
     fast = torch.where(reset_final, v["relax_fast_reset"], v["relax_fast_set"])
