@@ -48,8 +48,9 @@ def _check_bits(name: str, bits: int | None) -> int | None:
 class CrossbarArray:
     """``n_chips`` arrays of ``rows x cols`` differential pairs of one device preset.
 
-    ``adc_full_scale`` (A) defaults to half the largest possible differential tile current,
-    ``0.5 * tile_rows * v_read * (g_max - g_min)`` [E]; ``wire_ohms`` (Ω per cell pitch) > 0
+    ``adc_full_scale`` (A) defaults to ±4 sigma of a tile's column current for uniform random
+    inputs and weights, ``4/3 * v_read * (g_max - g_min) * sqrt(rows per tile)`` [E] (larger
+    currents clip); ``wire_ohms`` (Ω per cell pitch) > 0
     turns on first-order IR drop; ``read_noise=False`` gives noise-free reads and VMMs.
     """
 
@@ -88,7 +89,10 @@ class CrossbarArray:
         self.dac_bits = _check_bits("dac_bits", dac_bits)
         v = self.preset.values
         self.v_read = v["v_read"]
-        default_fs = 0.5 * tile_rows * self.v_read * (v["g_max"] - v["g_min"])
+        # [E] ±4 sigma of a tile's column current for independent uniform inputs in [0, V_read]
+        # and differential conductances uniform in ±(G_max - G_min): sigma = V span sqrt(r) / 3
+        rows_in_tile = min(rows, tile_rows)
+        default_fs = 4.0 / 3.0 * self.v_read * (v["g_max"] - v["g_min"]) * math.sqrt(rows_in_tile)
         self.adc_full_scale = float(adc_full_scale) if adc_full_scale else default_fs
         if not self.adc_full_scale > 0:
             raise MemlearnError(f"adc_full_scale must be > 0 A, got {adc_full_scale}")
