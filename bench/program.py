@@ -4,20 +4,23 @@ Each chip holds a 32 x 32 matrix of differential pairs (2,048 cells = two 32x32 
 reference chip's 2 kbit), with random weights mapped to 8 levels.  Prints cells/s for the
 pulse-by-pulse hybrid program-and-verify and VMMs/s (one VMM = one input vector on one chip).
 
-    .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 1]
+    .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 2]
 
-``--threads`` sets torch's intra-op threads (default 1).  The pulse loop runs ~100 element-wise
-kernels per pulse; on a 2-core machine shared with other jobs, OpenMP barriers of a 2-thread run
-stall on the busy core and the run gets several times slower, so one thread is the robust
-default; try ``--threads 2`` on an idle machine.
+``--threads`` sets torch's intra-op threads (default 2).  The pulse loop runs ~100 short
+element-wise kernels per pulse; with OpenMP's default spin-waiting, a 2-thread run on a 2-core
+machine shared with other jobs spins against them and gets ~8x slower, so this script sets
+``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch starts its thread pool.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the OpenMP runtime's start
+
+import torch  # noqa: E402
 
 from memlearn.crossbar import CrossbarArray, DifferentialMapping
 
@@ -29,7 +32,7 @@ def main() -> None:
     parser.add_argument("--strategy", default="hybrid")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--vmm-repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -57,7 +60,8 @@ def main() -> None:
     vmms = args.chips * args.batch * args.vmm_repeats
 
     print(f"chips {args.chips}, cells {cells:,} ({cells // args.chips} per chip), "
-          f"strategy {args.strategy}, {args.levels} levels, threads {args.threads}")  # fmt: skip
+          f"strategy {args.strategy}, {args.levels} levels, threads {args.threads}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")  # fmt: skip
     print(f"array construction (cell sampling): {t_build:.2f} s")
     print(f"programming: {t_prog:.2f} s  ->  {cells / t_prog:,.0f} cells/s "
           f"(target: < 5 s for 2,048,000 cells)")  # fmt: skip
