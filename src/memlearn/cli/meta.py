@@ -86,6 +86,9 @@ def _evaluate(
     as_json: bool,
     transductive: bool,
     baseline: bool,
+    device: str | None = None,
+    strategy: str = "hybrid",
+    levels: int = 8,
 ) -> None:
     from memlearn.data import default_eval_split, load_split
     from memlearn.meta.checkpoint import load_checkpoint, shipped_checkpoint_path
@@ -97,11 +100,21 @@ def _evaluate(
     net, info = load_checkpoint(checkpoint)
     name = split or default_eval_split(root)
     classes = load_split(name, root)
+    programmer = None
+    if device:
+        from memlearn.meta.hardware import TableProgrammer
+
+        if not info.get("weight_max"):
+            raise ValueError(f"checkpoint {info['path']} has no weight_max for --device")
+        programmer = TableProgrammer.from_device(device, strategy, levels, seed=seed)
     result = evaluate(
         net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
-        queries=queries, seed=seed, transductive=transductive,
+        queries=queries, seed=seed, transductive=transductive, programmer=programmer,
+        w_max=info.get("weight_max") if device else None,
     )  # fmt: skip
     note = f"checkpoint {info['path']}; split {name!r} ({classes.n_classes} classes)"
+    if device:
+        note += f"; head programmed as {device}/{strategy}, {levels} levels (software model)"
     if transductive:
         note += "; TRANSDUCTIVE batch norm (statistics of each task's images, not chip-like)"
     if as_json:
@@ -129,11 +142,20 @@ def evaluate_cmd(
     transductive: bool = typer.Option(
         False, "--transductive", help="Extra, not chip-like: BN with each task's statistics."
     ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Extra: hold the head on this device preset's levels with its measured "
+        "programming statistics (default: ideal float weights).",
+    ),
+    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy for --device."),
+    levels: int = typer.Option(8, "--levels", help="Levels per cell for --device."),
 ) -> None:
     """Ideal-software few-shot accuracy of a checkpoint after 0..STEPS head updates."""
     with user_errors():
         _evaluate(checkpoint, split, ways, shots, steps, tasks, queries, seed, root, as_json,
-                  transductive, baseline=False)  # fmt: skip
+                  transductive, baseline=False, device=device, strategy=strategy,
+                  levels=levels)  # fmt: skip
 
 
 def baseline_cmd(

@@ -313,7 +313,7 @@ def meta_train(
             config.inner_steps,
             programmer=programmer,
             w_max=state["weight_max"],
-            generator=torch.Generator().manual_seed(val_sampler_seed),
+            generator=torch.Generator(device=dev).manual_seed(val_sampler_seed),
         )["accuracy_by_step"]
         learner.train()
         return acc[-1]
