@@ -87,3 +87,17 @@ def test_fit_writes_a_preset_usable_by_name_of_file(tmp_path):
     res = invoke("fit", str(bad), "--out", str(tmp_path / "x.toml"))
     assert res.exit_code == 2 and "missing column" in res.output
     assert not (tmp_path / "x.toml").exists()
+
+
+def test_characterize_csv_feeds_fit(tmp_path):
+    csv_path = tmp_path / "cells.csv"
+    res = invoke("characterize", "--levels", "3", "--cells", "100", "--bake-hours", "12",
+                 "--csv", str(csv_path))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "level,conductance,time,temperature" and len(lines) == 1 + 2 * 300
+    res = invoke("fit", str(csv_path), "--out", str(tmp_path / "p.toml"), "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["ea_ev"] is None  # one time per temperature: Ea is not identifiable, kept
+    assert out["drift_sigma_us_per_ln_t"] > 0

@@ -82,13 +82,20 @@ def characterize_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     plot: Path = typer.Option(None, "--plot", help="Write conductance histograms (PNG)."),
+    csv_out: Path = typer.Option(
+        None, "--csv", help="Write every cell's conductance as a CSV in the 'fit' format."
+    ),
 ) -> None:
     """Program M cells per level with a strategy and report the level statistics (µS).
 
     With --bake-hours the main figures are after the bake; the JSON object then also holds
     "bake" and "before_bake" (the as-programmed levels and error rate).
     """
-    from memlearn.devices.characterize import characterize, plot_characterization
+    from memlearn.devices.characterize import (
+        characterize,
+        plot_characterization,
+        write_measurements_csv,
+    )
 
     with user_errors():
         window = None
@@ -99,6 +106,8 @@ def characterize_cmd(
             if plot.suffix.lower() != ".png":
                 raise ValueError(f"--plot must name a .png file, got {str(plot)!r}")
             plot_characterization(ch, str(plot))
+        if csv_out is not None:
+            write_measurements_csv(ch, str(csv_out))
     if as_json:
         typer.echo(json.dumps(ch.as_json()))
         return

@@ -47,6 +47,8 @@ class LevelStats:
 
 @dataclass
 class Characterization:
+    """Result of ``characterize``: as-programmed and (optionally) baked level statistics."""
+
     preset: str
     strategy: str
     programmed: LevelStats
@@ -56,6 +58,7 @@ class Characterization:
     failed_fraction: float
     bake_hours: float
     bake_celsius: float
+    settle_s: float = 1.0
 
     def as_json(self) -> dict:
         final = self.baked if self.baked is not None else self.programmed
@@ -137,6 +140,7 @@ def characterize(
         failed_fraction=float(result.failed.float().mean()),
         bake_hours=float(bake_hours),
         bake_celsius=float(bake_celsius),
+        settle_s=p.values["settle_s"],
     )
 
 
@@ -181,3 +185,22 @@ def plot_characterization(ch: Characterization, path: str) -> None:
     plt.close(fig)
     with atomic_write(path, "wb") as handle:
         handle.write(buffer.getvalue())
+
+
+def write_measurements_csv(ch: Characterization, path: str) -> None:
+    """Write the characterised cells as ``level,conductance,time,temperature`` rows (S, s, °C),
+    the input format of ``memlearn device fit``; baked cells follow at the bake's time and
+    temperature.  Written atomically."""
+    from memlearn.io import atomic_write
+
+    stages = [(ch.programmed, ch.settle_s, 25.0)]
+    if ch.baked is not None:
+        stages.append((ch.baked, ch.settle_s + ch.bake_hours * 3600.0, ch.bake_celsius))
+    with atomic_write(path) as handle:
+        handle.write("level,conductance,time,temperature\n")
+        for stats, seconds, temp in stages:
+            n, m = stats.samples.shape
+            for level in range(n):
+                handle.writelines(
+                    f"{level},{g:.6e},{seconds:g},{temp:g}\n" for g in stats.samples[level].tolist()
+                )

@@ -10,9 +10,10 @@ Model (the one ``memlearn.devices.retention`` simulates), per level l with initi
     mean_l(t) = mu0_l - m h_l L(t),     var_l(t) = V0_l + s^2 h_l^2 L(t)^2,   L = ln(1 + t / t0)
 
 ``mu0_l``, ``m``, ``V0_l`` and ``s^2`` are linear least-squares fits of the group means and
-variances; ``Ea`` (when two or more temperatures are present) minimises the joint residual on
-a grid.  Group statistics are robust: reads more than 6 robust standard deviations from the
-group median (stuck or failed cells) are dropped and counted.
+variances; ``Ea`` (when two or more temperatures are present and one of them has two or more
+times) minimises the joint residual on a grid, else the base preset's Ea is kept.  Group
+statistics are robust: reads more than 6 robust standard deviations from the group median
+(stuck or failed cells) are dropped and counted.
 
 The result is a new preset: the base preset with the window set to the lowest and highest
 level means, and the relaxation parameters of the strategy family that programmed the data
@@ -217,7 +218,12 @@ def fit_measurements(
     n_times = len({(g[1], g[2]) for g in groups})
     n_temps = len({g[2] for g in groups})
     ea = v["ea_ev"]
-    if n_temps >= 2:
+    # Ea is identifiable only with two temperatures and a time series at one of them at least
+    times_per_temp = {}
+    for g in groups:
+        times_per_temp.setdefault(g[2], set()).add(g[1])
+    fit_ea = n_temps >= 2 and max(len(t) for t in times_per_temp.values()) >= 2
+    if fit_ea:
         grid = np.arange(0.2, 3.0001, 0.02)
         scores = [_drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])[3] for e in grid]
         best = float(grid[int(np.argmin(scores))])
@@ -244,7 +250,7 @@ def fit_measurements(
         changes[f"relax_log_{family}"] = drift_sigma
         sources[f"relax_mean_{family}"] = f"{label}: mean drift per ln(t) at g_ref"
         sources[f"relax_log_{family}"] = f"{label}: spread growth per ln(t) at g_ref"
-        if n_temps >= 2:
+        if fit_ea:
             changes["ea_ev"] = ea
             sources["ea_ev"] = f"{label}: Arrhenius activation energy"
         else:
