@@ -100,7 +100,7 @@ def program(
         generator = torch.Generator().manual_seed(0)
     if not isinstance(g_target, torch.Tensor):
         g_target = torch.as_tensor(g_target, dtype=torch.float32)
-    g_target = g_target.float()
+    g_target = g_target.detach().float()
     if not torch.isfinite(g_target).all() or (g_target <= 0).any():
         raise MemlearnError("g_target must be finite and > 0 siemens")
     tol = v["verify_tolerance"] if tolerance is None else float(tolerance)
