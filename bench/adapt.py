@@ -12,11 +12,15 @@ that both need).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-import torch
-from memlearn.chip.simulated import SimulatedChip
+# Spin-waiting OpenMP threads slow shared 2-core runs several-fold (see bench/program.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import torch  # noqa: E402
+
+from memlearn.chip.simulated import SimulatedChip
 from memlearn.data import TaskSampler, default_eval_split, load_split
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
