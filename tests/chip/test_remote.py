@@ -35,7 +35,7 @@ def _simulated(seed):
     [(_fake, "verify"), (_fake, "manhattan"), (_simulated, "verify"), (_simulated, "manhattan")],
 )
 def test_loop_on_remote_chip_equals_local_chip(make, policy):
-    sx, sy, qx, qy, ws = synthetic_tasks(9, seed=11)
+    sx, sy, qx, qy, ws = synthetic_tasks(6, seed=11)
     cfg = AdaptConfig(steps=3, policy=policy, bake_seconds=3600.0)
     local = adapt_on_chip(make(5), sx, sy, qx, qy, ws, LRS, cfg)
     assert local.cells_written.sum() > 0
