@@ -36,8 +36,9 @@ def _report(summary: WriteSummary) -> ProgramReport:
 class SimulatedChip(Chip):
     """A batch of simulated chips.
 
-    ``levels`` (>= 2) places that many target levels linearly in the preset's window
-    (``self.levels``, S); the chip itself accepts any target inside the window.  ``adc_bits``
+    ``levels`` (>= 2) places that many target levels in the preset's window, evenly in G
+    (``spacing="linear"``) or in ln G (``"log"``) (``self.levels``, S); the chip itself accepts
+    any target inside the window.  ``adc_bits``
     / ``dac_bits`` (None = ideal), ``adc_full_scale`` (A), ``wire_ohms`` (IR drop),
     ``read_noise`` and ``tolerance`` (verify band half width, S) pass to every array.
     """
@@ -55,13 +56,14 @@ class SimulatedChip(Chip):
         wire_ohms: float = 0.0,
         read_noise: bool = True,
         tolerance: float | None = None,
+        spacing: str = "linear",
     ) -> None:
         if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 1:
             raise MemlearnError(f"n_chips must be an integer >= 1, got {n_chips!r}")
         self.preset = load_preset(preset)
         self.layout = layout if layout is not None else reference_layout()
         self.n_chips = n_chips
-        self.levels = self.preset.levels(levels)
+        self.levels = self.preset.levels(levels, spacing=spacing)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.ledger = Ledger(n_chips)
         self.arrays: dict[str, CrossbarArray] = {}
