@@ -121,7 +121,7 @@ def test_more_tasks_than_chips_runs_in_rounds_with_fresh_deployments():
     assert torch.equal(few.cells_written, many.cells_written)
 
 
-@pytest.mark.parametrize("policy", ["verify", "threshold", "manhattan"])
+@pytest.mark.parametrize("policy", ["verify", "threshold", "manhattan", "stochastic"])
 def test_every_policy_learns(policy):
     sx, sy, qx, qy, ws = synthetic_tasks(16, seed=5)
     chip = FakeChip(16, LAYOUT, levels=16, program_sigma=0.5e-6, pulse_step=4e-6, seed=6)
@@ -205,3 +205,29 @@ def test_bake_needs_one_chip_per_task():
     sx, sy, qx, qy, ws = synthetic_tasks(4, seed=9)
     with pytest.raises(ValueError, match="at least as many chips as tasks"):
         adapt_on_chip(FakeChip(2, LAYOUT), sx, sy, qx, qy, ws, LRS, AdaptConfig(bake_seconds=1.0))
+
+
+def test_stochastic_rounding_is_unbiased():
+    levels = uniform_levels(10e-6, 150e-6, 8)
+    m = WeightMapping(levels, torch.tensor(1000.0))  # weight per siemens: levels 0..0.14 apart
+    w = torch.tensor([0.013, -0.047, 0.0, 0.14, 0.2]).repeat(20000, 1)
+    idx = m.quantise_stochastic(w, torch.Generator().manual_seed(0))
+    mean = m.weights_of_index(idx).mean(dim=0)
+    torch.testing.assert_close(mean[:4], w[0, :4], atol=4e-4, rtol=0)
+    assert mean[4] == pytest.approx(0.14)  # clipped at the top level
+    # Only the two neighbouring levels are ever chosen.
+    assert set(idx[:, 0].tolist()) == {0, 1} and set(idx[:, 1].tolist()) == {-2, -3}
+
+
+def test_weight_peaks_cover_the_adapted_weights():
+    sx, sy, qx, qy, (w1, w2) = synthetic_tasks(8, seed=13)
+    w2 = w2 * 0.01  # an output layer that starts near zero, as meta-learning often leaves it
+    peaks = head.weight_peaks(sx, sy, [w1, w2], LRS, steps=5)
+    assert peaks[1] > 5 * float(w2.abs().max())
+    # With that full scale the loop follows ideal software; clipped at max|w2| it cannot.
+    cfg = AdaptConfig(steps=5, weight_max=[2 * p for p in peaks])
+    full = adapt_on_chip(FakeChip(8, LAYOUT, levels=4096), sx, sy, qx, qy, [w1, w2], LRS, cfg)
+    clipped = adapt_on_chip(FakeChip(8, LAYOUT, levels=4096), sx, sy, qx, qy, [w1, w2], LRS)
+    soft, _ = head.software_adapt(sx, sy, qx, qy, [w1, w2], LRS, steps=5)
+    assert (full.accuracy - soft).abs().mean() < 0.03
+    assert clipped.accuracy[:, -1].mean() < soft[:, -1].mean() - 0.1

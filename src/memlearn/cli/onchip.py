@@ -20,6 +20,7 @@ from memlearn.cli.errors import user_errors
 from memlearn.onchip.loop import AdaptConfig, AdaptResult
 from memlearn.onchip.policies import POLICIES
 from memlearn.onchip.run import (
+    calibrate_weight_max,
     ci95,
     deployment_summary,
     inner_lrs_from,
@@ -29,6 +30,7 @@ from memlearn.onchip.run import (
 
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
+CALIBRATION_TASKS = 64  # training tasks that set the full-scale weight of a plain checkpoint
 
 
 def _layout_for(net: Any) -> ChipLayout:
@@ -110,6 +112,13 @@ def run(
     if levels is None:
         levels = int(device_info.get("levels", DEFAULT_LEVELS))
     weight_max = info.get("weight_max")
+    weight_max_source = "checkpoint"
+    if not weight_max:
+        calib = TaskSampler(
+            load_split("train", root, rotations=False), ways, shots, QUERIES, seed=seed
+        ).sample(CALIBRATION_TASKS)
+        weight_max = calibrate_weight_max(net, lrs, calib, steps)
+        weight_max_source = f"calibrated on {CALIBRATION_TASKS} training tasks"
     split = split or default_eval_split(root)
     classes = load_split(split, root, rotations=False)
     batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
@@ -123,6 +132,7 @@ def run(
         weight_max=list(weight_max) if weight_max else None,
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=bake_celsius + 273.15,
+        seed=seed,
     )
     started = time.perf_counter()
     try:
@@ -151,6 +161,7 @@ def run(
         "checkpoint": info.get("path"),
         "inner_lrs": lrs,
         "weight_max": weight_max,
+        "weight_max_source": weight_max_source,
         "bench": bench,
         "seconds": elapsed,
         "deployment": deployment_summary(result),

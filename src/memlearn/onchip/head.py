@@ -79,3 +79,24 @@ def software_adapt(
         grads = gradients(support_x, forward(support_x, w), w, support_y)
         w = [wi - lr * g for wi, lr, g in zip(w, inner_lrs, grads, strict=True)]
     return accuracy, loss
+
+
+def weight_peaks(
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    weights: list[torch.Tensor],
+    inner_lrs: list[float],
+    steps: int,
+) -> list[float]:
+    """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
+    (initial weights included): the full-scale weight a deployment must be able to hold."""
+    tasks = support_x.shape[0]
+    w = [
+        wi.expand(tasks, *wi.shape[-2:]).clone() if wi.dim() == 2 else wi.clone() for wi in weights
+    ]
+    peaks = [float(wi.abs().max()) for wi in w]
+    for _ in range(steps):
+        grads = gradients(support_x, forward(support_x, w), w, support_y)
+        w = [wi - lr * g for wi, lr, g in zip(w, inner_lrs, grads, strict=True)]
+        peaks = [max(p, float(wi.abs().max())) for p, wi in zip(peaks, w, strict=True)]
+    return [max(p, 1e-12) for p in peaks]

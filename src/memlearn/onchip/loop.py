@@ -45,7 +45,8 @@ class AdaptConfig:
     when ``None`` the scale puts ``headroom`` (≥ 1) times the largest deployed weight there.
     ``bake_seconds``/``bake_kelvin``: an optional bake after
     adaptation.  ``settle_seconds``: time the loop lets pass after each programming (at
-    ``ambient_kelvin``), as a bench's computer in the loop takes.
+    ``ambient_kelvin``), as a bench's computer in the loop takes.  ``seed``: the loop's own
+    random choices (stochastic rounding).
     """
 
     steps: int = 5
@@ -58,6 +59,7 @@ class AdaptConfig:
     bake_kelvin: float = 423.15
     settle_seconds: float = 0.0
     ambient_kelvin: float = 300.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -231,7 +233,7 @@ def adapt_on_chip(
     """
     config = config or AdaptConfig()
     arrays = _check_inputs(chip, support_x, support_y, query_x, query_y, weights, inner_lrs)
-    policy = make_policy(config.policy)
+    policy = make_policy(config.policy, config.seed)
     levels = chip_levels(chip, config.levels)
     n_chips, tasks = chip.n_chips, support_x.shape[0]
     if config.bake_seconds > 0 and tasks > n_chips:

@@ -83,6 +83,22 @@ class WeightMapping:
         k = torch.bucketize(magnitude.contiguous(), mids.contiguous())
         return torch.where(weights < 0, -k, k)
 
+    def quantise_stochastic(
+        self, weights: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Signed level index, rounded up or down at random so that its expected weight equals
+        ``weights`` (unbiased stochastic rounding; clipped at the top level)."""
+        magnitude = (weights.abs() / self.scale).contiguous()
+        top = self.n_levels - 1
+        low = (torch.bucketize(magnitude, self._steps.contiguous(), right=True) - 1).clamp(0, top)
+        high = (low + 1).clamp(max=top)
+        gap = (self._steps[high] - self._steps[low]).clamp_min(1e-30)
+        p_up = ((magnitude - self._steps[low]) / gap).clamp(0.0, 1.0)
+        p_up = torch.where(high == low, torch.zeros_like(p_up), p_up)
+        draw = torch.rand(magnitude.shape, generator=generator)
+        k = torch.where(draw < p_up, high, low)
+        return torch.where(weights < 0, -k, k)
+
     def targets(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(G+, G−)`` targets (S) of signed level indices."""
         k = index.abs()

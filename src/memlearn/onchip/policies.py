@@ -32,7 +32,7 @@ import torch
 from memlearn.chip.base import Chip, ProgramReport
 from memlearn.onchip.mapping import WeightMapping
 
-POLICIES = ("verify", "threshold", "manhattan")
+POLICIES = ("verify", "threshold", "manhattan", "stochastic")
 
 
 @dataclass
@@ -117,6 +117,29 @@ class ThresholdPolicy(UpdatePolicy):
         return _program_levels(chip, state, new_index, strategy)
 
 
+class StochasticPolicy(UpdatePolicy):
+    """(d) Stochastic rounding of the update from the last programmed level, then
+    program-and-verify: a pair moves one level with probability ``|lr·g| / step``, so small
+    updates accumulate in expectation instead of being rounded away."""
+
+    name = "stochastic"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def apply(
+        self,
+        chip: Chip,
+        state: LayerState,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
+        strategy: str,
+    ) -> tuple[ProgramReport, torch.Tensor]:
+        base = state.mapping.weights_of_index(state.index)
+        new_index = state.mapping.quantise_stochastic(base + (w_new - w_read), self.generator)
+        return _program_levels(chip, state, new_index, strategy)
+
+
 class ManhattanPolicy(UpdatePolicy):
     """(b) One fixed SET or RESET pulse per pair in the direction of −gradient, no verify."""
 
@@ -154,12 +177,14 @@ class ManhattanPolicy(UpdatePolicy):
         return report, expected
 
 
-def make_policy(name: str) -> UpdatePolicy:
-    """The policy called ``name`` (one of :data:`POLICIES`)."""
+def make_policy(name: str, seed: int = 0) -> UpdatePolicy:
+    """The policy called ``name`` (one of :data:`POLICIES`); ``seed`` drives random rounding."""
     if name == "verify":
         return VerifyPolicy()
     if name == "threshold":
         return ThresholdPolicy()
     if name == "manhattan":
         return ManhattanPolicy()
+    if name == "stochastic":
+        return StochasticPolicy(seed)
     raise ValueError(f"unknown update policy {name!r}; allowed: {list(POLICIES)}")

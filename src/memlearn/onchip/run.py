@@ -92,6 +92,24 @@ def run_adaptation(
     return result
 
 
+def calibrate_weight_max(
+    net: nn.Module, inner_lrs: list[float], tasks: Any, steps: int, margin: float = 1.0
+) -> list[float]:
+    """Full-scale weight per FC layer for a checkpoint that does not carry one.
+
+    The largest ``|w|`` that ideal adaptation reaches on the support sets of ``tasks``
+    (calibration tasks from the *training* alphabets, not the tasks to be learned), times
+    ``margin`` – the same rule hardware-aware meta-training uses for ``weight_max``.  A scale
+    set from the deployed weights alone can clip the adaptation: a meta-learned output layer
+    often starts near zero and grows ten-fold in a few steps.
+    """
+    if margin < 1:
+        raise ValueError(f"margin must be >= 1, got {margin}")
+    sx = task_features(net, tasks.support_x)
+    peaks = head.weight_peaks(sx, tasks.support_y.long(), head_weights(net), inner_lrs, steps)
+    return [p * margin for p in peaks]
+
+
 def ci95(values: torch.Tensor) -> float:
     """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
     n = values.numel()
