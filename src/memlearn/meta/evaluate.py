@@ -47,7 +47,7 @@ def evaluate_classes(
     programmer: WeightProgrammer | None = None,
     w_max: list[float] | tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
-    chunk: int = 250,
+    chunk: int = 25,
     transductive: bool = False,
 ) -> dict[str, Any]:
     """Adapt on each task's support set and score its query set after 0..``steps`` updates.
