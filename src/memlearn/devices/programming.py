@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.devices import physics
-from memlearn.devices.cells import STUCK_NONE, CellState, apply_wear, sample_cells
+from memlearn.devices.cells import STUCK_HIGH, STUCK_NONE, CellState, apply_wear, sample_cells
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.retention import relax
 from memlearn.errors import MemlearnError
@@ -200,6 +200,8 @@ def _single_set(
     need_reset = g > target - tol
     g_r, e_r = physics.reset_pulse(preset, g, v["reset_v_max"], flat.reset_shift, generator)
     g = torch.where(need_reset & healthy, g_r, g)
+    # a cell whose endurance runs out on that RESET sticks before its SET (apply_wear, later)
+    healthy = healthy & (flat.pulses + need_reset.float() < flat.endurance)
     g_s, e_s = physics.set_pulse(
         preset, g, physics.nominal_compliance(preset, target), flat.set_gain, generator
     )
@@ -238,10 +240,13 @@ def _verify_loop(
     k_aim = max(0.0, (1.0 - set_lo) / step)  # ramp index whose compliance is the aim's
 
     idx = torch.arange(target_all.numel())
+    g_worn = v["g_stuck_high"]
     g = flat.g.clone()
     tgt = target_all.clone()
     gain, shift = flat.set_gain.clone(), flat.reset_shift.clone()
     healthy = flat.stuck == STUCK_NONE
+    life = flat.endurance - flat.pulses  # pulses each cell survives before it wears out
+    worn = torch.zeros_like(healthy)  # cells worn out during this operation
     reset_final = flat.reset_final.clone()
     r = physics.read(preset, g, generator)  # initial verify read
     venergy = physics.read_energy(preset, g)
@@ -267,11 +272,12 @@ def _verify_loop(
             action[trim] = _RESET
             volts = torch.where(trim, _trim_start(preset, r, tgt), volts)
     done = (r >= lo) & (r <= hi)
-    fields = [g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim]
+    fields = [g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim, life]
 
     def retire(sel: torch.Tensor, where: torch.Tensor, failed: bool) -> None:
         flat.g[where] = g.index_select(0, sel)
         flat.reset_final[where] = reset_final.index_select(0, sel)
+        flat.stuck[where[worn.index_select(0, sel)]] = STUCK_HIGH
         c = counts.index_select(1, sel)
         out_set[where], out_reset[where], out_verify[where] = c[0], c[1], c[2]
         out_energy[where] = energy.index_select(0, sel)
@@ -293,9 +299,12 @@ def _verify_loop(
             if keep.numel() == 0:
                 return
             fields = [t.index_select(0, keep) for t in fields]
-            g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim = fields
-            idx, healthy, reset_final, action = (
-                t.index_select(0, keep) for t in (idx, healthy, reset_final, action)
+            g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim = fields[
+                :12
+            ]
+            life = fields[12]
+            idx, healthy, worn, reset_final, action = (
+                t.index_select(0, keep) for t in (idx, healthy, worn, reset_final, action)
             )
             counts = counts.index_select(1, keep)
         # one pulse per cell: SETs and RESETs computed on their own cells only
@@ -324,6 +333,13 @@ def _verify_loop(
             g_new.index_copy_(0, reset_sel, gr)
             energy.index_add_(0, reset_sel, er)
         g = torch.where(healthy, g_new, g)
+        # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
+        life -= 1.0
+        worn_now = healthy & (life <= 0)
+        if bool(worn_now.any()):
+            g = torch.where(worn_now, g_worn, g)
+            healthy = healthy & ~worn_now
+            worn = worn | worn_now
         fields[0] = g
         e_read = physics.read_energy(preset, g)
         energy += e_read
