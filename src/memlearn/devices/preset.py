@@ -218,17 +218,37 @@ class DevicePreset:
 
     def replace(self, **changes: float) -> DevicePreset:
         """A copy with some parameter values changed (sources marked as overridden)."""
-        unknown = set(changes) - set(PARAMETERS)
-        if unknown:
-            raise MemlearnError(f"unknown preset parameter(s) {sorted(unknown)}")
-        values = dict(self.values)
-        sources = dict(self.sources)
-        for key, value in changes.items():
-            values[key] = float(value)
-            sources[key] = f"[E] overridden (was {self.values.get(key)!r}: {sources.get(key)})"
-        out = dataclasses.replace(self, values=values, sources=sources)
-        validate(out)
-        return out
+        return derive(self, changes, "overridden")
+
+    def with_window(self, g_min: float, g_max: float) -> DevicePreset:
+        """A copy with the conductance window ``[g_min, g_max]`` (S); see
+        ``memlearn.devices.variants.with_window``."""
+        from memlearn.devices.variants import with_window
+
+        return with_window(self, g_min, g_max)
+
+    def with_spread(self, factor: float) -> DevicePreset:
+        """A copy with every source of spread scaled by ``factor``; see
+        ``memlearn.devices.variants.scale_spread``."""
+        from memlearn.devices.variants import scale_spread
+
+        return scale_spread(self, factor)
+
+
+def derive(preset: DevicePreset, changes: dict[str, float], reason: str) -> DevicePreset:
+    """A validated copy of ``preset`` with ``changes`` (parameter -> value); each changed
+    parameter's source becomes ``[E] <reason> (was <old value>: <old source>)``."""
+    unknown = set(changes) - set(PARAMETERS)
+    if unknown:
+        raise MemlearnError(f"unknown preset parameter(s) {sorted(unknown)}")
+    values = dict(preset.values)
+    sources = dict(preset.sources)
+    for key, value in changes.items():
+        values[key] = float(value)
+        sources[key] = f"[E] {reason} (was {preset.values.get(key)!r}: {sources.get(key)})"
+    out = dataclasses.replace(preset, values=values, sources=sources)
+    validate(out)
+    return out
 
 
 def _preset_dir() -> Path:
