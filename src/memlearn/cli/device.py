@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -62,8 +63,11 @@ def presets(
             lo, hi = p.window
             typer.echo(f"{p.name}{mark} [{p.kind}] window {lo * 1e6:g}-{hi * 1e6:g} uS")
             typer.echo(f"  {p.description}")
-            tags = sorted({s.split("]")[0] + "]" for s in p.sources.values() if s.startswith("[")})
-            typer.echo(f"  sources: {', '.join(tags)} (memlearn device presets --show {p.name})")
+            tags = Counter(s.split("]")[0] + "]" for s in p.sources.values() if s.startswith("["))
+            counts = ", ".join(f"{n} {tag}" for tag, n in sorted(tags.items()))
+            typer.echo(
+                f"  sources: {counts} (each value's: memlearn device presets --show {p.name})"
+            )
 
 
 @app.command("characterize")

@@ -16,11 +16,24 @@ Strategies (``STRATEGIES``):
   amplitude (step ``reset_step``) starting where the nominal curve reaches
   ``(1 + ireset_margin) * target``; a cell that undershoots is SET strongly and restarts.
 - ``hybrid``: SET-verify to the neighbourhood (aiming ``hybrid_margin`` above the target, a
-  coarse band), then RESET-verify in small amplitude steps to trim down into the band.  The
-  states end with a RESET, which counters the low-conductance instability of SET-terminated
-  filaments (Baroni et al., IIRW 2021) and drifts less; RESET trimming moves the conductance in
-  finer steps than abrupt SET, so the band is hit with fewer overshoots (reference work,
-  VLSI 2025: hybrid gives the narrowest states, widest window and least drift).
+  coarse band), then RESET-verify in small amplitude steps to trim down into the band.
+
+  Why this combination (the reference work, VLSI 2025, found hybrid best: narrowest states,
+  widest window, least drift):
+
+  - every state ends with a RESET, which counters the instability of SET-terminated,
+    low-compliance filaments (Fantini et al., IEDM 2015; RESET-and-verify against
+    low-conductance drift: Baroni et al., IIRW 2021), so it drifts like iterative RESET and
+    less than iterative SET (``retention``);
+  - RESET trimming moves the conductance in fine, gradual steps where SET is abrupt, so the
+    band is hit without the overshoot / full-RESET restarts of iterative SET;
+  - the SET lands near the target first, so the RESET walk is short: unlike iterative RESET
+    no strong SET (gate fully on) precedes every level and no long RESET descent, whose
+    spread grows with the jump, is needed for low levels (fewer pulses and less energy:
+    ``memlearn device characterize --strategy S --levels 8`` gives about 8 pulses and
+    90 pJ per cell for hybrid, 9 pulses and 117 pJ for iterative RESET);
+  - the RESET trim reaches below the lowest conductance a SET controls (``icc_min /
+    set_k_volts``), so the window extends lower than with SET-only strategies.
 
 After programming the cells relax for ``settle_s`` seconds (the delay before first use).
 Failed cells (never verified; for ``single-set`` those outside the band) are reported.
