@@ -94,7 +94,10 @@ def test_config_round_trip() -> None:
         ({"ways": 1}, "ways"),
         ({"hidden": 0}, "hidden"),
         ({"widths": ()}, "widths"),
-        ({"image_size": 64}, "image_size"),
+        ({"image_size": 64, "pooling": "floor"}, "image_size"),
+        ({"image_size": 0}, "image_size"),
+        ({"pooling": "mean"}, "pooling"),
+        ({"normalize": "l1"}, "normalize"),
     ],
 )
 def test_bad_construction(kwargs: dict, match: str) -> None:
@@ -119,6 +122,30 @@ def test_bad_shapes() -> None:
 def test_extractor_depth_configurable() -> None:
     ext = ConvExtractor(widths=(8, 8, 16), image_size=8)
     assert ext(torch.rand(2, 1, 8, 8)).shape == (2, 16)
+
+
+def test_pooling_map_sizes() -> None:
+    """28x28 shrinks 14, 7, 3, 1 with "floor" pooling and 14, 7, 4, 1 with "cover"."""
+    for pooling, sizes in (("floor", [14, 7, 3, 1]), ("cover", [14, 7, 4, 1])):
+        ext = ConvExtractor(pooling=pooling).eval()
+        x = torch.rand(2, 1, 28, 28)
+        seen = []
+        for block in ext.blocks:
+            x = block(x)
+            seen.append(x.shape[-1])
+        assert seen == sizes, pooling
+
+
+def test_l2_features_have_norm_sqrt_features() -> None:
+    ext = ConvExtractor(normalize="l2").eval()
+    feats = ext(torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1)))
+    assert torch.allclose(feats.norm(dim=1), torch.full((4,), 32**0.5), rtol=1e-5)
+
+
+def test_old_checkpoint_configs_keep_their_architecture() -> None:
+    old = {"ways": 5, "widths": [8, 8, 8, 8], "hidden": 6, "in_channels": 1, "image_size": 28}
+    net = FewShotNet.from_config(old)
+    assert net.extractor.pooling == "floor" and net.extractor.normalize == "none"
 
 
 def test_task_batchnorm_uses_each_tasks_statistics() -> None:

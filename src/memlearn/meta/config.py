@@ -15,13 +15,16 @@ from memlearn.meta.hardware import DEFAULT_G_MAX, DEFAULT_G_MIN, DEFAULT_LEVELS
 class TrainConfig:
     """Everything that decides a meta-training run (defaults: the shipped model's recipe).
 
-    Three phases run in order, each skippable by setting its length to 0:
+    Four phases run in order, each skippable by setting its length to 0:
 
     1. ``pretrain_epochs`` of plain classification of the train split's classes (this is
-       also the non-meta-learned baseline); it initialises the extractor and FC1;
-    2. ``meta_steps`` of MAML (head-only inner loop, outer loop on every parameter);
-    3. ``hardware_steps`` of hardware-aware MAML (levels + programming spread in the inner
-       loop), starting from phase 2.
+       also the non-meta-learned baseline); it initialises the extractor (and FC1 with
+       ``pretrain_head="fc1"``);
+    2. ``head_steps`` of MAML on the cached features of the frozen extractor: only the head's
+       initialisation and inner rates learn, at a tiny fraction of the cost of a full step;
+    3. ``meta_steps`` of MAML (head-only inner loop, outer loop on every parameter);
+    4. ``hardware_steps`` of hardware-aware MAML (levels + programming spread in the inner
+       loop), starting from phase 3.
     """
 
     seed: int = 0
@@ -32,7 +35,8 @@ class TrainConfig:
     # network
     widths: list[int] = field(default_factory=lambda: [64, 64, 64, 32])
     hidden: int = 16
-    normalize: str = "none"  # per-image feature normalisation of the extractor ("none", "l2")
+    normalize: str = "l2"  # per-image feature normalisation of the extractor ("none", "l2")
+    pooling: str = "cover"  # extractor pooling ("floor", "cover"): see memlearn.nn.extractor
     # phase 1: classifier pretraining
     pretrain_epochs: int = 5
     pretrain_batch: int = 256
@@ -40,8 +44,16 @@ class TrainConfig:
     # "features": the classifier reads the extractor's features (FC1 keeps its random init);
     # "fc1": it reads FC1's ReLU outputs (FC1 pretrained too).
     pretrain_head: str = "features"
+    pretrain_classifier: str = "cosine"  # "linear" or "cosine" (memlearn.meta.classifier)
+    # Random affine distortions of the training images (memlearn.data.augment), in pretraining
+    # and meta-training; never in validation or evaluation.
+    augment: bool = True
     init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
-    # phase 2: MAML
+    # phase 2a: head-only MAML on the cached features of the frozen pretrained extractor (cheap:
+    # no conv passes), so that the end-to-end phase starts from a head that already adapts.
+    head_steps: int = 3000
+    head_batch: int = 64
+    # phase 2b: MAML
     meta_steps: int = 1000
     meta_batch: int = 16
     inner_steps: int = 5
@@ -78,13 +90,21 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first option out of range."""
-        positive = ("ways", "shots", "queries", "hidden", "pretrain_batch", "meta_batch")
+        positive = (
+            "ways", "shots", "queries", "hidden", "pretrain_batch", "meta_batch", "head_batch"
+        )  # fmt: skip
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.ways < 2:
             raise ValueError(f"ways must be >= 2, got {self.ways}")
-        for name in ("pretrain_epochs", "meta_steps", "hardware_steps", "inner_steps"):
+        for name in (
+            "pretrain_epochs",
+            "head_steps",
+            "meta_steps",
+            "hardware_steps",
+            "inner_steps",
+        ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("val_every", "val_tasks", "checkpoint_every", "baseline_tune_tasks"):
@@ -99,10 +119,19 @@ class TrainConfig:
             )
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"widths must be positive ints, got {self.widths}")
-        from memlearn.nn.extractor import NORMALIZATIONS
+        from memlearn.nn.extractor import NORMALIZATIONS, POOLINGS
 
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        from memlearn.meta.classifier import CLASSIFIERS
+
+        if self.pretrain_classifier not in CLASSIFIERS:
+            raise ValueError(
+                f"pretrain_classifier must be one of {CLASSIFIERS}, got "
+                f"{self.pretrain_classifier!r}"
+            )
         if self.pretrain_head not in ("features", "fc1"):
             raise ValueError(
                 f"pretrain_head must be 'features' or 'fc1', got {self.pretrain_head!r}"

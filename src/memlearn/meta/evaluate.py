@@ -93,6 +93,34 @@ def evaluate_classes(
     }
 
 
+@torch.no_grad()
+def prototype_accuracy(
+    net: FewShotNet, tasks: TaskBatch, *, hidden: bool = True, chunk: int = 25
+) -> float:
+    """Nearest-class-mean accuracy of the query images, in the FC1 hidden layer (``hidden``) or
+    in the extractor's features, with cosine similarity.  A cheap probe of how well a pretrained
+    network separates new classes, before any head adaptation; fixed batch-norm statistics."""
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    correct = total = 0
+    for i in range(0, len(tasks), chunk):
+        part = tasks[i : i + chunk].to(device)
+        n_support = part.support_x.shape[1]
+        joint = _features(net, torch.cat([part.support_x, part.query_x], 1), False)
+        if hidden:
+            joint = torch.relu(joint @ net.fc1.weight.T)
+        joint = torch.nn.functional.normalize(joint, dim=-1)
+        fs, fq = joint[:, :n_support], joint[:, n_support:]
+        onehot = torch.nn.functional.one_hot(part.support_y, tasks.ways).to(fs.dtype)
+        protos = onehot.transpose(1, 2) @ fs  # [T, ways, F], sums of the support vectors
+        scores = fq @ torch.nn.functional.normalize(protos, dim=-1).transpose(1, 2)
+        correct += int((scores.argmax(-1) == part.query_y).sum())
+        total += part.query_y.numel()
+    net.train(was_training)
+    return correct / max(total, 1)
+
+
 def evaluate(
     net: FewShotNet,
     inner_lrs: torch.Tensor | list[float],

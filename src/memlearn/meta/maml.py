@@ -146,15 +146,40 @@ class MetaLearner(nn.Module):
         q = query_x.shape[1]
         images = torch.cat([support_x.flatten(0, 1), query_x.flatten(0, 1)])
         feats = self.net.features(images)
-        fs = feats[: t * s].view(t, s, -1)
-        fq = feats[t * s :].view(t, q, -1)
-        w1 = self.net.fc1.weight.expand(t, -1, -1)
-        w2 = self.net.fc2.weight.expand(t, -1, -1)
-        res = adapt(
-            fs,
+        return self.head_episode(
+            feats[: t * s].view(t, s, -1),
             support_y,
-            w1,
-            w2,
+            feats[t * s :].view(t, q, -1),
+            query_y,
+            steps,
+            second_order=second_order,
+            programmer=programmer,
+            w_max=w_max,
+            generator=generator,
+        )
+
+    def head_episode(
+        self,
+        support_features: torch.Tensor,
+        support_y: torch.Tensor,
+        query_features: torch.Tensor,
+        query_y: torch.Tensor,
+        steps: int,
+        *,
+        second_order: bool = False,
+        programmer: WeightProgrammer | None = None,
+        w_max: tuple[float, float] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`episode` from features ``[T, S, F]`` / ``[T, Q, F]`` instead of images: the
+        outer loss reaches the FC initialisation and the inner rates (and the extractor only
+        if the features carry its graph)."""
+        t = support_features.shape[0]
+        res = adapt(
+            support_features,
+            support_y,
+            self.net.fc1.weight.expand(t, -1, -1),
+            self.net.fc2.weight.expand(t, -1, -1),
             self.inner_lrs(),
             steps,
             second_order=second_order,
@@ -162,7 +187,7 @@ class MetaLearner(nn.Module):
             w_max=w_max,
             generator=generator,
         )
-        logits = head_forward(fq, res.fc1[-1], res.fc2[-1])
+        logits = head_forward(query_features, res.fc1[-1], res.fc2[-1])
         loss = _task_loss(logits, query_y) / t
         return loss, _accuracy(logits.detach(), query_y)
 

@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,18 @@ from torch import nn
 from tqdm import tqdm
 
 from memlearn.data import ClassImages, TaskSampler
+from memlearn.data.augment import Affine
 from memlearn.io import atomic_write
 from memlearn.meta.baseline import tune_head_lrs
 from memlearn.meta.checkpoint import save_checkpoint
+from memlearn.meta.classifier import make_classifier
 from memlearn.meta.config import TrainConfig
-from memlearn.meta.evaluate import evaluate_classes
+from memlearn.meta.evaluate import evaluate_classes, prototype_accuracy
 from memlearn.meta.hardware import LevelProgrammer, TableProgrammer, WeightProgrammer, milo_spread
 from memlearn.meta.maml import MetaLearner, adapt
 from memlearn.nn import FewShotNet
 
-PHASES = ("pretrain", "maml", "hardware")
+PHASES = ("pretrain", "head", "maml", "hardware")
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
 MODEL_FILE = "model.pt"
@@ -113,6 +116,23 @@ def calibrate_weight_max(
         out.append(max(peak, 1e-6) * config.weight_max_margin)
     learner.train()
     return out
+
+
+@torch.no_grad()
+def cached_features(net: FewShotNet, classes: ClassImages, chunk: int = 2048) -> ClassImages:
+    """``classes`` with each image replaced by its features ``[F]`` (eval-mode extractor), for
+    the head-only phase: the task sampler draws feature vectors as it draws images."""
+    was_training = net.training
+    net.eval()
+    flat = classes.images.flatten(0, 1)
+    feats = torch.cat([net.features(flat[i : i + chunk]) for i in range(0, len(flat), chunk)])
+    net.train(was_training)
+    return replace(classes, images=feats.view(classes.n_classes, classes.n_per_class, -1))
+
+
+def _distort(distort: Affine, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Distort task images ``[T, n, C, H, W]``, each image on its own."""
+    return distort(x.flatten(0, 1), generator).view_as(x)
 
 
 class _Log:
@@ -219,10 +239,11 @@ def meta_train(
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
         net = FewShotNet(
-            config.ways, config.widths, config.hidden, normalize=config.normalize
-        ).to(dev)
+            config.ways, config.widths, config.hidden, normalize=config.normalize,
+            pooling=config.pooling,
+        ).to(dev)  # fmt: skip
         n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
-        classifier = nn.Linear(n_out, train.n_classes).to(dev)
+        classifier = make_classifier(config.pretrain_classifier, n_out, train.n_classes).to(dev)
     learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
     if config.init_from:
         from memlearn.meta.checkpoint import load_checkpoint
@@ -323,7 +344,8 @@ def meta_train(
 
     # ---- phase 1: classifier pretraining (also the baseline) ----
     if state["phase"] == "pretrain" and config.init_from:
-        state["phase"], state["step"] = "maml", 0
+        state["phase"], state["step"] = "head", 0
+    distort = Affine() if config.augment else None
     if state["phase"] == "pretrain":
         images = train_d.images.flatten(0, 1)
         labels = torch.arange(train.n_classes, device=dev).repeat_interleave(train.n_per_class)
@@ -349,7 +371,8 @@ def meta_train(
                         config.cosine_decay,
                     )  # fmt: skip
                 idx = perm[i : i + config.pretrain_batch]
-                feats = net.features(images[idx])
+                batch = images[idx] if distort is None else distort(images[idx], gen)
+                feats = net.features(batch)
                 logits = classifier(torch.relu(net.fc1(feats)) if fc1_pretrained else feats)
                 loss = F.cross_entropy(logits, labels[idx])
                 pre_opt.zero_grad(set_to_none=True)
@@ -360,15 +383,24 @@ def meta_train(
                 loss_sum += float(loss.detach()) * len(idx)
             state["step"] = epoch + 1
             stop = tick()
+            # How well the pretrained layer that FC2 reads separates held-out classes.
+            probe = prototype_accuracy(net, val_tasks, hidden=fc1_pretrained)
+            net.train()
             emit(
                 {
                     "event": "pretrain",
                     "epoch": epoch + 1,
                     "loss": loss_sum / total,
                     "accuracy": correct / total,
+                    "val_prototype_accuracy": probe,
                     "elapsed_s": state["elapsed_s"],
                 }
             )
+            if progress:
+                tqdm.write(
+                    f"[pretrain {epoch + 1}/{config.pretrain_epochs}] loss "
+                    f"{loss_sum / total:.3f}, val prototype accuracy {probe:.4f}"
+                )
             save_state()
             if stop:
                 return {"stopped": True, **state}
@@ -402,20 +434,26 @@ def meta_train(
                 },
             )
             emit({"event": "baseline", "inner_lrs": lrs, "train_tasks_accuracy": acc})
-        state["phase"], state["step"] = "maml", 0
+        state["phase"], state["step"] = "head", 0
         meta_opt = _meta_optimizer(learner, config, pretrained(config))
         save_state()
 
-    # ---- phase 2 and 3: MAML, then hardware-aware MAML ----
-    for phase in ("maml", "hardware"):
+    # ---- phases 2-4: head-only MAML on cached features, MAML, hardware-aware MAML ----
+    lengths = {
+        "head": config.head_steps,
+        "maml": config.meta_steps,
+        "hardware": config.hardware_steps,
+    }
+    for phase, next_phase in (("head", "maml"), ("maml", "hardware"), ("hardware", "done")):
         if state["phase"] != phase:
             continue
-        total = config.meta_steps if phase == "maml" else config.hardware_steps
+        total = lengths[phase]
         programmer: WeightProgrammer | None = None
         if phase == "hardware" and total > 0:
             programmer = hardware_programmer(config)
         if meta_opt is None:
             meta_opt = _meta_optimizer(learner, config, pretrained(config))
+        cached = cached_features(learner.net, train_d) if phase == "head" and total > 0 else None
         bar = tqdm(total=total, initial=state["step"], desc=phase, disable=not progress)
         learner.train()
         while state["step"] < total:
@@ -423,10 +461,20 @@ def meta_train(
             for group in meta_opt.param_groups:
                 group["lr"] = _cosine(group["base_lr"], k, total, config.cosine_decay)
             seed = step_seed(config.seed, phase, k)
-            batch = TaskSampler(train_d, config.ways, config.shots, config.queries, seed=seed)
-            tasks = batch.sample(config.meta_batch)
+            source = train_d if cached is None else cached
+            n_tasks = config.meta_batch if cached is None else config.head_batch
+            tasks = TaskSampler(source, config.ways, config.shots, config.queries, seed=seed)
+            tasks = tasks.sample(n_tasks)
+            if distort is not None and cached is None:
+                aug_gen = torch.Generator().manual_seed(seed)
+                tasks = replace(
+                    tasks,
+                    support_x=_distort(distort, tasks.support_x, aug_gen),
+                    query_x=_distort(distort, tasks.query_x, aug_gen),
+                )
             gen = torch.Generator(device=dev).manual_seed(seed)
-            loss, acc = learner.episode(
+            episode = learner.episode if cached is None else learner.head_episode
+            loss, acc = episode(
                 tasks.support_x,
                 tasks.support_y,
                 tasks.query_x,
@@ -479,7 +527,7 @@ def meta_train(
             emit({"event": "calibrate", "weight_max": state["weight_max"]})
         if phase == "maml" and config.hardware_steps > 0:
             _save_model(out / PLAIN_MODEL_FILE, learner, config, state, val, command, False)
-        state["phase"], state["step"] = ("hardware", 0) if phase == "maml" else ("done", 0)
+        state["phase"], state["step"] = next_phase, 0
         save_state()
 
     hardware_aware = config.hardware_steps > 0

@@ -26,6 +26,11 @@ import torch
 from torch import nn
 
 NORMALIZATIONS = ("none", "l2")  # per-image feature normalisation, see the module docstring
+# "floor": 2x2 max-pool after every block (28 -> 14 -> 7 -> 3 -> 1: the floors skip the last row
+# and column of the 7x7 and 3x3 maps, so the bottom-right of the image weighs less);
+# "cover": 2x2 max-pool rounding up, and a max over the whole map after the last block
+# (28 -> 14 -> 7 -> 4 -> 1): every position of every map is pooled.
+POOLINGS = ("floor", "cover")
 
 
 def _spatial_after(size: int, blocks: int) -> int:
@@ -37,8 +42,9 @@ def _spatial_after(size: int, blocks: int) -> int:
 class ConvExtractor(nn.Module):
     """Images ``[B, C, H, W]`` (ink = 1, values in 0..1) → features ``[B, widths[-1]]``, >= 0.
 
-    ``widths`` are the output channels of the conv blocks; ``image_size`` must shrink to 1x1
-    after ``len(widths)`` 2x2 poolings so the features are exactly ``widths[-1]`` numbers.
+    ``widths`` are the output channels of the conv blocks; the features are exactly
+    ``widths[-1]`` numbers.  With ``pooling="floor"`` (see :data:`POOLINGS`) ``image_size`` must
+    shrink to 1x1 after ``len(widths)`` 2x2 poolings; ``"cover"`` takes any size.
     """
 
     def __init__(
@@ -46,17 +52,22 @@ class ConvExtractor(nn.Module):
         widths: Sequence[int] = (64, 64, 64, 32),
         in_channels: int = 1,
         image_size: int = 28,
-        normalize: str = "none",
+        normalize: str = "l2",
+        pooling: str = "cover",
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if not widths or any(w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
-        if _spatial_after(image_size, len(widths)) != 1:
+        if image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {image_size}")
+        if pooling == "floor" and _spatial_after(image_size, len(widths)) != 1:
             lo, hi = 2 ** len(widths), 2 ** (len(widths) + 1) - 1
             raise ValueError(
                 f"image_size {image_size} with {len(widths)} conv blocks does not end at 1x1; "
@@ -66,16 +77,23 @@ class ConvExtractor(nn.Module):
         self.in_channels = int(in_channels)
         self.image_size = int(image_size)
         self.normalize = normalize
+        self.pooling = pooling
         self.folded = False
         blocks = []
         c_in = in_channels
-        for w in widths:
+        for i, w in enumerate(widths):
+            if pooling == "floor":
+                pool: nn.Module = nn.MaxPool2d(2)
+            elif i == len(widths) - 1:
+                pool = nn.AdaptiveMaxPool2d(1)
+            else:
+                pool = nn.MaxPool2d(2, ceil_mode=True)
             blocks.append(
                 nn.Sequential(
                     nn.Conv2d(c_in, w, kernel_size=3, padding=1, bias=False),
                     nn.BatchNorm2d(w),
                     nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2),
+                    pool,
                 )
             )
             c_in = w

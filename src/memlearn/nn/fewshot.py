@@ -12,6 +12,9 @@ from torch import nn
 from memlearn.nn.extractor import ConvExtractor, fold_batchnorm
 from memlearn.nn.head import head_forward
 
+# Options added after the first checkpoints were written, with the value those checkpoints used.
+LEGACY_OPTIONS = {"normalize": "none", "pooling": "floor"}
+
 
 class FewShotNet(nn.Module):
     """The chip's network.
@@ -28,7 +31,8 @@ class FewShotNet(nn.Module):
         hidden: int = 16,
         in_channels: int = 1,
         image_size: int = 28,
-        normalize: str = "none",
+        normalize: str = "l2",
+        pooling: str = "cover",
     ) -> None:
         super().__init__()
         if ways < 2:
@@ -36,8 +40,9 @@ class FewShotNet(nn.Module):
         if hidden < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden}")
         self.extractor = ConvExtractor(
-            widths, in_channels=in_channels, image_size=image_size, normalize=normalize
-        )
+            widths, in_channels=in_channels, image_size=image_size, normalize=normalize,
+            pooling=pooling,
+        )  # fmt: skip
         self.fc1 = nn.Linear(self.extractor.features, hidden, bias=False)
         self.fc2 = nn.Linear(hidden, ways, bias=False)
         self.ways = int(ways)
@@ -53,11 +58,15 @@ class FewShotNet(nn.Module):
             "in_channels": self.extractor.in_channels,
             "image_size": self.extractor.image_size,
             "normalize": self.extractor.normalize,
+            "pooling": self.extractor.pooling,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FewShotNet:
-        allowed = {"ways", "widths", "hidden", "in_channels", "image_size", "normalize"}
+        """The network of a :attr:`config` dict.  Options missing from it take the values of the
+        networks written before they existed (:data:`LEGACY_OPTIONS`)."""
+        config = {**LEGACY_OPTIONS, **config}
+        allowed = {"ways", "widths", "hidden", "in_channels", "image_size", "normalize", "pooling"}
         unknown = set(config) - allowed
         if unknown:
             raise ValueError(
