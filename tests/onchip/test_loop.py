@@ -112,7 +112,8 @@ def test_writes_counted_equal_cells_changed_and_ledger_adds_up():
 
 def test_more_tasks_than_chips_runs_in_rounds_with_fresh_deployments():
     sx, sy, qx, qy, ws = synthetic_tasks(7, seed=4)
-    cfg = AdaptConfig(steps=3)
+    # nearest rounding: no random draws, whose order depends on how tasks fill the chips
+    cfg = AdaptConfig(steps=3, policy="verify")
     many = adapt_on_chip(FakeChip(7, LAYOUT), sx, sy, qx, qy, ws, LRS, cfg)
     few = adapt_on_chip(FakeChip(3, LAYOUT), sx, sy, qx, qy, ws, LRS, cfg)
     torch.testing.assert_close(few.accuracy, many.accuracy)
@@ -169,20 +170,6 @@ def test_bad_inputs_are_named():
         adapt_on_chip(chip, sx, sy[:, :0], qx, qy, ws, LRS)
 
 
-def test_mapping_agrees_with_the_crossbar_layer():
-    """The loop's signed-index mapping gives the same targets as memlearn.crossbar's."""
-    from memlearn.crossbar.mapping import DifferentialMapping
-
-    levels = uniform_levels(10e-6, 150e-6, 8)
-    w = torch.randn(3, 12, 8, generator=torch.Generator().manual_seed(0))
-    ours = WeightMapping.for_weights(w, levels)
-    theirs = DifferentialMapping.from_weights(w, levels)
-    torch.testing.assert_close(ours.scale, theirs.scale)
-    gp, gm = ours.targets(ours.quantise(w))
-    tp, tm = theirs.to_conductance(w)
-    assert torch.equal(gp, tp) and torch.equal(gm, tm)
-
-
 def test_on_simulated_chip_counters_and_ledger_agree():
     """On the device model: write counters equal the cells reported written, which are the
     cells whose target changed less those already in their verify band or stuck."""
@@ -207,18 +194,6 @@ def test_bake_needs_one_chip_per_task():
         adapt_on_chip(FakeChip(2, LAYOUT), sx, sy, qx, qy, ws, LRS, AdaptConfig(bake_seconds=1.0))
 
 
-def test_stochastic_rounding_is_unbiased():
-    levels = uniform_levels(10e-6, 150e-6, 8)
-    m = WeightMapping(levels, torch.tensor(1000.0))  # weight per siemens: levels 0..0.14 apart
-    w = torch.tensor([0.013, -0.047, 0.0, 0.14, 0.2]).repeat(20000, 1)
-    idx = m.quantise_stochastic(w, torch.Generator().manual_seed(0))
-    mean = m.weights_of_index(idx).mean(dim=0)
-    torch.testing.assert_close(mean[:4], w[0, :4], atol=4e-4, rtol=0)
-    assert mean[4] == pytest.approx(0.14)  # clipped at the top level
-    # Only the two neighbouring levels are ever chosen.
-    assert set(idx[:, 0].tolist()) == {0, 1} and set(idx[:, 1].tolist()) == {-2, -3}
-
-
 def test_weight_peaks_cover_the_adapted_weights():
     sx, sy, qx, qy, (w1, w2) = synthetic_tasks(8, seed=13)
     w2 = w2 * 0.01  # an output layer that starts near zero, as meta-learning often leaves it
@@ -231,3 +206,14 @@ def test_weight_peaks_cover_the_adapted_weights():
     soft, _ = head.software_adapt(sx, sy, qx, qy, [w1, w2], LRS, steps=5)
     assert (full.accuracy - soft).abs().mean() < 0.03
     assert clipped.accuracy[:, -1].mean() < soft[:, -1].mean() - 0.1
+
+
+def test_all_zero_layer_needs_a_full_scale():
+    sx, sy, qx, qy, (w1, w2) = synthetic_tasks(2, seed=14)
+    chip = FakeChip(2, LAYOUT)
+    with pytest.raises(ValueError, match="array 'fc2' are all zero.*weight_max"):
+        adapt_on_chip(chip, sx, sy, qx, qy, [w1, torch.zeros_like(w2)], LRS)
+    res = adapt_on_chip(
+        chip, sx, sy, qx, qy, [w1, torch.zeros_like(w2)], LRS, AdaptConfig(weight_max=[1.0, 0.5])
+    )
+    assert res.accuracy.shape == (2, 6)

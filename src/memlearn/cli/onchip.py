@@ -17,20 +17,20 @@ import typer
 
 from memlearn.chip.base import STRATEGIES, ArraySpec, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
-from memlearn.onchip.loop import AdaptConfig, AdaptResult
-from memlearn.onchip.policies import POLICIES
+from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
+from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
-    calibrate_weight_max,
+    WEIGHT_MAX_SOURCES,
     ci95,
     deployment_summary,
     inner_lrs_from,
+    resolve_weight_max,
     run_adaptation,
     summarise,
 )
 
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
-CALIBRATION_TASKS = 64  # training tasks that set the full-scale weight of a plain checkpoint
 
 
 def _layout_for(net: Any) -> ChipLayout:
@@ -66,6 +66,56 @@ def make_chip(
     return SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
 
 
+def _setup(
+    checkpoint: Path | None,
+    preset: str,
+    strategy: str,
+    policy: str,
+    weight_max_source: str,
+    tasks: int,
+    ways: int,
+    shots: int,
+    split: str | None,
+    levels: int | None,
+    seed: int,
+    root: Path | None,
+) -> tuple[Any, dict[str, Any], list[float], int, str, Any]:
+    """Check the options shared by ``adapt`` and ``adapt-gap``; load the model and the tasks.
+
+    Returns the network, the checkpoint info, the inner learning rates, the level count, the
+    split and the task batch.
+    """
+    from memlearn.data import TaskSampler, default_eval_split, load_split
+    from memlearn.devices.preset import load_preset
+    from memlearn.meta.checkpoint import load_checkpoint
+
+    if tasks < 1:
+        raise ValueError(f"--tasks must be >= 1, got {tasks}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if weight_max_source not in WEIGHT_MAX_SOURCES:
+        raise ValueError(
+            f"unknown --weight-max {weight_max_source!r}; allowed: {', '.join(WEIGHT_MAX_SOURCES)}"
+        )
+    if levels is not None and not 2 <= levels <= 64:
+        raise ValueError(f"--levels must be in [2, 64], got {levels}")
+    load_preset(preset)  # fail early on an unknown preset
+    net, info = load_checkpoint(checkpoint)
+    if net.fc2.weight.shape[0] != ways:
+        raise ValueError(
+            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
+        )
+    lrs = inner_lrs_from(info)
+    if levels is None:
+        levels = int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
+    split = split or default_eval_split(root)
+    classes = load_split(split, root, rotations=False)
+    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    return net, info, lrs, levels, split, batch
+
+
 def run(
     *,
     checkpoint: Path | None,
@@ -84,52 +134,38 @@ def run(
     seed: int,
     root: Path | None,
     bench: str | None = None,
+    weight_max_source: str = "auto",
 ) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
-    from memlearn.data import TaskSampler, default_eval_split, load_split
-    from memlearn.devices.preset import load_preset
-    from memlearn.meta.checkpoint import load_checkpoint
-
-    for name, value, low in (("chips", chips, 1), ("tasks", tasks, 1), ("steps", steps, 0)):
+    for name, value, low in (("chips", chips, 1), ("steps", steps, 0)):
         if value < low:
             raise ValueError(f"--{name} must be >= {low}, got {value}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if bake_hours < 0:
         raise ValueError(f"--bake-hours must be >= 0, got {bake_hours}")
     if not -273.15 < bake_celsius <= 400:
         raise ValueError(f"--bake-celsius must be in (-273.15, 400], got {bake_celsius}")
-    load_preset(preset)  # fail early on an unknown preset
-    net, info = load_checkpoint(checkpoint)
-    if net.fc2.weight.shape[0] != ways:
-        raise ValueError(
-            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
-        )
-    lrs = inner_lrs_from(info)
-    device_info = info.get("device") or {}
-    if levels is None:
-        levels = int(device_info.get("levels", DEFAULT_LEVELS))
-    weight_max = info.get("weight_max")
-    weight_max_source = "checkpoint"
-    if not weight_max:
-        calib = TaskSampler(
-            load_split("train", root, rotations=False), ways, shots, QUERIES, seed=seed
-        ).sample(CALIBRATION_TASKS)
-        weight_max = calibrate_weight_max(net, lrs, calib, steps)
-        weight_max_source = f"calibrated on {CALIBRATION_TASKS} training tasks"
-    split = split or default_eval_split(root)
-    classes = load_split(split, root, rotations=False)
-    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    net, info, lrs, levels, split, batch = _setup(
+        checkpoint, preset, strategy, policy, weight_max_source, tasks, ways, shots, split,
+        levels, seed, root,
+    )  # fmt: skip
     n_chips = min(chips, tasks)
     chip = make_chip(preset, n_chips, _layout_for(net), levels, seed, bench)
+    try:
+        level_g = chip_levels(chip, None)  # the chip's own levels (S)
+        weight_max, weight_max_from = resolve_weight_max(
+            net, info, lrs, steps=steps, levels=level_g, policy=policy,
+            ways=ways, shots=shots, source=weight_max_source, root=root, seed=seed,
+        )  # fmt: skip
+    except BaseException:
+        if hasattr(chip, "close"):
+            chip.close()
+        raise
     config = AdaptConfig(
         steps=steps,
         strategy=strategy,
         policy=policy,
-        levels=levels,
-        weight_max=list(weight_max) if weight_max else None,
+        levels=level_g,
+        weight_max=weight_max,
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=bake_celsius + 273.15,
         seed=seed,
@@ -161,7 +197,7 @@ def run(
         "checkpoint": info.get("path"),
         "inner_lrs": lrs,
         "weight_max": weight_max,
-        "weight_max_source": weight_max_source,
+        "weight_max_source": weight_max_from,
         "bench": bench,
         "seconds": elapsed,
         "deployment": deployment_summary(result),
@@ -237,7 +273,9 @@ def adapt(
     strategy: str = typer.Option(
         "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
     ),
-    policy: str = typer.Option("verify", "--policy", help=f"Update policy: {', '.join(POLICIES)}."),
+    policy: str = typer.Option(
+        DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}."
+    ),
     chips: int = typer.Option(100, "--chips", help="Simulated chips (tasks run in rounds)."),
     tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
     ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
@@ -257,6 +295,12 @@ def adapt(
     root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
     bench: str | None = typer.Option(
         None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
+    ),
+    weight_max: str = typer.Option(
+        "auto",
+        "--weight-max",
+        help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
+        "peak, or auto (the checkpoint's if it has one, else accuracy).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
@@ -279,6 +323,7 @@ def adapt(
             seed=seed,
             root=root,
             bench=bench,
+            weight_max_source=weight_max,
         )
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
@@ -306,7 +351,7 @@ def demo(
             checkpoint=checkpoint,
             preset=preset,
             strategy=strategy,
-            policy="verify",
+            policy=DEFAULT_POLICY,
             chips=16,
             tasks=16,
             ways=5,

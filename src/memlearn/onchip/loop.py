@@ -32,7 +32,7 @@ import torch
 from memlearn.chip.base import STRATEGIES, Chip
 from memlearn.onchip import head
 from memlearn.onchip.mapping import WeightMapping, uniform_levels
-from memlearn.onchip.policies import POLICIES, LayerState, make_policy
+from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES, LayerState, make_policy
 
 
 @dataclass
@@ -51,7 +51,7 @@ class AdaptConfig:
 
     steps: int = 5
     strategy: str = "hybrid"
-    policy: str = "verify"
+    policy: str = DEFAULT_POLICY
     levels: int | torch.Tensor | None = None
     headroom: float = 1.0
     weight_max: list[float] | None = None
@@ -284,6 +284,12 @@ def _round(
     for i, (name, w) in enumerate(zip(arrays, weights, strict=True)):
         w_chips = w.float().unsqueeze(0).expand(n, *w.shape)
         if config.weight_max is None:
+            if not bool(w.abs().max() > 0):
+                raise ValueError(
+                    f"the weights of array {name!r} are all zero, so they cannot set the full "
+                    f"scale: give AdaptConfig.weight_max (e.g. from "
+                    f"memlearn.onchip.run.calibrate_weight_max)"
+                )
             mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
         else:
             span = float(levels[-1] - levels[0])

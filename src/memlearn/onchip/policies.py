@@ -2,25 +2,33 @@
 
 Each policy gets the read-out weights ``w_read`` and the SGD result ``w_new = w_read − lr·g``
 (both ``[n_chips, rows, cols]``, weight units) and programs the array through the
-:class:`~memlearn.chip.base.Chip` interface:
+:class:`~memlearn.chip.base.Chip` interface.  The level-based policies decide a new signed level
+index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of the
+full-scale weight simulates) and program-and-verify every pair whose index changed:
 
-``verify`` (default)
-    Quantise ``w_new`` to the nearest weight level and program-and-verify every pair whose
-    target level differs from the one last programmed (the chip's write strategy does the
-    pulses and verify reads).  Pairs that drifted or were mis-programmed by more than half a
-    level are re-written on the way.
+``stochastic`` (default)
+    (a) with unbiased stochastic rounding of the *update*: from the last programmed level, a
+    pair moves to one of the two levels around ``level + lr·g`` with probabilities that make
+    the expected weight exact (:meth:`~memlearn.crossbar.mapping.DifferentialMapping.
+    update_index`).  Updates smaller than a level step are not rounded away: they move the
+    pair a whole level with probability ``|lr·g| / step``.
+``verify``
+    (a) with nearest rounding: quantise ``w_new`` (read-out weight plus update) to the nearest
+    weight level and program-and-verify every pair whose target level differs from the one
+    last programmed.  A pair whose read-out weight drifted more than half a level away from
+    its level is re-targeted to the level nearest its read value plus the update.
 ``threshold``
-    Only pairs whose requested change ``|w_new − w_read|`` exceeds half a level step are given
-    a new quantised target; every other pair keeps its target and is not touched.
+    (c) Only pairs whose requested change ``|w_new − w_read|`` exceeds half a level step are
+    given a new (nearest) target; every other pair keeps its target and is not touched.
 ``manhattan``
-    Sign updates with fixed pulses, no verify (Manhattan rule): a pair whose weight should rise
-    gets one SET pulse on its active cell if the weight is ≥ 0 (G+), else one RESET pulse on
-    G−; a falling weight gets one RESET on G+ if > 0, else one SET on G−.  Only pairs with
+    (b) Sign updates with fixed pulses, no verify (Manhattan rule): a pair whose weight should
+    rise gets one SET pulse on its active cell if the weight is ≥ 0 (G+), else one RESET pulse
+    on G−; a falling weight gets one RESET on G+ if > 0, else one SET on G−.  Only pairs with
     ``|lr·g|`` ≥ ``min_fraction`` of a level step are pulsed.
 
 Each returns the chip's :class:`~memlearn.chip.base.ProgramReport` and ``expected_cells``, the
-number of cells per chip whose target changed (for the verify and threshold policies: the cells
-the chip must write).
+number of cells per chip whose target changed (for the level-based policies: the cells the chip
+must write; a cell already inside its new verify band needs no pulse).
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ import torch
 from memlearn.chip.base import Chip, ProgramReport
 from memlearn.onchip.mapping import WeightMapping
 
-POLICIES = ("verify", "threshold", "manhattan", "stochastic")
+POLICIES = ("stochastic", "verify", "threshold", "manhattan")
+DEFAULT_POLICY = "stochastic"
 
 
 @dataclass
@@ -62,10 +71,30 @@ def _program_levels(
 
 
 class UpdatePolicy:
-    """Base class: ``apply(chip, state, w_read, w_new, strategy) -> (report, expected_cells)``."""
+    """Base class: ``apply(chip, state, w_read, w_new, strategy) -> (report, expected_cells)``.
+
+    Level-based policies implement :meth:`next_index`; :meth:`apply` then programs the pairs
+    whose index changed.  ``generator`` drives random rounding (seeded per run).
+    """
 
     name = ""
 
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def next_index(
+        self,
+        mapping: WeightMapping,
+        index: torch.Tensor,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """New signed level index per pair (``[n, rows, cols]`` int64), from the last
+        programmed ``index``, the read-out weights ``w_read`` and the requested weights
+        ``w_new`` (weight units)."""
+        raise NotImplementedError(f"policy {self.name!r} does not target levels")
+
     def apply(
         self,
         chip: Chip,
@@ -74,23 +103,40 @@ class UpdatePolicy:
         w_new: torch.Tensor,
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
-        raise NotImplementedError
+        new_index = self.next_index(state.mapping, state.index, w_read, w_new, self.generator)
+        return _program_levels(chip, state, new_index, strategy)
+
+
+class StochasticPolicy(UpdatePolicy):
+    """(a) with stochastic rounding of the update from the last programmed level (default)."""
+
+    name = "stochastic"
+
+    def next_index(
+        self,
+        mapping: WeightMapping,
+        index: torch.Tensor,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return mapping.update_index(index, w_new - w_read, "stochastic", generator)
 
 
 class VerifyPolicy(UpdatePolicy):
-    """(a) Quantised target + program-and-verify of every pair whose level changed."""
+    """(a) Nearest-level target of ``w_new`` + program-and-verify of every changed pair."""
 
     name = "verify"
 
-    def apply(
+    def next_index(
         self,
-        chip: Chip,
-        state: LayerState,
+        mapping: WeightMapping,
+        index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        return _program_levels(chip, state, state.mapping.quantise(w_new), strategy)
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return mapping.index(w_new, "nearest")
 
 
 class ThresholdPolicy(UpdatePolicy):
@@ -98,46 +144,22 @@ class ThresholdPolicy(UpdatePolicy):
 
     name = "threshold"
 
-    def __init__(self, fraction: float = 0.5) -> None:
+    def __init__(self, fraction: float = 0.5, seed: int = 0) -> None:
+        super().__init__(seed)
         if not fraction > 0:
             raise ValueError(f"threshold fraction must be > 0, got {fraction}")
         self.fraction = fraction
 
-    def apply(
+    def next_index(
         self,
-        chip: Chip,
-        state: LayerState,
+        mapping: WeightMapping,
+        index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        step = state.mapping.level_step()
-        write = (w_new - w_read).abs() > self.fraction * step
-        new_index = torch.where(write, state.mapping.quantise(w_new), state.index)
-        return _program_levels(chip, state, new_index, strategy)
-
-
-class StochasticPolicy(UpdatePolicy):
-    """(d) Stochastic rounding of the update from the last programmed level, then
-    program-and-verify: a pair moves one level with probability ``|lr·g| / step``, so small
-    updates accumulate in expectation instead of being rounded away."""
-
-    name = "stochastic"
-
-    def __init__(self, seed: int = 0) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def apply(
-        self,
-        chip: Chip,
-        state: LayerState,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        base = state.mapping.weights_of_index(state.index)
-        new_index = state.mapping.quantise_stochastic(base + (w_new - w_read), self.generator)
-        return _program_levels(chip, state, new_index, strategy)
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        write = (w_new - w_read).abs() > self.fraction * mapping.min_weight_step
+        return torch.where(write, mapping.index(w_new, "nearest"), index)
 
 
 class ManhattanPolicy(UpdatePolicy):
@@ -145,7 +167,8 @@ class ManhattanPolicy(UpdatePolicy):
 
     name = "manhattan"
 
-    def __init__(self, min_fraction: float = 0.25) -> None:
+    def __init__(self, min_fraction: float = 0.25, seed: int = 0) -> None:
+        super().__init__(seed)
         if min_fraction < 0:
             raise ValueError(f"min_fraction must be >= 0, got {min_fraction}")
         self.min_fraction = min_fraction
@@ -177,14 +200,16 @@ class ManhattanPolicy(UpdatePolicy):
         return report, expected
 
 
+_CLASSES: dict[str, type[UpdatePolicy]] = {
+    "stochastic": StochasticPolicy,
+    "verify": VerifyPolicy,
+    "threshold": ThresholdPolicy,
+    "manhattan": ManhattanPolicy,
+}
+
+
 def make_policy(name: str, seed: int = 0) -> UpdatePolicy:
     """The policy called ``name`` (one of :data:`POLICIES`); ``seed`` drives random rounding."""
-    if name == "verify":
-        return VerifyPolicy()
-    if name == "threshold":
-        return ThresholdPolicy()
-    if name == "manhattan":
-        return ManhattanPolicy()
-    if name == "stochastic":
-        return StochasticPolicy(seed)
-    raise ValueError(f"unknown update policy {name!r}; allowed: {list(POLICIES)}")
+    if name not in _CLASSES:
+        raise ValueError(f"unknown update policy {name!r}; allowed: {list(POLICIES)}")
+    return _CLASSES[name](seed=seed)
