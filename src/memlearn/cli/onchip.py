@@ -379,7 +379,122 @@ def demo(
     typer.echo(f"wrote {png} and {path}")
 
 
+def adapt_gap(
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+    ),
+    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
+    strategy: str = typer.Option(
+        "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
+    ),
+    policy: str = typer.Option(
+        DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}."
+    ),
+    tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
+    max_chips: int = typer.Option(
+        1000, "--max-chips", help="Chips simulated at once (more tasks run in rounds)."
+    ),
+    ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
+    shots: int = typer.Option(1, "--shots", help="Support images per class."),
+    steps: int = typer.Option(5, "--steps", help="On-chip gradient updates per task."),
+    split: str | None = typer.Option(None, "--split", help="Alphabets to draw tasks from."),
+    levels: int | None = typer.Option(
+        None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
+    ),
+    weight_max: str = typer.Option(
+        "auto", "--weight-max", help="Full-scale weight: checkpoint, accuracy, peak or auto."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop."),
+    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Attribute the gap between on-chip and ideal-software accuracy to each non-ideality.
+
+    The same tasks on simulated chips with each non-ideality (programming spread, read noise,
+    converters, relaxation, stuck cells) switched off in turn, on an ideal chip with each one
+    alone, in float on the levels (the loop's own loss), and with the loop's former design.
+    """
+    from memlearn.experiments.onchip_gap import attribute_gap
+    from memlearn.onchip.run import head_weights, task_features
+
+    with user_errors():
+        if steps < 0:
+            raise ValueError(f"--steps must be >= 0, got {steps}")
+        if max_chips < 1:
+            raise ValueError(f"--max-chips must be >= 1, got {max_chips}")
+        net, info, lrs, levels, split, batch = _setup(
+            checkpoint, preset, strategy, policy, weight_max, tasks, ways, shots, split, levels,
+            seed, root,
+        )  # fmt: skip
+        from memlearn.devices.preset import load_preset
+
+        level_g = load_preset(preset).levels(levels)
+        common = dict(steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots)
+        wmax, wmax_from = resolve_weight_max(
+            net, info, lrs, **common, source=weight_max, root=root, seed=seed
+        )
+        peak, _ = resolve_weight_max(net, info, lrs, **common, source="peak", root=root, seed=seed)
+        started = time.perf_counter()
+        study = attribute_gap(
+            task_features(net, batch.support_x), batch.support_y.long(),
+            task_features(net, batch.query_x), batch.query_y.long(),
+            head_weights(net), lrs, _layout_for(net),
+            weight_max=wmax, peak_weight_max=peak, preset=preset, strategy=strategy,
+            policy=policy, levels=levels, steps=steps, seed=seed, max_chips=max_chips,
+        )  # fmt: skip
+        study.info.update(split=split, weight_max_source=wmax_from, ways=ways, shots=shots)
+        study.info["seconds"] = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps(study.as_dict()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    i = study.info
+    table = Table(
+        title=(
+            f"Where the on-chip accuracy goes: {ways}-way {shots}-shot, {i['tasks']} tasks, "
+            f"{steps} steps ({i['preset']}, {strategy}, policy {policy}, {i['levels']} levels, "
+            f"split {split})"
+        )
+    )
+    table.add_column("configuration")
+    table.add_column(f"acc {steps} %", justify="right")
+    table.add_column("Δ pts ± 95 % CI", justify="right")
+    table.add_column("vs", justify="left")
+    table.add_column("nJ", justify="right")
+    table.add_column("writes", justify="right")
+    versus = {
+        "loop design": "software",
+        "chip": "software",
+        "remove one": "chip",
+        "add one": "ideal chip",
+        "design (on the real chip)": "chip",
+    }
+    group = None
+    for row in study.rows:
+        if row.group != group:
+            group = row.group
+            table.add_section()
+        nan = row.delta != row.delta
+        table.add_row(
+            row.name,
+            f"{100 * row.final:.2f}",
+            "–" if nan else f"{100 * row.delta:+.2f} ± {100 * row.delta_ci95:.2f}",
+            versus.get(row.group, ""),
+            "–" if row.energy_j != row.energy_j else f"{1e9 * row.energy_j:.1f}",
+            "–" if row.writes != row.writes else f"{row.writes:.0f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"full scale {[round(w, 4) for w in i['weight_max']]} ({wmax_from}); peak rule "
+        f"{[round(w, 4) for w in i['peak_weight_max']]}; {i['seconds']:.1f} s"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``adapt`` and ``demo`` to the main application."""
     app.command("adapt")(adapt)
+    app.command("adapt-gap")(adapt_gap)
     app.command("demo")(demo)
