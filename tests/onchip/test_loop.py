@@ -217,3 +217,62 @@ def test_all_zero_layer_needs_a_full_scale():
         chip, sx, sy, qx, qy, [w1, torch.zeros_like(w2)], LRS, AdaptConfig(weight_max=[1.0, 0.5])
     )
     assert res.accuracy.shape == (2, 6)
+
+
+def test_fault_aware_targets_compensate_with_the_partner():
+    from memlearn.onchip.policies import LayerState, fault_aware_targets
+
+    levels = uniform_levels(10e-6, 150e-6, 8)  # 20 uS apart
+    m = WeightMapping(levels, torch.tensor(1e4))  # a level step is 0.2 in weight
+    index = torch.tensor([[[3, -2, 1, 2]]])
+    state = LayerState("fc1", m, index, targets=m.targets(index))
+    gf = torch.tensor([[[150e-6, 0.0, 0.0, 150e-6]]])
+    state.faulty = (
+        torch.tensor([[[True, False, False, True]]]),
+        torch.tensor([[[False, True, False, True]]]),
+    )
+    state.fault_g = (gf, torch.tensor([[[0.0, 1e-6, 0.0, 10e-6]]]))
+    gp, gm = fault_aware_targets(state, torch.tensor([[[1, 1, 1, 1]]]))  # all want +20 uS
+    # pair 0: G+ stuck at 150 uS keeps its old target; G- = 150 - 20 = 130 uS
+    assert gp[0, 0, 0] == state.targets[0][0, 0, 0] and gm[0, 0, 0] == pytest.approx(130e-6)
+    # pair 1: G- stuck at 1 uS keeps its old target; G+ = 1 + 20 -> nearest level 30 uS
+    assert gm[0, 0, 1] == state.targets[1][0, 0, 1] and gp[0, 0, 1] == pytest.approx(30e-6)
+    # pair 2 is healthy: plain sign-magnitude targets; pair 3 (both faulty) is left alone
+    assert gp[0, 0, 2] == pytest.approx(30e-6) and gm[0, 0, 2] == pytest.approx(10e-6)
+    assert gp[0, 0, 3] == state.targets[0][0, 0, 3] and gm[0, 0, 3] == state.targets[1][0, 0, 3]
+
+
+def test_stuck_cells_are_found_left_alone_and_compensated():
+    sx, sy, qx, qy, ws = synthetic_tasks(8, seed=15)
+    # G+ cells of fc2 stuck at the top of the window, on pairs meant to hold a positive weight:
+    # the loop wants them lower, so without fault handling it rewrites them again and again
+    positive = (ws[1] > 0.05).nonzero()[:4]
+    stuck_p = torch.zeros(8, 8, 5, dtype=torch.bool)
+    stuck_p[:, positive[:, 0], positive[:, 1]] = True
+    fc2_init = torch.full((8, 8, 5), 150e-6)  # stuck at the top of the window
+    cfg = dict(steps=4, weight_max=[1.0, 1.0])
+
+    def run(fault_fraction):
+        chip = FakeChip(8, LAYOUT, levels=8, stuck={"fc2": (stuck_p, torch.zeros_like(stuck_p))})
+        chip.g["fc2"][0].copy_(torch.where(stuck_p, fc2_init, chip.g["fc2"][0]))
+        cf = AdaptConfig(**cfg, fault_fraction=fault_fraction)
+        res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, cf)
+        return res, chip
+
+    on, chip_on = run(0.2)
+    off, chip_off = run(None)
+    writes_on = chip_on.write_counts("fc2")[0][stuck_p]
+    writes_off = chip_off.write_counts("fc2")[0][stuck_p]
+    assert writes_on.max() <= 1  # the deployment's write only: then found and left alone
+    assert writes_off.sum() > writes_on.sum()  # without: pulsed again and again
+    # the partners took over: some G- of the stuck pairs left the bottom level, and the pairs'
+    # weights came down where the gradient wanted them (without help they stay near the top)
+    g_minus = chip_on.g["fc2"][1][stuck_p]
+    assert (g_minus > 10e-6 + 1e-9).float().mean() > 0.5
+
+    def stuck_weights(chip):
+        gp, gm = chip.g["fc2"]
+        return ((gp - gm)[stuck_p] / 140e-6).mean()
+
+    assert stuck_weights(chip_on) < stuck_weights(chip_off) - 0.3
+    assert on.accuracy.shape == off.accuracy.shape == (8, 5)

@@ -46,27 +46,94 @@ DEFAULT_POLICY = "stochastic"
 
 @dataclass
 class LayerState:
-    """What the loop knows about one array: its mapping and last programmed level indices."""
+    """What the loop knows about one array.
+
+    ``index``: the signed level index of each pair's weight (``[n_chips, rows, cols]``, int64);
+    ``targets``: the ``(G+, G-)`` targets (S) last sent to the chip; ``faulty``: per cell
+    (``(G+, G-)`` bool masks) whether it was found far from its target, and ``fault_g`` (S) the
+    conductance it was read at (see :func:`find_faults`).
+    """
 
     array: str
     mapping: WeightMapping
-    index: torch.Tensor  # signed level index per pair, [n_chips, rows, cols], int64
+    index: torch.Tensor
+    targets: tuple[torch.Tensor, torch.Tensor] | None = None
+    faulty: tuple[torch.Tensor, torch.Tensor] | None = None
+    fault_g: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
-def _changed_cells(old: torch.Tensor, new: torch.Tensor, mapping: WeightMapping) -> torch.Tensor:
-    old_p, old_m = mapping.targets(old)
-    new_p, new_m = mapping.targets(new)
-    return ((old_p != new_p).sum(dim=(1, 2)) + (old_m != new_m).sum(dim=(1, 2))).long()
+def find_faults(
+    state: LayerState, g_plus: torch.Tensor, g_minus: torch.Tensor, threshold: float
+) -> None:
+    """Mark cells read more than ``threshold`` siemens away from their last target as faulty
+    (stuck, worn out or never verified), remembering the conductance they were read at.
+
+    A cell once found faulty stays so; its read value is refreshed at every read.
+    """
+    if state.targets is None:
+        return
+    found = []
+    for g, target, old, old_g in zip(
+        (g_plus, g_minus),
+        state.targets,
+        state.faulty or (None, None),
+        state.fault_g or (None, None),
+        strict=True,
+    ):
+        bad = (g - target).abs() > threshold
+        if old is not None:
+            bad |= old
+        found.append((bad, torch.where(bad, g, torch.zeros_like(g) if old_g is None else old_g)))
+    state.faulty = (found[0][0], found[1][0])
+    state.fault_g = (found[0][1], found[1][1])
 
 
-def _program_levels(
-    chip: Chip, state: LayerState, new_index: torch.Tensor, strategy: str
+def fault_aware_targets(
+    state: LayerState, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(G+, G-)`` targets (S) for the weights of ``index``, around the faulty cells.
+
+    A healthy pair gets the sign-magnitude targets of its level.  A pair with one faulty cell
+    keeps that cell's last target (so it is not pulsed again in vain) and sets its partner to
+    the level that brings ``s (G+ - G-)`` nearest the weight, given the faulty cell's read
+    conductance (differential compensation); a pair with both cells faulty is left alone.
+    """
+    g_plus, g_minus = state.mapping.targets(index)
+    if state.faulty is None or state.targets is None or state.fault_g is None:
+        return g_plus, g_minus
+    bad_p, bad_m = state.faulty
+    last_p, last_m = state.targets
+    gf_p, gf_m = state.fault_g
+    m = state.mapping
+    want = m.index_weights(index) / m.scale  # wanted G+ - G- (S)
+    levels = m.levels
+
+    def nearest_level(g: torch.Tensor) -> torch.Tensor:
+        mids = 0.5 * (levels[1:] + levels[:-1])
+        return levels[torch.bucketize(g.contiguous(), mids.contiguous())]
+
+    # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want
+    g_minus = torch.where(bad_p, nearest_level(gf_p - want), g_minus)
+    g_plus = torch.where(bad_m, nearest_level(gf_m + want), g_plus)
+    g_plus = torch.where(bad_p, last_p, g_plus)
+    g_minus = torch.where(bad_m, last_m, g_minus)
+    return g_plus, g_minus
+
+
+def program_targets(
+    chip: Chip, state: LayerState, index: torch.Tensor, strategy: str
 ) -> tuple[ProgramReport, torch.Tensor]:
-    expected = _changed_cells(state.index, new_index, state.mapping)
-    g_plus, g_minus = state.mapping.targets(new_index)
-    mask = new_index != state.index
-    report = chip.program(state.array, g_plus, g_minus, strategy=strategy, mask=mask)
-    state.index = new_index
+    """Program the (fault-aware) targets of ``index``; only cells whose target changed are
+    written.  Returns the chip's report and the cells per chip whose target changed."""
+    g_plus, g_minus = fault_aware_targets(state, index)
+    if state.targets is None:
+        change_p = torch.ones_like(g_plus, dtype=torch.bool)
+        change_m = change_p
+    else:
+        change_p, change_m = g_plus != state.targets[0], g_minus != state.targets[1]
+    expected = (change_p.sum(dim=(1, 2)) + change_m.sum(dim=(1, 2))).long()
+    report = chip.program(state.array, g_plus, g_minus, strategy=strategy, mask=change_p | change_m)
+    state.index, state.targets = index, (g_plus, g_minus)
     return report, expected
 
 
@@ -78,6 +145,7 @@ class UpdatePolicy:
     """
 
     name = ""
+    targets_levels = True  # programs level targets (and so can work around faulty cells)
 
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -104,7 +172,7 @@ class UpdatePolicy:
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
         new_index = self.next_index(state.mapping, state.index, w_read, w_new, self.generator)
-        return _program_levels(chip, state, new_index, strategy)
+        return program_targets(chip, state, new_index, strategy)
 
 
 class StochasticPolicy(UpdatePolicy):
@@ -166,6 +234,7 @@ class ManhattanPolicy(UpdatePolicy):
     """(b) One fixed SET or RESET pulse per pair in the direction of −gradient, no verify."""
 
     name = "manhattan"
+    targets_levels = False
 
     def __init__(self, min_fraction: float = 0.25, seed: int = 0) -> None:
         super().__init__(seed)
