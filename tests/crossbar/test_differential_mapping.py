@@ -112,3 +112,19 @@ def test_search_full_scale_finds_the_best_and_never_loses_to_its_start():
         search_full_scale(score, peaks, start=[1.0])
     with pytest.raises(MemlearnError, match="full-scale weight must be finite and > 0"):
         DifferentialMapping.from_full_scale(0.0, LEVELS)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rounding_follows_the_weights_device():
+    """Hardware-aware training calls the shared rounding on GPU weights."""
+    from memlearn.crossbar.mapping import ROUNDINGS
+
+    m = DifferentialMapping.from_full_scale(0.7, LEVELS)
+    w = torch.linspace(-1, 1, 101)
+    for rounding in ROUNDINGS:
+        k = m.index(w.cuda(), rounding)
+        assert k.device.type == "cuda" and m.index_weights(k).device.type == "cuda"
+        assert all(t.device.type == "cuda" for t in m.index_conductances(k))
+        moved = m.update_index(k, torch.full_like(w, 0.1).cuda(), rounding)
+        assert moved.device.type == "cuda"
+    assert torch.equal(m.index(w.cuda()).cpu(), m.index(w))

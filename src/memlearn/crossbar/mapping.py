@@ -18,8 +18,8 @@ quantise alike:
   smaller than a level step moves the pair one level with probability ``|change| / step``
   instead of being rounded away.
 
-Both clip at the top level.  Works on any leading shape (e.g. ``[tasks, out, in]``); ``scale``
-broadcasts against it, so a per-layer scale is a tensor of shape ``[..., 1, 1]``.
+Both clip at the top level.  Works on any leading shape (e.g. ``[tasks, out, in]``) and device;
+``scale`` broadcasts against it, so a per-layer scale is a tensor of shape ``[..., 1, 1]``.
 
 The full-scale weight (the weight on the top level, ``scale * (L_top - L_0)``) trades range for
 resolution; :func:`search_full_scale` picks it per layer by maximising a score (e.g. the query
@@ -61,7 +61,7 @@ def round_to_levels(
     ``"stochastic"`` draws one uniform number per element from ``generator``.
     """
     check_rounding(rounding)
-    steps = steps.to(magnitude.dtype).contiguous()
+    steps = steps.to(device=magnitude.device, dtype=magnitude.dtype).contiguous()
     magnitude = magnitude.contiguous()
     top = steps.numel() - 1
     if rounding == "nearest":
@@ -71,7 +71,9 @@ def round_to_levels(
     gap = (steps[high] - steps[low]).clamp_min(torch.finfo(steps.dtype).tiny)
     p_up = ((magnitude - steps[low]) / gap).clamp(0.0, 1.0)
     p_up = torch.where(high == low, torch.zeros_like(p_up), p_up)
-    draw = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype)
+    draw = torch.rand(
+        magnitude.shape, generator=generator, dtype=magnitude.dtype, device=magnitude.device
+    )
     return torch.where(draw < p_up, high, low)
 
 
@@ -144,19 +146,22 @@ class DifferentialMapping:
     ) -> torch.Tensor:
         """Signed level index (int64) of each weight, rounded as ``rounding`` says."""
         w = weights.detach().float()
-        k = round_to_levels(w.abs() / self.scale, self.steps, rounding, generator)
+        scale = self.scale.to(w.device)
+        k = round_to_levels(w.abs() / scale, self.steps, rounding, generator)
         return torch.where(w < 0, -k, k)
 
     def index_conductances(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target conductances ``(G+, G-)`` (S) of signed level indices."""
-        g_on = self.levels[index.abs()]
-        g_off = self.levels[0].expand_as(g_on)
+        levels = self.levels.to(index.device)
+        g_on = levels[index.abs()]
+        g_off = levels[0].expand_as(g_on)
         positive = index > 0
         return torch.where(positive, g_on, g_off), torch.where(positive, g_off, g_on)
 
     def index_weights(self, index: torch.Tensor) -> torch.Tensor:
         """Nominal weights of signed level indices: ``sign(k) * scale * (L_|k| - L_0)``."""
-        return torch.sign(index).float() * self.scale * self.steps[index.abs()]
+        steps = self.steps.to(index.device)
+        return torch.sign(index).float() * self.scale.to(index.device) * steps[index.abs()]
 
     def update_index(
         self,
