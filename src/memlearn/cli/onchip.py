@@ -32,6 +32,32 @@ from memlearn.onchip.run import (
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
 
+# Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
+_CHECKPOINT = typer.Option(
+    None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+)
+_PRESET = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file.")
+_STRATEGY = typer.Option("hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}.")
+_POLICY = typer.Option(DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}.")
+_WAYS = typer.Option(5, "--ways", help="Classes per task (must match the model).")
+_SHOTS = typer.Option(1, "--shots", help="Support images per class.")
+_STEPS = typer.Option(5, "--steps", help="On-chip gradient updates per task.")
+_SPLIT = typer.Option(
+    None, "--split", help="Alphabets to draw tasks from (default: evaluation if present, else val)."
+)
+_LEVELS = typer.Option(
+    None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
+)
+_WEIGHT_MAX = typer.Option(
+    "auto",
+    "--weight-max",
+    help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
+    "peak, or auto (accuracy, starting from the checkpoint's).",
+)
+_SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
+_ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+
 
 def _layout_for(net: Any) -> ChipLayout:
     """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
@@ -266,43 +292,26 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
 
 
 def adapt(
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
-    strategy: str = typer.Option(
-        "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
-    ),
-    policy: str = typer.Option(
-        DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}."
-    ),
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    policy: str = _POLICY,
     chips: int = typer.Option(100, "--chips", help="Simulated chips (tasks run in rounds)."),
     tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
-    ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
-    shots: int = typer.Option(1, "--shots", help="Support images per class."),
-    steps: int = typer.Option(5, "--steps", help="On-chip gradient updates per task."),
-    split: str | None = typer.Option(
-        None,
-        "--split",
-        help="Alphabets to draw tasks from (default: evaluation if present, else val).",
-    ),
-    levels: int | None = typer.Option(
-        None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
-    ),
+    ways: int = _WAYS,
+    shots: int = _SHOTS,
+    steps: int = _STEPS,
+    split: str | None = _SPLIT,
+    levels: int | None = _LEVELS,
     bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake the adapted chips (hours)."),
     bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
     bench: str | None = typer.Option(
         None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
     ),
-    weight_max: str = typer.Option(
-        "auto",
-        "--weight-max",
-        help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
-        "peak, or auto (the checkpoint's if it has one, else accuracy).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    weight_max: str = _WEIGHT_MAX,
+    as_json: bool = _JSON,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
     with user_errors():
@@ -334,13 +343,11 @@ def adapt(
 
 def demo(
     out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
-    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
 ) -> None:
     """The shipped model learns 16 new 5-way 1-shot tasks on 16 simulated chips."""
     from memlearn.experiments.provenance import provenance, write_json
@@ -380,33 +387,23 @@ def demo(
 
 
 def adapt_gap(
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
-    strategy: str = typer.Option(
-        "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
-    ),
-    policy: str = typer.Option(
-        DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}."
-    ),
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    policy: str = _POLICY,
     tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
     max_chips: int = typer.Option(
         1000, "--max-chips", help="Chips simulated at once (more tasks run in rounds)."
     ),
-    ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
-    shots: int = typer.Option(1, "--shots", help="Support images per class."),
-    steps: int = typer.Option(5, "--steps", help="On-chip gradient updates per task."),
-    split: str | None = typer.Option(None, "--split", help="Alphabets to draw tasks from."),
-    levels: int | None = typer.Option(
-        None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
-    ),
-    weight_max: str = typer.Option(
-        "auto", "--weight-max", help="Full-scale weight: checkpoint, accuracy, peak or auto."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop."),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    ways: int = _WAYS,
+    shots: int = _SHOTS,
+    steps: int = _STEPS,
+    split: str | None = _SPLIT,
+    levels: int | None = _LEVELS,
+    weight_max: str = _WEIGHT_MAX,
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
+    as_json: bool = _JSON,
 ) -> None:
     """Attribute the gap between on-chip and ideal-software accuracy to each non-ideality.
 

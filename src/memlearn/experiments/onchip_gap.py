@@ -41,7 +41,7 @@ import torch
 from memlearn.chip.base import ChipLayout, ProgramReport
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
-from memlearn.devices.preset import DevicePreset, load_preset
+from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.devices.retention import relax
 from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
@@ -49,14 +49,8 @@ from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
-_RELAX = (
-    "relax_fast_set",
-    "relax_fast_reset",
-    "relax_log_set",
-    "relax_log_reset",
-    "relax_mean_set",
-    "relax_mean_reset",
-)
+# the relaxation amplitudes (siemens) of the preset's drift table; time constants stay
+_RELAX = tuple(k for k, (table, unit, _) in PARAMETERS.items() if table == "drift" and unit == "S")
 
 
 class OracleProgrammingChip(SimulatedChip):

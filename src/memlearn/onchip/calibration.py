@@ -28,10 +28,6 @@ from memlearn.onchip.policies import POLICIES, make_policy
 WEIGHT_MAX_RULES = ("accuracy", "peak")
 
 
-def _expand(weights: list[torch.Tensor], tasks: int) -> list[torch.Tensor]:
-    return [w.float().expand(tasks, *w.shape[-2:]).clone() for w in weights]
-
-
 def quantised_adapt(
     support_x: torch.Tensor,
     support_y: torch.Tensor,
@@ -59,7 +55,7 @@ def quantised_adapt(
     rule = make_policy("verify" if policy == "manhattan" else policy, seed)
     tasks = support_x.shape[0]
     maps = [WeightMapping.from_full_scale(m, levels) for m in weight_max]
-    index = [m.index(w) for m, w in zip(maps, _expand(weights, tasks), strict=True)]
+    index = [m.index(w) for m, w in zip(maps, head.per_task(weights, tasks), strict=True)]
     accuracy = torch.empty(tasks, steps + 1)
     loss = torch.empty(tasks, steps + 1)
     for k in range(steps + 1):
