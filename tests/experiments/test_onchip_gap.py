@@ -86,3 +86,12 @@ def test_study_rows_and_their_consistency():
     assert real.energy_j > 0 and real.writes > 0
     d = study.as_dict()
     assert d["info"]["tasks"] == 8 and len(d["rows"]) == 17
+
+
+def test_design_rows_that_repeat_the_chip_are_left_out():
+    sx, sy, qx, qy, ws = synthetic_tasks(4, seed=42)
+    study = attribute_gap(
+        sx, sy, qx, qy, ws, LRS, LAYOUT, weight_max=[2.0, 3.0], peak_weight_max=[2.0, 3.0],
+        policy="verify", steps=1, seed=1,
+    )  # fmt: skip
+    assert [r.name for r in study.rows if r.group.startswith("design")] == []

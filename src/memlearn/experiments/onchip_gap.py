@@ -258,14 +258,15 @@ def attribute_gap(
         row = on_chip("add one", f"only {part}", everything - {part}, policy, weight_max)
         row.delta, row.delta_ci95 = _paired(row.accuracy, ideal.accuracy)
         rows.append(row)
-    design: list[tuple[str, str, list[float]]] = []
-    if policy != "verify":
-        design.append(("nearest rounding (verify)", "verify", weight_max))
+    design = [("nearest rounding (verify)", "verify", list(weight_max))]
     if peak_weight_max is not None:
-        design.append(("peak full scale", policy, peak_weight_max))
-        if policy != "verify":
-            design.append(("former loop: peak + nearest", "verify", peak_weight_max))
+        design.append(("peak full scale", policy, list(peak_weight_max)))
+        design.append(("former loop: peak + nearest", "verify", list(peak_weight_max)))
+    done = {(policy, tuple(weight_max))}  # the chip's own design: no row of its own
     for name, pol, wmax in design:
+        if (pol, tuple(wmax)) in done:
+            continue
+        done.add((pol, tuple(wmax)))
         row = on_chip("design (on the real chip)", name, frozenset(), pol, wmax)
         row.delta, row.delta_ci95 = _paired(row.accuracy, real.accuracy)
         rows.append(row)
