@@ -84,6 +84,7 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
         (["--bake-hours", "-1"], "--bake-hours"),
         (["--weight-max", "largest"], "unknown --weight-max 'largest'"),
         (["--levels", "99"], "--levels must be in [2, 64]"),
+        (["--bake-hours", "12"], "give --chips >= --tasks with --bake-hours"),
     ],
 )
 def test_adapt_bad_inputs(shared_data, shipped_model, extra, words):

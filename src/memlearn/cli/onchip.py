@@ -170,6 +170,11 @@ def run(
         raise ValueError(f"--bake-hours must be >= 0, got {bake_hours}")
     if not -273.15 < bake_celsius <= 400:
         raise ValueError(f"--bake-celsius must be in (-273.15, 400], got {bake_celsius}")
+    if bake_hours > 0 and bench is None and chips < tasks:
+        raise ValueError(
+            f"a bake ages every cell of a chip, so each task needs its own chip: give --chips >= "
+            f"--tasks with --bake-hours (got --chips {chips}, --tasks {tasks})"
+        )
     net, info, lrs, levels, split, batch = _setup(
         checkpoint, preset, strategy, policy, weight_max_source, tasks, ways, shots, split,
         levels, seed, root,
