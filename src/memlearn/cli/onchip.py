@@ -285,7 +285,8 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
     dep = info["deployment"]
     console.print(
         f"deployment (not counted above): {dep['cells_written']:.0f} cells, "
-        f"{1e6 * dep['energy_j']:.3f} µJ per chip"
+        f"{1e6 * dep['energy_j']:.3f} µJ per chip; full-scale weights "
+        f"{[round(w, 4) for w in info['weight_max']]} ({info['weight_max_source']})"
     )
     if "accuracy_after_bake" in summary:
         ratio = summary["accuracy_after_bake"] / max(summary["accuracy_by_step"][-1], 1e-12)
