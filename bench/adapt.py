@@ -25,6 +25,9 @@ from memlearn.data import TaskSampler, default_eval_split, load_split
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
 from memlearn.onchip.head import software_adapt
+from memlearn.onchip.loop import chip_levels
+from memlearn.onchip.policies import DEFAULT_POLICY
+from memlearn.onchip.run import resolve_weight_max
 
 
 def main() -> None:
@@ -33,7 +36,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--preset", default="hfo2-mlc")
     parser.add_argument("--strategy", default="hybrid")
-    parser.add_argument("--policy", default="verify")
+    parser.add_argument("--policy", default=DEFAULT_POLICY)
     parser.add_argument("--levels", type=int, default=8)
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -51,18 +54,23 @@ def main() -> None:
     sx, qx = task_features(net, tasks.support_x), task_features(net, tasks.query_x)
     t_features = time.perf_counter() - t0
     weights = head_weights(net)
-    weight_max = info.get("weight_max")
-    config = AdaptConfig(
-        steps=args.steps,
-        strategy=args.strategy,
-        policy=args.policy,
-        levels=args.levels,
-        weight_max=list(weight_max) if weight_max else None,
-    )
 
     t0 = time.perf_counter()
     chip = SimulatedChip(args.chips, preset=args.preset, levels=args.levels, seed=args.seed)
     t_build = time.perf_counter() - t0
+    # The full-scale weight exactly as `memlearn adapt` sets it (not timed: done once per model).
+    levels = chip_levels(chip, None)
+    weight_max, source = resolve_weight_max(
+        net, info, lrs, steps=args.steps, levels=levels, policy=args.policy, ways=5, shots=1,
+        seed=args.seed,
+    )  # fmt: skip
+    config = AdaptConfig(
+        steps=args.steps,
+        strategy=args.strategy,
+        policy=args.policy,
+        levels=levels,
+        weight_max=weight_max,
+    )
     t0 = time.perf_counter()
     result = adapt_on_chip(chip, sx, tasks.support_y, qx, tasks.query_y, weights, lrs, config)
     t_chip = time.perf_counter() - t0
@@ -80,6 +88,7 @@ def main() -> None:
     print(f"tasks/chips: {n}, steps: {args.steps}, split: {split}, threads: {args.threads}")
     print(f"features (digital extractor, both paths): {t_features:.2f} s")
     print(f"SimulatedChip construction: {t_build:.2f} s (not counted)")
+    print(f"full-scale weights {[round(w, 4) for w in weight_max]} ({source}; not counted)")
     print(
         f"on-chip loop (deploy + {args.steps} steps + evaluations): {t_chip:.2f} s "
         f"-> {n / t_chip:.1f} adaptations/s"

@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,19 @@ def test_server_rejects_bad_settings():
         ChipServer(FakeChip(1), port=70000)
     with pytest.raises(ValueError, match="max_message_bytes"):
         ChipServer(FakeChip(1), max_message_bytes=10)
+
+
+def test_silent_clients_are_dropped_after_the_idle_timeout():
+    srv = ChipServer(FakeChip(1), idle_timeout_s=0.3).start()
+    try:
+        c = Client(srv.address)
+        assert c.call("hello", {"versions": [1]})["ok"]
+        t0 = time.monotonic()
+        assert c.recv() is None  # the server hangs up on a client silent for 0.3 s
+        assert 0.2 < time.monotonic() - t0 < 5
+        c.close()
+        c = Client(srv.address)  # and keeps serving others
+        assert c.call("hello", {"versions": [1]})["ok"]
+        c.close()
+    finally:
+        srv.shutdown()

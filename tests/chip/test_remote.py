@@ -30,9 +30,23 @@ def _simulated(seed):
     return SimulatedChip(6, preset="hfo2-mlc", layout=LAYOUT, levels=8, seed=seed)
 
 
+def _simulated_log(seed):
+    """Levels spaced in ln G: the loop must learn them from the bench, not assume them."""
+    from memlearn.chip.simulated import SimulatedChip
+
+    return SimulatedChip(6, preset="hfo2-mlc", layout=LAYOUT, levels=8, seed=seed, spacing="log")
+
+
 @pytest.mark.parametrize(
     ("make", "policy"),
-    [(_fake, "verify"), (_fake, "manhattan"), (_simulated, "verify"), (_simulated, "manhattan")],
+    [
+        (_fake, "verify"),
+        (_fake, "manhattan"),
+        (_simulated, "verify"),
+        (_simulated, "stochastic"),
+        (_simulated, "manhattan"),
+        (_simulated_log, "stochastic"),
+    ],
 )
 def test_loop_on_remote_chip_equals_local_chip(make, policy):
     sx, sy, qx, qy, ws = synthetic_tasks(6, seed=11)
@@ -41,6 +55,11 @@ def test_loop_on_remote_chip_equals_local_chip(make, policy):
     assert local.cells_written.sum() > 0
     with ChipServer(make(5)) as server, RemoteChip(*server.address, timeout_s=30) as remote:
         assert remote.n_chips == 6 and remote.layout == LAYOUT and remote.levels == 8
+        own = make(5).levels
+        if isinstance(own, torch.Tensor):
+            assert torch.equal(remote.level_conductances, own)
+        else:
+            assert remote.level_conductances is None
         over_wire = adapt_on_chip(remote, sx, sy, qx, qy, ws, LRS, cfg)
     for name in (
         "accuracy",

@@ -1,8 +1,9 @@
 """A small, transparent Chip for testing the loop's mechanics (not a device model).
 
-Cells take their target plus optional Gaussian programming error; reads add optional Gaussian
-noise; multiply is the exact product; every written cell costs one pulse and one verify read;
-energies are fixed per operation so ledgers can be checked by hand.
+Cells take their target plus optional Gaussian programming error (cells marked stuck keep their
+value, though they are counted and charged as written); reads add optional Gaussian noise;
+multiply is the exact product; every written cell costs one pulse and one verify read; energies
+are fixed per operation so ledgers can be checked by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FakeChip(Chip):
         read_sigma: float = 0.0,
         pulse_step: float = 5e-6,
         seed: int = 0,
+        stuck: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
         self.layout = layout or reference_layout()
         self.n_chips = n_chips
@@ -45,6 +47,8 @@ class FakeChip(Chip):
             self.g[spec.name] = [torch.full(shape, window[0]), torch.full(shape, window[0])]
             self.targets[spec.name] = [None, None]
             self.counts[spec.name] = [torch.zeros(shape, dtype=torch.long) for _ in range(2)]
+        # array -> (G+ stuck mask, G- stuck mask): those cells keep their value when written
+        self.stuck = stuck or {}
         self.ledger = {
             k: torch.zeros(n_chips, dtype=torch.float64)
             for k in ("read", "program", "verify", "dac", "adc")
@@ -71,6 +75,8 @@ class FakeChip(Chip):
                 change &= mask
             cells = self.g[array][side]
             value = (target + self._noise(target.shape, self.program_sigma)).clamp(*self._window)
+            if array in self.stuck:
+                value = torch.where(self.stuck[array][side], cells, value)
             cells[change] = value[change]
             self.counts[array][side] += change.long()
             new_last = target.clone() if last is None else torch.where(change, target, last)

@@ -82,6 +82,9 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
         (["--preset", "no-such-preset"], "no-such-preset"),
         (["--tasks", "0"], "--tasks must be >= 1"),
         (["--bake-hours", "-1"], "--bake-hours"),
+        (["--weight-max", "largest"], "unknown --weight-max 'largest'"),
+        (["--levels", "99"], "--levels must be in [2, 64]"),
+        (["--bake-hours", "12"], "give --chips >= --tasks with --bake-hours"),
     ],
 )
 def test_adapt_bad_inputs(shared_data, shipped_model, extra, words):
@@ -104,17 +107,8 @@ def test_demo_writes_png_and_json(shared_data, shipped_model, tmp_path):
 def test_chip_serve_answers_a_remote_chip():
     from memlearn.chip.remote import RemoteChip
 
-    cmd = [sys.executable, "-c", "from memlearn.cli.main import app; app()", "chip", "serve"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", "0", "--chips", "2", "--seed", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, host, port = _serve("--chips", "2", "--seed", "1")
     try:
-        line = proc.stderr.readline()
-        assert "serving 2 simulated chip(s)" in line, line
-        address = line.split(" on ")[1].split(";")[0]
-        host, port = address.rsplit(":", 1)
         deadline = time.time() + 10
         while True:
             try:
@@ -131,3 +125,44 @@ def test_chip_serve_answers_a_remote_chip():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _serve(*args):
+    """Start `memlearn chip serve` on a free loopback port; returns (process, host, port)."""
+    cmd = [sys.executable, "-c", "from memlearn.cli.main import app; app()", "chip", "serve"]
+    proc = subprocess.Popen([*cmd, "--port", "0", *args], stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    if "serving" not in line:
+        proc.terminate()
+        raise AssertionError(line)
+    host, port = line.split(" on ")[1].split(";")[0].rsplit(":", 1)
+    return proc, host, int(port)
+
+
+def test_adapt_on_a_served_chip_equals_the_simulated_one(shared_data, shipped_model):
+    """`memlearn adapt --bench` against `memlearn chip serve` with the same seed gives the very
+    numbers of `memlearn adapt` on its own simulated chips."""
+    local = _adapt(shared_data, "--seed", "5", "--bake-hours", "1", chips=6)
+    assert local.exit_code == 0, local.output
+    proc, host, port = _serve("--chips", "6", "--seed", "5")
+    try:
+        remote = _adapt(shared_data, "--seed", "5", "--bake-hours", "1", "--bench",
+                        f"{host}:{port}", chips=6)  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert remote.exit_code == 0, remote.output
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+
+
+def test_adapt_gap_attributes_the_gap(shared_data, shipped_model):
+    args = ["adapt-gap", "--root", str(shared_data), "--tasks", "4", "--steps", "1", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    names = [r["name"] for r in out["rows"]]
+    assert names[0] == "ideal software (float)" and "without stuck cells" in names
+    assert out["info"]["tasks"] == 4 and out["info"]["weight_max_source"].startswith("accuracy")
+    assert all(len(r["accuracy_by_step"]) == 2 for r in out["rows"])
+    bad = CliRunner().invoke(app, [*args[:-1], "--max-chips", "0"])
+    assert bad.exit_code == 2 and "--max-chips must be >= 1" in bad.stderr

@@ -23,8 +23,11 @@ op            args                                         result
 ============  ===========================================  =====================================
 hello         ``versions`` (list of ints the client        ``version``, ``server``, ``n_chips``,
               speaks)                                      ``layout``, ``window_s``,
-                                                           ``read_voltage_v``, ``levels``,
-                                                           ``preset``, ``max_message_bytes``
+                                                           ``read_voltage_v``, ``levels`` (count
+                                                           or null), ``levels_s`` (the level
+                                                           conductances in S, ascending, or
+                                                           null), ``preset``,
+                                                           ``max_message_bytes``
 layout        –                                            ``layout`` (``arrays``: name, rows,
                                                            cols; ``tile_rows``, ``tile_cols``)
 read          ``array``                                    ``g_plus``, ``g_minus`` (S)

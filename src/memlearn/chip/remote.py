@@ -32,10 +32,28 @@ from memlearn.chip.protocol import (
 DEFAULT_TIMEOUT_S = 60.0  # [E] a program request on 1,000 simulated chips takes a few seconds
 
 
+def _level_conductances(value: Any) -> torch.Tensor | None:
+    """The bench's level conductances (S) from ``hello``, or ``None`` when it sends none."""
+    if value is None:
+        return None
+    try:
+        levels = torch.tensor([float(g) for g in value], dtype=torch.float64)
+    except (TypeError, ValueError) as exc:
+        raise RemoteChipError("malformed", f"bad levels_s in the bench's hello: {exc}") from exc
+    ok = levels.numel() >= 2 and bool(torch.isfinite(levels).all()) and bool(levels[0] > 0)
+    if not ok or not bool((levels[1:] > levels[:-1]).all()):
+        raise RemoteChipError(
+            "malformed", "levels_s must be >= 2 finite, positive, increasing conductances (S)"
+        )
+    return levels.float()
+
+
 class RemoteChip(Chip):
     """Chips served by ``memlearn chip serve`` (or a real bench speaking the same protocol).
 
-    ``timeout_s`` bounds connecting and each request's round trip (seconds).
+    ``timeout_s`` bounds connecting and each request's round trip (seconds).  After ``hello``,
+    ``levels`` (count) and ``level_conductances`` (S, or ``None``) say which levels the bench
+    programs, so the loop maps weights onto exactly those.
     """
 
     def __init__(
@@ -74,6 +92,7 @@ class RemoteChip(Chip):
         self._window = (float(info["window_s"][0]), float(info["window_s"][1]))
         self._read_voltage = float(info["read_voltage_v"])
         self.levels = info.get("levels")
+        self.level_conductances = _level_conductances(info.get("levels_s"))
         self.preset = info.get("preset")
 
     # -- transport ------------------------------------------------------------------------

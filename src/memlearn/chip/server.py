@@ -233,6 +233,7 @@ class _Session:
             "window_s": [float(g_min), float(g_max)],
             "read_voltage_v": float(chip.read_voltage),
             "levels": _levels_of(chip),
+            "levels_s": _level_conductances_of(chip),
             "preset": self.owner.preset_name,
             "max_message_bytes": self.owner.max_message_bytes,
         }
@@ -337,6 +338,13 @@ def _levels_of(chip: Chip) -> int | None:
         return levels
     if isinstance(levels, torch.Tensor):
         return int(levels.numel())
+    return None
+
+
+def _level_conductances_of(chip: Chip) -> list[float] | None:
+    levels = getattr(chip, "levels", None)
+    if isinstance(levels, torch.Tensor) and levels.dim() == 1 and levels.numel() >= 2:
+        return [float(g) for g in levels.double()]
     return None
 
 

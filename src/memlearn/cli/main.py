@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import typer
+import os
 
-from memlearn import __version__
+# OpenMP worker threads that spin-wait between parallel regions made runs on shared 2-core
+# machines several-fold slower (`memlearn demo`: 102 s instead of 13 s; bench/program.py).  Let
+# them sleep unless the user says otherwise; this must precede torch's first import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+
+from memlearn import __version__  # noqa: E402
 
 app = typer.Typer(
     name="memlearn",

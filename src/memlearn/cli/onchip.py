@@ -17,20 +17,46 @@ import typer
 
 from memlearn.chip.base import STRATEGIES, ArraySpec, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
-from memlearn.onchip.loop import AdaptConfig, AdaptResult
-from memlearn.onchip.policies import POLICIES
+from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
+from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
-    calibrate_weight_max,
+    WEIGHT_MAX_SOURCES,
     ci95,
     deployment_summary,
     inner_lrs_from,
+    resolve_weight_max,
     run_adaptation,
     summarise,
 )
 
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
-CALIBRATION_TASKS = 64  # training tasks that set the full-scale weight of a plain checkpoint
+
+# Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
+_CHECKPOINT = typer.Option(
+    None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+)
+_PRESET = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file.")
+_STRATEGY = typer.Option("hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}.")
+_POLICY = typer.Option(DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}.")
+_WAYS = typer.Option(5, "--ways", help="Classes per task (must match the model).")
+_SHOTS = typer.Option(1, "--shots", help="Support images per class.")
+_STEPS = typer.Option(5, "--steps", help="On-chip gradient updates per task.")
+_SPLIT = typer.Option(
+    None, "--split", help="Alphabets to draw tasks from (default: evaluation if present, else val)."
+)
+_LEVELS = typer.Option(
+    None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
+)
+_WEIGHT_MAX = typer.Option(
+    "auto",
+    "--weight-max",
+    help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
+    "peak, or auto (accuracy, starting from the checkpoint's).",
+)
+_SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
+_ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 
 
 def _layout_for(net: Any) -> ChipLayout:
@@ -66,6 +92,56 @@ def make_chip(
     return SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
 
 
+def _setup(
+    checkpoint: Path | None,
+    preset: str,
+    strategy: str,
+    policy: str,
+    weight_max_source: str,
+    tasks: int,
+    ways: int,
+    shots: int,
+    split: str | None,
+    levels: int | None,
+    seed: int,
+    root: Path | None,
+) -> tuple[Any, dict[str, Any], list[float], int, str, Any]:
+    """Check the options shared by ``adapt`` and ``adapt-gap``; load the model and the tasks.
+
+    Returns the network, the checkpoint info, the inner learning rates, the level count, the
+    split and the task batch.
+    """
+    from memlearn.data import TaskSampler, default_eval_split, load_split
+    from memlearn.devices.preset import load_preset
+    from memlearn.meta.checkpoint import load_checkpoint
+
+    if tasks < 1:
+        raise ValueError(f"--tasks must be >= 1, got {tasks}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if weight_max_source not in WEIGHT_MAX_SOURCES:
+        raise ValueError(
+            f"unknown --weight-max {weight_max_source!r}; allowed: {', '.join(WEIGHT_MAX_SOURCES)}"
+        )
+    if levels is not None and not 2 <= levels <= 64:
+        raise ValueError(f"--levels must be in [2, 64], got {levels}")
+    load_preset(preset)  # fail early on an unknown preset
+    net, info = load_checkpoint(checkpoint)
+    if net.fc2.weight.shape[0] != ways:
+        raise ValueError(
+            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
+        )
+    lrs = inner_lrs_from(info)
+    if levels is None:
+        levels = int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
+    split = split or default_eval_split(root)
+    classes = load_split(split, root, rotations=False)
+    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    return net, info, lrs, levels, split, batch
+
+
 def run(
     *,
     checkpoint: Path | None,
@@ -84,52 +160,43 @@ def run(
     seed: int,
     root: Path | None,
     bench: str | None = None,
+    weight_max_source: str = "auto",
 ) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
-    from memlearn.data import TaskSampler, default_eval_split, load_split
-    from memlearn.devices.preset import load_preset
-    from memlearn.meta.checkpoint import load_checkpoint
-
-    for name, value, low in (("chips", chips, 1), ("tasks", tasks, 1), ("steps", steps, 0)):
+    for name, value, low in (("chips", chips, 1), ("steps", steps, 0)):
         if value < low:
             raise ValueError(f"--{name} must be >= {low}, got {value}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if bake_hours < 0:
         raise ValueError(f"--bake-hours must be >= 0, got {bake_hours}")
     if not -273.15 < bake_celsius <= 400:
         raise ValueError(f"--bake-celsius must be in (-273.15, 400], got {bake_celsius}")
-    load_preset(preset)  # fail early on an unknown preset
-    net, info = load_checkpoint(checkpoint)
-    if net.fc2.weight.shape[0] != ways:
+    if bake_hours > 0 and bench is None and chips < tasks:
         raise ValueError(
-            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
+            f"a bake ages every cell of a chip, so each task needs its own chip: give --chips >= "
+            f"--tasks with --bake-hours (got --chips {chips}, --tasks {tasks})"
         )
-    lrs = inner_lrs_from(info)
-    device_info = info.get("device") or {}
-    if levels is None:
-        levels = int(device_info.get("levels", DEFAULT_LEVELS))
-    weight_max = info.get("weight_max")
-    weight_max_source = "checkpoint"
-    if not weight_max:
-        calib = TaskSampler(
-            load_split("train", root, rotations=False), ways, shots, QUERIES, seed=seed
-        ).sample(CALIBRATION_TASKS)
-        weight_max = calibrate_weight_max(net, lrs, calib, steps)
-        weight_max_source = f"calibrated on {CALIBRATION_TASKS} training tasks"
-    split = split or default_eval_split(root)
-    classes = load_split(split, root, rotations=False)
-    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    net, info, lrs, levels, split, batch = _setup(
+        checkpoint, preset, strategy, policy, weight_max_source, tasks, ways, shots, split,
+        levels, seed, root,
+    )  # fmt: skip
     n_chips = min(chips, tasks)
     chip = make_chip(preset, n_chips, _layout_for(net), levels, seed, bench)
+    try:
+        level_g = chip_levels(chip, None)  # the chip's own levels (S)
+        weight_max, weight_max_from = resolve_weight_max(
+            net, info, lrs, steps=steps, levels=level_g, policy=policy,
+            ways=ways, shots=shots, source=weight_max_source, root=root, seed=seed,
+        )  # fmt: skip
+    except BaseException:
+        if hasattr(chip, "close"):
+            chip.close()
+        raise
     config = AdaptConfig(
         steps=steps,
         strategy=strategy,
         policy=policy,
-        levels=levels,
-        weight_max=list(weight_max) if weight_max else None,
+        levels=level_g,
+        weight_max=weight_max,
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=bake_celsius + 273.15,
         seed=seed,
@@ -161,7 +228,7 @@ def run(
         "checkpoint": info.get("path"),
         "inner_lrs": lrs,
         "weight_max": weight_max,
-        "weight_max_source": weight_max_source,
+        "weight_max_source": weight_max_from,
         "bench": bench,
         "seconds": elapsed,
         "deployment": deployment_summary(result),
@@ -218,7 +285,8 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
     dep = info["deployment"]
     console.print(
         f"deployment (not counted above): {dep['cells_written']:.0f} cells, "
-        f"{1e6 * dep['energy_j']:.3f} µJ per chip"
+        f"{1e6 * dep['energy_j']:.3f} µJ per chip; full-scale weights "
+        f"{[round(w, 4) for w in info['weight_max']]} ({info['weight_max_source']})"
     )
     if "accuracy_after_bake" in summary:
         ratio = summary["accuracy_after_bake"] / max(summary["accuracy_by_step"][-1], 1e-12)
@@ -230,35 +298,26 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
 
 
 def adapt(
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
-    strategy: str = typer.Option(
-        "hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}."
-    ),
-    policy: str = typer.Option("verify", "--policy", help=f"Update policy: {', '.join(POLICIES)}."),
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    policy: str = _POLICY,
     chips: int = typer.Option(100, "--chips", help="Simulated chips (tasks run in rounds)."),
     tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
-    ways: int = typer.Option(5, "--ways", help="Classes per task (must match the model)."),
-    shots: int = typer.Option(1, "--shots", help="Support images per class."),
-    steps: int = typer.Option(5, "--steps", help="On-chip gradient updates per task."),
-    split: str | None = typer.Option(
-        None,
-        "--split",
-        help="Alphabets to draw tasks from (default: evaluation if present, else val).",
-    ),
-    levels: int | None = typer.Option(
-        None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
-    ),
+    ways: int = _WAYS,
+    shots: int = _SHOTS,
+    steps: int = _STEPS,
+    split: str | None = _SPLIT,
+    levels: int | None = _LEVELS,
     bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake the adapted chips (hours)."),
     bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
     bench: str | None = typer.Option(
         None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    weight_max: str = _WEIGHT_MAX,
+    as_json: bool = _JSON,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
     with user_errors():
@@ -279,6 +338,7 @@ def adapt(
             seed=seed,
             root=root,
             bench=bench,
+            weight_max_source=weight_max,
         )
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
@@ -289,13 +349,11 @@ def adapt(
 
 def demo(
     out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    preset: str = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file."),
-    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and the chips."),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA...)."),
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
 ) -> None:
     """The shipped model learns 16 new 5-way 1-shot tasks on 16 simulated chips."""
     from memlearn.experiments.provenance import provenance, write_json
@@ -306,7 +364,7 @@ def demo(
             checkpoint=checkpoint,
             preset=preset,
             strategy=strategy,
-            policy="verify",
+            policy=DEFAULT_POLICY,
             chips=16,
             tasks=16,
             ways=5,
@@ -334,7 +392,112 @@ def demo(
     typer.echo(f"wrote {png} and {path}")
 
 
+def adapt_gap(
+    checkpoint: Path | None = _CHECKPOINT,
+    preset: str = _PRESET,
+    strategy: str = _STRATEGY,
+    policy: str = _POLICY,
+    tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
+    max_chips: int = typer.Option(
+        1000, "--max-chips", help="Chips simulated at once (more tasks run in rounds)."
+    ),
+    ways: int = _WAYS,
+    shots: int = _SHOTS,
+    steps: int = _STEPS,
+    split: str | None = _SPLIT,
+    levels: int | None = _LEVELS,
+    weight_max: str = _WEIGHT_MAX,
+    seed: int = _SEED,
+    root: Path | None = _ROOT,
+    as_json: bool = _JSON,
+) -> None:
+    """Attribute the gap between on-chip and ideal-software accuracy to each non-ideality.
+
+    The same tasks on simulated chips with each non-ideality (programming spread, read noise,
+    converters, relaxation, stuck cells) switched off in turn, on an ideal chip with each one
+    alone, in float on the levels (the loop's own loss), and with the loop's former design.
+    """
+    from memlearn.experiments.onchip_gap import attribute_gap
+    from memlearn.onchip.run import head_weights, task_features
+
+    with user_errors():
+        if steps < 0:
+            raise ValueError(f"--steps must be >= 0, got {steps}")
+        if max_chips < 1:
+            raise ValueError(f"--max-chips must be >= 1, got {max_chips}")
+        net, info, lrs, levels, split, batch = _setup(
+            checkpoint, preset, strategy, policy, weight_max, tasks, ways, shots, split, levels,
+            seed, root,
+        )  # fmt: skip
+        from memlearn.devices.preset import load_preset
+
+        level_g = load_preset(preset).levels(levels)
+        common = dict(steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots)
+        wmax, wmax_from = resolve_weight_max(
+            net, info, lrs, **common, source=weight_max, root=root, seed=seed
+        )
+        peak, _ = resolve_weight_max(net, info, lrs, **common, source="peak", root=root, seed=seed)
+        started = time.perf_counter()
+        study = attribute_gap(
+            task_features(net, batch.support_x), batch.support_y.long(),
+            task_features(net, batch.query_x), batch.query_y.long(),
+            head_weights(net), lrs, _layout_for(net),
+            weight_max=wmax, peak_weight_max=peak, preset=preset, strategy=strategy,
+            policy=policy, levels=levels, steps=steps, seed=seed, max_chips=max_chips,
+        )  # fmt: skip
+        study.info.update(split=split, weight_max_source=wmax_from, ways=ways, shots=shots)
+        study.info["seconds"] = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps(study.as_dict()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    i = study.info
+    table = Table(
+        title=(
+            f"Where the on-chip accuracy goes: {ways}-way {shots}-shot, {i['tasks']} tasks, "
+            f"{steps} steps ({i['preset']}, {strategy}, policy {policy}, {i['levels']} levels, "
+            f"split {split})"
+        )
+    )
+    table.add_column("configuration")
+    table.add_column(f"acc {steps} %", justify="right")
+    table.add_column("Δ pts ± 95 % CI", justify="right")
+    table.add_column("vs", justify="left")
+    table.add_column("nJ", justify="right")
+    table.add_column("writes", justify="right")
+    versus = {
+        "loop design": "software",
+        "chip": "software",
+        "remove one": "chip",
+        "add one": "ideal chip",
+        "design (on the real chip)": "chip",
+    }
+    group = None
+    for row in study.rows:
+        if row.group != group:
+            group = row.group
+            table.add_section()
+        nan = row.delta != row.delta
+        table.add_row(
+            row.name,
+            f"{100 * row.final:.2f}",
+            "–" if nan else f"{100 * row.delta:+.2f} ± {100 * row.delta_ci95:.2f}",
+            versus.get(row.group, ""),
+            "–" if row.energy_j != row.energy_j else f"{1e9 * row.energy_j:.1f}",
+            "–" if row.writes != row.writes else f"{row.writes:.0f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"full scale {[round(w, 4) for w in i['weight_max']]} ({wmax_from}); peak rule "
+        f"{[round(w, 4) for w in i['peak_weight_max']]}; {i['seconds']:.1f} s"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``adapt`` and ``demo`` to the main application."""
     app.command("adapt")(adapt)
+    app.command("adapt-gap")(adapt_gap)
     app.command("demo")(demo)

@@ -3,35 +3,48 @@ adaptation with conductance update policies.
 
 Public API: :class:`AdaptConfig`, :func:`adapt_on_chip` and :class:`AdaptResult` (the loop on
 any :class:`~memlearn.chip.base.Chip`), :func:`run_adaptation` (network + tasks → on-chip and
-ideal-software curves), :func:`summarise`, :data:`POLICIES` (``verify``, ``threshold``,
-``manhattan``) and :class:`WeightMapping` (weights ↔ differential conductance targets).
+ideal-software curves), :func:`summarise`, :data:`POLICIES` (``stochastic`` (default),
+``verify``, ``threshold``, ``manhattan``), :class:`WeightMapping` (weights ↔ differential
+conductance targets), and the full-scale calibration: :func:`calibrate_weight_max`,
+:func:`resolve_weight_max`, :func:`quantised_adapt` (the loop on an ideal chip, in float).
 """
 
+from memlearn.onchip.calibration import WEIGHT_MAX_RULES, quantised_adapt, weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip, analog_forward
 from memlearn.onchip.mapping import WeightMapping, uniform_levels
-from memlearn.onchip.policies import POLICIES, make_policy
+from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES, make_policy
 from memlearn.onchip.run import (
+    WEIGHT_MAX_SOURCES,
+    calibrate_weight_max,
     deployment_summary,
     head_weights,
     inner_lrs_from,
+    resolve_weight_max,
     run_adaptation,
     summarise,
     task_features,
 )
 
 __all__ = [
+    "DEFAULT_POLICY",
     "POLICIES",
+    "WEIGHT_MAX_RULES",
+    "WEIGHT_MAX_SOURCES",
     "AdaptConfig",
     "AdaptResult",
     "WeightMapping",
     "adapt_on_chip",
     "analog_forward",
+    "calibrate_weight_max",
     "deployment_summary",
     "head_weights",
     "inner_lrs_from",
     "make_policy",
+    "quantised_adapt",
+    "resolve_weight_max",
     "run_adaptation",
     "summarise",
     "task_features",
     "uniform_levels",
+    "weight_max_for",
 ]

@@ -52,6 +52,11 @@ def gradients(
     return grads
 
 
+def per_task(weights: list[torch.Tensor], tasks: int) -> list[torch.Tensor]:
+    """Float copies ``[T, in_l, out_l]`` of weights given shared (``[in_l, out_l]``) or per task."""
+    return [w.float().expand(tasks, *w.shape[-2:]).clone() for w in weights]
+
+
 def software_adapt(
     support_x: torch.Tensor,
     support_y: torch.Tensor,
@@ -67,9 +72,7 @@ def software_adapt(
     Returns query accuracy and loss, each ``[T, steps + 1]`` (index 0: before any update).
     """
     tasks = support_x.shape[0]
-    w = [
-        wi.expand(tasks, *wi.shape[-2:]).clone() if wi.dim() == 2 else wi.clone() for wi in weights
-    ]
+    w = per_task(weights, tasks)
     accuracy = torch.empty(tasks, steps + 1)
     loss = torch.empty(tasks, steps + 1)
     for k in range(steps + 1):
@@ -91,9 +94,7 @@ def weight_peaks(
     """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
     (initial weights included): the full-scale weight a deployment must be able to hold."""
     tasks = support_x.shape[0]
-    w = [
-        wi.expand(tasks, *wi.shape[-2:]).clone() if wi.dim() == 2 else wi.clone() for wi in weights
-    ]
+    w = per_task(weights, tasks)
     peaks = [float(wi.abs().max()) for wi in w]
     for _ in range(steps):
         grads = gradients(support_x, forward(support_x, w), w, support_y)

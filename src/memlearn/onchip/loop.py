@@ -5,14 +5,17 @@ more tasks than chips, further rounds follow, each starting from a fresh deploym
 meta-learned weights.  One round:
 
 1. **Deploy** – quantise the meta-learned weights of each layer to the chip's levels (per-layer
-   scale, :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy
-   and writes are reported apart from the adaptation.
+   full-scale weight ``weight_max``, calibrated by :mod:`memlearn.onchip.calibration`;
+   :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy and
+   writes are reported apart from the adaptation.
 2. **Adapt**, for ``k = 1..K`` – read every array (``read_conductances`` → weights), run the
    support images through the arrays (analog VMMs; features are scaled per image to row voltages
    within the read voltage, currents scaled back to weight units), compute the cross-entropy
    gradient digitally from the read-out weights and measured activations, take the SGD step with
    the meta-learned per-layer rates, and hand the new weights to the update policy
-   (:mod:`memlearn.onchip.policies`).  The energy of these K steps (reads, VMMs with their
+   (:mod:`memlearn.onchip.policies`; default: stochastic rounding of the update from the last
+   programmed level).  Cells read far from their target (stuck, never verified) are left alone
+   and their partner compensates.  The energy of these K steps (reads, VMMs with their
    DAC/ADC, programming, verify reads) is the *energy per adaptation*.
 3. **Evaluate** the query images through the arrays before the first step and after each step
    (that energy is not counted: it is measurement, not learning); optionally bake the chips and
@@ -32,7 +35,14 @@ import torch
 from memlearn.chip.base import STRATEGIES, Chip
 from memlearn.onchip import head
 from memlearn.onchip.mapping import WeightMapping, uniform_levels
-from memlearn.onchip.policies import POLICIES, LayerState, make_policy
+from memlearn.onchip.policies import (
+    DEFAULT_POLICY,
+    POLICIES,
+    LayerState,
+    find_faults,
+    make_policy,
+    program_targets,
+)
 
 
 @dataclass
@@ -46,12 +56,16 @@ class AdaptConfig:
     ``bake_seconds``/``bake_kelvin``: an optional bake after
     adaptation.  ``settle_seconds``: time the loop lets pass after each programming (at
     ``ambient_kelvin``), as a bench's computer in the loop takes.  ``seed``: the loop's own
-    random choices (stochastic rounding).
+    random choices (stochastic rounding).  ``fault_fraction``: a cell read more than this
+    fraction of the conductance window away from its target is taken as faulty (stuck, worn
+    out, never verified): it is not pulsed again and its partner compensates
+    (:func:`~memlearn.onchip.policies.fault_aware_targets`); ``None`` turns this off (the
+    level-based policies only).
     """
 
     steps: int = 5
     strategy: str = "hybrid"
-    policy: str = "verify"
+    policy: str = DEFAULT_POLICY
     levels: int | torch.Tensor | None = None
     headroom: float = 1.0
     weight_max: list[float] | None = None
@@ -60,6 +74,7 @@ class AdaptConfig:
     settle_seconds: float = 0.0
     ambient_kelvin: float = 300.0
     seed: int = 0
+    fault_fraction: float | None = 0.2  # [E] 28 uS on 10-150 uS: > 7 sigma of a verified cell
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -72,6 +87,8 @@ class AdaptConfig:
             raise ValueError("bake_seconds and settle_seconds must be >= 0")
         if not self.bake_kelvin > 0 or not self.ambient_kelvin > 0:
             raise ValueError("temperatures must be > 0 K")
+        if self.fault_fraction is not None and not 0 < self.fault_fraction <= 1:
+            raise ValueError(f"fault_fraction must be in (0, 1] or None, got {self.fault_fraction}")
         if self.headroom < 1:
             raise ValueError(f"headroom must be >= 1, got {self.headroom}")
         if self.weight_max is not None and not all(w > 0 for w in self.weight_max):
@@ -166,11 +183,18 @@ def analog_forward(
     return pre
 
 
-def _read_weights(chip: Chip, states: list[LayerState]) -> list[torch.Tensor]:
+def _read_weights(
+    chip: Chip, states: list[LayerState], fault_threshold: float | None
+) -> list[torch.Tensor]:
+    """Read every array; weights ``[n_chips, rows, cols]`` per layer.  With a
+    ``fault_threshold`` (S) the reads also update each layer's faulty cells."""
     out = []
     for state in states:
         g_plus, g_minus = chip.read_conductances(state.array)
-        out.append(state.mapping.to_weights(g_plus.float(), g_minus.float()))
+        g_plus, g_minus = g_plus.float(), g_minus.float()
+        if fault_threshold is not None:
+            find_faults(state, g_plus, g_minus, fault_threshold)
+        out.append(state.mapping.to_weights(g_plus, g_minus))
     return out
 
 
@@ -284,19 +308,28 @@ def _round(
     for i, (name, w) in enumerate(zip(arrays, weights, strict=True)):
         w_chips = w.float().unsqueeze(0).expand(n, *w.shape)
         if config.weight_max is None:
+            if not bool(w.abs().max() > 0):
+                raise ValueError(
+                    f"the weights of array {name!r} are all zero, so they cannot set the full "
+                    f"scale: give AdaptConfig.weight_max (e.g. from "
+                    f"memlearn.onchip.run.calibrate_weight_max)"
+                )
             mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
         else:
             span = float(levels[-1] - levels[0])
             mapping = WeightMapping(levels, torch.full((n, 1, 1), config.weight_max[i] / span))
-        index = mapping.quantise(w_chips)
-        g_plus, g_minus = mapping.targets(index)
-        report = chip.program(name, g_plus, g_minus, strategy=config.strategy)
+        state = LayerState(name, mapping, mapping.quantise(w_chips))
+        report, _ = program_targets(chip, state, state.index, config.strategy)
         deploy_written += report.cells_written.long()
-        states.append(LayerState(name, mapping, index))
+        states.append(state)
     if config.settle_seconds > 0:
         chip.advance(config.settle_seconds, config.ambient_kelvin)
     deploy_energy = _delta(_ledger(chip), before)
     scales = [s.mapping.scale for s in states]
+    fault_threshold = None
+    if config.fault_fraction is not None and getattr(policy, "targets_levels", False):
+        g_min, g_max = chip.conductance_window
+        fault_threshold = config.fault_fraction * (g_max - g_min)
 
     accuracy = torch.zeros(n, steps + 1)
     loss = torch.zeros(n, steps + 1)
@@ -311,7 +344,7 @@ def _round(
         if k == steps:
             break
         before = _ledger(chip)
-        w_read = _read_weights(chip, states)
+        w_read = _read_weights(chip, states, fault_threshold)
         pre = analog_forward(chip, arrays, support_x, scales)
         grads = head.gradients(support_x, pre, w_read, support_y)
         for state, w, g, lr in zip(states, w_read, grads, inner_lrs, strict=True):

@@ -2,25 +2,33 @@
 
 Each policy gets the read-out weights ``w_read`` and the SGD result ``w_new = w_read − lr·g``
 (both ``[n_chips, rows, cols]``, weight units) and programs the array through the
-:class:`~memlearn.chip.base.Chip` interface:
+:class:`~memlearn.chip.base.Chip` interface.  The level-based policies decide a new signed level
+index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of the
+full-scale weight simulates) and program-and-verify every pair whose index changed:
 
-``verify`` (default)
-    Quantise ``w_new`` to the nearest weight level and program-and-verify every pair whose
-    target level differs from the one last programmed (the chip's write strategy does the
-    pulses and verify reads).  Pairs that drifted or were mis-programmed by more than half a
-    level are re-written on the way.
+``stochastic`` (default)
+    (a) with unbiased stochastic rounding of the *update*: from the last programmed level, a
+    pair moves to one of the two levels around ``level + lr·g`` with probabilities that make
+    the expected weight exact (:meth:`~memlearn.crossbar.mapping.DifferentialMapping.
+    update_index`).  Updates smaller than a level step are not rounded away: they move the
+    pair a whole level with probability ``|lr·g| / step``.
+``verify``
+    (a) with nearest rounding: quantise ``w_new`` (read-out weight plus update) to the nearest
+    weight level and program-and-verify every pair whose target level differs from the one
+    last programmed.  A pair whose read-out weight drifted more than half a level away from
+    its level is re-targeted to the level nearest its read value plus the update.
 ``threshold``
-    Only pairs whose requested change ``|w_new − w_read|`` exceeds half a level step are given
-    a new quantised target; every other pair keeps its target and is not touched.
+    (c) Only pairs whose requested change ``|w_new − w_read|`` exceeds half a level step are
+    given a new (nearest) target; every other pair keeps its target and is not touched.
 ``manhattan``
-    Sign updates with fixed pulses, no verify (Manhattan rule): a pair whose weight should rise
-    gets one SET pulse on its active cell if the weight is ≥ 0 (G+), else one RESET pulse on
-    G−; a falling weight gets one RESET on G+ if > 0, else one SET on G−.  Only pairs with
+    (b) Sign updates with fixed pulses, no verify (Manhattan rule): a pair whose weight should
+    rise gets one SET pulse on its active cell if the weight is ≥ 0 (G+), else one RESET pulse
+    on G−; a falling weight gets one RESET on G+ if > 0, else one SET on G−.  Only pairs with
     ``|lr·g|`` ≥ ``min_fraction`` of a level step are pulsed.
 
 Each returns the chip's :class:`~memlearn.chip.base.ProgramReport` and ``expected_cells``, the
-number of cells per chip whose target changed (for the verify and threshold policies: the cells
-the chip must write).
+number of cells per chip whose target changed (for the level-based policies: the cells the chip
+must write; a cell already inside its new verify band needs no pulse).
 """
 
 from __future__ import annotations
@@ -32,39 +40,128 @@ import torch
 from memlearn.chip.base import Chip, ProgramReport
 from memlearn.onchip.mapping import WeightMapping
 
-POLICIES = ("verify", "threshold", "manhattan", "stochastic")
+POLICIES = ("stochastic", "verify", "threshold", "manhattan")
+DEFAULT_POLICY = "stochastic"
 
 
 @dataclass
 class LayerState:
-    """What the loop knows about one array: its mapping and last programmed level indices."""
+    """What the loop knows about one array.
+
+    ``index``: the signed level index of each pair's weight (``[n_chips, rows, cols]``, int64);
+    ``targets``: the ``(G+, G-)`` targets (S) last sent to the chip; ``faulty``: per cell
+    (``(G+, G-)`` bool masks) whether it was found far from its target, and ``fault_g`` (S) the
+    conductance it was read at (see :func:`find_faults`).
+    """
 
     array: str
     mapping: WeightMapping
-    index: torch.Tensor  # signed level index per pair, [n_chips, rows, cols], int64
+    index: torch.Tensor
+    targets: tuple[torch.Tensor, torch.Tensor] | None = None
+    faulty: tuple[torch.Tensor, torch.Tensor] | None = None
+    fault_g: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
-def _changed_cells(old: torch.Tensor, new: torch.Tensor, mapping: WeightMapping) -> torch.Tensor:
-    old_p, old_m = mapping.targets(old)
-    new_p, new_m = mapping.targets(new)
-    return ((old_p != new_p).sum(dim=(1, 2)) + (old_m != new_m).sum(dim=(1, 2))).long()
+def find_faults(
+    state: LayerState, g_plus: torch.Tensor, g_minus: torch.Tensor, threshold: float
+) -> None:
+    """Mark cells read more than ``threshold`` siemens away from their last target as faulty
+    (stuck, worn out or never verified), remembering the conductance they were read at.
+
+    A cell once found faulty stays so; its read value is refreshed at every read.
+    """
+    if state.targets is None:
+        return
+    found = []
+    for g, target, old, old_g in zip(
+        (g_plus, g_minus),
+        state.targets,
+        state.faulty or (None, None),
+        state.fault_g or (None, None),
+        strict=True,
+    ):
+        bad = (g - target).abs() > threshold
+        if old is not None:
+            bad |= old
+        found.append((bad, torch.where(bad, g, torch.zeros_like(g) if old_g is None else old_g)))
+    state.faulty = (found[0][0], found[1][0])
+    state.fault_g = (found[0][1], found[1][1])
 
 
-def _program_levels(
-    chip: Chip, state: LayerState, new_index: torch.Tensor, strategy: str
+def fault_aware_targets(
+    state: LayerState, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(G+, G-)`` targets (S) for the weights of ``index``, around the faulty cells.
+
+    A healthy pair gets the sign-magnitude targets of its level.  A pair with one faulty cell
+    keeps that cell's last target (so it is not pulsed again in vain) and sets its partner to
+    the level that brings ``s (G+ - G-)`` nearest the weight, given the faulty cell's read
+    conductance (differential compensation); a pair with both cells faulty is left alone.
+    """
+    g_plus, g_minus = state.mapping.targets(index)
+    if state.faulty is None or state.targets is None or state.fault_g is None:
+        return g_plus, g_minus
+    bad_p, bad_m = state.faulty
+    last_p, last_m = state.targets
+    gf_p, gf_m = state.fault_g
+    m = state.mapping
+    want = m.index_weights(index) / m.scale  # wanted G+ - G- (S)
+    levels = m.levels
+
+    def nearest_level(g: torch.Tensor) -> torch.Tensor:
+        mids = 0.5 * (levels[1:] + levels[:-1])
+        return levels[torch.bucketize(g.contiguous(), mids.contiguous())]
+
+    # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want
+    g_minus = torch.where(bad_p, nearest_level(gf_p - want), g_minus)
+    g_plus = torch.where(bad_m, nearest_level(gf_m + want), g_plus)
+    g_plus = torch.where(bad_p, last_p, g_plus)
+    g_minus = torch.where(bad_m, last_m, g_minus)
+    return g_plus, g_minus
+
+
+def program_targets(
+    chip: Chip, state: LayerState, index: torch.Tensor, strategy: str
 ) -> tuple[ProgramReport, torch.Tensor]:
-    expected = _changed_cells(state.index, new_index, state.mapping)
-    g_plus, g_minus = state.mapping.targets(new_index)
-    mask = new_index != state.index
-    report = chip.program(state.array, g_plus, g_minus, strategy=strategy, mask=mask)
-    state.index = new_index
+    """Program the (fault-aware) targets of ``index``; only cells whose target changed are
+    written.  Returns the chip's report and the cells per chip whose target changed."""
+    g_plus, g_minus = fault_aware_targets(state, index)
+    if state.targets is None:
+        change_p = torch.ones_like(g_plus, dtype=torch.bool)
+        change_m = change_p
+    else:
+        change_p, change_m = g_plus != state.targets[0], g_minus != state.targets[1]
+    expected = (change_p.sum(dim=(1, 2)) + change_m.sum(dim=(1, 2))).long()
+    report = chip.program(state.array, g_plus, g_minus, strategy=strategy, mask=change_p | change_m)
+    state.index, state.targets = index, (g_plus, g_minus)
     return report, expected
 
 
 class UpdatePolicy:
-    """Base class: ``apply(chip, state, w_read, w_new, strategy) -> (report, expected_cells)``."""
+    """Base class: ``apply(chip, state, w_read, w_new, strategy) -> (report, expected_cells)``.
+
+    Level-based policies implement :meth:`next_index`; :meth:`apply` then programs the pairs
+    whose index changed.  ``generator`` drives random rounding (seeded per run).
+    """
 
     name = ""
+    targets_levels = True  # programs level targets (and so can work around faulty cells)
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def next_index(
+        self,
+        mapping: WeightMapping,
+        index: torch.Tensor,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """New signed level index per pair (``[n, rows, cols]`` int64), from the last
+        programmed ``index``, the read-out weights ``w_read`` and the requested weights
+        ``w_new`` (weight units)."""
+        raise NotImplementedError(f"policy {self.name!r} does not target levels")
 
     def apply(
         self,
@@ -74,23 +171,40 @@ class UpdatePolicy:
         w_new: torch.Tensor,
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
-        raise NotImplementedError
+        new_index = self.next_index(state.mapping, state.index, w_read, w_new, self.generator)
+        return program_targets(chip, state, new_index, strategy)
+
+
+class StochasticPolicy(UpdatePolicy):
+    """(a) with stochastic rounding of the update from the last programmed level (default)."""
+
+    name = "stochastic"
+
+    def next_index(
+        self,
+        mapping: WeightMapping,
+        index: torch.Tensor,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return mapping.update_index(index, w_new - w_read, "stochastic", generator)
 
 
 class VerifyPolicy(UpdatePolicy):
-    """(a) Quantised target + program-and-verify of every pair whose level changed."""
+    """(a) Nearest-level target of ``w_new`` + program-and-verify of every changed pair."""
 
     name = "verify"
 
-    def apply(
+    def next_index(
         self,
-        chip: Chip,
-        state: LayerState,
+        mapping: WeightMapping,
+        index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        return _program_levels(chip, state, state.mapping.quantise(w_new), strategy)
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return mapping.index(w_new, "nearest")
 
 
 class ThresholdPolicy(UpdatePolicy):
@@ -98,54 +212,32 @@ class ThresholdPolicy(UpdatePolicy):
 
     name = "threshold"
 
-    def __init__(self, fraction: float = 0.5) -> None:
+    def __init__(self, fraction: float = 0.5, seed: int = 0) -> None:
+        super().__init__(seed)
         if not fraction > 0:
             raise ValueError(f"threshold fraction must be > 0, got {fraction}")
         self.fraction = fraction
 
-    def apply(
+    def next_index(
         self,
-        chip: Chip,
-        state: LayerState,
+        mapping: WeightMapping,
+        index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        step = state.mapping.level_step()
-        write = (w_new - w_read).abs() > self.fraction * step
-        new_index = torch.where(write, state.mapping.quantise(w_new), state.index)
-        return _program_levels(chip, state, new_index, strategy)
-
-
-class StochasticPolicy(UpdatePolicy):
-    """(d) Stochastic rounding of the update from the last programmed level, then
-    program-and-verify: a pair moves one level with probability ``|lr·g| / step``, so small
-    updates accumulate in expectation instead of being rounded away."""
-
-    name = "stochastic"
-
-    def __init__(self, seed: int = 0) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def apply(
-        self,
-        chip: Chip,
-        state: LayerState,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        strategy: str,
-    ) -> tuple[ProgramReport, torch.Tensor]:
-        base = state.mapping.weights_of_index(state.index)
-        new_index = state.mapping.quantise_stochastic(base + (w_new - w_read), self.generator)
-        return _program_levels(chip, state, new_index, strategy)
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        write = (w_new - w_read).abs() > self.fraction * mapping.min_weight_step
+        return torch.where(write, mapping.index(w_new, "nearest"), index)
 
 
 class ManhattanPolicy(UpdatePolicy):
     """(b) One fixed SET or RESET pulse per pair in the direction of −gradient, no verify."""
 
     name = "manhattan"
+    targets_levels = False
 
-    def __init__(self, min_fraction: float = 0.25) -> None:
+    def __init__(self, min_fraction: float = 0.25, seed: int = 0) -> None:
+        super().__init__(seed)
         if min_fraction < 0:
             raise ValueError(f"min_fraction must be >= 0, got {min_fraction}")
         self.min_fraction = min_fraction
@@ -177,14 +269,16 @@ class ManhattanPolicy(UpdatePolicy):
         return report, expected
 
 
+_CLASSES: dict[str, type[UpdatePolicy]] = {
+    "stochastic": StochasticPolicy,
+    "verify": VerifyPolicy,
+    "threshold": ThresholdPolicy,
+    "manhattan": ManhattanPolicy,
+}
+
+
 def make_policy(name: str, seed: int = 0) -> UpdatePolicy:
     """The policy called ``name`` (one of :data:`POLICIES`); ``seed`` drives random rounding."""
-    if name == "verify":
-        return VerifyPolicy()
-    if name == "threshold":
-        return ThresholdPolicy()
-    if name == "manhattan":
-        return ManhattanPolicy()
-    if name == "stochastic":
-        return StochasticPolicy(seed)
-    raise ValueError(f"unknown update policy {name!r}; allowed: {list(POLICIES)}")
+    if name not in _CLASSES:
+        raise ValueError(f"unknown update policy {name!r}; allowed: {list(POLICIES)}")
+    return _CLASSES[name](seed=seed)

@@ -18,6 +18,7 @@ from torch import nn
 
 from memlearn.chip.base import Chip
 from memlearn.onchip import head
+from memlearn.onchip.calibration import weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
@@ -93,21 +94,84 @@ def run_adaptation(
 
 
 def calibrate_weight_max(
-    net: nn.Module, inner_lrs: list[float], tasks: Any, steps: int, margin: float = 1.0
+    net: nn.Module,
+    inner_lrs: list[float],
+    tasks: Any,
+    steps: int,
+    levels: torch.Tensor,
+    policy: str = "stochastic",
+    rule: str = "accuracy",
+    margin: float = 1.0,
+    seed: int = 0,
+    start: list[float] | None = None,
 ) -> list[float]:
-    """Full-scale weight per FC layer for a checkpoint that does not carry one.
+    """Full-scale weight per FC layer, calibrated on ``tasks`` (a TaskBatch from the *training*
+    alphabets, not the tasks to be learned) with the chip's ``levels`` (S) and the loop's
+    ``policy``; see :func:`memlearn.onchip.calibration.weight_max_for` for the rules.
 
-    The largest ``|w|`` that ideal adaptation reaches on the support sets of ``tasks``
-    (calibration tasks from the *training* alphabets, not the tasks to be learned), times
-    ``margin`` – the same rule hardware-aware meta-training uses for ``weight_max``.  A scale
-    set from the deployed weights alone can clip the adaptation: a meta-learned output layer
-    often starts near zero and grows ten-fold in a few steps.
+    A scale set from the deployed weights alone can clip the adaptation (a meta-learned output
+    layer often starts near zero and grows ten-fold in a few steps); one set by the peak of the
+    adaptation is too coarse for a few levels.
     """
-    if margin < 1:
-        raise ValueError(f"margin must be >= 1, got {margin}")
     sx = task_features(net, tasks.support_x)
-    peaks = head.weight_peaks(sx, tasks.support_y.long(), head_weights(net), inner_lrs, steps)
-    return [p * margin for p in peaks]
+    qx = task_features(net, tasks.query_x)
+    return weight_max_for(
+        sx, tasks.support_y.long(), qx, tasks.query_y.long(), head_weights(net), inner_lrs,
+        steps, levels, policy, rule, margin, seed, start,
+    )  # fmt: skip
+
+
+WEIGHT_MAX_SOURCES = ("auto", "checkpoint", "accuracy", "peak")
+CALIBRATION_TASKS = 64  # training tasks that calibrate the full-scale weight
+CALIBRATION_QUERIES = 15  # query images per class of a calibration task
+
+
+def resolve_weight_max(
+    net: nn.Module,
+    info: Mapping[str, Any],
+    inner_lrs: list[float],
+    *,
+    steps: int,
+    levels: torch.Tensor,
+    policy: str,
+    ways: int,
+    shots: int,
+    source: str = "auto",
+    root: Any = None,
+    seed: int = 0,
+    tasks: int = CALIBRATION_TASKS,
+) -> tuple[list[float], str]:
+    """The full-scale weight per FC layer a deployment uses, and where it came from.
+
+    ``source``: ``"checkpoint"`` (the checkpoint's ``weight_max``, the one hardware-aware
+    meta-training used), ``"accuracy"`` or ``"peak"`` (calibrated by that rule of
+    :func:`calibrate_weight_max` on ``tasks`` ``ways``-way ``shots``-shot tasks of the
+    *training* alphabets, seeded by ``seed``), or ``"auto"``: the accuracy rule, starting from
+    the checkpoint's ``weight_max`` when it has one (kept unless a candidate does better on the
+    calibration tasks).
+    """
+    if source not in WEIGHT_MAX_SOURCES:
+        raise ValueError(
+            f"unknown weight_max source {source!r}; allowed: {list(WEIGHT_MAX_SOURCES)}"
+        )
+    stored = [float(w) for w in info.get("weight_max") or []] or None
+    if source == "checkpoint":
+        if stored is None:
+            raise ValueError("the checkpoint has no weight_max; use --weight-max accuracy or peak")
+        return stored, "checkpoint"
+    rule = "peak" if source == "peak" else "accuracy"
+    start = stored if source == "auto" else None
+    from memlearn.data import TaskSampler, load_split
+
+    classes = load_split("train", root, rotations=False)
+    calib = TaskSampler(classes, ways, shots, CALIBRATION_QUERIES, seed=seed).sample(tasks)
+    values = calibrate_weight_max(
+        net, inner_lrs, calib, steps, levels, policy, rule, seed=seed, start=start
+    )
+    where = f"{rule} rule on {tasks} training tasks"
+    if start is not None:
+        where += ", " + ("kept the checkpoint's" if values == start else "from the checkpoint's")
+    return values, where
 
 
 def ci95(values: torch.Tensor) -> float:

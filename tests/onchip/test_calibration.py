@@ -1,0 +1,60 @@
+"""The full-scale calibration: its float model is the loop on an ideal chip, and it pays off."""
+
+from __future__ import annotations
+
+import pytest
+from fake_chip import FakeChip
+from test_loop import LAYOUT, LRS, synthetic_tasks
+
+from memlearn.onchip import head
+from memlearn.onchip.calibration import quantised_adapt, weight_max_for
+from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.mapping import uniform_levels
+
+LEVELS = uniform_levels(10e-6, 150e-6, 8)
+
+
+@pytest.mark.parametrize("policy", ["verify", "stochastic", "threshold"])
+def test_quantised_adapt_is_the_loop_on_an_ideal_chip(policy):
+    sx, sy, qx, qy, ws = synthetic_tasks(12, seed=21)
+    wmax = [0.8, 1.5]
+    sim, _ = quantised_adapt(sx, sy, qx, qy, ws, LRS, 4, wmax, LEVELS, policy, seed=3)
+    chip = FakeChip(12, LAYOUT, levels=8)  # exact programming, exact reads and products
+    cfg = AdaptConfig(steps=4, policy=policy, levels=LEVELS, weight_max=wmax, seed=3)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, cfg)
+    # same levels, same rounding, same random draws: only float round-off may differ
+    assert (res.accuracy - sim).abs().mean() < 0.01
+    assert res.accuracy[:, -1].mean() > res.accuracy[:, 0].mean() + 0.2
+
+
+def test_accuracy_rule_beats_the_peak_rule_on_held_out_tasks():
+    """With few levels the peak of adaptation is too coarse a full scale; the accuracy rule,
+    calibrated on other tasks, learns new tasks better on a chip."""
+    levels = uniform_levels(10e-6, 150e-6, 4)
+    cal = synthetic_tasks(64, seed=31)
+    sx, sy, qx, qy, _ = synthetic_tasks(64, seed=32)
+    ws = cal[4]  # one meta-learned initialisation for both task sets
+    peak = weight_max_for(*cal[:4], ws, LRS, 5, levels, "stochastic", rule="peak")
+    tuned = weight_max_for(*cal[:4], ws, LRS, 5, levels, "stochastic", rule="accuracy")
+    assert peak == pytest.approx(head.weight_peaks(cal[0], cal[1], ws, LRS, 5))
+    assert all(t <= p * (1 + 1e-6) for t, p in zip(tuned, peak, strict=True))
+    assert tuned != pytest.approx(peak)
+
+    def on_chip(wmax):
+        chip = FakeChip(64, LAYOUT, levels=4, program_sigma=1e-6, read_sigma=0.3e-6, seed=5)
+        cfg = AdaptConfig(policy="stochastic", levels=levels, weight_max=wmax, seed=1)
+        return adapt_on_chip(chip, sx, sy, qx, qy, ws, LRS, cfg).accuracy[:, -1].mean()
+
+    assert on_chip(tuned) > on_chip(peak) + 0.03
+
+
+def test_bad_calibration_inputs():
+    sx, sy, qx, qy, ws = synthetic_tasks(2)
+    with pytest.raises(ValueError, match="unknown weight_max rule 'best'"):
+        weight_max_for(sx, sy, qx, qy, ws, LRS, 2, LEVELS, rule="best")
+    with pytest.raises(ValueError, match="margin"):
+        weight_max_for(sx, sy, qx, qy, ws, LRS, 2, LEVELS, rule="peak", margin=0.5)
+    with pytest.raises(ValueError, match="weight_max must hold 2 values > 0"):
+        quantised_adapt(sx, sy, qx, qy, ws, LRS, 2, [1.0], LEVELS)
+    with pytest.raises(ValueError, match="unknown update policy"):
+        quantised_adapt(sx, sy, qx, qy, ws, LRS, 2, [1.0, 1.0], LEVELS, policy="sgd")
