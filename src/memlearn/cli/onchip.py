@@ -15,29 +15,21 @@ from typing import Any
 
 import typer
 
-from memlearn.chip.base import STRATEGIES, ArraySpec, Chip, ChipLayout
+from memlearn.chip.base import STRATEGIES, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
 from memlearn.onchip.loop import AdaptConfig, AdaptResult
 from memlearn.onchip.policies import POLICIES
 from memlearn.onchip.run import (
-    calibrate_weight_max,
+    QUERIES,
     ci95,
+    deployed_levels,
     deployment_summary,
+    head_layout,
     inner_lrs_from,
+    resolve_weight_max,
     run_adaptation,
     summarise,
 )
-
-DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
-QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
-CALIBRATION_TASKS = 64  # training tasks that set the full-scale weight of a plain checkpoint
-
-
-def _layout_for(net: Any) -> ChipLayout:
-    """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
-    hidden, features = net.fc1.weight.shape
-    ways = net.fc2.weight.shape[0]
-    return ChipLayout((ArraySpec("fc1", features, hidden), ArraySpec("fc2", hidden, ways)))
 
 
 def _parse_bench(bench: str) -> tuple[str, int]:
@@ -108,22 +100,15 @@ def run(
             f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
         )
     lrs = inner_lrs_from(info)
-    device_info = info.get("device") or {}
-    if levels is None:
-        levels = int(device_info.get("levels", DEFAULT_LEVELS))
-    weight_max = info.get("weight_max")
-    weight_max_source = "checkpoint"
-    if not weight_max:
-        calib = TaskSampler(
-            load_split("train", root, rotations=False), ways, shots, QUERIES, seed=seed
-        ).sample(CALIBRATION_TASKS)
-        weight_max = calibrate_weight_max(net, lrs, calib, steps)
-        weight_max_source = f"calibrated on {CALIBRATION_TASKS} training tasks"
+    levels = deployed_levels(info, levels)
+    weight_max, weight_max_source = resolve_weight_max(
+        net, info, lrs, ways=ways, shots=shots, steps=steps, seed=seed, root=root
+    )
     split = split or default_eval_split(root)
     classes = load_split(split, root, rotations=False)
     batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
     n_chips = min(chips, tasks)
-    chip = make_chip(preset, n_chips, _layout_for(net), levels, seed, bench)
+    chip = make_chip(preset, n_chips, head_layout(net), levels, seed, bench)
     config = AdaptConfig(
         steps=steps,
         strategy=strategy,

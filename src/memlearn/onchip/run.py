@@ -4,7 +4,9 @@
 the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on a chip with
 :func:`memlearn.onchip.loop.adapt_on_chip` and, in the same run, in ideal float
 (:func:`memlearn.onchip.head.software_adapt`); :func:`summarise` gives the figures of
-``memlearn adapt --json``.
+``memlearn adapt --json``.  :func:`head_layout`, :func:`deployed_levels` and
+:func:`resolve_weight_max` set up a deployment of a checkpoint the same way for every caller
+(``memlearn adapt``/``demo`` and the reference studies).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from memlearn.chip.base import Chip
+from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.onchip import head
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
+DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
+QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
+CALIBRATION_TASKS = 64  # training tasks that set the full-scale weight of a plain checkpoint
 
 
 @torch.no_grad()
@@ -108,6 +113,50 @@ def calibrate_weight_max(
     sx = task_features(net, tasks.support_x)
     peaks = head.weight_peaks(sx, tasks.support_y.long(), head_weights(net), inner_lrs, steps)
     return [p * margin for p in peaks]
+
+
+def head_layout(net: nn.Module) -> ChipLayout:
+    """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
+    hidden, features = net.fc1.weight.shape
+    ways = net.fc2.weight.shape[0]
+    return ChipLayout((ArraySpec("fc1", features, hidden), ArraySpec("fc2", hidden, ways)))
+
+
+def deployed_levels(info: Mapping[str, Any], levels: int | None = None) -> int:
+    """Levels per cell for a deployment: ``levels`` if given, else the checkpoint's training
+    levels (``info["device"]["levels"]``), else :data:`DEFAULT_LEVELS`."""
+    if levels is not None:
+        return int(levels)
+    return int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
+
+
+def resolve_weight_max(
+    net: nn.Module,
+    info: Mapping[str, Any],
+    inner_lrs: list[float],
+    *,
+    ways: int,
+    shots: int,
+    steps: int,
+    seed: int,
+    root: Any = None,
+) -> tuple[list[float], str]:
+    """The full-scale weight per FC layer and where it comes from.
+
+    The checkpoint's ``weight_max`` when it has one; otherwise calibrated with
+    :func:`calibrate_weight_max` on :data:`CALIBRATION_TASKS` tasks of the *training* alphabets
+    (sampled with ``seed``), never on the tasks to be learned.
+    """
+    weight_max = info.get("weight_max")
+    if weight_max:
+        return [float(w) for w in weight_max], "checkpoint"
+    from memlearn.data import TaskSampler, load_split
+
+    calib = TaskSampler(
+        load_split("train", root, rotations=False), ways, shots, QUERIES, seed=seed
+    ).sample(CALIBRATION_TASKS)
+    weight_max = calibrate_weight_max(net, inner_lrs, calib, steps)
+    return weight_max, f"calibrated on {CALIBRATION_TASKS} training tasks"
 
 
 def ci95(values: torch.Tensor) -> float:
