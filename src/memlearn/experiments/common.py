@@ -1,0 +1,373 @@
+"""What every reference study shares: the tasks to learn, the settings of a run, the sweep
+point that adapts a batch of simulated chips, statistics and file output.
+
+The tasks are drawn once per run (held-out alphabets, the default evaluation split) and their
+head features computed once: every point of every study learns the *same* tasks (common random
+numbers), so the differences between points are those of the devices, not of the tasks, and
+they are compared task by task (:func:`paired_difference`).  Each point is batched Monte
+Carlo: one simulated chip per task, seeded from the point's seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from memlearn.chip.base import ChipLayout
+from memlearn.devices.preset import DevicePreset, load_preset
+from memlearn.errors import MemlearnError
+from memlearn.experiments.provenance import write_json
+from memlearn.experiments.sweep import run_sweep
+from memlearn.io import atomic_write
+
+CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
+# Update policy of the studies: the default of `memlearn adapt` (memlearn.onchip.policies),
+# program-and-verify of the nearest level of each new weight.  With it, most updates of a
+# 4-level cell are smaller than half a level step and round away; "stochastic" rounding learns
+# on 4 levels too, but also hides most of the effect of the spread (studies take `policy`).
+DEFAULT_POLICY = "verify"
+
+
+@dataclass
+class Workload:
+    """The tasks every point learns, as the deployed extractor's features (``[T, B, F]``), with
+    the head to deploy and its ideal-software learning curve on the same tasks."""
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    weights: list[torch.Tensor]
+    inner_lrs: list[float]
+    weight_max: list[float]
+    levels: int
+    layout: ChipLayout
+    steps: int
+    ways: int
+    shots: int
+    software_accuracy: torch.Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.support_x.shape[0])
+
+    def take(self, n: int) -> Workload:
+        """The first ``n`` tasks."""
+        if not 1 <= n <= self.n_tasks:
+            raise MemlearnError(f"tasks must be in [1, {self.n_tasks}], got {n}")
+        return replace(
+            self,
+            support_x=self.support_x[:n],
+            support_y=self.support_y[:n],
+            query_x=self.query_x[:n],
+            query_y=self.query_y[:n],
+            software_accuracy=self.software_accuracy[:n],
+            info={**self.info, "tasks": n},
+        )
+
+
+def load_workload(
+    checkpoint: str | Path | None = None,
+    *,
+    tasks: int,
+    shots: int = 1,
+    steps: int = 5,
+    split: str | None = None,
+    seed: int = 0,
+    root: str | Path | None = None,
+) -> Workload:
+    """Sample ``tasks`` held-out tasks and prepare the checkpoint's head for them.
+
+    The deployment is set up as ``memlearn adapt`` does it (levels, full-scale weights, inner
+    learning rates: :mod:`memlearn.onchip.run`); ``split`` defaults to the evaluation alphabets
+    when present, else ``val``.
+    """
+    from memlearn.data import TaskSampler, default_eval_split, load_split
+    from memlearn.meta.checkpoint import load_checkpoint
+    from memlearn.onchip import head
+    from memlearn.onchip.run import (
+        QUERIES,
+        deployed_levels,
+        head_layout,
+        head_weights,
+        inner_lrs_from,
+        resolve_weight_max,
+        task_features,
+    )
+
+    if tasks < 1 or steps < 1 or shots < 1:
+        raise MemlearnError(f"tasks, steps and shots must be >= 1, got {tasks}, {steps}, {shots}")
+    net, info = load_checkpoint(checkpoint)
+    ways = int(net.fc2.weight.shape[0])
+    lrs = inner_lrs_from(info)
+    weight_max, source = resolve_weight_max(
+        net, info, lrs, ways=ways, shots=shots, steps=steps, seed=seed, root=root
+    )
+    split = split or default_eval_split(root)
+    classes = load_split(split, root, rotations=False)
+    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
+    sx, qx = task_features(net, batch.support_x), task_features(net, batch.query_x)
+    sy, qy = batch.support_y.long(), batch.query_y.long()
+    weights = head_weights(net)
+    software, _ = head.software_adapt(sx, sy, qx, qy, weights, lrs, steps)
+    return Workload(
+        support_x=sx,
+        support_y=sy,
+        query_x=qx,
+        query_y=qy,
+        weights=weights,
+        inner_lrs=lrs,
+        weight_max=list(weight_max),
+        levels=deployed_levels(info),
+        layout=head_layout(net),
+        steps=steps,
+        ways=ways,
+        shots=shots,
+        software_accuracy=software,
+        info={
+            "checkpoint": info.get("path"),
+            "split": split,
+            "tasks": tasks,
+            "ways": ways,
+            "shots": shots,
+            "queries_per_class": QUERIES,
+            "steps": steps,
+            "task_seed": seed,
+            "inner_lrs": lrs,
+            "weight_max": list(weight_max),
+            "weight_max_source": source,
+            "model_levels": deployed_levels(info),
+        },
+    )
+
+
+@dataclass
+class StudyRun:
+    """Settings shared by the studies of one run, and the tasks they learn (loaded once)."""
+
+    out_dir: Path
+    preset: DevicePreset
+    seed: int = 0
+    backend: str = "local"
+    ray_address: str | None = None
+    progress: bool = True
+    checkpoint: Path | None = None
+    root: Path | None = None
+    steps: int = 5
+    policy: str = DEFAULT_POLICY
+    workload_: Workload | None = None
+
+    def __post_init__(self) -> None:
+        from memlearn.onchip.policies import POLICIES
+
+        if self.policy not in POLICIES:
+            raise MemlearnError(
+                f"unknown update policy {self.policy!r}; allowed: {', '.join(POLICIES)}"
+            )
+        self.out_dir = Path(self.out_dir)
+        self.preset = load_preset(self.preset)
+        if self.preset.kind != "rram":
+            raise MemlearnError(
+                f"the reference studies need a multi-level resistive (rram) preset; "
+                f"{self.preset.name!r} is {self.preset.kind}"
+            )
+        if self.seed < 0:
+            raise MemlearnError(f"seed must be >= 0, got {self.seed}")
+
+    def workload(self, tasks: int) -> Workload:
+        """The first ``tasks`` tasks of the run (sampled with the run's seed)."""
+        if self.workload_ is None or self.workload_.n_tasks < tasks:
+            self.workload_ = load_workload(
+                self.checkpoint, tasks=tasks, steps=self.steps, seed=self.seed, root=self.root
+            )
+        return self.workload_.take(tasks)
+
+    def study_seed(self, key: str) -> int:
+        """The base seed of one study's sweep: a function of the run's seed and the study."""
+        state = np.random.SeedSequence([self.seed, zlib.crc32(key.encode())]).generate_state(1)
+        return int(state[0] >> np.uint32(1))
+
+    def sweep(
+        self, key: str, fn: Callable[[dict[str, Any], int], dict[str, Any]], points: list[dict]
+    ) -> list[dict[str, Any]]:
+        """Run the points of study ``key`` on the run's backend."""
+        return run_sweep(
+            fn,
+            points,
+            seed=self.study_seed(key),
+            backend=self.backend,
+            ray_address=self.ray_address,
+            description=key,
+            progress=self.progress,
+        )
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / name
+
+    def point(self, workload: Workload, strategy: str, levels: int, **extra: Any) -> dict:
+        """A sweep point of :func:`adapt_point` on the run's preset and policy."""
+        return {"workload": workload, "preset": self.preset, "strategy": strategy,
+                "levels": int(levels), "policy": self.policy, **extra}  # fmt: skip
+
+
+def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A sweep point: one chip per task of ``point["workload"]``, programmed with
+    ``point["preset"]`` and ``point["strategy"]`` on ``point["levels"]`` levels, adapts with the
+    computer in the loop (update ``point["policy"]``); optionally baked (``bake_hours`` at
+    ``bake_celsius``).
+
+    Every other key of the point is passed through to the result, which holds the per-task
+    accuracy by step (``accuracy``, ``[T][K+1]``), its mean and std by step, the per-task
+    accuracy after the bake, and writes, pulses and energy per adaptation (J, by category).
+    """
+    from memlearn.chip.simulated import SimulatedChip
+    from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+    from memlearn.onchip.run import summarise
+
+    wl: Workload = point["workload"]
+    preset = load_preset(point["preset"])
+    levels = int(point.get("levels") or wl.levels)
+    bake_hours = float(point.get("bake_hours", 0.0))
+    chip = SimulatedChip(wl.n_tasks, preset=preset, layout=wl.layout, levels=levels, seed=seed)
+    config = AdaptConfig(
+        steps=wl.steps,
+        strategy=point["strategy"],
+        policy=point.get("policy", DEFAULT_POLICY),
+        levels=levels,
+        weight_max=wl.weight_max,
+        bake_seconds=bake_hours * 3600.0,
+        bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
+        seed=(seed + 1) % 2**63,
+    )
+    result = adapt_on_chip(
+        chip, wl.support_x, wl.support_y, wl.query_x, wl.query_y, wl.weights, wl.inner_lrs, config
+    )
+    summary = summarise(result)
+    labels = {k: v for k, v in point.items() if k not in ("workload", "preset")}
+    out = {
+        **labels,
+        "preset": preset.name,
+        "levels": levels,
+        "accuracy": result.accuracy.tolist(),
+        "accuracy_by_step": summary["accuracy_by_step"],
+        "accuracy_std_by_step": [float(s) for s in result.accuracy.std(dim=0)],
+        "final_accuracy": summary["accuracy_by_step"][-1],
+        "final_ci95": summary["accuracy_ci95"],
+        "writes_per_adaptation": summary["writes_per_adaptation"],
+        "pulses_per_adaptation": summary["pulses_per_adaptation"],
+        "energy_per_adaptation_j": summary["energy_per_adaptation_j"],
+        "energy_breakdown_j": summary["energy_breakdown_j"],
+        "seed": seed,
+    }
+    if result.accuracy_after_bake is not None:
+        out["accuracy_after_bake"] = result.accuracy_after_bake.tolist()
+        out["final_accuracy_after_bake"] = float(result.accuracy_after_bake.mean())
+    return out
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of its normal 95 % confidence interval."""
+    x = np.asarray(values, dtype=float)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else float("nan")
+    return float(x.mean()), float(half)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mean of ``a - b`` over the same tasks, and the half-width of its 95 % CI."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples must have the same length, got {len(a)} and {len(b)}")
+    return mean_ci(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+
+
+def final_accuracies(result: dict[str, Any]) -> list[float]:
+    """Per-task query accuracy after the last update, from an :func:`adapt_point` result."""
+    return [row[-1] for row in result["accuracy"]]
+
+
+def clearly_greater(a: Sequence[float], b: Sequence[float]) -> tuple[bool, float, float]:
+    """Whether ``a`` beats ``b`` on the same tasks beyond the 95 % CI of the paired difference;
+    also returns the difference and the CI half-width."""
+    diff, half = paired_difference(a, b)
+    return bool(diff > 0 and (math.isnan(half) or diff > half)), diff, half
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage: ``0.973`` → ``97.3 %``."""
+    return f"{100 * x:.1f} %"
+
+
+def pts(diff: float, half: float) -> str:
+    """A difference of fractions and its CI half-width in percentage points."""
+    return f"{100 * diff:+.1f} ± {100 * half:.1f} points"
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    pyplot().close(fig)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    """Write ``rows`` (dicts) with ``columns`` as a CSV file, atomically."""
+    with atomic_write(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return path
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def write_results(
+    run: StudyRun,
+    key: str,
+    settings: dict[str, Any],
+    results: list[dict[str, Any]],
+    workload: Workload | None = None,
+) -> Path:
+    """``<key>.json``: the study's settings, the tasks' description and every point's result."""
+    payload = {
+        "study": key,
+        "preset": run.preset.name,
+        "policy": run.policy,
+        "settings": settings,
+        "tasks": workload.info if workload is not None else None,
+        "sweep_seed": run.study_seed(key),
+        "points": results,
+    }
+    return write_json(run.path(f"{key}.json"), payload)
