@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,11 +31,11 @@ from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
-# Update policy of the studies: the default of `memlearn adapt` (memlearn.onchip.policies),
-# program-and-verify of the nearest level of each new weight.  With it, most updates of a
-# 4-level cell are smaller than half a level step and round away; "stochastic" rounding learns
-# on 4 levels too, but also hides most of the effect of the spread (studies take `policy`).
-DEFAULT_POLICY = "verify"
+# Update policy of the studies (memlearn.onchip.policies): stochastic rounding of each update
+# to the levels, so that every number of levels swept learns.  With the nearest-level "verify"
+# policy (the default of `memlearn adapt`) most updates of a 4-level cell are smaller than half
+# a level step and round away: a 4-level chip then barely learns, whatever its spread or window.
+DEFAULT_POLICY = "stochastic"
 
 
 @dataclass
@@ -234,6 +235,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
     from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
     from memlearn.onchip.run import summarise
 
+    started = time.perf_counter()
     wl: Workload = point["workload"]
     preset = load_preset(point["preset"])
     levels = int(point.get("levels") or wl.levels)
@@ -268,6 +270,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         "energy_per_adaptation_j": summary["energy_per_adaptation_j"],
         "energy_breakdown_j": summary["energy_breakdown_j"],
         "seed": seed,
+        "seconds": time.perf_counter() - started,
     }
     if result.accuracy_after_bake is not None:
         out["accuracy_after_bake"] = result.accuracy_after_bake.tolist()

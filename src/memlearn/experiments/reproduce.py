@@ -51,23 +51,23 @@ assert tuple(STUDIES) == STUDY_NAMES
 # Sweep sizes [E]: quick mode fits in ~10 minutes on 2 shared cores; full mode is the one to
 # quote (more tasks, finer grids).
 QUICK: dict[str, dict[str, Any]] = {
-    "overlap": {"levels": (4, 8, 16), "ratios": (0.05, 0.25, 0.5, 1.0, 2.0), "tasks": 32},
-    "window": {"levels": (4, 8, 16), "fractions": (0.1, 0.25, 0.5, 1.0), "tasks": 32},
-    "strategies": {"cells": 300, "tasks": 32},
-    "retention": {"cells": 300, "tasks": 32},
+    "overlap": {"levels": (4, 8, 16), "ratios": (0.05, 0.25, 0.5, 1.0, 2.0), "tasks": 64},
+    "window": {"levels": (4, 8, 16), "fractions": (0.1, 0.25, 0.5, 1.0), "tasks": 64},
+    "strategies": {"cells": 300, "tasks": 64},
+    "retention": {"cells": 300, "tasks": 64},
     "curves": {"task_sets": 16},
-    "energy": {"levels": (4, 8, 16), "tasks": 16},
+    "energy": {"levels": (4, 8, 16), "tasks": 32},
 }
 FULL: dict[str, dict[str, Any]] = {
     "overlap": {
         "levels": (4, 8, 16),
         "ratios": (0.03, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
-        "tasks": 128,
+        "tasks": 256,
     },
     "window": {
         "levels": (4, 6, 8, 12, 16),
         "fractions": (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0),
-        "tasks": 128,
+        "tasks": 256,
     },
     "strategies": {"cells": 2000, "tasks": 256},
     "retention": {"cells": 2000, "tasks": 256},
