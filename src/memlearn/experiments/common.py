@@ -152,6 +152,17 @@ def load_workload(
     )
 
 
+def study_preset(preset: str | DevicePreset) -> DevicePreset:
+    """Load ``preset`` and check that the studies can use it (multi-level, resistive)."""
+    p = load_preset(preset)
+    if p.kind != "rram":
+        raise MemlearnError(
+            f"the reference studies need a multi-level resistive (rram) preset; {p.name!r} is "
+            f"{p.kind}"
+        )
+    return p
+
+
 @dataclass
 class StudyRun:
     """Settings shared by the studies of one run, and the tasks they learn (loaded once)."""
@@ -176,12 +187,7 @@ class StudyRun:
                 f"unknown update policy {self.policy!r}; allowed: {', '.join(POLICIES)}"
             )
         self.out_dir = Path(self.out_dir)
-        self.preset = load_preset(self.preset)
-        if self.preset.kind != "rram":
-            raise MemlearnError(
-                f"the reference studies need a multi-level resistive (rram) preset; "
-                f"{self.preset.name!r} is {self.preset.kind}"
-            )
+        self.preset = study_preset(self.preset)
         if self.seed < 0:
             raise MemlearnError(f"seed must be >= 0, got {self.seed}")
 

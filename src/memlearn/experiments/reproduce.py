@@ -22,10 +22,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset, load_preset
+from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset
 from memlearn.errors import MemlearnError
 from memlearn.experiments import STUDY_NAMES
-from memlearn.experiments.common import DEFAULT_POLICY, StudyRun
+from memlearn.experiments.common import DEFAULT_POLICY, StudyRun, study_preset
 from memlearn.experiments.curves import curves_study
 from memlearn.experiments.energy import energy_study
 from memlearn.experiments.overlap import overlap_study
@@ -35,6 +35,7 @@ from memlearn.experiments.retention import retention_study
 from memlearn.experiments.strategies import strategies_study
 from memlearn.experiments.sweep import BACKENDS, ray_session
 from memlearn.experiments.window import window_study
+from memlearn.onchip.policies import POLICIES
 
 StudyFn = Callable[..., StudyOutcome]
 
@@ -129,7 +130,11 @@ def reproduce(
             raise MemlearnError(f"settings given for study {name!r}, which is not run")
     if backend not in BACKENDS:
         raise MemlearnError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
-    preset = load_preset(preset)
+    if policy not in POLICIES:
+        raise MemlearnError(f"unknown update policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if seed < 0:
+        raise MemlearnError(f"seed must be >= 0, got {seed}")
+    preset = study_preset(preset)
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
