@@ -27,6 +27,7 @@ from memlearn.chip.base import ChipLayout
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.errors import MemlearnError
 from memlearn.experiments.provenance import write_json
+from memlearn.experiments.report import StudyOutcome
 from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
 
@@ -36,6 +37,7 @@ CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head ma
 # policy (the default of `memlearn adapt`) most updates of a 4-level cell are smaller than half
 # a level step and round away: a 4-level chip then barely learns, whatever its spread or window.
 DEFAULT_POLICY = "stochastic"
+TASK_BLOCK = 16  # tasks are sampled in blocks of this many (see load_workload)
 
 
 @dataclass
@@ -89,9 +91,10 @@ def load_workload(
 ) -> Workload:
     """Sample ``tasks`` held-out tasks and prepare the checkpoint's head for them.
 
-    The deployment is set up as ``memlearn adapt`` does it (levels, full-scale weights, inner
-    learning rates: :mod:`memlearn.onchip.run`); ``split`` defaults to the evaluation alphabets
-    when present, else ``val``.
+    Task ``i`` depends on ``seed`` only, not on ``tasks``: a study run alone learns the same
+    first tasks as in a run of all the studies.  The deployment is set up as ``memlearn adapt``
+    does it (levels, full-scale weights, inner learning rates: :mod:`memlearn.onchip.run`);
+    ``split`` defaults to the evaluation alphabets when present, else ``val``.
     """
     from memlearn.data import TaskSampler, default_eval_split, load_split
     from memlearn.meta.checkpoint import load_checkpoint
@@ -116,9 +119,15 @@ def load_workload(
     )
     split = split or default_eval_split(root)
     classes = load_split(split, root, rotations=False)
-    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
-    sx, qx = task_features(net, batch.support_x), task_features(net, batch.query_x)
-    sy, qy = batch.support_y.long(), batch.query_y.long()
+    sampler = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed)
+    # blocks of TASK_BLOCK tasks: task i is the same whatever the number of tasks asked for
+    blocks = [sampler.sample(TASK_BLOCK) for _ in range(math.ceil(tasks / TASK_BLOCK))]
+    sx, qx, sy, qy = (
+        torch.cat([getattr(b, name) for b in blocks])[:tasks]
+        for name in ("support_x", "query_x", "support_y", "query_y")
+    )
+    sx, qx = task_features(net, sx), task_features(net, qx)
+    sy, qy = sy.long(), qy.long()
     weights = head_weights(net)
     software, _ = head.software_adapt(sx, sy, qx, qy, weights, lrs, steps)
     return Workload(
@@ -380,3 +389,47 @@ def write_results(
         "points": results,
     }
     return write_json(run.path(f"{key}.json"), payload)
+
+
+def save_data(
+    run: StudyRun,
+    key: str,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    settings: dict[str, Any],
+    results: list[dict[str, Any]],
+    workload: Workload,
+) -> list[str]:
+    """``<key>.csv`` (``rows``, ``columns``) and ``<key>.json`` (every point); their names."""
+    return [
+        write_csv(run.path(f"{key}.csv"), rows, columns).name,
+        write_results(run, key, settings, results, workload).name,
+    ]
+
+
+def conclude(
+    key: str,
+    title: str,
+    published: str,
+    observed: str,
+    checks: dict[str, bool],
+    *,
+    figures: list[str],
+    data: list[str],
+    numbers: list[tuple[str, str]],
+    notes: str,
+) -> StudyOutcome:
+    """A study's outcome: reproduced when it has checks and every one holds; the notes begin
+    with each check and its result."""
+    listed = "; ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in checks.items())
+    return StudyOutcome(
+        key=key,
+        title=title,
+        reference=published,
+        observed=observed,
+        reproduced=bool(checks) and all(checks.values()),
+        figures=figures,
+        data_files=data,
+        numbers=numbers,
+        notes=f"Checks: {listed}. {notes}",
+    )

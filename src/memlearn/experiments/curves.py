@@ -18,11 +18,11 @@ from memlearn.experiments.common import (
     CHANCE_MARGIN,
     StudyRun,
     adapt_point,
+    conclude,
     pct,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -70,12 +70,8 @@ def curves_study(
         "levels": levels,
         "steps": wl.steps,
     }
-    data = [
-        write_csv(run.path("curves.csv"), rows, ["curve", "step", "mean", "std"]).name,
-        write_results(
-            run, KEY, {**settings, "software_accuracy": software.tolist()}, results, wl
-        ).name,
-    ]
+    settings["software_accuracy"] = software.tolist()
+    data = save_data(run, KEY, rows, ["curve", "step", "mean", "std"], settings, results, wl)
     figure = _plot(run, results, soft_mean, soft_std, wl.ways, task_sets)
 
     chance = 1.0 / wl.ways
@@ -96,47 +92,38 @@ def curves_study(
         )
         + f"; ideal software {pct(soft_mean[0])} → {pct(soft_mean[-1])}"
     )
-    numbers = []
-    for r in results:
-        numbers.append(
-            (
-                f"{r['strategy']}: accuracy by step (mean ± std)",
-                ", ".join(
-                    f"{100 * m:.1f} ± {100 * s:.1f}"
-                    for m, s in zip(r["accuracy_by_step"], r["accuracy_std_by_step"], strict=True)
-                ),
-            )
-        )
-    numbers.append(
+    numbers = [
         (
-            "ideal software, same tasks",
-            ", ".join(
-                f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(soft_mean, soft_std, strict=True)
-            ),
+            f"{r['strategy']}: accuracy by step (mean ± std, %)",
+            _by_step(r["accuracy_by_step"], r["accuracy_std_by_step"]),
         )
-    )
+        for r in results
+    ]
+    numbers.append(("ideal software, same tasks", _by_step(soft_mean, soft_std)))
     best = max(r["final_accuracy"] for r in results)
     notes = (
-        "Checks: "
-        + "; ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in checks.items())
-        + f". The published absolute value (> {pct(PUBLISHED_FINAL)}) is "
+        f"The published absolute value (> {pct(PUBLISHED_FINAL)}) is "
         + ("reached" if best > PUBLISHED_FINAL else "not reached")
         + f" (best on chip {pct(best)}): it depends on the meta-trained model shipped "
         f"(checkpoint {wl.info.get('checkpoint')}), not only on the devices. {task_sets} task "
         f"sets (one {wl.ways}-way {wl.shots}-shot task each) on {task_sets} chips; {levels} "
-        f"levels."
+        f"levels, policy {run.policy}."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed=observed,
-        reproduced=bool(checks) and all(checks.values()),
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        observed,
+        checks,
         figures=[figure.name],
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )
+
+
+def _by_step(mean: Sequence[float], std: Sequence[float]) -> str:
+    return ", ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(mean, std, strict=True))
 
 
 def _plot(

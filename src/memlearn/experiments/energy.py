@@ -17,10 +17,10 @@ from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
+    conclude,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -36,7 +36,7 @@ def energy_study(
     *,
     levels: Sequence[int] = (4, 8, 16),
     strategies: Sequence[str] = STRATEGIES,
-    tasks: int = 16,
+    tasks: int = 32,
 ) -> StudyOutcome:
     """Energy, pulses and cells written per adaptation for every (strategy, levels)."""
     for s in strategies:
@@ -59,13 +59,14 @@ def energy_study(
         "cells_per_chip": cells,
         "steps": wl.steps,
     }
-    data = [
-        write_csv(run.path("energy.csv"), results, _COLUMNS).name,
-        write_results(run, KEY, settings, results, wl).name,
-    ]
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     figure = _plot(run, results, list(levels), list(strategies))
     worst = max(results, key=lambda r: r["energy_per_adaptation_j"])
-    below = worst["energy_per_adaptation_j"] < BOUND_J
+    checks = {
+        f"below {BOUND_J * 1e6:g} µJ for every strategy and number of levels": (
+            worst["energy_per_adaptation_j"] < BOUND_J
+        )
+    }
     observed = (
         f"at most {worst['energy_uj']:.3g} µJ per adaptation ({worst['strategy']}, "
         f"{worst['levels']} levels), {BOUND_J / worst['energy_per_adaptation_j']:.3g}x below the "
@@ -82,21 +83,20 @@ def energy_study(
         for r in results
     ]
     notes = (
-        f"Reproduced when every strategy and number of levels stays below {BOUND_J * 1e6:g} µJ "
-        f"per adaptation ({wl.steps} updates of one task; the deployment of the meta-trained "
-        f"weights is not counted). The simulated chip holds {cells} cells "
+        f"An adaptation is the {wl.steps} updates of one task; the deployment of the "
+        f"meta-trained weights is not counted. The simulated chip holds {cells} cells "
         f"({', '.join(f'{a.name} {a.rows}x{a.cols} pairs' for a in wl.layout.arrays)}); the "
         f"reference array has 2048. Pulse energies are the preset's [E] estimates. "
-        f"Mean over {tasks} tasks, one chip each."
+        f"Mean over {tasks} tasks, one chip each; policy {run.policy}."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed=observed,
-        reproduced=below,
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        observed,
+        checks,
         figures=[figure.name],
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )

@@ -28,13 +28,13 @@ from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
     clearly_greater,
+    conclude,
     final_accuracies,
     pct,
     pts,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -99,9 +99,9 @@ def overlap_study(
     run: StudyRun,
     *,
     levels: Sequence[int] = (4, 8, 16),
-    ratios: Sequence[float] = (0.05, 0.2, 0.5, 1.0),
+    ratios: Sequence[float] = (0.05, 0.25, 0.5, 1.0, 2.0),
     strategy: str = "hybrid",
-    tasks: int = 32,
+    tasks: int = 64,
 ) -> StudyOutcome:
     """Accuracy after the on-chip updates vs σ/Δ, for each number of levels."""
     if len(ratios) < 2 or min(ratios) <= 0:
@@ -114,10 +114,7 @@ def overlap_study(
     points = [run.point(wl, strategy, n, target_ratio=r) for n in levels for r in ratios]
     results = run.sweep(KEY, overlap_point, points)
     settings = {"levels": list(levels), "ratios": ratios, "strategy": strategy, "tasks": tasks}
-    data = [
-        write_csv(run.path("overlap.csv"), results, _COLUMNS).name,
-        write_results(run, KEY, settings, results, wl).name,
-    ]
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     figure = _plot(run, results, wl.software_accuracy[:, -1].mean().item(), 1.0 / wl.ways)
 
     by_levels = {
@@ -125,11 +122,11 @@ def overlap_study(
         for n in levels
     }
     numbers: list[tuple[str, str]] = []
-    drops, checks = [], []
+    drops, checks = [], {}
     for n, rows in by_levels.items():
         low, high = rows[0], rows[-1]
         ok, diff, half = clearly_greater(final_accuracies(low), final_accuracies(high))
-        checks.append(ok)
+        checks[f"{n} levels: least overlap beats most (95 % CI, paired)"] = ok
         drops.append(
             f"{n} levels: {pct(low['final_accuracy'])} at σ/Δ = "
             f"{low['sigma_over_spacing']:.2f} → {pct(high['final_accuracy'])} at "
@@ -150,20 +147,18 @@ def overlap_study(
         f"Secondary trend (more levels help slightly): at the least overlap, {least[-1]['levels']} "
         f"levels reach {pct(least[-1]['final_accuracy'])} vs {pct(least[0]['final_accuracy'])} "
         f"for {least[0]['levels']} levels — {'seen' if more_levels_help else 'not seen'}. "
-        f"Reproduced when, for every number of levels, the least-overlap point beats the "
-        f"most-overlap point beyond the 95 % CI of their paired difference (same tasks). "
-        f"Strategy {strategy}; {tasks} tasks, one chip each; spread scaled with "
-        f"`memlearn.devices.variants.scale_spread`, σ/Δ measured on {CALIBRATION_CELLS} cells "
-        f"per level."
+        f"Strategy {strategy}, policy {run.policy}; {tasks} tasks, one chip each; spread "
+        f"scaled with `memlearn.devices.variants.scale_spread`, σ/Δ measured on "
+        f"{CALIBRATION_CELLS} cells per level."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed="; ".join(drops),
-        reproduced=all(checks),
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        "; ".join(drops),
+        checks,
         figures=[figure.name],
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )

@@ -10,6 +10,7 @@ outcomes) and ``report.md`` / ``report.html``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
@@ -49,16 +50,8 @@ STUDIES: dict[str, StudyFn] = {
 }
 assert tuple(STUDIES) == STUDY_NAMES
 
-# Sweep sizes [E]: quick mode fits in ~10 minutes on 2 shared cores; full mode is the one to
-# quote (more tasks, finer grids).
-QUICK: dict[str, dict[str, Any]] = {
-    "overlap": {"levels": (4, 8, 16), "ratios": (0.05, 0.25, 0.5, 1.0, 2.0), "tasks": 64},
-    "window": {"levels": (4, 8, 16), "fractions": (0.1, 0.25, 0.5, 1.0), "tasks": 64},
-    "strategies": {"cells": 300, "tasks": 64},
-    "retention": {"cells": 300, "tasks": 64},
-    "curves": {"task_sets": 16},
-    "energy": {"levels": (4, 8, 16), "tasks": 32},
-}
+# Sweep sizes [E]: quick mode is each study function's defaults (a few minutes on 2 shared
+# cores); full mode, the one to quote, replaces these settings (more tasks, finer grids).
 FULL: dict[str, dict[str, Any]] = {
     "overlap": {
         "levels": (4, 8, 16),
@@ -90,12 +83,20 @@ class Reproduction:
 
 
 def study_settings(study: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict:
-    """The keyword arguments a study runs with: quick or full sizes, then ``overrides``."""
+    """The keyword arguments a study runs with: its function's defaults (quick mode), the
+    full-mode sizes unless ``quick``, then ``overrides`` (``None`` values ignored)."""
     if study not in STUDIES:
         raise MemlearnError(f"unknown study {study!r}; allowed: {', '.join(STUDIES)}")
-    base = dict((QUICK if quick else FULL)[study])
-    base.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return base
+    params = inspect.signature(STUDIES[study]).parameters
+    settings = {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    if not quick:
+        settings.update(FULL[study])
+    for key, value in (overrides or {}).items():
+        if key not in settings:
+            raise MemlearnError(f"study {study!r} has no setting {key!r}; it has {list(settings)}")
+        if value is not None:
+            settings[key] = value
+    return settings
 
 
 def reproduce(

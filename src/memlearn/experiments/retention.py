@@ -22,12 +22,12 @@ from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
     clearly_greater,
+    conclude,
     pct,
     pts,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -63,8 +63,8 @@ def retention_study(
     bake_celsius: float = 150.0,
     use_celsius: float = 75.0,
     levels: int | None = None,
-    cells: int = 500,
-    tasks: int = 32,
+    cells: int = 300,
+    tasks: int = 64,
 ) -> StudyOutcome:
     """Accuracy before/after the bake for each strategy, with the levels' error rates."""
     for s in strategies:
@@ -107,10 +107,7 @@ def retention_study(
         "cells": cells,
         "tasks": tasks,
     }
-    data = [
-        write_csv(run.path("retention.csv"), results, _COLUMNS).name,
-        write_results(run, KEY, settings, results, wl).name,
-    ]
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     by = {r["strategy"]: r for r in results}
     checks: dict[str, bool] = {}
     if "hybrid" in by:
@@ -155,19 +152,17 @@ def retention_study(
     if compared:
         numbers.append(("accuracy lost in the bake, iterative SET − hybrid", pts(diff, half)))
     notes = (
-        "Checks: "
-        + "; ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in checks.items())
-        + f". {levels} levels; {tasks} tasks, one chip each; level error rates from {cells} "
-        f"cells per level."
+        f"{levels} levels, policy {run.policy}; {tasks} tasks, one chip each; level error rates "
+        f"from {cells} cells per level."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed=observed,
-        reproduced=bool(checks) and all(checks.values()),
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        observed,
+        checks,
         figures=figures,
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )

@@ -20,13 +20,13 @@ from memlearn.devices.programming import STRATEGIES, check_strategy
 from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
+    conclude,
     final_accuracies,
     paired_difference,
     pct,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.overlap import level_spread
 from memlearn.experiments.report import StudyOutcome
@@ -58,8 +58,8 @@ def strategies_study(
     *,
     strategies: Sequence[str] = STRATEGIES,
     levels: int | None = None,
-    cells: int = 500,
-    tasks: int = 32,
+    cells: int = 300,
+    tasks: int = 64,
 ) -> StudyOutcome:
     """Characterise and adapt with each strategy on the run's preset."""
     for s in strategies:
@@ -87,10 +87,7 @@ def strategies_study(
         plot_characterization(ch, str(path))
         figures.append(path.name)
     figures.insert(0, _plot(run, results).name)
-    data = [
-        write_csv(run.path("strategies.csv"), results, _COLUMNS).name,
-        write_results(run, KEY, settings, results, wl).name,
-    ]
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     checks, observed = _checks({r["strategy"]: r for r in results})
     numbers = [
         (
@@ -103,18 +100,17 @@ def strategies_study(
     ]
     notes = (
         f"{levels} levels in the preset's window, {cells} cells per level characterised; "
-        f"accuracy on {tasks} tasks, one chip each. Checks: "
-        + "; ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in checks.items())
-        + ". Reproduced when every check that the strategies run here allow holds."
+        f"accuracy on {tasks} tasks, one chip each (policy {run.policy}). Only the orderings "
+        f"that the strategies run here allow are checked."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed=observed,
-        reproduced=bool(checks) and all(checks.values()),
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        observed,
+        checks,
         figures=figures,
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )

@@ -22,13 +22,13 @@ from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
     clearly_greater,
+    conclude,
     final_accuracies,
     pct,
     pts,
     pyplot,
+    save_data,
     save_figure,
-    write_csv,
-    write_results,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -60,7 +60,7 @@ def window_study(
     spans_us: Sequence[float] | None = None,
     fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
     strategy: str = "hybrid",
-    tasks: int = 32,
+    tasks: int = 64,
 ) -> StudyOutcome:
     """Accuracy for every (levels, window span); spans in µS, default from ``fractions``."""
     spans = sorted(float(s) for s in spans_us) if spans_us else spans_from_fractions(run, fractions)
@@ -78,19 +78,16 @@ def window_study(
     for r in results:
         r["g_min_us"], r["g_max_us"] = g_min * 1e6, g_min * 1e6 + r["span_us"]
     settings = {"levels": list(levels), "spans_us": spans, "strategy": strategy, "tasks": tasks}
-    data = [
-        write_csv(run.path("window.csv"), results, _COLUMNS).name,
-        write_results(run, KEY, settings, results, wl).name,
-    ]
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     figure = _plot(run, results, list(levels), spans)
 
     best = max(r["final_accuracy"] for r in results)
-    checks, observed, numbers, needed = [], [], [], {}
+    checks, observed, numbers, needed = {}, [], [], {}
     for n in levels:
         rows = [r for r in results if r["levels"] == n]
         narrow, wide = rows[0], rows[-1]
         ok, diff, half = clearly_greater(final_accuracies(wide), final_accuracies(narrow))
-        checks.append(ok)
+        checks[f"{n} levels: widest window beats narrowest (95 % CI, paired)"] = ok
         observed.append(
             f"{n} levels: {pct(narrow['final_accuracy'])} at {narrow['span_us']:g} µS → "
             f"{pct(wide['final_accuracy'])} at {wide['span_us']:g} µS"
@@ -109,19 +106,17 @@ def window_study(
     notes = (
         f"Secondary trend (more levels relax the window needed, the smallest span reaching "
         f"{NEEDED_FRACTION:.0%} of the best accuracy of the grid): "
-        f"{'seen' if relaxes else 'not seen'}. Reproduced when, for every number of levels, the "
-        f"widest window beats the narrowest beyond the 95 % CI of their paired difference (same "
-        f"tasks). G_min stays at {g_min * 1e6:g} µS; strategy {strategy}; {tasks} tasks, one "
-        f"chip each."
+        f"{'seen' if relaxes else 'not seen'}. G_min stays at {g_min * 1e6:g} µS; strategy "
+        f"{strategy}, policy {run.policy}; {tasks} tasks, one chip each."
     )
-    return StudyOutcome(
-        key=KEY,
-        title=TITLE,
-        reference=PUBLISHED,
-        observed="; ".join(observed),
-        reproduced=all(checks),
+    return conclude(
+        KEY,
+        TITLE,
+        PUBLISHED,
+        "; ".join(observed),
+        checks,
         figures=[figure.name],
-        data_files=data,
+        data=data,
         numbers=numbers,
         notes=notes,
     )
