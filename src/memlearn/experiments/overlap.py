@@ -99,7 +99,7 @@ def overlap_study(
     run: StudyRun,
     *,
     levels: Sequence[int] = (4, 8, 16),
-    ratios: Sequence[float] = (0.05, 0.25, 0.5, 1.0, 2.0),
+    ratios: Sequence[float] = (0.05, 0.25, 0.75, 1.5, 3.0),
     strategy: str = "hybrid",
     tasks: int = 64,
 ) -> StudyOutcome:
@@ -149,7 +149,8 @@ def overlap_study(
         f"for {least[0]['levels']} levels — {'seen' if more_levels_help else 'not seen'}. "
         f"Strategy {strategy}, policy {run.policy}; {tasks} tasks, one chip each; spread "
         f"scaled with `memlearn.devices.variants.scale_spread`, σ/Δ measured on "
-        f"{CALIBRATION_CELLS} cells per level."
+        f"{CALIBRATION_CELLS} cells per level; a target beyond the reach of the largest spread "
+        f"factor (x{MAX_SPREAD_FACTOR:g}) gets the largest spread reachable."
     )
     return conclude(
         KEY,

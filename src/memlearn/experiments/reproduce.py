@@ -51,7 +51,8 @@ STUDIES: dict[str, StudyFn] = {
 assert tuple(STUDIES) == STUDY_NAMES
 
 # Sweep sizes [E]: quick mode is each study function's defaults (a few minutes on 2 shared
-# cores); full mode, the one to quote, replaces these settings (more tasks, finer grids).
+# cores); full mode, the one to quote, replaces these settings: the same ranges (the trends are
+# judged between their ends), finer grids and more tasks.
 FULL: dict[str, dict[str, Any]] = {
     "overlap": {
         "levels": (4, 8, 16),

@@ -58,7 +58,7 @@ def window_study(
     *,
     levels: Sequence[int] = (4, 8, 16),
     spans_us: Sequence[float] | None = None,
-    fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
+    fractions: Sequence[float] = (0.05, 0.2, 0.5, 1.0),
     strategy: str = "hybrid",
     tasks: int = 64,
 ) -> StudyOutcome:
