@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from memlearn.crossbar import CrossbarArray, DifferentialMapping, Ledger, adc_lsb
+from memlearn.crossbar import CrossbarArray, DifferentialMapping, Ledger, adc_lsb, dac
+from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S
 from memlearn.errors import MemlearnError
 
 
@@ -66,6 +67,68 @@ def test_ledger_totals_equal_the_sum_of_their_parts():
     merged.merge(arr.ledger)
     merged.merge(arr.ledger)
     assert torch.allclose(merged.total_energy(), 2 * total)
+
+
+def test_ledger_entries_follow_their_formulas():
+    """Each category recomputed from V, G, t and the named constants."""
+    arr = make(n=2, rows=40, cols=6)
+    p = arr.preset
+    gp, gm = targets(arr)
+    rep = arr.program(gp, gm, "hybrid")
+    # verify reads: v_read^2 G t + sense overhead each, with G between the window's ends
+    n_reads = rep.verify_reads
+    lo = n_reads * (p.v_read**2 * 0.0 * p.read_pulse_s + p.read_overhead_j)
+    hi = n_reads * (p.v_read**2 * 250e-6 * p.read_pulse_s + p.read_overhead_j)
+    e = arr.ledger.energy_by_category()
+    assert bool((e["verify"] >= lo).all() and (e["verify"] <= hi).all())
+    t = arr.ledger.latency_by_category()
+    assert torch.allclose(t["verify"], n_reads * p.read_pulse_s)
+    pulses_t = rep.set_pulses * p.set_pulse_s + rep.reset_pulses * p.reset_pulse_s
+    assert torch.allclose(t["program"], pulses_t)
+    # a VMM: cell energy sum V^2 G t, DAC per row, ADC per tile column (Walden), latencies
+    before_e, before_t = arr.ledger.energy_by_category(), arr.ledger.latency_by_category()
+    batch = 5
+    volts = torch.rand(2, batch, 40, generator=torch.Generator().manual_seed(9)) * p.v_read
+    arr.multiply(volts)
+    e, t = arr.ledger.energy_by_category(), arr.ledger.latency_by_category()
+    v_in = dac(volts, 8, p.v_read).double()
+    g = arr.cells.g.double().sum(-1)  # G+ + G- per pair
+    cell = torch.einsum("nbr,nrc->n", v_in**2, g) * p.read_pulse_s
+    assert torch.allclose(e["read"] - before_e["read"], cell, rtol=1e-5)
+    assert torch.allclose(e["dac"] - before_e["dac"], torch.full((2,), batch * 40 * p.dac_j,
+                                                                  dtype=torch.float64))  # fmt: skip
+    conversions = batch * 2 * 6  # 2 row tiles x 6 columns per input vector
+    e_adc = conversions * p.adc_fom_j * 2**8
+    assert torch.allclose(e["adc"] - before_e["adc"], torch.full((2,), e_adc, dtype=torch.float64))
+    assert float((t["read"] - before_t["read"])[0]) == pytest.approx(batch * p.read_pulse_s)
+    assert float((t["dac"] - before_t["dac"])[0]) == pytest.approx(batch * DAC_SETTLE_S)
+    assert float((t["adc"] - before_t["adc"])[0]) == pytest.approx(batch * 8 * ADC_SECONDS_PER_BIT)
+
+
+def test_ideal_tile_reproduces_the_float_product_of_the_weights():
+    """Noise-free cells written exactly to 64 levels, 16-bit converters: the VMM, mapped back
+    to weight units, equals x @ W within the level quantisation and converter bounds."""
+    n, rows, cols = 2, 50, 7
+    arr = make(n=n, rows=rows, cols=cols, read_noise=False, adc_bits=16, dac_bits=16,
+               adc_full_scale=5e-4)  # fmt: skip
+    w = torch.randn(n, rows, cols, generator=torch.Generator().manual_seed(4))
+    m = DifferentialMapping.from_weights(w, arr.preset.levels(64))
+    gp, gm = m.to_conductance(w)
+    arr.cells.g.copy_(torch.stack((gp, gm), dim=-1))  # an ideal write (no programming noise)
+    x = torch.rand(n, 3, rows, generator=torch.Generator().manual_seed(5))
+    out = arr.multiply(x * arr.v_read) / arr.v_read * m.scale.view(n, 1, 1)
+    exact = torch.einsum("nbr,nrc->nbc", x.double(), w.double())
+    dw = float(m.weight_step.max()) / 2  # level quantisation, per weight
+    dv = 1.0 / (2**16 - 1) / 2  # DAC, per input (relative to v_read)
+    lsb = adc_lsb(16, arr.adc_full_scale) / 2 * math.ceil(rows / 32)
+    bound = (
+        x.abs().sum(-1, keepdim=True).double() * dw
+        + rows * dv * float(w.abs().max())
+        + lsb / arr.v_read * float(m.scale.max())
+    )
+    err = (out.double() - exact).abs()
+    assert bool((err <= bound * 1.01).all())
+    assert float(err.max()) < 0.02 * float(exact.abs().max())
 
 
 def test_ideal_tile_product_matches_float_matmul_within_quantisation():

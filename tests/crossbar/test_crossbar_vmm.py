@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from memlearn.crossbar import adc, adc_lsb, analog_vmm, dac
@@ -14,6 +15,9 @@ def test_dac_grid_and_error_bound():
     assert torch.allclose(torch.round(q / step) * step, q)
     assert float((q - v).abs().max()) <= step / 2 + 1e-7
     assert torch.equal(dac(v, None, 0.2), v)
+    # inputs beyond the range clip to it
+    clipped = dac(torch.tensor([-0.5, 0.3, 0.1]), 4, 0.2)
+    assert clipped.tolist()[:2] == pytest.approx([-0.2, 0.2])
 
 
 def test_adc_clips_and_quantises_symmetrically():

@@ -9,20 +9,33 @@ import torch
 
 from memlearn.devices import load_preset, program, read, read_sigma, sample_cells
 from memlearn.devices.cells import STUCK_HIGH, STUCK_LOW, STUCK_NONE
-from memlearn.devices.physics import compliance, gate_voltage, set_pulse
+from memlearn.devices.physics import (
+    compliance,
+    gate_voltage,
+    read_energy,
+    reset_pulse,
+    set_pulse,
+)
 
 PRESET = load_preset("hfo2-mlc")
 
 
-def test_read_noise_follows_the_cmo_law():
+def test_read_noise_follows_the_cmo_law_plus_short_term_noise():
     gen = torch.Generator().manual_seed(0)
+    t, tr = PRESET.read_pulse_s, PRESET.read_t_r
     for g_us in (10.0, 50.0, 150.0):
         g = torch.full((40000,), g_us * 1e-6)
         reads = read(PRESET, g, gen)
-        t, tr = PRESET.read_pulse_s, PRESET.read_t_r
-        expected = 0.0277 * math.log(g_us) * math.sqrt(math.log((t + tr) / (2 * tr))) * 1e-6
+        # aihwkit ReRamCMONoiseModel: K log10(g / uS) sqrt(ln((t + t_r) / (2 t_r))) uS
+        flicker = 0.0277 * math.log10(g_us) * math.sqrt(math.log((t + tr) / (2 * tr))) * 1e-6
+        expected = math.hypot(flicker, 0.01 * g_us * 1e-6)  # + 1 % short-term noise
         assert float(reads.std()) == pytest.approx(expected, rel=0.03)
         assert float(read_sigma(PRESET, g[:1])) == pytest.approx(expected, rel=1e-5)
+        assert float(reads.mean()) == pytest.approx(g_us * 1e-6, rel=1e-3)
+    # without the short-term term only the 1/f law is left
+    quiet = PRESET.replace(read_noise_rel=0.0)
+    sigma = read_sigma(quiet, torch.tensor([1e-5, 1e-4]))
+    assert float(sigma[1] / sigma[0]) == pytest.approx(2.0, rel=1e-5)  # log10(100) / log10(10)
 
 
 def test_set_conductance_follows_the_compliance():
@@ -35,10 +48,24 @@ def test_set_conductance_follows_the_compliance():
     assert float(g.mean()) == pytest.approx(40e-6 / 0.4, rel=0.02)  # G = I_cc / 0.4 V
     expected_sigma = 0.09 * math.sqrt(100e-6 * 100e-6)
     assert float(g.std()) == pytest.approx(expected_sigma, rel=0.05)
-    assert 1e-12 <= float(energy.mean()) <= 20e-12  # 1-20 pJ per pulse (REFERENCE.md s2)
+    # energy = V_set * I_cc * t_pulse with the compliance the gate DAC realises
+    icc_real = float(compliance(PRESET, vg)[0])
+    assert float(energy[0]) == pytest.approx(1.8 * icc_real * 100e-9, rel=1e-6)
+    assert 1e-12 <= float(energy[0]) <= 20e-12  # 1-20 pJ per pulse (REFERENCE.md s2)
     # a SET never thins an existing filament
     g_hi, _ = set_pulse(PRESET, torch.full_like(icc, 140e-6), icc, torch.ones_like(icc), gen)
     assert bool((g_hi >= 140e-6).all())
+
+
+def test_reset_and_verify_read_energies_follow_v_i_t():
+    gen = torch.Generator().manual_seed(3)
+    g = torch.full((5,), 120e-6)
+    _, e_reset = reset_pulse(PRESET, g, 1.4, torch.zeros(5), gen)
+    # E = V * I * t with I = (fraction of V across the cell) * G
+    expected = 1.4 * (0.5 * 1.4 * 120e-6) * 100e-9
+    assert torch.allclose(e_reset.double(), torch.full((5,), expected, dtype=torch.float64))
+    e_read = read_energy(PRESET, g)
+    assert float(e_read[0]) == pytest.approx(0.2**2 * 120e-6 * 100e-9 + 2e-12, rel=1e-6)
 
 
 def test_stuck_rates_and_endurance_wear_out():
@@ -59,3 +86,24 @@ def test_stuck_rates_and_endurance_wear_out():
     assert float(worn.float().mean()) > 0.9
     assert bool(r.failed[worn & (r.pulses > 0)].float().mean() > 0.9)
     assert bool((cells.g[worn] == fragile.g_stuck_high).all())
+
+
+@pytest.mark.parametrize("strategy", ["iterative-set", "hybrid", "single-set"])
+def test_endurance_runs_out_inside_the_program_operation(strategy):
+    """A cell that reaches its endurance in the middle of a program-and-verify operation sticks
+    at that pulse: later pulses do nothing and it never verifies."""
+    gen = torch.Generator().manual_seed(4)
+    fragile = PRESET.replace(endurance=4.0, endurance_sigma=0.0, stuck_low_rate=0.0,
+                             stuck_high_rate=0.0)  # 4 cycles = 8 pulses  # fmt: skip
+    cells = sample_cells(fragile, (2000,), gen)
+    target = torch.full((2000,), 70e-6)
+    r = program(fragile, target, strategy, generator=gen, cells=cells)
+    worn = cells.stuck == STUCK_HIGH
+    assert torch.equal(worn, r.pulses >= 8)
+    assert torch.equal(cells.pulses, r.pulses.float())
+    assert bool((cells.g[worn] == fragile.g_stuck_high).all())
+    if strategy != "single-set":
+        assert int(worn.sum()) > 100 and int((~worn).sum()) > 100
+        assert bool(r.failed[worn].all()) and not bool(r.failed[~worn].any())
+        # once worn out, the controller keeps pulsing to its limit in vain
+        assert bool((r.pulses[worn] == int(fragile.max_pulses)).all())

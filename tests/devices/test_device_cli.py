@@ -17,23 +17,51 @@ def invoke(*args):
     return runner.invoke(app, ["device", *args])
 
 
+SCHEMA = {
+    "preset": str,
+    "strategy": str,
+    "levels": list,
+    "level_error_rate": float,
+    "pulses_per_cell": float,
+    "energy_per_cell_j": float,
+    "failed_fraction": float,
+}
+
+
+def check_schema(out: dict, levels: int) -> None:
+    assert set(out) == set(SCHEMA)  # exactly the keys
+    for key, kind in SCHEMA.items():
+        assert type(out[key]) is kind, key
+    assert len(out["levels"]) == levels
+    for level in out["levels"]:
+        assert set(level) == {"target_us", "mean_us", "std_us"}
+        assert all(type(v) is float for v in level.values())
+
+
 def test_characterize_json_schema_and_plot(tmp_path):
     png = tmp_path / "hist.png"
-    res = invoke("characterize", "--strategy", "hybrid", "--levels", "4", "--cells", "200",
-                 "--bake-hours", "12", "--bake-celsius", "150", "--seed", "1", "--json",
-                 "--plot", str(png))  # fmt: skip
+    common = ["characterize", "--strategy", "hybrid", "--levels", "4", "--cells", "200",
+              "--seed", "1", "--json"]  # fmt: skip
+    res = invoke(*common, "--bake-hours", "12", "--bake-celsius", "150", "--plot", str(png))
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
-    for key, kind in (("preset", str), ("strategy", str), ("levels", list),
-                      ("level_error_rate", float), ("pulses_per_cell", float),
-                      ("energy_per_cell_j", float), ("failed_fraction", float)):  # fmt: skip
-        assert isinstance(out[key], kind), key
-    assert out["preset"] == "hfo2-mlc" and out["strategy"] == "hybrid"
-    assert [set(lv) for lv in out["levels"]] == [{"target_us", "mean_us", "std_us"}] * 4
-    assert out["levels"][0]["target_us"] == pytest.approx(10.0)
-    assert out["levels"][-1]["target_us"] == pytest.approx(150.0)
-    assert out["level_error_rate"] >= out["before_bake"]["level_error_rate"]
+    baked = json.loads(res.stdout)
+    check_schema(baked, 4)
+    assert baked["preset"] == "hfo2-mlc" and baked["strategy"] == "hybrid"
+    assert baked["levels"][0]["target_us"] == pytest.approx(10.0)
+    assert baked["levels"][-1]["target_us"] == pytest.approx(150.0)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same command without the bake gives the as-programmed figures of the same cells
+    res = invoke(*common)
+    assert res.exit_code == 0, res.output
+    fresh = json.loads(res.stdout)
+    check_schema(fresh, 4)
+    assert baked["level_error_rate"] >= fresh["level_error_rate"]
+    assert baked["pulses_per_cell"] == fresh["pulses_per_cell"]
+    for b, f in zip(baked["levels"], fresh["levels"], strict=True):
+        assert b["std_us"] > f["std_us"]
+    text = invoke(*common[:-1], "--bake-hours", "12")
+    assert f"level error rate {fresh['level_error_rate']:.2%}" in text.stdout
+    assert f"level error rate {baked['level_error_rate']:.2%}" in text.stdout
 
 
 def test_characterize_window_and_text_output():
@@ -101,3 +129,7 @@ def test_characterize_csv_feeds_fit(tmp_path):
     out = json.loads(res.stdout)
     assert out["ea_ev"] is None  # one time per temperature: Ea is not identifiable, kept
     assert out["drift_sigma_us_per_ln_t"] > 0
+    assert 0.2 < out["relax_g_exp"] < 0.8  # the preset's sqrt(G) law, recovered
+    fitted = load_preset(str(tmp_path / "p.toml"))
+    assert fitted.relax_g_exp == pytest.approx(out["relax_g_exp"])
+    assert fitted.relax_log_reset == pytest.approx(out["drift_sigma_us_per_ln_t"] * 1e-6)

@@ -7,12 +7,18 @@ import csv
 import pytest
 import torch
 
-from memlearn.devices import celsius, equivalent_seconds, load_preset, program, relax
+from memlearn.devices import celsius, equivalent_seconds, load_preset, program, read, relax
 from memlearn.devices.fitting import fit_measurements, read_measurements
 from memlearn.errors import CorruptDataError, MemlearnError
 
 SEED = 11
-TRUE = {"relax_log_reset": 0.2e-6, "relax_mean_reset": 0.08e-6, "ea_ev": 1.2}
+TRUE = {
+    "relax_log_reset": 0.2e-6,
+    "relax_mean_reset": 0.08e-6,
+    "ea_ev": 1.2,
+    "relax_g_exp": 0.25,
+    "relax_fast_reset": 1.6e-6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +40,8 @@ def measured(tmp_path_factory):
         for t in times:
             relax(preset, r.cells, equivalent_seconds(preset, t - age, celsius(temp)), gen)
             age = t
-            rows.extend(
-                zip(lvl, r.cells.g.tolist(), [t] * len(lvl), [temp] * len(lvl), strict=True)
-            )
+            reads = read(preset, r.cells.g, gen).tolist()  # a bench measures reads
+            rows.extend(zip(lvl, reads, [t] * len(lvl), [temp] * len(lvl), strict=True))
     path = tmp_path_factory.mktemp("fit") / "measured.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -50,6 +55,8 @@ def test_fit_recovers_known_parameters(measured, tmp_path):
     assert res.drift_sigma == pytest.approx(TRUE["relax_log_reset"], rel=0.15)
     assert res.drift_mean == pytest.approx(TRUE["relax_mean_reset"], rel=0.2)
     assert res.ea_ev == pytest.approx(TRUE["ea_ev"], abs=0.15)  # weakly identified: ~0.1 eV s.e.
+    assert res.g_exp == pytest.approx(TRUE["relax_g_exp"], abs=0.1)
+    assert res.fast_sigma == pytest.approx(TRUE["relax_fast_reset"], rel=0.25)
     assert res.dropped_outliers > 0  # stuck cells are not fitted as spread
     p = res.preset
     assert p.name == "lab-cell" and p.relax_log_reset == pytest.approx(res.drift_sigma)
@@ -74,9 +81,13 @@ def test_without_time_only_levels_are_fitted(tmp_path):
         ("level,conductance\n0,abc\n1,2e-5\n", "line 2: column 'conductance' value 'abc'"),
         ("level,conductance\n0,10\n1,20\n", "microsiemens"),
         ("level,conductance\n0,1e-5\n0,2e-5\n", "at least 2 distinct levels"),
-        ("level,conductance\n0.5,1e-5\n1,2e-5\n", "non-negative integers"),
+        ("level,conductance\n0.5,1e-5\n1,2e-5\n", "line 2: 'level' must hold non-negative"),
         ("level,conductance,time\n0,1e-5,-1\n1,2e-5,1\n", "'time' must be >= 0"),
-        ("level,conductance\n0,-1e-5\n1,2e-5\n", "> 0 siemens"),
+        ("level,conductance\n0,1e-5\n0,-1e-5\n1,2e-5\n", "line 3: 'conductance' must be >= 0"),
+        ("level,conductance\n0,1e-5\n1\n", "line 3: column 'conductance' is empty"),
+        ("level,conductance,time\n0,1e-5,\n1,2e-5,1\n", "line 2: column 'time' is empty"),
+        ("level,conductance\n0,nan\n1,2e-5\n", "not finite"),
+        ("\n", "missing column"),
     ],
 )
 def test_malformed_csv_gives_clear_errors(tmp_path, text, message):
@@ -84,6 +95,32 @@ def test_malformed_csv_gives_clear_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(CorruptDataError, match=message):
         read_measurements(path)
+
+
+def test_byte_order_mark_and_extra_columns_are_accepted(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("level,conductance,chip\n0,1e-5,a\n1,2e-5,b\n", encoding="utf-8-sig")
+    m = read_measurements(path)
+    assert m.level.tolist() == [0, 1] and m.conductance.tolist() == [1e-5, 2e-5]
+
+
+def test_fitted_preset_reproduces_the_measured_drift(measured, tmp_path):
+    """Round trip: the fitted preset, saved and reloaded, ages its cells as the data did."""
+    from memlearn.devices import save_preset
+
+    res = fit_measurements(measured, "hfo2-mlc", "hybrid")
+    path = save_preset(res.preset, tmp_path / "fitted.json")
+    fitted = load_preset(str(path))
+    true = load_preset("hfo2-mlc").replace(**TRUE)
+    spreads = []
+    for p in (true, fitted):
+        gen = torch.Generator().manual_seed(3)
+        r = program(p, torch.full((4000,), 100e-6), "hybrid", generator=gen)
+        g0 = r.cells.g.clone()
+        relax(p, r.cells, equivalent_seconds(p, 12 * 3600, celsius(150)), gen)
+        ok = r.cells.stuck == 0
+        spreads.append(float((r.cells.g - g0)[ok].std()))
+    assert spreads[1] == pytest.approx(spreads[0], rel=0.15)
 
 
 def test_missing_file_and_bad_strategy(tmp_path):

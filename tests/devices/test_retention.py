@@ -16,6 +16,7 @@ from memlearn.devices import (
     load_preset,
     program,
     relax,
+    sample_cells,
 )
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.errors import MemlearnError
@@ -111,7 +112,59 @@ def test_bake_and_age_helpers_return_equivalent_seconds():
     from memlearn.devices import age, bake
 
     r, gen = _programmed("hybrid", 6, n=200)
-    s_bake = bake(PRESET, r.cells, 12, 150, gen)
-    s_age = age(PRESET, r.cells, 10, 75, gen)
+    s_bake = bake(PRESET, r.cells, hours=12, celsius=150, generator=gen)
+    s_age = age(PRESET, r.cells, years=10, celsius=75, generator=gen)
     assert s_bake == pytest.approx(s_age, rel=0.05)
     assert float(r.cells.age_s.max()) == pytest.approx(1.0 + s_bake + s_age, rel=1e-3)
+    with pytest.raises(MemlearnError, match="hours must be >= 0"):
+        bake(PRESET, r.cells, -1, 150, gen)
+    with pytest.raises(MemlearnError, match="years must be >= 0"):
+        age(PRESET, r.cells, -1, 75, gen)
+    with pytest.raises(MemlearnError, match=r"celsius must be above -273.15"):
+        bake(PRESET, r.cells, 1, -300, gen)
+
+
+def _relaxed_spread(preset, g_us, reset_final, seconds, n=20000, seed=0):
+    """Std (S) of the conductance change of ``n`` healthy cells at ``g_us`` after ``seconds``."""
+    gen = torch.Generator().manual_seed(seed)
+    cells = sample_cells(preset.replace(stuck_low_rate=0.0, stuck_high_rate=0.0), (n,), gen)
+    cells.g.fill_(g_us * 1e-6)
+    cells.reset_final.fill_(reset_final)
+    relax(preset, cells, seconds, gen)
+    return float((cells.g - g_us * 1e-6).std())
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.5, 1.0])
+def test_relaxation_spread_follows_the_level_law(exponent):
+    preset = PRESET.replace(relax_g_exp=exponent)
+    low, high = (_relaxed_spread(preset, g, False, 1e4) for g in (30.0, 150.0))
+    assert high / low == pytest.approx(5.0**exponent, rel=0.05)
+
+
+def test_set_terminated_states_relax_more_than_reset_terminated_ones():
+    """Same level, same time: the ratio of the spreads is the ratio of the preset's
+    SET-terminated and RESET-terminated parameters (fast part + log(t) growth)."""
+    seconds = equivalent_seconds(PRESET, 12 * 3600, celsius(150))
+    set_sd = _relaxed_spread(PRESET, 70.0, False, seconds)
+    reset_sd = _relaxed_spread(PRESET, 70.0, True, seconds)
+    ell = math.log1p(seconds / PRESET.relax_t0_s)
+    expected = math.hypot(PRESET.relax_fast_set, PRESET.relax_log_set * ell) / math.hypot(
+        PRESET.relax_fast_reset, PRESET.relax_log_reset * ell
+    )
+    assert set_sd / reset_sd == pytest.approx(expected, rel=0.05)
+    assert set_sd > 1.5 * reset_sd
+
+
+def test_older_preset_files_without_the_level_exponent_still_load(tmp_path):
+    import json
+
+    from memlearn.devices.preset import to_dict
+
+    data = to_dict(PRESET)
+    del data["drift"]["relax_g_exp"]
+    del data["read"]["read_noise_rel"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    old = load_preset(str(path))
+    assert old.relax_g_exp == 0.5 and old.read_noise_rel == 0.0
+    assert old.sources["relax_g_exp"].startswith("[I]")

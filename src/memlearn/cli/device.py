@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -62,8 +63,11 @@ def presets(
             lo, hi = p.window
             typer.echo(f"{p.name}{mark} [{p.kind}] window {lo * 1e6:g}-{hi * 1e6:g} uS")
             typer.echo(f"  {p.description}")
-            tags = sorted({s.split("]")[0] + "]" for s in p.sources.values() if s.startswith("[")})
-            typer.echo(f"  sources: {', '.join(tags)} (memlearn device presets --show {p.name})")
+            tags = Counter(s.split("]")[0] + "]" for s in p.sources.values() if s.startswith("["))
+            counts = ", ".join(f"{n} {tag}" for tag, n in sorted(tags.items()))
+            typer.echo(
+                f"  sources: {counts} (each value's: memlearn device presets --show {p.name})"
+            )
 
 
 @app.command("characterize")
@@ -72,7 +76,7 @@ def characterize_cmd(
     strategy: str = typer.Option(
         "hybrid", "--strategy", help="single-set, iterative-set, iterative-reset or hybrid."
     ),  # fmt: skip
-    levels: int = typer.Option(8, "--levels", help="Number of levels (>= 2)."),
+    levels: int = typer.Option(8, "--levels", help="Number of levels, 2-64 (2-16 typical)."),
     cells: int = typer.Option(1000, "--cells", help="Cells programmed per level."),
     window_us: tuple[float, float] | None = typer.Option(
         None, "--window-us", help="Conductance window LO HI in µS (default: preset's)."
@@ -88,8 +92,10 @@ def characterize_cmd(
 ) -> None:
     """Program M cells per level with a strategy and report the level statistics (µS).
 
-    With --bake-hours the main figures are after the bake; the JSON object then also holds
-    "bake" and "before_bake" (the as-programmed levels and error rate).
+    With --bake-hours the text shows the levels before and after the bake; the --json object
+    (keys preset, strategy, levels, level_error_rate, pulses_per_cell, energy_per_cell_j,
+    failed_fraction) holds the baked figures: the same command without the bake gives the
+    as-programmed ones (the same seed programs the same cells).
     """
     from memlearn.devices.characterize import (
         characterize,
@@ -159,6 +165,7 @@ def fit_cmd(
         "drift_sigma_us_per_ln_t": None if result.drift_sigma is None else result.drift_sigma * 1e6,
         "fast_sigma_us": None if result.fast_sigma is None else result.fast_sigma * 1e6,
         "ea_ev": result.ea_ev,
+        "relax_g_exp": result.g_exp,
     }  # fmt: skip
     if as_json:
         typer.echo(json.dumps(summary))
@@ -171,6 +178,8 @@ def fit_cmd(
             f"  drift per ln(t) at g_ref: mean {result.drift_mean * 1e6:.3f} uS, "
             f"spread {result.drift_sigma * 1e6:.3f} uS ({result.family}-terminated states)"
         )
+    if result.g_exp is not None:
+        typer.echo(f"  level law of relaxation: spread ∝ (G / g_ref)^{result.g_exp:.2f}")
     if result.ea_ev is not None:
         typer.echo(f"  activation energy {result.ea_ev:.2f} eV")
     typer.echo(f"preset written to {target} (use --preset {target})")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from memlearn.crossbar.ledger import Ledger
+from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
 from memlearn.crossbar.vmm import analog_vmm, dac, ir_drop
 from memlearn.devices import physics
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
@@ -267,7 +267,13 @@ class CrossbarArray:
     # -- computing ------------------------------------------------------------------------
     def multiply(self, volts: torch.Tensor) -> torch.Tensor:
         """Differential column currents (A) ``[n_chips, batch, cols]`` for row voltages
-        ``volts [n_chips, batch, rows]`` (|V| <= v_read); charges read, DAC and ADC energy."""
+        ``volts [n_chips, batch, rows]`` (|V| <= v_read).
+
+        Charges the ledger per input vector (vectors one after another; all rows, columns and
+        tiles in parallel): ``dac`` ``rows * dac_j`` J and ``DAC_SETTLE_S``; ``read`` the cell
+        currents' ``sum V^2 G t_read`` J and ``read_pulse_s``; ``adc`` one conversion per tile
+        column, ``adc_fom_j * 2^adc_bits`` J each, in ``adc_bits * ADC_SECONDS_PER_BIT``.
+        """
         if volts.dim() != 3 or volts.shape[0] != self.n_chips or volts.shape[2] != self.rows:
             raise MemlearnError(
                 f"volts must have shape [{self.n_chips}, batch, {self.rows}], got "
@@ -305,11 +311,13 @@ class CrossbarArray:
         cell_energy = torch.einsum("nbr,nr->n", v_in * v_in, (gp + gm).sum(dim=2)) * t_read
         self.ledger.add("read", cell_energy, batch * t_read)
         v = self.preset.values
-        self.ledger.add("dac", torch.full((self.n_chips,), batch * self.rows * v["dac_j"]))
+        e_dac = torch.full((self.n_chips,), batch * self.rows * v["dac_j"])
+        self.ledger.add("dac", e_dac, batch * DAC_SETTLE_S)
         if self.adc_bits is not None:
             conversions = batch * self.tiles[0] * self.cols
             e_adc = conversions * v["adc_fom_j"] * 2**self.adc_bits
-            self.ledger.add("adc", torch.full((self.n_chips,), e_adc))
+            t_adc = batch * self.adc_bits * ADC_SECONDS_PER_BIT
+            self.ledger.add("adc", torch.full((self.n_chips,), e_adc), t_adc)
         return out
 
     # -- time -----------------------------------------------------------------------------

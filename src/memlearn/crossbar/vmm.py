@@ -17,12 +17,15 @@ from memlearn.errors import MemlearnError
 
 
 def dac(volts: torch.Tensor, bits: int | None, v_max: float) -> torch.Tensor:
-    """Quantise row voltages to a DAC of ``bits`` magnitude bits over ``[0, v_max]`` volts (the
-    sign is the pulse polarity); ``bits=None`` is ideal."""
+    """Row voltages through a DAC of ``bits`` magnitude bits over ``[0, v_max]`` volts (the sign
+    is the pulse polarity): clipped to ``±v_max`` and rounded to the grid; ``bits=None`` is
+    ideal (no clipping, no rounding)."""
     if bits is None:
         return volts
+    if not v_max > 0:
+        raise MemlearnError(f"DAC range v_max must be > 0 V, got {v_max}")
     steps = 2**bits - 1
-    return torch.round(volts / v_max * steps) * (v_max / steps)
+    return torch.round(volts.clamp(-v_max, v_max) / v_max * steps) * (v_max / steps)
 
 
 def adc(current: torch.Tensor, bits: int | None, full_scale: float) -> torch.Tensor:

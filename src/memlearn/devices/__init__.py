@@ -6,7 +6,11 @@ Public API (SI units: siemens, volts, seconds, joules, kelvin):
 
 - ``load_preset(name_or_path) -> DevicePreset``; ``list_presets()``; ``DEFAULT_PRESET``;
   ``save_preset(preset, path)``.  ``preset.levels(n, window=None, spacing="linear")`` gives the
-  target conductances; ``preset.window`` is ``(G_min, G_max)``.
+  target conductances; ``preset.window`` is ``(G_min, G_max)``; ``preset.replace(**values)``.
+- Variants for sweeps (``memlearn.devices.variants``): ``with_window(preset, g_min, g_max)`` /
+  ``preset.with_window(...)``, ``scale_spread(preset, factor)`` / ``preset.with_spread(...)``
+  (every source of spread and the controller's resolution scaled together),
+  ``match_spread(preset, ratio, levels, strategy)`` (sigma / level spacing = ``ratio``).
 - ``program(preset, g_target, strategy="hybrid", generator=..., cells=None, tolerance=None,
   max_pulses=None, settle_s=None) -> ProgramResult`` with ``conductance``, ``set_pulses``,
   ``reset_pulses``, ``verify_reads``, ``energy_j``, ``failed``, ``cells``; works on any shape
@@ -15,8 +19,10 @@ Public API (SI units: siemens, volts, seconds, joules, kelvin):
   cells, endurance), ``relax(preset, cells, seconds, generator)`` (in place, effective
   seconds at the reference temperature), ``equivalent_seconds(preset, seconds, kelvin)``,
   ``acceleration_factor(kelvin, ea_ev, t_ref_k)``, ``bake(preset, cells, hours, celsius,
-  generator)`` and ``age(preset, cells, years, celsius, generator)``.
-- ``read(preset, g, generator)`` and ``read_sigma(preset, g)``: read noise.
+  generator)`` and ``age(preset, cells, years, celsius, generator)`` (``bake(p, cells,
+  hours=12, celsius=150, generator=g)`` ages cells like ``age(..., years=10, celsius=75, ...)``).
+- ``read(preset, g, generator)`` and ``read_sigma(preset, g)``: read noise (1/f, CMO law, plus
+  short-term RTN-like noise), level dependent.
 - ``physics.increment(preset, g, direction, gain, shift, generator)``: fixed incremental
   pulses (Manhattan-rule updates).
 - ``characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)``:
@@ -46,6 +52,7 @@ from memlearn.devices.retention import (
     equivalent_seconds,
     relax,
 )
+from memlearn.devices.variants import match_spread, scale_spread, with_window
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -64,6 +71,7 @@ __all__ = [
     "level_conductances",
     "list_presets",
     "load_preset",
+    "match_spread",
     "nearest_level",
     "program",
     "read",
@@ -71,4 +79,6 @@ __all__ = [
     "relax",
     "sample_cells",
     "save_preset",
+    "scale_spread",
+    "with_window",
 ]

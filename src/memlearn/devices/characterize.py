@@ -10,6 +10,7 @@ level other than their target.  Per-level mean and std are over cells that are n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,13 +25,15 @@ from memlearn.errors import MemlearnError
 
 @dataclass
 class LevelStats:
-    """Conductance statistics of the cells of each level (S); ``samples [levels, cells]``."""
+    """Conductance statistics of the cells of each level (S): ``samples [levels, cells]`` the
+    true conductances, ``reads`` the noisy reads the error rate was decoded from."""
 
     targets: torch.Tensor
     means: torch.Tensor
     stds: torch.Tensor
     error_rate: float
     samples: torch.Tensor
+    reads: torch.Tensor | None = None
 
     def as_json(self) -> list[dict[str, float]]:
         return [
@@ -60,24 +63,22 @@ class Characterization:
     bake_celsius: float
     settle_s: float = 1.0
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
+        """The ``memlearn device characterize --json`` object, exactly the keys of the issue's
+        schema: ``preset``, ``strategy``, ``levels`` (``target_us``, ``mean_us``, ``std_us``),
+        ``level_error_rate``, ``pulses_per_cell``, ``energy_per_cell_j``, ``failed_fraction``.
+        After a bake the level figures are the baked ones (the as-programmed ones are those of
+        the same command without the bake: the same seed programs the same cells)."""
         final = self.baked if self.baked is not None else self.programmed
-        out = {
+        return {
             "preset": self.preset,
             "strategy": self.strategy,
             "levels": final.as_json(),
-            "level_error_rate": final.error_rate,
-            "pulses_per_cell": self.pulses_per_cell,
-            "energy_per_cell_j": self.energy_per_cell_j,
-            "failed_fraction": self.failed_fraction,
+            "level_error_rate": float(final.error_rate),
+            "pulses_per_cell": float(self.pulses_per_cell),
+            "energy_per_cell_j": float(self.energy_per_cell_j),
+            "failed_fraction": float(self.failed_fraction),
         }
-        if self.baked is not None:
-            out["bake"] = {"hours": self.bake_hours, "celsius": self.bake_celsius}
-            out["before_bake"] = {
-                "levels": self.programmed.as_json(),
-                "level_error_rate": self.programmed.error_rate,
-            }
-        return out
 
 
 def _stats(
@@ -88,13 +89,14 @@ def _stats(
     generator: torch.Generator,
 ) -> LevelStats:
     n, m = g.shape
-    decoded = nearest_level(read(preset, g, generator), targets)
+    reads = read(preset, g, generator)
+    decoded = nearest_level(reads, targets)
     error = float((decoded != torch.arange(n)[:, None]).float().mean())
     w = healthy.float()
     count = w.sum(1).clamp_min(1)
     mean = (g * w).sum(1) / count
     var = (((g - mean[:, None]) ** 2) * w).sum(1) / (count - 1).clamp_min(1)
-    return LevelStats(targets, mean, var.sqrt(), error, g.clone())
+    return LevelStats(targets, mean, var.sqrt(), error, g.clone(), reads)
 
 
 def characterize(
@@ -188,9 +190,9 @@ def plot_characterization(ch: Characterization, path: str) -> None:
 
 
 def write_measurements_csv(ch: Characterization, path: str) -> None:
-    """Write the characterised cells as ``level,conductance,time,temperature`` rows (S, s, °C),
-    the input format of ``memlearn device fit``; baked cells follow at the bake's time and
-    temperature.  Written atomically."""
+    """Write the characterised cells' reads (with read noise, as a bench measures them) as
+    ``level,conductance,time,temperature`` rows (S, s, °C), the input format of ``memlearn
+    device fit``; baked cells follow at the bake's time and temperature.  Written atomically."""
     from memlearn.io import atomic_write
 
     stages = [(ch.programmed, ch.settle_s, 25.0)]
@@ -199,8 +201,9 @@ def write_measurements_csv(ch: Characterization, path: str) -> None:
     with atomic_write(path) as handle:
         handle.write("level,conductance,time,temperature\n")
         for stats, seconds, temp in stages:
-            n, m = stats.samples.shape
+            values = stats.reads if stats.reads is not None else stats.samples
+            n = values.shape[0]
             for level in range(n):
                 handle.writelines(
-                    f"{level},{g:.6e},{seconds:g},{temp:g}\n" for g in stats.samples[level].tolist()
+                    f"{level},{g:.6e},{seconds:g},{temp:g}\n" for g in values[level].tolist()
                 )

@@ -5,20 +5,26 @@ level), ``conductance`` (siemens), and optionally ``time`` (seconds since progra
 ``temperature`` (°C, the temperature the cells spent that time at).  One row per cell read.
 
 Model (the one ``memlearn.devices.retention`` simulates), per level l with initial mean
-``mu0_l`` and ``h_l = sqrt(mu0_l / g_ref)``, at effective time ``t_eff = time * AF(T; Ea)``:
+``mu0_l`` and ``h_l = (mu0_l / g_ref)^p`` (``p = relax_g_exp``), at effective time
+``t_eff = time * AF(T; Ea)``:
 
     mean_l(t) = mu0_l - m h_l L(t),     var_l(t) = V0_l + s^2 h_l^2 L(t)^2,   L = ln(1 + t / t0)
 
-``mu0_l``, ``m``, ``V0_l`` and ``s^2`` are linear least-squares fits of the group means and
-variances; ``Ea`` (when two or more temperatures are present and one of them has two or more
-times) minimises the joint residual on a grid, else the base preset's Ea is kept.  Group
-statistics are robust: reads more than 6 robust standard deviations from the group median
-(stuck or failed cells) are dropped and counted.
+``mu0_l``, ``m``, ``V0_l`` and ``s^2`` are weighted linear least-squares fits of the group
+means and variances.  The nonlinear parameters minimise the joint residual on grids: ``Ea``
+when two or more temperatures are present and one of them has two or more times, ``p`` when
+there are two or more times and three or more levels; otherwise the base preset's value is
+kept.  Group statistics are robust: reads more than 6 robust standard deviations from the group
+median (stuck or failed cells) are dropped and counted.
 
 The result is a new preset: the base preset with the window set to the lowest and highest
 level means, and the relaxation parameters of the strategy family that programmed the data
 (``*_reset`` for hybrid / iterative RESET, ``*_set`` for SET-terminated strategies) replaced
-by the fit, each with a source naming the file.
+by the fit, each with a source naming the file.  The fast-relaxation spread is the level
+variance at t -> 0 less the verify band's (uniform, ``verify_tolerance^2 / 3``) and the base
+preset's read noise (the reads in the file carry it).
+
+The file is UTF-8 (a byte-order mark is accepted), comma-separated, header first.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ import csv
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from memlearn.devices.physics import read_sigma
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy
 from memlearn.devices.retention import acceleration_factor, celsius
@@ -64,6 +74,7 @@ class FitResult:
     drift_sigma: float | None
     ea_ev: float | None
     fast_sigma: float | None
+    g_exp: float | None
     dropped_outliers: int
     rows: int
     family: str
@@ -76,7 +87,7 @@ def read_measurements(path: str | os.PathLike[str]) -> Measurements:
     if not p.is_file():
         raise MemlearnError(f"measurement file {str(p)!r} does not exist")
     try:
-        with p.open(newline="") as handle:
+        with p.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -99,9 +110,11 @@ def read_measurements(path: str | os.PathLike[str]) -> Measurements:
             if col == "time" and not has_time or col == "temperature" and not has_temp:
                 continue
             text = row.get(col)
+            if text is None or not text.strip():
+                raise CorruptDataError(f"{p.name} line {number}: column {col!r} is empty")
             try:
-                value = float(text)  # type: ignore[arg-type]
-            except (TypeError, ValueError) as exc:
+                value = float(text)
+            except ValueError as exc:
                 raise CorruptDataError(
                     f"{p.name} line {number}: column {col!r} value {text!r} is not a number"
                 ) from exc
@@ -110,10 +123,17 @@ def read_measurements(path: str | os.PathLike[str]) -> Measurements:
             cols[col].append(value)
     level = np.asarray(cols["level"])
     g = np.asarray(cols["conductance"])
-    if np.any(level != np.round(level)) or np.any(level < 0):
-        raise CorruptDataError(f"{p.name}: 'level' must hold non-negative integers")
-    if np.any(g <= 0):
-        raise CorruptDataError(f"{p.name}: 'conductance' must be > 0 siemens")
+    bad = np.flatnonzero((level != np.round(level)) | (level < 0))
+    if bad.size:
+        raise CorruptDataError(
+            f"{p.name} line {bad[0] + 2}: 'level' must hold non-negative integers, got "
+            f"{level[bad[0]]:g}"
+        )
+    bad = np.flatnonzero(g < 0)
+    if bad.size:  # an open cell may read 0 S; a negative read is a unit or sign error
+        raise CorruptDataError(
+            f"{p.name} line {bad[0] + 2}: 'conductance' must be >= 0 siemens, got {g[bad[0]]:g}"
+        )
     if np.median(g) > 1.0:
         raise CorruptDataError(
             f"{p.name}: conductances look like microsiemens (median {np.median(g):g}); "
@@ -159,9 +179,10 @@ def _groups(
 
 
 def _drift_fit(
-    groups: list, ea: float, t_ref_k: float, t0: float, g_ref: float
+    groups: list, ea: float, t_ref_k: float, t0: float, g_ref: float, g_exp: float
 ) -> tuple[list[int], np.ndarray, np.ndarray, float]:
-    """Linear fits of means and variances at a given Ea; returns (params, residual)."""
+    """Linear fits of means and variances at a given Ea (eV) and level exponent ``g_exp``;
+    returns (levels, mean parameters, variance parameters, weighted residual)."""
     levels = sorted({g[0] for g in groups})
     col = {lvl: i for i, lvl in enumerate(levels)}
     n_l = len(levels)
@@ -175,7 +196,7 @@ def _drift_fit(
     for g, lv in zip(groups, ell, strict=True):
         if g[0] not in first or lv < first[g[0]][0]:
             first[g[0]] = (lv, g[3])
-    h = np.array([math.sqrt(max(first[g[0]][1], 0.0) / g_ref) for g in groups])
+    h = np.array([(max(first[g[0]][1], 0.0) / g_ref) ** g_exp for g in groups])
     a_mean = np.zeros((len(groups), n_l + 1))
     a_var = np.zeros((len(groups), n_l + 1))
     for i, g in enumerate(groups):
@@ -196,6 +217,16 @@ def _drift_fit(
         ((a_var @ p_var - var) * w_var) ** 2
     )
     return levels, p_mean, p_var, float(res)
+
+
+def _grid_min(
+    f: Callable[[float], float], lo: float, hi: float, step: float, fine: float, floor: float
+) -> float:
+    """Argmin of ``f`` on a grid ``lo..hi`` by ``step``, refined by ``fine`` around the best."""
+    grid = np.arange(lo, hi + step / 2, step)
+    best = float(grid[int(np.argmin([f(float(x)) for x in grid]))])
+    grid = np.arange(max(best - step, floor), best + step + fine / 2, fine)
+    return float(grid[int(np.argmin([f(float(x)) for x in grid]))])
 
 
 def fit_measurements(
@@ -223,14 +254,22 @@ def fit_measurements(
     for g in groups:
         times_per_temp.setdefault(g[2], set()).add(g[1])
     fit_ea = n_temps >= 2 and max(len(t) for t in times_per_temp.values()) >= 2
-    if fit_ea:
-        grid = np.arange(0.2, 3.0001, 0.02)
-        scores = [_drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])[3] for e in grid]
-        best = float(grid[int(np.argmin(scores))])
-        fine = np.arange(max(best - 0.03, 0.05), best + 0.0301, 0.002)
-        scores = [_drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])[3] for e in fine]
-        ea = float(fine[int(np.argmin(scores))])
-    levels, p_mean, p_var, _ = _drift_fit(groups, ea, v["t_ref_k"], v["relax_t0_s"], v["g_ref"])
+    n_levels = len({g[0] for g in groups})
+    fit_exp = n_times >= 2 and n_levels >= 3
+    g_exp = v.get("relax_g_exp", 0.5)
+
+    def residual(e: float, x: float) -> float:
+        return _drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"], x)[3]
+
+    # coordinate descent on grids: Ea at the base exponent, the exponent at that Ea, Ea again
+    for _ in range(2 if fit_exp else 1):
+        if fit_ea:
+            ea = _grid_min(partial(residual, x=g_exp), 0.2, 3.0, 0.02, 0.002, floor=0.05)
+        if fit_exp:
+            g_exp = _grid_min(partial(residual, ea), 0.0, 1.5, 0.05, 0.005, floor=0.0)
+    levels, p_mean, p_var, _ = _drift_fit(
+        groups, ea, v["t_ref_k"], v["relax_t0_s"], v["g_ref"], g_exp
+    )
     n_l = len(levels)
     stats = []
     for i, lvl in enumerate(levels):
@@ -255,16 +294,24 @@ def fit_measurements(
             sources["ea_ev"] = f"{label}: Arrhenius activation energy"
         else:
             ea = None
-        # the intercept variance minus the verify band's uniform share is the fast relaxation
+        if fit_exp:
+            changes["relax_g_exp"] = g_exp
+            sources["relax_g_exp"] = f"{label}: level exponent of the relaxation"
+        # the intercept variance less the verify band's uniform share and the read noise is the
+        # fast relaxation
         band = v["verify_tolerance"] ** 2 / 3.0
-        h2 = np.array([max(s[1], 0.0) / v["g_ref"] for s in stats])
+        mu0 = np.array([max(s[1], 0.0) for s in stats])
+        noise = read_sigma(preset, torch.as_tensor(mu0, dtype=torch.float64)).numpy() ** 2
+        h2 = (mu0 / v["g_ref"]) ** (2.0 * g_exp)
         v0 = np.asarray(p_var[:n_l])
-        fast_var = np.clip(v0 - band, 0.0, None) / np.maximum(h2, 1e-12)
+        fast_var = np.clip(v0 - band - noise, 0.0, None) / np.maximum(h2, 1e-12)
         fast = float(math.sqrt(float(np.mean(fast_var))))
         changes[f"relax_fast_{family}"] = fast
         sources[f"relax_fast_{family}"] = f"{label}: initial spread beyond the verify band"
     else:
         ea = None
+    if not fit_exp:
+        g_exp = None
     new = preset.replace(**changes)
     merged_sources = dict(new.sources)
     merged_sources.update(sources)
@@ -289,6 +336,7 @@ def fit_measurements(
         drift_sigma=drift_sigma,
         ea_ev=ea,
         fast_sigma=fast,
+        g_exp=g_exp,
         dropped_outliers=dropped,
         rows=len(m.level),
         family=family,

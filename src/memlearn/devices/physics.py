@@ -3,12 +3,16 @@
 - SET: the access transistor's gate voltage sets the compliance current I_cc; the filament
   grows until it carries I_cc, leaving ``G = gain * I_cc / set_k_volts`` (R_LRS = V_C / I_C,
   Ielmini 2011) with a cycle-to-cycle spread sigma_G = set_c2c * sqrt(G * g_ref) (Poisson defect
-  statistics, Ambrogio 2015).  A SET never thins an existing filament: G_new = max(G, G_set).
+  statistics, Ambrogio et al., IEEE TED).  A SET never thins an existing filament:
+  G_new = max(G, G_set).
 - RESET: a pulse of amplitude V opens the gap until the cell reaches
   ``G_reset(V) = reset_g_ref * exp(-(V - V_ref - shift) / slope)``; a cell already below that
   is unchanged.  The result is lognormal, its spread growing with the size of the jump.
-- Read: read noise of the aihwkit CMO form, sigma = c * ln(G / 1 uS) * sqrt(ln((t + t_r) /
-  (2 t_r))) uS for a read of duration t.
+- Read: two independent noise terms, sigma^2 = sigma_1/f^2 + (read_noise_rel * G)^2.  The
+  1/f term has the aihwkit CMO form sigma_1/f = K * log10(G / 1 uS) * sqrt(ln((t + t_r) /
+  (2 t_r))) uS (K = ``read_noise``) for a read of duration t; the second is the short-term
+  (RTN-like) read-to-read fluctuation, a fraction ``read_noise_rel`` of G (aihwkit advises ~1 %
+  on top of its CMO model).  Both grow with the level.
 
 Energies in joules: SET ``v_set * I_cc * t``; RESET ``V * (f V G) * t`` with f the fraction
 of the amplitude across the cell; read ``v_read^2 G t`` plus the sense-amplifier overhead.
@@ -87,11 +91,16 @@ def reset_pulse(
 
 
 def read_sigma(preset: DevicePreset, g: torch.Tensor, seconds: float | None = None) -> torch.Tensor:
-    """Read-noise standard deviation (S) for conductances ``g`` read for ``seconds``."""
+    """Read-noise standard deviation (S) for conductances ``g`` (S) read for ``seconds``
+    (default: the preset's read pulse); see the module docstring."""
     v = preset.values
     t = v["read_pulse_s"] if seconds is None else seconds
     band = math.sqrt(max(math.log((t + v["read_t_r"]) / (2.0 * v["read_t_r"])), 0.0))
-    return v["read_noise"] * torch.log((g / _US).clamp_min(1.0)) * band * _US
+    flicker = (v["read_noise"] * band * _US) * torch.log10((g / _US).clamp_min(1.0))
+    rel = v.get("read_noise_rel", 0.0)
+    if rel == 0:
+        return flicker
+    return torch.sqrt(flicker * flicker + (rel * g) ** 2)
 
 
 def read(preset: DevicePreset, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

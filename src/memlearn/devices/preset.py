@@ -63,7 +63,8 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     # read and verify
     "v_read": ("read", "V", "read voltage (largest accepted by a VMM)"),
     "read_pulse_s": ("read", "s", "read / verify pulse width"),
-    "read_noise": ("read", "1", "aihwkit CMO read noise coefficient (sigma in uS per ln(G/uS))"),
+    "read_noise": ("read", "1", "aihwkit CMO 1/f read noise (sigma in uS per decade of G/uS)"),
+    "read_noise_rel": ("read", "1", "short-term (RTN-like) read noise, fraction of G"),
     "read_t_r": ("read", "s", "aihwkit CMO read noise reference time"),
     "read_overhead_j": ("read", "J", "sense amplifier energy per verify read"),
     # program-and-verify controller
@@ -84,6 +85,7 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "relax_log_reset": ("drift", "S", "spread growth per ln(t) at g_ref, RESET-terminated"),
     "relax_mean_set": ("drift", "S", "mean decrease per ln(t) at g_ref, SET-terminated"),
     "relax_mean_reset": ("drift", "S", "mean decrease per ln(t) at g_ref, RESET-terminated"),
+    "relax_g_exp": ("drift", "1", "level law: relaxation spread and drift scale as (G/g_ref)^exp"),
     "ea_ev": ("drift", "eV", "Arrhenius activation energy of relaxation"),
     "t_ref_k": ("drift", "K", "temperature at which the drift parameters hold"),
     # faults and wear
@@ -129,8 +131,21 @@ _COMMON = {
     "verify_tolerance",
 }
 _FERAM_ONLY = {"write_energy_j", "write_pulse_s", "bit_fail_rate"}
+# Parameters added after preset files were first written: a resistive preset file without one
+# gets this (value, source), so older files (e.g. from ``memlearn device fit``) keep loading.
+OPTIONAL: dict[str, tuple[float, str]] = {
+    "read_noise_rel": (
+        0.0,
+        "[E] default: no short-term read noise beyond the 1/f term (not given in the file)",
+    ),
+    "relax_g_exp": (
+        0.5,
+        "[I] default: sigma_G ∝ sqrt(G) from Poisson defect statistics (sigma_R/R ∝ R^0.5, "
+        "Ambrogio et al., IEEE TED, Part I); not given in the preset file",
+    ),
+}
 REQUIRED: dict[str, frozenset[str]] = {
-    "rram": frozenset(set(PARAMETERS) - _FERAM_ONLY),
+    "rram": frozenset(set(PARAMETERS) - _FERAM_ONLY - set(OPTIONAL)),
     "feram": frozenset(_COMMON | _FERAM_ONLY),
 }
 
@@ -162,6 +177,8 @@ _ZERO_OK = {
     "gate_step",
     "ea_ev",
     "iset_start",
+    "relax_g_exp",
+    "read_noise_rel",
 }
 _SIGNED = {"gate_vth", "relax_mean_set", "relax_mean_reset"}
 
@@ -201,17 +218,37 @@ class DevicePreset:
 
     def replace(self, **changes: float) -> DevicePreset:
         """A copy with some parameter values changed (sources marked as overridden)."""
-        unknown = set(changes) - set(PARAMETERS)
-        if unknown:
-            raise MemlearnError(f"unknown preset parameter(s) {sorted(unknown)}")
-        values = dict(self.values)
-        sources = dict(self.sources)
-        for key, value in changes.items():
-            values[key] = float(value)
-            sources[key] = f"[E] overridden (was {self.values.get(key)!r}: {sources.get(key)})"
-        out = dataclasses.replace(self, values=values, sources=sources)
-        validate(out)
-        return out
+        return derive(self, changes, "overridden")
+
+    def with_window(self, g_min: float, g_max: float) -> DevicePreset:
+        """A copy with the conductance window ``[g_min, g_max]`` (S); see
+        ``memlearn.devices.variants.with_window``."""
+        from memlearn.devices.variants import with_window
+
+        return with_window(self, g_min, g_max)
+
+    def with_spread(self, factor: float) -> DevicePreset:
+        """A copy with every source of spread scaled by ``factor``; see
+        ``memlearn.devices.variants.scale_spread``."""
+        from memlearn.devices.variants import scale_spread
+
+        return scale_spread(self, factor)
+
+
+def derive(preset: DevicePreset, changes: dict[str, float], reason: str) -> DevicePreset:
+    """A validated copy of ``preset`` with ``changes`` (parameter -> value); each changed
+    parameter's source becomes ``[E] <reason> (was <old value>: <old source>)``."""
+    unknown = set(changes) - set(PARAMETERS)
+    if unknown:
+        raise MemlearnError(f"unknown preset parameter(s) {sorted(unknown)}")
+    values = dict(preset.values)
+    sources = dict(preset.sources)
+    for key, value in changes.items():
+        values[key] = float(value)
+        sources[key] = f"[E] {reason} (was {preset.values.get(key)!r}: {sources.get(key)})"
+    out = dataclasses.replace(preset, values=values, sources=sources)
+    validate(out)
+    return out
 
 
 def _preset_dir() -> Path:
@@ -281,6 +318,10 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
                 raise MemlearnError(f"preset {name!r}: {key} value {value!r} is not a number")
             values[key] = float(value)
             sources[key] = str(entry["source"])
+    if kind == "rram":
+        for key, (value, source) in OPTIONAL.items():
+            if key not in values:
+                values[key], sources[key] = value, source
     extra_meta = {k: str(v) for k, v in meta.items() if k not in ("name", "kind", "description")}
     preset = DevicePreset(
         name=name,
@@ -318,6 +359,10 @@ def validate(preset: DevicePreset) -> None:
     for key in ("stuck_low_rate", "stuck_high_rate", "bit_fail_rate"):
         if key in v and v[key] > 1:
             raise MemlearnError(f"preset {preset.name!r}: {key} = {v[key]} must be in [0, 1]")
+    if v.get("relax_g_exp", 0.0) > 2:
+        raise MemlearnError(
+            f"preset {preset.name!r}: relax_g_exp = {v['relax_g_exp']} must be in [0, 2]"
+        )
     if v["stuck_low_rate"] + v["stuck_high_rate"] > 1:
         raise MemlearnError(f"preset {preset.name!r}: stuck rates add up to more than 1")
     if v["max_pulses"] < 1 or v["max_pulses"] != int(v["max_pulses"]):

@@ -16,11 +16,24 @@ Strategies (``STRATEGIES``):
   amplitude (step ``reset_step``) starting where the nominal curve reaches
   ``(1 + ireset_margin) * target``; a cell that undershoots is SET strongly and restarts.
 - ``hybrid``: SET-verify to the neighbourhood (aiming ``hybrid_margin`` above the target, a
-  coarse band), then RESET-verify in small amplitude steps to trim down into the band.  The
-  states end with a RESET, which counters the low-conductance instability of SET-terminated
-  filaments (Baroni et al., IIRW 2021) and drifts less; RESET trimming moves the conductance in
-  finer steps than abrupt SET, so the band is hit with fewer overshoots (reference work,
-  VLSI 2025: hybrid gives the narrowest states, widest window and least drift).
+  coarse band), then RESET-verify in small amplitude steps to trim down into the band.
+
+  Why this combination (the reference work, VLSI 2025, found hybrid best: narrowest states,
+  widest window, least drift):
+
+  - every state ends with a RESET, which counters the instability of SET-terminated,
+    low-compliance filaments (Fantini et al., IEDM 2015; RESET-and-verify against
+    low-conductance drift: Baroni et al., IIRW 2021), so it drifts like iterative RESET and
+    less than iterative SET (``retention``);
+  - RESET trimming moves the conductance in fine, gradual steps where SET is abrupt, so the
+    band is hit without the overshoot / full-RESET restarts of iterative SET;
+  - the SET lands near the target first, so the RESET walk is short: unlike iterative RESET
+    no strong SET (gate fully on) precedes every level and no long RESET descent, whose
+    spread grows with the jump, is needed for low levels (fewer pulses and less energy:
+    ``memlearn device characterize --strategy S --levels 8`` gives about 8 pulses and
+    90 pJ per cell for hybrid, 9 pulses and 117 pJ for iterative RESET);
+  - the RESET trim reaches below the lowest conductance a SET controls (``icc_min /
+    set_k_volts``), so the window extends lower than with SET-only strategies.
 
 After programming the cells relax for ``settle_s`` seconds (the delay before first use).
 Failed cells (never verified; for ``single-set`` those outside the band) are reported.
@@ -33,7 +46,7 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.devices import physics
-from memlearn.devices.cells import STUCK_NONE, CellState, apply_wear, sample_cells
+from memlearn.devices.cells import STUCK_HIGH, STUCK_NONE, CellState, apply_wear, sample_cells
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.retention import relax
 from memlearn.errors import MemlearnError
@@ -200,6 +213,8 @@ def _single_set(
     need_reset = g > target - tol
     g_r, e_r = physics.reset_pulse(preset, g, v["reset_v_max"], flat.reset_shift, generator)
     g = torch.where(need_reset & healthy, g_r, g)
+    # a cell whose endurance runs out on that RESET sticks before its SET (apply_wear, later)
+    healthy = healthy & (flat.pulses + need_reset.float() < flat.endurance)
     g_s, e_s = physics.set_pulse(
         preset, g, physics.nominal_compliance(preset, target), flat.set_gain, generator
     )
@@ -238,10 +253,13 @@ def _verify_loop(
     k_aim = max(0.0, (1.0 - set_lo) / step)  # ramp index whose compliance is the aim's
 
     idx = torch.arange(target_all.numel())
+    g_worn = v["g_stuck_high"]
     g = flat.g.clone()
     tgt = target_all.clone()
     gain, shift = flat.set_gain.clone(), flat.reset_shift.clone()
     healthy = flat.stuck == STUCK_NONE
+    life = flat.endurance - flat.pulses  # pulses each cell survives before it wears out
+    worn = torch.zeros_like(healthy)  # cells worn out during this operation
     reset_final = flat.reset_final.clone()
     r = physics.read(preset, g, generator)  # initial verify read
     venergy = physics.read_energy(preset, g)
@@ -267,11 +285,12 @@ def _verify_loop(
             action[trim] = _RESET
             volts = torch.where(trim, _trim_start(preset, r, tgt), volts)
     done = (r >= lo) & (r <= hi)
-    fields = [g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim]
+    fields = [g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim, life]
 
     def retire(sel: torch.Tensor, where: torch.Tensor, failed: bool) -> None:
         flat.g[where] = g.index_select(0, sel)
         flat.reset_final[where] = reset_final.index_select(0, sel)
+        flat.stuck[where[worn.index_select(0, sel)]] = STUCK_HIGH
         c = counts.index_select(1, sel)
         out_set[where], out_reset[where], out_verify[where] = c[0], c[1], c[2]
         out_energy[where] = energy.index_select(0, sel)
@@ -293,9 +312,12 @@ def _verify_loop(
             if keep.numel() == 0:
                 return
             fields = [t.index_select(0, keep) for t in fields]
-            g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim = fields
-            idx, healthy, reset_final, action = (
-                t.index_select(0, keep) for t in (idx, healthy, reset_final, action)
+            g, tgt, lo, hi, hi_coarse, gain, shift, k, volts, energy, venergy, nominal_aim = fields[
+                :12
+            ]
+            life = fields[12]
+            idx, healthy, worn, reset_final, action = (
+                t.index_select(0, keep) for t in (idx, healthy, worn, reset_final, action)
             )
             counts = counts.index_select(1, keep)
         # one pulse per cell: SETs and RESETs computed on their own cells only
@@ -324,6 +346,13 @@ def _verify_loop(
             g_new.index_copy_(0, reset_sel, gr)
             energy.index_add_(0, reset_sel, er)
         g = torch.where(healthy, g_new, g)
+        # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
+        life -= 1.0
+        worn_now = healthy & (life <= 0)
+        if bool(worn_now.any()):
+            g = torch.where(worn_now, g_worn, g)
+            healthy = healthy & ~worn_now
+            worn = worn | worn_now
         fields[0] = g
         e_read = physics.read_energy(preset, g)
         energy += e_read

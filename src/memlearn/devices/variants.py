@@ -1,14 +1,27 @@
-"""What-if variants of a preset: a wider or narrower programming spread, another window.
+"""Modified copies of a preset for overlap / window sweeps.
 
-The reference studies ask how accuracy depends on the overlap between adjacent conductance
-states and on the memory window.  These functions give a copy of a preset that differs in
-exactly that respect, so the spread and the window still come out of the pulse-level
-simulation (verify loop, relaxation) rather than being added as noise afterwards.
+The spread of the programmed states is not a free parameter of memlearn: it comes out of the
+pulse-by-pulse simulation (cycle-to-cycle and device-to-device switching spread, the verify
+band, read noise, relaxation).  To sweep it, scale all of those together:
 
-- ``scale_spread(preset, factor)``: every source of spread left by programming, times
-  ``factor`` (see :data:`SPREAD_PARAMETERS`); the drift during retention is unchanged.
-- ``with_window(preset, g_min, g_max)``: another conductance window, checked against what the
-  cell's SET compliance and full RESET can reach.
+- ``scale_spread(preset, factor)``: every stochastic term (``SPREAD_PARAMETERS``) times
+  ``factor``, and the controller's resolution (verify band, SET ramp step, RESET trim step,
+  gate DAC step, aiming margins: ``RESOLUTION_PARAMETERS``) with it, so the program-and-verify
+  loops converge in about the same number of pulses while the programmed (and baked)
+  distributions widen or narrow by about ``factor``.  Mean drift, stuck-cell rates and
+  endurance are left alone (change them with ``preset.replace``).
+- ``match_spread(preset, ratio, levels, strategy)``: the ``scale_spread`` copy whose measured
+  per-level spread, divided by the level spacing, is ``ratio`` (a few short characterisations).
+- ``with_window(preset, g_min, g_max)``: the conductance window, checked against what the
+  cell can reach (the access transistor's compliance range, the full-RESET level).
+
+Each returns a validated copy whose changed parameters carry an ``[E]`` source naming the
+change and the original value and source; the original preset is not modified.  Example::
+
+    base = load_preset("hfo2-mlc")
+    for ratio in (0.05, 0.1, 0.2):                     # sigma / level spacing
+        p = match_spread(base, ratio, levels=8)        # same window, wider or narrower states
+    wide = base.with_window(5e-6, 180e-6).with_spread(0.8)
 """
 
 from __future__ import annotations
@@ -16,75 +29,162 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from memlearn.devices.preset import DevicePreset, load_preset
+import torch
+
+from memlearn.devices.levels import check_window
+from memlearn.devices.preset import DevicePreset, derive, load_preset
 from memlearn.errors import MemlearnError
 
-# The parameters that set how wide a level is right after program-and-verify: the verify band,
-# the controller's step sizes (a tighter band needs finer steps to be hit), the cycle-to-cycle
-# and device-to-device spread of a pulse, and the fast relaxation in the first seconds.
 SPREAD_PARAMETERS = (
-    "verify_tolerance",
-    "reset_step",
-    "gate_step",
     "set_c2c",
     "set_d2d",
     "reset_c2c",
     "reset_c2c_jump",
     "reset_d2d",
+    "read_noise",
+    "read_noise_rel",
     "relax_fast_set",
     "relax_fast_reset",
+    "relax_log_set",
+    "relax_log_reset",
+    "inc_noise",
 )
-# Beyond x20 the pulse spreads stop being physical (a lognormal RESET step of sigma > 2).
-MIN_SPREAD_FACTOR, MAX_SPREAD_FACTOR = 0.02, 20.0
+"""Stochastic terms scaled by ``scale_spread``."""
+
+RESOLUTION_PARAMETERS = (
+    "verify_tolerance",
+    "iset_step",
+    "reset_step",
+    "gate_step",
+    "hybrid_margin",
+    "ireset_margin",
+)
+"""Controller resolution scaled with the spread (``iset_start`` moves toward nominal too)."""
+
+SPREAD_FACTOR_RANGE = (1e-3, 3.0)
+"""Allowed ``factor`` of ``scale_spread``: above 3 the SET ramp would start below zero."""
 
 
 def scale_spread(preset: DevicePreset | str, factor: float) -> DevicePreset:
-    """A copy of a resistive preset whose as-programmed spread is about ``factor`` times its own.
+    """A copy of a resistive preset with every source of spread scaled by ``factor``.
 
-    Each of :data:`SPREAD_PARAMETERS` is multiplied by ``factor`` (in [0.02, 20]); for
-    ``factor < 1`` the pulse budget ``max_pulses`` is divided by ``factor``, as a controller
-    aiming at a tighter band needs more, finer pulses.  The measured level spread is close to
-    proportional to ``factor`` for the verify strategies (``characterize`` measures it).
-    The copy is named ``<name>-spread<factor>``; its changed sources say they were overridden.
+    ``SPREAD_PARAMETERS`` and ``RESOLUTION_PARAMETERS`` are multiplied by ``factor`` and the
+    iterative-SET ramp start moves toward the nominal compliance,
+    ``1 - (1 - iset_start) * factor``, so the ramp keeps its number of steps.
+    ``factor`` must lie in ``SPREAD_FACTOR_RANGE``.
     """
     p = load_preset(preset)
+    lo, hi = SPREAD_FACTOR_RANGE
+    f = float(factor)
+    if not lo <= f <= hi:
+        raise MemlearnError(f"spread factor must be in [{lo:g}, {hi:g}], got {factor!r}")
     if p.kind != "rram":
         raise MemlearnError(f"scale_spread needs a resistive (rram) preset; {p.name!r} is {p.kind}")
-    factor = float(factor)
-    if not (math.isfinite(factor) and MIN_SPREAD_FACTOR <= factor <= MAX_SPREAD_FACTOR):
-        raise MemlearnError(
-            f"spread factor must be in [{MIN_SPREAD_FACTOR}, {MAX_SPREAD_FACTOR}], got {factor}"
-        )
-    changes = {key: p.values[key] * factor for key in SPREAD_PARAMETERS}
-    if factor < 1:
-        changes["max_pulses"] = float(math.ceil(p.values["max_pulses"] / factor))
-    out = p.replace(**changes)
-    return dataclasses.replace(out, name=f"{p.name}-spread{factor:.4g}")
+    v = p.values
+    changes = {k: v[k] * f for k in (*SPREAD_PARAMETERS, *RESOLUTION_PARAMETERS) if k in v}
+    changes["iset_start"] = 1.0 - (1.0 - v["iset_start"]) * f
+    out = derive(p, changes, f"scaled x{f:g} by scale_spread")
+    meta = dict(out.meta)
+    meta["spread_factor"] = f"{float(meta.get('spread_factor', 1.0)) * f:g}"
+    return _renamed(out, f"{p.name}-spread{f:g}", meta)
 
 
 def reachable_window(preset: DevicePreset | str) -> tuple[float, float]:
-    """``(lowest, highest)`` conductance (S) the cell nominally reaches: a full RESET at
-    ``reset_v_max`` and a SET at the highest compliance ``icc_max``."""
-    v = load_preset(preset).values
-    low = v["reset_g_ref"] * math.exp(-(v["reset_v_max"] - v["reset_v_ref"]) / v["reset_v_slope"])
-    return low, v["icc_max"] / v["set_k_volts"]
+    """``(lowest, highest)`` conductance (S) the cell can be programmed to: the full-RESET level
+    (RESET at ``reset_v_max``) and the SET level at the highest compliance ``icc_max``."""
+    p = load_preset(preset)
+    v = p.values
+    if p.kind != "rram":
+        return p.window
+    floor = v["reset_g_ref"] * math.exp(-(v["reset_v_max"] - v["reset_v_ref"]) / v["reset_v_slope"])
+    return floor, v["icc_max"] / v["set_k_volts"]
 
 
 def with_window(preset: DevicePreset | str, g_min: float, g_max: float) -> DevicePreset:
-    """A copy of a resistive preset with the conductance window ``[g_min, g_max]`` (S).
-
-    The window must lie inside :func:`reachable_window`.  Named ``<name>-window<lo>-<hi>uS``.
-    """
+    """A copy with the conductance window ``[g_min, g_max]`` (S), which must lie within
+    ``reachable_window(preset)`` (a wider one needs a stronger access transistor: change
+    ``icc_max``/``gate_k`` with ``preset.replace``).  Levels placed with ``preset.levels(n)``
+    then span the new window."""
     p = load_preset(preset)
-    if p.kind != "rram":
-        raise MemlearnError(f"with_window needs a resistive (rram) preset; {p.name!r} is {p.kind}")
-    g_min, g_max = float(g_min), float(g_max)
-    low, high = reachable_window(p)
-    if not (math.isfinite(g_min) and math.isfinite(g_max) and low <= g_min < g_max <= high):
+    lo, hi = check_window((g_min, g_max))
+    floor, ceiling = reachable_window(p)
+    if p.kind == "rram" and not (floor * (1 - 1e-9) <= lo and hi <= ceiling * (1 + 1e-9)):
         raise MemlearnError(
-            f"window must satisfy {low * 1e6:.3g} µS <= g_min < g_max <= {high * 1e6:.3g} µS "
-            f"(what {p.name} reaches by full RESET and by SET at icc_max), got "
-            f"[{g_min * 1e6:.4g}, {g_max * 1e6:.4g}] µS"
+            f"window [{lo * 1e6:g}, {hi * 1e6:g}] uS is outside what {p.name!r} cells reach: "
+            f"g_min >= {floor * 1e6:.3g} uS (full RESET at reset_v_max) and "
+            f"g_max <= {ceiling * 1e6:.3g} uS (icc_max / set_k_volts)"
         )
-    out = p.replace(g_min=g_min, g_max=g_max)
-    return dataclasses.replace(out, name=f"{p.name}-window{g_min * 1e6:.4g}-{g_max * 1e6:.4g}uS")
+    out = derive(p, {"g_min": lo, "g_max": hi}, "window set by with_window")
+    return _renamed(out, f"{p.name}-window{lo * 1e6:g}-{hi * 1e6:g}uS", dict(out.meta))
+
+
+def spread_ratio(
+    preset: DevicePreset | str,
+    levels: int = 8,
+    strategy: str = "hybrid",
+    cells: int = 500,
+    seed: int = 0,
+    bake_hours: float = 0.0,
+    bake_celsius: float = 150.0,
+) -> float:
+    """Measured mean over levels of (std of the level / level spacing), after programming (or
+    after a bake when ``bake_hours`` > 0), for ``levels`` levels in the preset's window; the std
+    is the one ``characterize`` reports (stuck cells left out)."""
+    from memlearn.devices.characterize import characterize
+
+    ch = characterize(preset, strategy, levels, cells, None, bake_hours, bake_celsius, seed)
+    stats = ch.baked if ch.baked is not None else ch.programmed
+    t = stats.targets.double()
+    gaps = t[1:] - t[:-1]
+    # spacing of each level: the mean of its gaps below and above (edge levels: their one gap)
+    spacing = 0.5 * (torch.cat((gaps[:1], gaps)) + torch.cat((gaps, gaps[-1:])))
+    return float((stats.stds.double() / spacing).mean())
+
+
+def match_spread(
+    preset: DevicePreset | str,
+    ratio: float,
+    levels: int = 8,
+    strategy: str = "hybrid",
+    *,
+    cells: int = 500,
+    seed: int = 0,
+    bake_hours: float = 0.0,
+    bake_celsius: float = 150.0,
+    rtol: float = 0.03,
+    max_iter: int = 8,
+) -> DevicePreset:
+    """The ``scale_spread`` copy of ``preset`` whose ``spread_ratio`` is ``ratio`` within
+    ``rtol`` (relative), found by fixed-point iterations ``factor *= ratio / measured``.
+
+    The returned preset's ``meta`` holds ``spread_factor`` and ``spread_ratio`` (measured).
+    Raises ``MemlearnError`` when ``ratio`` needs a factor outside ``SPREAD_FACTOR_RANGE``.
+    """
+    r_target = float(ratio)
+    if not (math.isfinite(r_target) and r_target > 0):
+        raise MemlearnError(f"ratio (sigma / level spacing) must be > 0, got {ratio!r}")
+    base = load_preset(preset)
+    lo, hi = SPREAD_FACTOR_RANGE
+    factor, measured = 1.0, float("nan")
+    for _ in range(max_iter):
+        p = scale_spread(base, factor)
+        measured = spread_ratio(p, levels, strategy, cells, seed, bake_hours, bake_celsius)
+        if abs(measured / r_target - 1.0) <= rtol:
+            meta = dict(p.meta)
+            meta["spread_ratio"] = f"{measured:.4g}"
+            return _renamed(p, p.name, meta)
+        if measured <= 0:
+            break
+        wanted = factor * r_target / measured
+        if (factor == lo and wanted < lo) or (factor == hi and wanted > hi):
+            break
+        factor = min(max(wanted, lo), hi)
+    raise MemlearnError(
+        f"could not reach sigma / spacing = {r_target:g} with {levels} levels and {strategy} "
+        f"(last factor {factor:.3g} gave {measured:.3g}; factors are limited to "
+        f"[{lo:g}, {hi:g}])"
+    )
+
+
+def _renamed(p: DevicePreset, name: str, meta: dict[str, str]) -> DevicePreset:
+    return dataclasses.replace(p, name=name, meta=meta)

@@ -32,6 +32,7 @@ class TrainConfig:
     # network
     widths: list[int] = field(default_factory=lambda: [64, 64, 64, 32])
     hidden: int = 16
+    normalize: str = "none"  # per-image feature normalisation of the extractor ("none", "l2")
     # phase 1: classifier pretraining
     pretrain_epochs: int = 5
     pretrain_batch: int = 256
@@ -98,6 +99,10 @@ class TrainConfig:
             )
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"widths must be positive ints, got {self.widths}")
+        from memlearn.nn.extractor import NORMALIZATIONS
+
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.pretrain_head not in ("features", "fc1"):
             raise ValueError(
                 f"pretrain_head must be 'features' or 'fc1', got {self.pretrain_head!r}"

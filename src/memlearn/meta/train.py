@@ -218,7 +218,9 @@ def meta_train(
     log = _Log(out / LOG_FILE)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        net = FewShotNet(config.ways, config.widths, config.hidden).to(dev)
+        net = FewShotNet(
+            config.ways, config.widths, config.hidden, normalize=config.normalize
+        ).to(dev)
         n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
         classifier = nn.Linear(n_out, train.n_classes).to(dev)
     learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
@@ -226,7 +228,8 @@ def meta_train(
         from memlearn.meta.checkpoint import load_checkpoint
 
         init_net, _ = load_checkpoint(config.init_from)
-        if init_net.config != net.config:
+        shape_keys = ("ways", "widths", "hidden", "in_channels", "image_size")
+        if any(init_net.config[k] != net.config[k] for k in shape_keys):
             raise ValueError(
                 f"init_from {config.init_from}: network {init_net.config} differs from the "
                 f"config's {net.config}"

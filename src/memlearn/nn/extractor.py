@@ -7,6 +7,14 @@ outputs 1x1x32 = 32 features, the 32 rows of the reference chip's FC1 array (REF
 
 At deployment the batch-norm statistics are fixed and folded into the convolutions
 (:func:`fold_batchnorm`); evaluation never normalises with statistics of the test batch.
+
+``normalize="l2"`` rescales each image's feature vector to the norm ``sqrt(features)`` (a
+digital step before the DACs, per image, using no other image).  The chip's first update from a
+zero FC2 makes the logits dot products with the support features; with equal norms these rank
+classes as cosine similarities do, instead of favouring the support image with the most ink.
+
+Weights and activations are kept in the channels-last layout: on CPU the oneDNN convolutions
+run about 1.5x faster in it than in the default layout (``bench/meta_step.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+NORMALIZATIONS = ("none", "l2")  # per-image feature normalisation, see the module docstring
 
 
 def _spatial_after(size: int, blocks: int) -> int:
@@ -36,9 +46,12 @@ class ConvExtractor(nn.Module):
         widths: Sequence[int] = (64, 64, 64, 32),
         in_channels: int = 1,
         image_size: int = 28,
+        normalize: str = "none",
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
         if not widths or any(w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
         if in_channels < 1:
@@ -52,6 +65,7 @@ class ConvExtractor(nn.Module):
         self.widths = widths
         self.in_channels = int(in_channels)
         self.image_size = int(image_size)
+        self.normalize = normalize
         self.folded = False
         blocks = []
         c_in = in_channels
@@ -66,6 +80,7 @@ class ConvExtractor(nn.Module):
             )
             c_in = w
         self.blocks = nn.ModuleList(blocks)
+        self.to(memory_format=torch.channels_last)
 
     @property
     def features(self) -> int:
@@ -85,7 +100,13 @@ class ConvExtractor(nn.Module):
         x = images
         for block in self.blocks:
             x = block(x)
-        return x.flatten(1)
+        return self._normalize(x.flatten(1))
+
+    def _normalize(self, features: torch.Tensor) -> torch.Tensor:
+        if self.normalize == "none":
+            return features
+        norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return features * (features.shape[-1] ** 0.5 / norm)
 
     def forward_task_batchnorm(self, images: torch.Tensor) -> torch.Tensor:
         """TRANSDUCTIVE features: batch norm with the statistics of each task's own images.
@@ -108,7 +129,7 @@ class ConvExtractor(nn.Module):
             zt = (zt - mean) / torch.sqrt(var + bn.eps)
             zt = zt * bn.weight.view(1, 1, -1, 1, 1) + bn.bias.view(1, 1, -1, 1, 1)
             x = block[3](torch.relu(zt.flatten(0, 1)))
-        return x.flatten(1).view(t, n, -1)
+        return self._normalize(x.flatten(1)).view(t, n, -1)
 
 
 def fold_batchnorm(extractor: ConvExtractor) -> ConvExtractor:
@@ -144,7 +165,7 @@ def fold_batchnorm(extractor: ConvExtractor) -> ConvExtractor:
             )
             new.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
             new.bias.copy_(bias)
-        block[0] = new
+        block[0] = new.to(memory_format=torch.channels_last)
         block[1] = nn.Identity()
     folded.folded = True
     return folded

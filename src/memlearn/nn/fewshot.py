@@ -28,13 +28,16 @@ class FewShotNet(nn.Module):
         hidden: int = 16,
         in_channels: int = 1,
         image_size: int = 28,
+        normalize: str = "none",
     ) -> None:
         super().__init__()
         if ways < 2:
             raise ValueError(f"ways must be >= 2, got {ways}")
         if hidden < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden}")
-        self.extractor = ConvExtractor(widths, in_channels=in_channels, image_size=image_size)
+        self.extractor = ConvExtractor(
+            widths, in_channels=in_channels, image_size=image_size, normalize=normalize
+        )
         self.fc1 = nn.Linear(self.extractor.features, hidden, bias=False)
         self.fc2 = nn.Linear(hidden, ways, bias=False)
         self.ways = int(ways)
@@ -49,11 +52,12 @@ class FewShotNet(nn.Module):
             "hidden": self.hidden,
             "in_channels": self.extractor.in_channels,
             "image_size": self.extractor.image_size,
+            "normalize": self.extractor.normalize,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FewShotNet:
-        allowed = {"ways", "widths", "hidden", "in_channels", "image_size"}
+        allowed = {"ways", "widths", "hidden", "in_channels", "image_size", "normalize"}
         unknown = set(config) - allowed
         if unknown:
             raise ValueError(
