@@ -1,11 +1,10 @@
 """Study 1: overlap between adjacent conductance states → accuracy after the on-chip updates.
 
-For each number of levels, the preset's programming spread is scaled
-(:func:`memlearn.devices.variants.scale_spread`) until the measured per-level spread σ (half the
-16-84 % interquantile range, σ for a normal distribution), relative to the level spacing Δ,
-reaches each target ratio (a few calibration rounds with :func:`memlearn.devices.characterize`);
-the chips are then built from that variant and adapt the run's tasks.  The figure shows accuracy
-against the *measured* σ/Δ.
+For each number of levels, the preset's spread is scaled until the measured per-level spread σ,
+relative to the level spacing Δ, reaches each target ratio
+(:func:`memlearn.devices.variants.match_spread`); the chips are then built from that variant and
+adapt the run's tasks.  A target beyond the largest spread factor the device model allows gets
+that factor's spread.  The figure shows accuracy against the *measured* σ/Δ.
 
 Published (REFERENCE.md §1): more overlap between adjacent states → lower accuracy; more
 levels help slightly but raise the overlap risk.
@@ -13,16 +12,18 @@ levels help slightly but raise the overlap risk.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from memlearn.devices.characterize import Characterization, characterize
+from memlearn.devices.characterize import characterize
 from memlearn.devices.preset import DevicePreset
 from memlearn.devices.programming import check_strategy
-from memlearn.devices.variants import MAX_SPREAD_FACTOR, MIN_SPREAD_FACTOR, scale_spread
+from memlearn.devices.variants import (
+    SPREAD_FACTOR_RANGE,
+    match_spread,
+    scale_spread,
+    spread_ratio,
+)
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
     StudyRun,
@@ -44,54 +45,51 @@ PUBLISHED = (
     "more overlap between adjacent states → lower accuracy; more levels help slightly but "
     "raise the overlap risk"
 )
-CALIBRATION_CELLS = 200  # cells per level when measuring σ/Δ [E]: ±10 % on σ
+CALIBRATION_CELLS = 200  # cells per level when measuring σ/Δ [E]: about ±5 % on σ
+CALIBRATION_RTOL = 0.05  # measured σ/Δ within 5 % of the target [E]
 
 
-def level_spread(ch: Characterization) -> torch.Tensor:
-    """Per-level spread (S): half the 16-84 % interquantile range of the level's cells, which is
-    σ for a normal distribution and is not dominated by a few stuck or failed cells."""
-    s = ch.programmed.samples
-    return (s.quantile(0.84, dim=1) - s.quantile(0.16, dim=1)) / 2
+def spread_variant(
+    preset: DevicePreset, ratio: float, levels: int, strategy: str, seed: int
+) -> tuple[DevicePreset, float, float]:
+    """The preset variant whose σ/Δ is ``ratio`` (or the widest the spread factors reach).
 
-
-def spread_ratio(
-    preset: DevicePreset, strategy: str, levels: int, seed: int
-) -> tuple[float, float]:
-    """Measured mean per-level spread over the level spacing, and the level error rate."""
-    ch = characterize(preset, strategy, levels, CALIBRATION_CELLS, seed=seed)
-    lo, hi = preset.window
-    return float(level_spread(ch).mean()) / ((hi - lo) / (levels - 1)), ch.programmed.error_rate
-
-
-def calibrate_spread(
-    preset: DevicePreset, strategy: str, levels: int, ratio: float, seed: int, rounds: int = 3
-) -> tuple[float, float, float]:
-    """The spread factor whose variant has σ/Δ closest to ``ratio`` for ``levels`` levels.
-
-    Returns ``(factor, measured ratio, level error rate)``.  σ/Δ is close to proportional to
-    the factor, so each round rescales the best factor so far by target / measured; a target
-    beyond the factor range [MIN_SPREAD_FACTOR, MAX_SPREAD_FACTOR] gets the nearest reachable.
+    Returns ``(variant, spread factor, measured σ/Δ)``.
     """
-    best = (1.0, *spread_ratio(preset, strategy, levels, seed))
-    for _ in range(rounds):
-        factor, measured, _ = best
-        factor = min(max(factor * ratio / measured, MIN_SPREAD_FACTOR), MAX_SPREAD_FACTOR)
-        if measured <= 0 or factor == best[0]:
-            break
-        trial = (factor, *spread_ratio(scale_spread(preset, factor), strategy, levels, seed))
-        if abs(math.log(trial[1] / ratio)) >= abs(math.log(best[1] / ratio)):
-            break
-        best = trial
-    return best
+    widest = scale_spread(preset, SPREAD_FACTOR_RANGE[1])
+    top = spread_ratio(widest, levels, strategy, CALIBRATION_CELLS, seed)
+    if ratio >= top * (1 - CALIBRATION_RTOL):
+        return widest, SPREAD_FACTOR_RANGE[1], top
+    variant = match_spread(
+        preset, ratio, levels, strategy, cells=CALIBRATION_CELLS, seed=seed, rtol=CALIBRATION_RTOL
+    )
+    return variant, float(variant.meta["spread_factor"]), float(variant.meta["spread_ratio"])
+
+
+def reachable_targets(
+    run: StudyRun, ratios: Sequence[float], levels: int, strategy: str
+) -> list[float]:
+    """The targets below the widest σ/Δ the spread factors reach for ``levels`` levels, then
+    that widest one (so no two points of a level count land on the same variant)."""
+    widest = scale_spread(run.preset, SPREAD_FACTOR_RANGE[1])
+    top = spread_ratio(widest, levels, strategy, CALIBRATION_CELLS, run.study_seed(KEY))
+    below = [r for r in ratios if r < top * (1 - 2 * CALIBRATION_RTOL)]
+    return below + [top] if len(below) < len(ratios) else below
 
 
 def overlap_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Calibrate the spread for ``(levels, target_ratio)``, then adapt on that variant."""
-    factor, measured, errors = calibrate_spread(
-        point["preset"], point["strategy"], point["levels"], point["target_ratio"], seed
+    """Find the spread for ``(levels, target_ratio)``, then adapt on that variant."""
+    strategy, levels = point["strategy"], point["levels"]
+    variant, factor, measured = spread_variant(
+        point["preset"], point["target_ratio"], levels, strategy, seed
     )
-    out = adapt_point({**point, "preset": scale_spread(point["preset"], factor)}, seed)
-    out.update(spread_factor=factor, sigma_over_spacing=measured, level_error_rate=errors)
+    errors = characterize(variant, strategy, levels, CALIBRATION_CELLS, seed=seed)
+    out = adapt_point({**point, "preset": variant}, seed)
+    out.update(
+        spread_factor=factor,
+        sigma_over_spacing=measured,
+        level_error_rate=errors.programmed.error_rate,
+    )
     return out
 
 
@@ -111,7 +109,11 @@ def overlap_study(
     ratios = sorted(float(r) for r in ratios)
     check_strategy(strategy)
     wl = run.workload(tasks)
-    points = [run.point(wl, strategy, n, target_ratio=r) for n in levels for r in ratios]
+    points = [
+        run.point(wl, strategy, n, target_ratio=r)
+        for n in levels
+        for r in reachable_targets(run, ratios, n, strategy)
+    ]
     results = run.sweep(KEY, overlap_point, points)
     settings = {"levels": list(levels), "ratios": ratios, "strategy": strategy, "tasks": tasks}
     data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
@@ -150,7 +152,7 @@ def overlap_study(
         f"Strategy {strategy}, policy {run.policy}; {tasks} tasks, one chip each; spread "
         f"scaled with `memlearn.devices.variants.scale_spread`, σ/Δ measured on "
         f"{CALIBRATION_CELLS} cells per level; a target beyond the reach of the largest spread "
-        f"factor (x{MAX_SPREAD_FACTOR:g}) gets the largest spread reachable."
+        f"factor (x{SPREAD_FACTOR_RANGE[1]:g}) gets that factor's spread."
     )
     return conclude(
         KEY,
@@ -199,7 +201,7 @@ def _plot(run: StudyRun, results: list[dict[str, Any]], software: float, chance:
     ax.axhline(100 * software, color="black", ls="--", lw=1, label="ideal software")
     ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
     ax.set_xscale("log")
-    ax.set_xlabel("per-level spread / level spacing, σ/Δ (measured; σ = half the 16-84 % range)")
+    ax.set_xlabel("per-level spread / level spacing, σ/Δ (measured)")
     ax.set_ylabel("accuracy after the on-chip updates (%)")
     ax.set_ylim(0, 102)
     ax.grid(alpha=0.3)

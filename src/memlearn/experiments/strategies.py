@@ -28,7 +28,6 @@ from memlearn.experiments.common import (
     save_data,
     save_figure,
 )
-from memlearn.experiments.overlap import level_spread
 from memlearn.experiments.report import StudyOutcome
 
 KEY = "strategies"
@@ -48,9 +47,9 @@ def characterize_strategies(
 
 
 def low_half_sigma(ch: Characterization) -> float:
-    """Mean per-level spread (S) over the lower half of the levels (low-conductance states)."""
-    spread = level_spread(ch)
-    return float(spread[: max(1, len(spread) // 2)].mean())
+    """Mean per-level σ (S) over the lower half of the levels (the low-conductance states)."""
+    stds = ch.programmed.stds
+    return float(stds[: max(1, len(stds) // 2)].mean())
 
 
 def strategies_study(
@@ -74,7 +73,7 @@ def strategies_study(
         ch = chars[r["strategy"]]
         r.update(
             level_error_rate=ch.programmed.error_rate,
-            sigma_over_spacing=float(level_spread(ch).mean()) / spacing,
+            sigma_over_spacing=float(ch.programmed.stds.mean()) / spacing,
             low_half_sigma_us=low_half_sigma(ch) * 1e6,
             pulses_per_cell=ch.pulses_per_cell,
             energy_per_cell_j=ch.energy_per_cell_j,
