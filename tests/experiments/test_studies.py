@@ -43,17 +43,17 @@ def test_overlap_sweeps_the_measured_spread(study_run):
 
 
 def test_verdict_needs_every_check_beyond_the_paired_ci():
-    from memlearn.experiments.common import clearly_greater, conclude
+    from memlearn.experiments.common import StudyInfo, clearly_greater, conclude
 
     same = [0.5, 0.6, 0.7, 0.8]
     assert clearly_greater(same, same)[0] is False
     assert clearly_greater([a + 0.1 for a in same], same)[0] is True
     assert clearly_greater([0.9, 0.2, 0.9, 0.2], [0.2, 0.9, 0.2, 0.9])[0] is False  # noise
-    kwargs = {"figures": [], "data": [], "numbers": [], "notes": "n"}
-    assert conclude("k", "t", "p", "o", {"a": True, "b": True}, **kwargs).reproduced
-    failed = conclude("k", "t", "p", "o", {"a": True, "b": False}, **kwargs)
+    info, rest = StudyInfo("k", "t", "p"), ([], [], [], "n")
+    assert conclude(info, "o", {"a": True, "b": True}, *rest).reproduced
+    failed = conclude(info, "o", {"a": True, "b": False}, *rest)
     assert not failed.reproduced and failed.notes == "Checks: a: yes; b: no. n"
-    assert not conclude("k", "t", "p", "o", {}, **kwargs).reproduced
+    assert not conclude(info, "o", {}, *rest).reproduced
 
 
 def test_window_wider_raises_accuracy(study_run):

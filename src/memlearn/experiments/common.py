@@ -38,6 +38,17 @@ CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head ma
 # a level step and round away: a 4-level chip then barely learns, whatever its spread or window.
 DEFAULT_POLICY = "stochastic"
 TASK_BLOCK = 16  # tasks are sampled in blocks of this many (see load_workload)
+# CSV columns of an adapt_point result that every accuracy sweep writes after its own
+POINT_COLUMNS = [
+    "final_accuracy",
+    "final_ci95",
+    "writes_per_adaptation",
+    "energy_per_adaptation_j",
+    "preset",
+    "strategy",
+    "policy",
+    "seed",
+]
 
 
 @dataclass
@@ -407,13 +418,19 @@ def save_data(
     ]
 
 
+@dataclass(frozen=True)
+class StudyInfo:
+    """What names a study in the report: key (file and sweep names), title, published trend."""
+
+    key: str
+    title: str
+    published: str
+
+
 def conclude(
-    key: str,
-    title: str,
-    published: str,
+    info: StudyInfo,
     observed: str,
     checks: dict[str, bool],
-    *,
     figures: list[str],
     data: list[str],
     numbers: list[tuple[str, str]],
@@ -423,9 +440,9 @@ def conclude(
     with each check and its result."""
     listed = "; ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in checks.items())
     return StudyOutcome(
-        key=key,
-        title=title,
-        reference=published,
+        key=info.key,
+        title=info.title,
+        reference=info.published,
         observed=observed,
         reproduced=bool(checks) and all(checks.values()),
         figures=figures,

@@ -16,6 +16,7 @@ from memlearn.devices.programming import check_strategy
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
     CHANCE_MARGIN,
+    StudyInfo,
     StudyRun,
     adapt_point,
     conclude,
@@ -34,6 +35,7 @@ PUBLISHED = (
 )
 PUBLISHED_FINAL = 0.97  # REFERENCE.md §1 [P]
 CLOSE_FRACTION = 0.9  # "close to simulation": on chip ≥ 90 % of ideal software [E]
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def curves_study(
@@ -109,17 +111,7 @@ def curves_study(
         f"sets (one {wl.ways}-way {wl.shots}-shot task each) on {task_sets} chips; {levels} "
         f"levels, policy {run.policy}."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        observed,
-        checks,
-        figures=[figure.name],
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, observed, checks, [figure.name], data, numbers, notes)
 
 
 def _by_step(mean: Sequence[float], std: Sequence[float]) -> str:

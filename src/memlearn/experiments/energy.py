@@ -15,6 +15,7 @@ import numpy as np
 from memlearn.devices.programming import STRATEGIES, check_strategy
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
+    StudyInfo,
     StudyRun,
     adapt_point,
     conclude,
@@ -29,6 +30,7 @@ TITLE = "Energy and writes per adaptation"
 PUBLISHED = "< 10 µJ per adaptation for the 2 kbit array"
 BOUND_J = 10e-6  # REFERENCE.md §1 [P]
 CATEGORIES = ("program", "verify", "read", "dac", "adc")
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def energy_study(
@@ -89,17 +91,7 @@ def energy_study(
         f"reference array has 2048. Pulse energies are the preset's [E] estimates. "
         f"Mean over {tasks} tasks, one chip each; policy {run.policy}."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        observed,
-        checks,
-        figures=[figure.name],
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, observed, checks, [figure.name], data, numbers, notes)
 
 
 _COLUMNS = [

@@ -26,6 +26,8 @@ from memlearn.devices.variants import (
 )
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
+    POINT_COLUMNS,
+    StudyInfo,
     StudyRun,
     adapt_point,
     clearly_greater,
@@ -47,6 +49,7 @@ PUBLISHED = (
 )
 CALIBRATION_CELLS = 200  # cells per level when measuring σ/Δ [E]: about ±5 % on σ
 CALIBRATION_RTOL = 0.05  # measured σ/Δ within 5 % of the target [E]
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def spread_variant(
@@ -154,17 +157,7 @@ def overlap_study(
         f"{CALIBRATION_CELLS} cells per level; a target beyond the reach of the largest spread "
         f"factor (x{SPREAD_FACTOR_RANGE[1]:g}) gets that factor's spread."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        "; ".join(drops),
-        checks,
-        figures=[figure.name],
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, "; ".join(drops), checks, [figure.name], data, numbers, notes)
 
 
 _COLUMNS = [
@@ -173,13 +166,7 @@ _COLUMNS = [
     "spread_factor",
     "sigma_over_spacing",
     "level_error_rate",
-    "final_accuracy",
-    "final_ci95",
-    "writes_per_adaptation",
-    "energy_per_adaptation_j",
-    "preset",
-    "strategy",
-    "seed",
+    *POINT_COLUMNS,
 ]
 
 

@@ -19,6 +19,7 @@ from memlearn.devices.programming import check_strategy
 from memlearn.devices.retention import SECONDS_PER_YEAR, celsius, equivalent_seconds
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
+    StudyInfo,
     StudyRun,
     adapt_point,
     clearly_greater,
@@ -38,6 +39,7 @@ PUBLISHED = (
     "less than iterative SET"
 )
 KEEP_FRACTION = 0.9  # REFERENCE.md §1 [P]: hybrid keeps > 90 % of its accuracy
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def equivalent_years(run: StudyRun, hours: float, bake_celsius: float, use_celsius: float) -> float:
@@ -155,17 +157,7 @@ def retention_study(
         f"{levels} levels, policy {run.policy}; {tasks} tasks, one chip each; level error rates "
         f"from {cells} cells per level."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        observed,
-        checks,
-        figures=figures,
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, observed, checks, figures, data, numbers, notes)
 
 
 _COLUMNS = [

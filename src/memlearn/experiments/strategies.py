@@ -18,6 +18,7 @@ from memlearn.devices.characterize import (
 )
 from memlearn.devices.programming import STRATEGIES, check_strategy
 from memlearn.experiments.common import (
+    StudyInfo,
     StudyRun,
     adapt_point,
     conclude,
@@ -36,6 +37,7 @@ PUBLISHED = (
     "single-shot SET fast but inaccurate; iterative SET precise but slower; iterative RESET "
     "good for low-conductance states; hybrid best (least overlap)"
 )
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def characterize_strategies(
@@ -102,17 +104,7 @@ def strategies_study(
         f"accuracy on {tasks} tasks, one chip each (policy {run.policy}). Only the orderings "
         f"that the strategies run here allow are checked."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        observed,
-        checks,
-        figures=figures,
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, observed, checks, figures, data, numbers, notes)
 
 
 def _checks(by: dict[str, dict[str, Any]]) -> tuple[dict[str, bool], str]:

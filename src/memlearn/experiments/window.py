@@ -19,6 +19,8 @@ from memlearn.devices.programming import check_strategy
 from memlearn.devices.variants import with_window
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
+    POINT_COLUMNS,
+    StudyInfo,
     StudyRun,
     adapt_point,
     clearly_greater,
@@ -36,6 +38,7 @@ KEY = "window"
 TITLE = "Memory window x number of levels"
 PUBLISHED = "a wider memory window raises accuracy; more levels slightly relax the window needed"
 NEEDED_FRACTION = 0.9  # "window needed": smallest span reaching 90 % of the best accuracy [E]
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
 def window_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -109,17 +112,7 @@ def window_study(
         f"{'seen' if relaxes else 'not seen'}. G_min stays at {g_min * 1e6:g} µS; strategy "
         f"{strategy}, policy {run.policy}; {tasks} tasks, one chip each."
     )
-    return conclude(
-        KEY,
-        TITLE,
-        PUBLISHED,
-        "; ".join(observed),
-        checks,
-        figures=[figure.name],
-        data=data,
-        numbers=numbers,
-        notes=notes,
-    )
+    return conclude(INFO, "; ".join(observed), checks, [figure.name], data, numbers, notes)
 
 
 _COLUMNS = [
@@ -127,13 +120,7 @@ _COLUMNS = [
     "span_us",
     "g_min_us",
     "g_max_us",
-    "final_accuracy",
-    "final_ci95",
-    "writes_per_adaptation",
-    "energy_per_adaptation_j",
-    "preset",
-    "strategy",
-    "seed",
+    *POINT_COLUMNS,
 ]
 
 
