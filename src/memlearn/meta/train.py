@@ -218,9 +218,9 @@ def meta_train(
     log = _Log(out / LOG_FILE)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        net = FewShotNet(config.ways, config.widths, config.hidden, normalize=config.normalize).to(
-            dev
-        )
+        net = FewShotNet(
+            config.ways, config.widths, config.hidden, normalize=config.normalize
+        ).to(dev)
         n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
         classifier = nn.Linear(n_out, train.n_classes).to(dev)
     learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
