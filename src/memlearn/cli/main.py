@@ -62,5 +62,9 @@ def _register() -> None:
 
     meta_cli.register(app)
 
+    from memlearn.cli import reproduce as reproduce_cli
+
+    reproduce_cli.register(app)
+
 
 _register()

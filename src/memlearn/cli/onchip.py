@@ -15,22 +15,22 @@ from typing import Any
 
 import typer
 
-from memlearn.chip.base import STRATEGIES, ArraySpec, Chip, ChipLayout
+from memlearn.chip.base import STRATEGIES, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
+    QUERIES,
     WEIGHT_MAX_SOURCES,
     ci95,
+    deployed_levels,
     deployment_summary,
+    head_layout,
     inner_lrs_from,
     resolve_weight_max,
     run_adaptation,
     summarise,
 )
-
-DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
-QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
 
 # Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
 _CHECKPOINT = typer.Option(
@@ -57,13 +57,6 @@ _WEIGHT_MAX = typer.Option(
 _SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
-
-
-def _layout_for(net: Any) -> ChipLayout:
-    """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
-    hidden, features = net.fc1.weight.shape
-    ways = net.fc2.weight.shape[0]
-    return ChipLayout((ArraySpec("fc1", features, hidden), ArraySpec("fc2", hidden, ways)))
 
 
 def _parse_bench(bench: str) -> tuple[str, int]:
@@ -134,8 +127,7 @@ def _setup(
             f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
         )
     lrs = inner_lrs_from(info)
-    if levels is None:
-        levels = int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
+    levels = deployed_levels(info, levels)
     split = split or default_eval_split(root)
     classes = load_split(split, root, rotations=False)
     batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
@@ -180,7 +172,7 @@ def run(
         levels, seed, root,
     )  # fmt: skip
     n_chips = min(chips, tasks)
-    chip = make_chip(preset, n_chips, _layout_for(net), levels, seed, bench)
+    chip = make_chip(preset, n_chips, head_layout(net), levels, seed, bench)
     try:
         level_g = chip_levels(chip, None)  # the chip's own levels (S)
         weight_max, weight_max_from = resolve_weight_max(
@@ -441,7 +433,7 @@ def adapt_gap(
         study = attribute_gap(
             task_features(net, batch.support_x), batch.support_y.long(),
             task_features(net, batch.query_x), batch.query_y.long(),
-            head_weights(net), lrs, _layout_for(net),
+            head_weights(net), lrs, head_layout(net),
             weight_max=wmax, peak_weight_max=peak, preset=preset, strategy=strategy,
             policy=policy, levels=levels, steps=steps, seed=seed, max_chips=max_chips,
         )  # fmt: skip

@@ -9,8 +9,9 @@ in which points finish, or on how many workers run them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,8 @@ def run_sweep(
 
     ``backend="ray"`` runs each point as a Ray task: on the cluster at ``ray_address`` when given
     (``ray.init(address=...)``), otherwise on a local Ray instance started for the sweep (and shut
-    down after it).  Ray is an optional extra: ``pip install 'memlearn[ray]'``.
+    down after it); inside :func:`ray_session` the session's Ray is used.  Ray is an optional
+    extra: ``pip install 'memlearn[ray]'``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -63,6 +65,45 @@ def run_sweep(
     return _run_on_ray(fn, points, seeds, ray_address, description, progress)
 
 
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MemlearnError(
+            "the ray backend needs Ray: pip install 'memlearn[ray]' (or use --backend local)"
+        ) from exc
+    return ray
+
+
+def _init_ray(ray: Any, address: str | None) -> bool:
+    """Connect to the cluster at ``address`` or start a local Ray; False if already running."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    return True
+
+
+@contextlib.contextmanager
+def ray_session(backend: str = "ray", address: str | None = None) -> Iterator[None]:
+    """Keep one Ray connection (or local instance) for several sweeps; with ``backend`` other
+    than ``"ray"`` it does nothing.  A Ray started here is shut down on exit."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if backend != "ray":
+        yield
+        return
+    ray = _import_ray()
+    started_here = _init_ray(ray, address)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def _run_on_ray(
     fn: PointFn,
     points: Sequence[dict[str, Any]],
@@ -71,18 +112,8 @@ def _run_on_ray(
     description: str,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError as exc:
-        raise MemlearnError(
-            "the ray backend needs Ray: pip install 'memlearn[ray]' (or use --backend local)"
-        ) from exc
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray = _import_ray()
+    started_here = _init_ray(ray, address)
     try:
         module = sys.modules.get(fn.__module__)
         if module is not None and not fn.__module__.startswith("memlearn."):

@@ -4,7 +4,9 @@
 the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on a chip with
 :func:`memlearn.onchip.loop.adapt_on_chip` and, in the same run, in ideal float
 (:func:`memlearn.onchip.head.software_adapt`); :func:`summarise` gives the figures of
-``memlearn adapt --json``.
+``memlearn adapt --json``.  :func:`head_layout`, :func:`deployed_levels` and
+:func:`resolve_weight_max` set up a deployment of a checkpoint the same way for every caller
+(``memlearn adapt``/``demo`` and the reference studies).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from memlearn.chip.base import Chip
+from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.onchip import head
 from memlearn.onchip.calibration import weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
+DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
+QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
 
 
 @torch.no_grad()
@@ -172,6 +176,21 @@ def resolve_weight_max(
     if start is not None:
         where += ", " + ("kept the checkpoint's" if values == start else "from the checkpoint's")
     return values, where
+
+
+def head_layout(net: nn.Module) -> ChipLayout:
+    """Arrays for the network's head: fc1 (features x hidden), fc2 (hidden x ways)."""
+    hidden, features = net.fc1.weight.shape
+    ways = net.fc2.weight.shape[0]
+    return ChipLayout((ArraySpec("fc1", features, hidden), ArraySpec("fc2", hidden, ways)))
+
+
+def deployed_levels(info: Mapping[str, Any], levels: int | None = None) -> int:
+    """Levels per cell for a deployment: ``levels`` if given, else the checkpoint's training
+    levels (``info["device"]["levels"]``), else :data:`DEFAULT_LEVELS`."""
+    if levels is not None:
+        return int(levels)
+    return int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
 
 
 def ci95(values: torch.Tensor) -> float:

@@ -1,0 +1,219 @@
+"""``memlearn reproduce [STUDY]...``: the reference studies, each beside its published trend.
+
+Without a study name all six run; ``memlearn reproduce overlap window`` runs those two.  The
+output directory gets every figure (PNG), the data (CSV, JSON), ``run.json`` (config, seeds,
+versions, wall times) and ``report.md`` / ``report.html``.  The sweep options (``--levels``,
+``--ratios``, ...) replace the quick/full settings of the studies they apply to.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from memlearn.cli.errors import user_errors
+from memlearn.devices.preset import DEFAULT_PRESET
+from memlearn.experiments import STUDY_NAMES
+
+# option -> the studies whose keyword argument it sets (and that keyword)
+_APPLIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "--levels": ("levels", ("overlap", "window", "energy")),
+    "--ratios": ("ratios", ("overlap",)),
+    "--spans-us": ("spans_us", ("window",)),
+    "--strategy": ("strategy", ("overlap", "window")),
+    "--tasks": ("tasks", ("overlap", "window", "strategies", "retention", "energy")),
+    "--cells": ("cells", ("strategies", "retention")),
+    "--task-sets": ("task_sets", ("curves",)),
+    "--bake-hours": ("bake_hours", ("retention",)),
+    "--bake-celsius": ("bake_celsius", ("retention",)),
+}
+
+
+def _ints(name: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from exc
+    if not values or min(values) < 2 or max(values) > 64:
+        raise ValueError(f"{name} must be integers in [2, 64], got {text!r}")
+    return values
+
+
+def _floats(name: str, text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
+    if len(values) < 2 or min(values) <= 0:
+        raise ValueError(f"{name} must be at least two numbers > 0, got {text!r}")
+    return values
+
+
+def _at_least(name: str, value: int, low: int) -> int:
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def study_overrides(studies: list[str], given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-study keyword arguments from the sweep options that were given (not ``None``)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        keyword, targets = _APPLIES[option]
+        hit = [s for s in studies if s in targets]
+        if not hit:
+            raise ValueError(
+                f"{option} applies to {', '.join(targets)}; none of them is run "
+                f"({', '.join(studies)})"
+            )
+        for s in hit:
+            overrides.setdefault(s, {})[keyword] = value
+    return overrides
+
+
+def reproduce_cmd(
+    studies: list[str] | None = typer.Argument(
+        None,
+        metavar="STUDY",
+        help=f"Studies to run (default: all): {', '.join(STUDY_NAMES)}.",
+        show_default=False,
+    ),
+    quick: bool = typer.Option(False, "--quick", help="Small sweeps (~10 minutes on 2 cores)."),
+    preset: str = typer.Option(
+        DEFAULT_PRESET, "--preset", help="Device preset name or file (multi-level, rram)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Directory to write (default memlearn-reproduce, or memlearn-reproduce-STUDY for "
+        "one study); a previous reproduction there is replaced when the run succeeds.",
+    ),
+    backend: str = typer.Option("local", "--backend", help="Where sweep points run: local, ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of every simulated chip."),
+    policy: str = typer.Option(
+        "stochastic",
+        "--policy",
+        help="On-chip update policy: stochastic (rounding), verify (nearest level, as memlearn "
+        "adapt), threshold, manhattan.",
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+    ),
+    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA)."),
+    levels: str | None = typer.Option(
+        None, "--levels", help="Levels swept by overlap, window, energy (e.g. 4,8,16)."
+    ),
+    ratios: str | None = typer.Option(
+        None, "--ratios", help="overlap: target spread/spacing σ/Δ (e.g. 0.05,0.2,0.5,1)."
+    ),
+    spans_us: str | None = typer.Option(
+        None, "--spans-us", help="window: G_max - G_min in µS (default: fractions of the preset's)."
+    ),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="Write strategy of overlap and window (default hybrid)."
+    ),
+    tasks: int | None = typer.Option(None, "--tasks", help="Tasks per point, one chip each."),
+    cells: int | None = typer.Option(
+        None, "--cells", help="strategies, retention: cells characterised per level."
+    ),
+    task_sets: int | None = typer.Option(
+        None, "--task-sets", help="curves: task sets, each on its own chip (default 16)."
+    ),
+    bake_hours: float | None = typer.Option(None, "--bake-hours", help="retention: bake (h)."),
+    bake_celsius: float | None = typer.Option(
+        None, "--bake-celsius", help="retention: bake temperature (°C)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Reproduce the reference studies and write figures, data and a report beside the
+    published trends (REFERENCE.md §1).
+
+    Studies: overlap (1: overlap between adjacent states vs accuracy, for several numbers of
+    levels); window (2: memory window x levels, heatmap); strategies (3: the write strategies'
+    histograms, level errors, pulses, energy, accuracy); retention (4: before/after a bake,
+    iterative SET vs hybrid); curves (5: learning curves over 16 task sets on 16 chips, with
+    ideal software); energy (6: energy and writes per adaptation vs levels and strategy).
+    """
+    import torch
+
+    from memlearn.experiments.reproduce import STUDIES, reproduce
+
+    # The sweep points are many small tensor operations: one intra-op thread is as fast as two
+    # on a quiet machine and ~10x faster on a busy one (OpenMP threads spin-wait for a core).
+    torch.set_num_threads(1)
+    with user_errors():
+        names = list(dict.fromkeys(studies)) if studies else list(STUDIES)
+        unknown = [s for s in names if s not in STUDIES]
+        if unknown:
+            raise ValueError(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {seed}")
+        overrides = study_overrides(
+            names,
+            {
+                "--levels": None if levels is None else _ints("--levels", levels),
+                "--ratios": None if ratios is None else _floats("--ratios", ratios),
+                "--spans-us": None if spans_us is None else _floats("--spans-us", spans_us),
+                "--strategy": strategy,
+                "--tasks": None if tasks is None else _at_least("--tasks", tasks, 1),
+                "--cells": None if cells is None else _at_least("--cells", cells, 2),
+                "--task-sets": None
+                if task_sets is None
+                else _at_least("--task-sets", task_sets, 2),
+                "--bake-hours": bake_hours,
+                "--bake-celsius": bake_celsius,
+            },
+        )
+        if out is None:
+            out = Path("memlearn-reproduce" + (f"-{names[0]}" if len(names) == 1 else ""))
+        result = reproduce(
+            out,
+            studies=names,
+            quick=quick,
+            preset=preset,
+            backend=backend,
+            ray_address=ray_address,
+            seed=seed,
+            policy=policy,
+            checkpoint=checkpoint,
+            root=root,
+            overrides=overrides,
+            progress=not quiet,
+            command=" ".join(["memlearn", *sys.argv[1:]]),
+        )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "out": str(result.out_dir),
+                    "report": str(result.report_md),
+                    "report_html": str(result.report_html),
+                    "seconds": result.seconds,
+                    "studies": [o.as_dict() for o in result.outcomes],
+                }
+            )
+        )
+        return
+    for o in result.outcomes:
+        mark = "reproduced" if o.reproduced else "NOT reproduced"
+        typer.echo(f"{o.key:11s} {mark:15s} {o.observed}")
+    n_ok = sum(o.reproduced for o in result.outcomes)
+    typer.echo(
+        f"{n_ok} of {len(result.outcomes)} published trends reproduced in {result.seconds:.0f} s; "
+        f"report: {result.report_md} ({result.report_html.name} is self-contained)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``reproduce`` to the main application."""
+    app.command("reproduce")(reproduce_cmd)

@@ -1,0 +1,182 @@
+"""Study 3: the four programming strategies — level histograms, level error rate, pulses and
+energy per cell (``memlearn device characterize``), and accuracy after the on-chip updates.
+
+Published (REFERENCE.md §1): single-shot SET is fast but inaccurate; iterative SET precise but
+slower; iterative RESET good for low-conductance states; hybrid best (less overlap between
+adjacent states, wider window, less drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memlearn.devices.characterize import (
+    Characterization,
+    characterize,
+    plot_characterization,
+)
+from memlearn.devices.programming import STRATEGIES, check_strategy
+from memlearn.experiments.common import (
+    StudyInfo,
+    StudyRun,
+    adapt_point,
+    conclude,
+    final_accuracies,
+    paired_difference,
+    pct,
+    pyplot,
+    save_data,
+    save_figure,
+)
+from memlearn.experiments.report import StudyOutcome
+
+KEY = "strategies"
+TITLE = "Programming strategies"
+PUBLISHED = (
+    "single-shot SET fast but inaccurate; iterative SET precise but slower; iterative RESET "
+    "good for low-conductance states; hybrid best (least overlap)"
+)
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
+
+
+def characterize_strategies(
+    run: StudyRun, strategies: Sequence[str], levels: int, cells: int, key: str
+) -> dict[str, Characterization]:
+    """``characterize`` each strategy on the run's preset (seeded from the study's seed)."""
+    seed = run.study_seed(key)
+    return {s: characterize(run.preset, s, levels, cells, seed=seed) for s in strategies}
+
+
+def low_half_sigma(ch: Characterization) -> float:
+    """Mean per-level σ (S) over the lower half of the levels (the low-conductance states)."""
+    stds = ch.programmed.stds
+    return float(stds[: max(1, len(stds) // 2)].mean())
+
+
+def strategies_study(
+    run: StudyRun,
+    *,
+    strategies: Sequence[str] = STRATEGIES,
+    levels: int | None = None,
+    cells: int = 300,
+    tasks: int = 64,
+) -> StudyOutcome:
+    """Characterise and adapt with each strategy on the run's preset."""
+    for s in strategies:
+        check_strategy(s)
+    wl = run.workload(tasks)
+    levels = int(levels or wl.levels)
+    chars = characterize_strategies(run, strategies, levels, cells, KEY)
+    points = [run.point(wl, s, levels) for s in strategies]
+    results = run.sweep(KEY, adapt_point, points)
+    spacing = (run.preset.window[1] - run.preset.window[0]) / (levels - 1)
+    for r in results:
+        ch = chars[r["strategy"]]
+        r.update(
+            level_error_rate=ch.programmed.error_rate,
+            sigma_over_spacing=float(ch.programmed.stds.mean()) / spacing,
+            low_half_sigma_us=low_half_sigma(ch) * 1e6,
+            pulses_per_cell=ch.pulses_per_cell,
+            energy_per_cell_j=ch.energy_per_cell_j,
+            failed_fraction=ch.failed_fraction,
+        )
+    settings = {"strategies": list(strategies), "levels": levels, "cells": cells, "tasks": tasks}
+    figures = []
+    for s, ch in chars.items():
+        path = run.path(f"strategies_{s}.png")
+        plot_characterization(ch, str(path))
+        figures.append(path.name)
+    figures.insert(0, _plot(run, results).name)
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
+    checks, observed = _checks({r["strategy"]: r for r in results})
+    numbers = [
+        (
+            r["strategy"],
+            f"level errors {pct(r['level_error_rate'])}, σ/Δ {r['sigma_over_spacing']:.3f}, "
+            f"{r['pulses_per_cell']:.1f} pulses and {r['energy_per_cell_j'] * 1e12:.1f} pJ per "
+            f"cell, accuracy {pct(r['final_accuracy'])} ± {pct(r['final_ci95'])}",
+        )
+        for r in results
+    ]
+    notes = (
+        f"{levels} levels in the preset's window, {cells} cells per level characterised; "
+        f"accuracy on {tasks} tasks, one chip each (policy {run.policy}). Only the orderings "
+        f"that the strategies run here allow are checked."
+    )
+    return conclude(INFO, observed, checks, figures, data, numbers, notes)
+
+
+def _checks(by: dict[str, dict[str, Any]]) -> tuple[dict[str, bool], str]:
+    """The published orderings that the strategies present allow to check."""
+    checks: dict[str, bool] = {}
+    err = {s: r["level_error_rate"] for s, r in by.items()}
+    pulses = {s: r["pulses_per_cell"] for s, r in by.items()}
+    if "single-set" in by and len(by) > 1:
+        checks["single-shot SET fewest pulses"] = pulses["single-set"] == min(pulses.values())
+        checks["single-shot SET most level errors"] = err["single-set"] == max(err.values())
+    if {"single-set", "iterative-set"} <= set(by):
+        checks["iterative SET more precise and slower than single-shot"] = (
+            err["iterative-set"] < err["single-set"]
+            and pulses["iterative-set"] > pulses["single-set"]
+        )
+    if {"iterative-reset", "iterative-set"} <= set(by):
+        checks["iterative RESET tighter low-conductance states than iterative SET"] = (
+            by["iterative-reset"]["low_half_sigma_us"] < by["iterative-set"]["low_half_sigma_us"]
+        )
+    if "hybrid" in by and len(by) > 1:
+        checks["hybrid fewest level errors"] = err["hybrid"] == min(err.values())
+        others = [s for s in by if s != "hybrid"]
+        behind = []
+        for s in others:
+            diff, half = paired_difference(final_accuracies(by[s]), final_accuracies(by["hybrid"]))
+            behind.append(diff <= half)
+        checks["hybrid accuracy not beaten beyond the 95 % CI"] = all(behind)
+    ranked = sorted(by, key=lambda s: err[s])
+    observed = "level error rate, lowest first: " + ", ".join(
+        f"{s} {pct(err[s])} ({pulses[s]:.1f} pulses/cell)" for s in ranked
+    )
+    return checks, observed
+
+
+_COLUMNS = [
+    "strategy",
+    "levels",
+    "level_error_rate",
+    "sigma_over_spacing",
+    "low_half_sigma_us",
+    "pulses_per_cell",
+    "energy_per_cell_j",
+    "failed_fraction",
+    "final_accuracy",
+    "final_ci95",
+    "writes_per_adaptation",
+    "energy_per_adaptation_j",
+    "preset",
+    "seed",
+]
+
+
+def _plot(run: StudyRun, results: list[dict[str, Any]]):
+    plt = pyplot()
+    names = [r["strategy"] for r in results]
+    panels = [
+        ("level error rate (%)", [100 * r["level_error_rate"] for r in results], None),
+        ("pulses per cell", [r["pulses_per_cell"] for r in results], None),
+        ("energy per cell (pJ)", [1e12 * r["energy_per_cell_j"] for r in results], None),
+        (
+            "accuracy after the on-chip updates (%)",
+            [100 * r["final_accuracy"] for r in results],
+            [100 * r["final_ci95"] for r in results],
+        ),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+    colors = plt.get_cmap("tab10")(range(len(names)))
+    for ax, (label, values, err) in zip(axes, panels, strict=True):
+        ax.bar(range(len(names)), values, yerr=err, color=colors, capsize=3)
+        ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{TITLE} ({run.preset.name}, {results[0]['levels']} levels)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, run.path("strategies.png"))

@@ -1,0 +1,155 @@
+"""Study 2: memory window × number of levels → accuracy after the on-chip updates (heatmap).
+
+The window keeps the preset's lowest level ``G_min`` and spans a fraction of the preset's
+window (or given spans); the chips are built from :func:`memlearn.devices.variants.with_window`
+copies of the preset, so the levels are programmed into the narrower window pulse by pulse with
+the preset's own spread.
+
+Published (REFERENCE.md §1): a wider memory window raises accuracy, and more levels slightly
+relax the window needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from memlearn.devices.programming import check_strategy
+from memlearn.devices.variants import with_window
+from memlearn.errors import MemlearnError
+from memlearn.experiments.common import (
+    POINT_COLUMNS,
+    StudyInfo,
+    StudyRun,
+    adapt_point,
+    clearly_greater,
+    conclude,
+    final_accuracies,
+    pct,
+    pts,
+    pyplot,
+    save_data,
+    save_figure,
+)
+from memlearn.experiments.report import StudyOutcome
+
+KEY = "window"
+TITLE = "Memory window x number of levels"
+PUBLISHED = "a wider memory window raises accuracy; more levels slightly relax the window needed"
+NEEDED_FRACTION = 0.9  # "window needed": smallest span reaching 90 % of the best accuracy [E]
+INFO = StudyInfo(KEY, TITLE, PUBLISHED)
+
+
+def window_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Adapt on chips whose window is ``[g_min, g_min + span_us]``."""
+    g_min = point["preset"].window[0]
+    preset = with_window(point["preset"], g_min, g_min + point["span_us"] * 1e-6)
+    return adapt_point({**point, "preset": preset}, seed)
+
+
+def spans_from_fractions(run: StudyRun, fractions: Sequence[float]) -> list[float]:
+    """Window spans (µS) as fractions of the preset's window."""
+    if not fractions or min(fractions) <= 0 or max(fractions) > 1:
+        raise MemlearnError(f"window fractions must be in (0, 1], got {list(fractions)}")
+    lo, hi = run.preset.window
+    return [round(f * (hi - lo) * 1e6, 3) for f in sorted(fractions)]
+
+
+def window_study(
+    run: StudyRun,
+    *,
+    levels: Sequence[int] = (4, 8, 16),
+    spans_us: Sequence[float] | None = None,
+    fractions: Sequence[float] = (0.05, 0.2, 0.5, 1.0),
+    strategy: str = "hybrid",
+    tasks: int = 64,
+) -> StudyOutcome:
+    """Accuracy for every (levels, window span); spans in µS, default from ``fractions``."""
+    spans = sorted(float(s) for s in spans_us) if spans_us else spans_from_fractions(run, fractions)
+    if len(spans) < 2 or min(spans) <= 0:
+        raise MemlearnError(f"give at least two window spans > 0 µS, got {spans}")
+    if not levels or min(levels) < 2:
+        raise MemlearnError(f"levels must be integers >= 2, got {list(levels)}")
+    check_strategy(strategy)
+    g_min = run.preset.window[0]
+    for span in spans:  # fail before any point runs
+        with_window(run.preset, g_min, g_min + span * 1e-6)
+    wl = run.workload(tasks)
+    points = [run.point(wl, strategy, n, span_us=sp) for n in levels for sp in spans]
+    results = run.sweep(KEY, window_point, points)
+    for r in results:
+        r["g_min_us"], r["g_max_us"] = g_min * 1e6, g_min * 1e6 + r["span_us"]
+    settings = {"levels": list(levels), "spans_us": spans, "strategy": strategy, "tasks": tasks}
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
+    figure = _plot(run, results, list(levels), spans)
+
+    best = max(r["final_accuracy"] for r in results)
+    checks, observed, numbers, needed = {}, [], [], {}
+    for n in levels:
+        rows = [r for r in results if r["levels"] == n]
+        narrow, wide = rows[0], rows[-1]
+        ok, diff, half = clearly_greater(final_accuracies(wide), final_accuracies(narrow))
+        checks[f"{n} levels: widest window beats narrowest (95 % CI, paired)"] = ok
+        observed.append(
+            f"{n} levels: {pct(narrow['final_accuracy'])} at {narrow['span_us']:g} µS → "
+            f"{pct(wide['final_accuracy'])} at {wide['span_us']:g} µS"
+        )
+        reach = [r["span_us"] for r in rows if r["final_accuracy"] >= NEEDED_FRACTION * best]
+        needed[n] = min(reach) if reach else math.inf
+        numbers.append((f"{n} levels: gain, widest vs narrowest window", pts(diff, half)))
+        numbers.append(
+            (
+                f"{n} levels: window needed for {pct(NEEDED_FRACTION * best)}",
+                f"{needed[n]:g} µS" if math.isfinite(needed[n]) else "not reached",
+            )
+        )
+    ordered = [needed[n] for n in sorted(levels)]
+    relaxes = all(a >= b for a, b in zip(ordered, ordered[1:], strict=False))
+    notes = (
+        f"Secondary trend (more levels relax the window needed, the smallest span reaching "
+        f"{NEEDED_FRACTION:.0%} of the best accuracy of the grid): "
+        f"{'seen' if relaxes else 'not seen'}. G_min stays at {g_min * 1e6:g} µS; strategy "
+        f"{strategy}, policy {run.policy}; {tasks} tasks, one chip each."
+    )
+    return conclude(INFO, "; ".join(observed), checks, [figure.name], data, numbers, notes)
+
+
+_COLUMNS = [
+    "levels",
+    "span_us",
+    "g_min_us",
+    "g_max_us",
+    *POINT_COLUMNS,
+]
+
+
+def _plot(run: StudyRun, results: list[dict[str, Any]], levels: list[int], spans: list[float]):
+    import numpy as np
+
+    plt = pyplot()
+    grid = np.array(
+        [[100 * r["final_accuracy"] for r in results if r["levels"] == n] for n in levels]
+    )
+    fig, ax = plt.subplots(figsize=(1.2 * len(spans) + 3, 0.7 * len(levels) + 2.2))
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    for i in range(len(levels)):
+        for j in range(len(spans)):
+            value = grid[i, j]
+            ax.text(
+                j,
+                i,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                color="white" if value < 60 else "black",
+                fontsize=9,
+            )
+    ax.set_xticks(range(len(spans)), [f"{s:g}" for s in spans])
+    ax.set_yticks(range(len(levels)), [str(n) for n in levels])
+    ax.set_xlabel(f"memory window G_max − G_min (µS), G_min = {run.preset.window[0] * 1e6:g} µS")
+    ax.set_ylabel("levels per cell")
+    fig.colorbar(image, ax=ax, label="accuracy after the on-chip updates (%)")
+    ax.set_title(f"{TITLE} ({run.preset.name})", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, run.path("window.png"))
