@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,3 +112,20 @@ def test_bad_inputs() -> None:
               programmer=LevelProgrammer())  # fmt: skip
     with pytest.raises(ValueError, match="inner learning rates"):
         MetaLearner(FewShotNet(), (0.0, 0.1))
+
+
+def test_temperature_scales_the_outer_loss_only() -> None:
+    """τ multiplies the query logits in the outer loss; predictions and accuracy stay put."""
+    g = torch.Generator().manual_seed(11)
+    sx, qx = torch.rand(3, 5, 1, 28, 28, generator=g), torch.rand(3, 10, 1, 28, 28, generator=g)
+    sy, qy = torch.arange(5).repeat(3, 1), torch.arange(5).repeat_interleave(2).repeat(3, 1)
+    torch.manual_seed(0)
+    learner = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4)).eval()
+    loss1, acc1 = learner.episode(sx, sy, qx, qy, 2)
+    with torch.no_grad():
+        learner.log_temperature.fill_(math.log(3.0))
+    loss3, acc3 = learner.episode(sx, sy, qx, qy, 2)
+    assert torch.equal(acc1, acc3)
+    assert not torch.isclose(loss1, loss3)
+    fixed = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4), learn_temperature=False)
+    assert "log_temperature" not in dict(fixed.named_parameters())

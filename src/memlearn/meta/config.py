@@ -51,7 +51,7 @@ class TrainConfig:
     init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
     # phase 2a: head-only MAML on the cached features of the frozen pretrained extractor (cheap:
     # no conv passes), so that the end-to-end phase starts from a head that already adapts.
-    head_steps: int = 3000
+    head_steps: int = 6000
     head_batch: int = 64
     # phase 2b: MAML
     meta_steps: int = 1000
@@ -59,6 +59,7 @@ class TrainConfig:
     inner_steps: int = 5
     second_order: bool = True
     learn_inner_lrs: bool = True
+    learn_temperature: bool = True  # outer-loss temperature (see memlearn.meta.maml.MetaLearner)
     inner_lr_init: list[float] = field(default_factory=lambda: [0.4, 0.4])
     baseline_tune_tasks: int = 200  # training tasks used to pick the baseline's lrs
     inner_lr_from_baseline: bool = True  # after pretraining, start from the baseline's tuned lrs

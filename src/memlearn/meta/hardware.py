@@ -1,11 +1,17 @@
 """Hardware-aware weights: how the chip will hold and re-program the FC weights.
 
 A weight ``w`` of a layer is a differential pair of cells, ``w = w_max (G+ − G−) / (G_max −
-G_min)``: a positive weight puts ``G+`` on the level nearest ``G_min + |w| / w_max (G_max −
-G_min)`` and leaves ``G−`` at ``G_min`` (the other way round for a negative weight).  Each cell
-has ``levels`` equally spaced targets in the window ``[G_min, G_max]``; programming lands near
-its target with the strategy's spread.  Only pairs whose target levels changed are re-programmed
-(a chip does not rewrite a cell it need not touch); the others keep their conductances.
+G_min)``: a positive weight puts ``G+`` on a level of ``G_min + |w| / w_max (G_max − G_min)``
+and leaves ``G−`` at ``G_min`` (the other way round for a negative weight).  Each cell has
+``levels`` equally spaced targets in the window ``[G_min, G_max]``; programming lands near its
+target with the strategy's spread.
+
+The level arithmetic is the chip loop's own (:class:`memlearn.crossbar.DifferentialMapping`):
+deployment rounds each weight to the nearest level; an update ``Δw`` is applied from the last
+*programmed level* and rounded stochastically (unbiased: a pair moves one level with probability
+``|Δw| / step``), as the loop's default ``stochastic`` policy does.  Only *cells* whose target
+level changed are re-programmed (a chip does not rewrite a cell it need not touch); the others
+keep their conductances.
 
 Gradients pass straight through (``w + (programmed − w).detach()``): the inner loop differen-
 tiates as if programming were exact, but sees the quantised, noisy weights in its forward pass.
@@ -24,6 +30,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+
+from memlearn.crossbar.mapping import ROUNDINGS, DifferentialMapping
 
 # Conductance window [E] (REFERENCE.md §2: ~10–150 µS for a multi-level HfO2 cell).
 DEFAULT_G_MIN = 10e-6  # siemens
@@ -49,7 +57,8 @@ class Programmed:
 
     ``weight`` carries straight-through gradients to the weights that were asked for;
     ``g_plus``/``g_minus`` (S) and ``level_plus``/``level_minus`` (level indices) are detached.
-    ``written`` (bool) marks the pairs re-programmed by the call that produced this state.
+    ``written`` (bool) marks the pairs with a cell re-programmed by the call that produced this
+    state.
     """
 
     weight: torch.Tensor
@@ -95,7 +104,9 @@ class IdealProgrammer:
 class LevelProgrammer:
     """Differential pairs on ``levels`` levels per cell in ``[g_min, g_max]`` S, programmed with
     a spread ``spread(g_target) -> σ`` (S); conductances are clamped at 0 (a cell cannot go
-    negative).  Only pairs whose target levels changed are re-programmed.
+    negative).  Updates are rounded as ``rounding`` says (``"stochastic"``, the chip loop's
+    default, or ``"nearest"``) from the last programmed level; only cells whose target level
+    changed are re-programmed.
     """
 
     def __init__(
@@ -105,32 +116,45 @@ class LevelProgrammer:
         g_max: float = DEFAULT_G_MAX,
         spread: Callable[[torch.Tensor], torch.Tensor] | None = milo_spread,
         name: str = "levels",
+        rounding: str = "stochastic",
     ) -> None:
         if int(levels) != levels or levels < 2:
             raise ValueError(f"levels must be an integer >= 2, got {levels}")
-        if not (0.0 <= g_min < g_max):
+        if not (0.0 < g_min < g_max):
             raise ValueError(
-                f"conductance window must satisfy 0 <= g_min < g_max (siemens), got "
+                f"conductance window must satisfy 0 < g_min < g_max (siemens), got "
                 f"g_min={g_min}, g_max={g_max}"
             )
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"unknown rounding {rounding!r}; allowed: {list(ROUNDINGS)}")
         self.levels = int(levels)
         self.g_min = float(g_min)
         self.g_max = float(g_max)
         self.spread = spread
         self.name = name
+        self.rounding = rounding
+        self.conductances = torch.linspace(self.g_min, self.g_max, self.levels)
 
     @property
     def step(self) -> float:
         """Conductance between adjacent levels (S)."""
         return (self.g_max - self.g_min) / (self.levels - 1)
 
+    def mapping(self, w_max: float | torch.Tensor) -> DifferentialMapping:
+        """The chip loop's mapping of a layer whose full-scale weight is ``w_max``."""
+        if isinstance(w_max, torch.Tensor):
+            if (w_max <= 0).any():
+                raise ValueError("w_max must be > 0")
+        elif not w_max > 0:
+            raise ValueError(f"w_max must be > 0, got {w_max}")
+        return DifferentialMapping.from_full_scale(w_max, self.conductances)
+
     def target_levels(
         self, w: torch.Tensor, w_max: float | torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Level indices ``(plus, minus)`` (int64, 0..levels-1) for weights ``w``."""
-        frac = (w.detach() / w_max).clamp(-1.0, 1.0) * (self.levels - 1)
-        idx = torch.round(frac).to(torch.int64)
-        return idx.clamp(min=0), (-idx).clamp(min=0)
+        """Level indices ``(plus, minus)`` (int64, 0..levels-1) nearest to weights ``w``."""
+        k = self.mapping(w_max).index(w)
+        return k.clamp(min=0), (-k).clamp(min=0)
 
     def __call__(
         self,
@@ -139,26 +163,28 @@ class LevelProgrammer:
         w_max: float | torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> Programmed:
-        if isinstance(w_max, torch.Tensor):
-            if (w_max <= 0).any():
-                raise ValueError("w_max must be > 0")
-        elif not w_max > 0:
-            raise ValueError(f"w_max must be > 0, got {w_max}")
-        lp, lm = self.target_levels(w, w_max)
+        mapping = self.mapping(w_max)
+        if previous is not None and previous.level_plus is not None:
+            if previous.level_plus.shape != w.shape:
+                raise ValueError(
+                    f"previous state has shape {list(previous.level_plus.shape)}, weights "
+                    f"{list(w.shape)}"
+                )
+            last = previous.level_plus - previous.level_minus
+            k = mapping.update_index(last, w - previous.weight, self.rounding, generator)
+        else:
+            k = mapping.index(w)
+        lp, lm = k.clamp(min=0), (-k).clamp(min=0)
         gp = self._program(lp, w.dtype, generator)
         gm = self._program(lm, w.dtype, generator)
         if previous is not None and previous.level_plus is not None:
-            if previous.level_plus.shape != lp.shape:
-                raise ValueError(
-                    f"previous state has shape {list(previous.level_plus.shape)}, weights "
-                    f"{list(lp.shape)}"
-                )
-            write = (lp != previous.level_plus) | (lm != previous.level_minus)
-            gp = torch.where(write, gp, previous.g_plus)
-            gm = torch.where(write, gm, previous.g_minus)
+            write_p, write_m = lp != previous.level_plus, lm != previous.level_minus
+            gp = torch.where(write_p, gp, previous.g_plus)
+            gm = torch.where(write_m, gm, previous.g_minus)
+            write = write_p | write_m
         else:
             write = torch.ones_like(lp, dtype=torch.bool)
-        value = (gp - gm) * (w_max / (self.g_max - self.g_min))
+        value = mapping.to_weight(gp, gm).to(w.dtype)
         weight = w + (value - w).detach()
         return Programmed(weight, gp, gm, lp, lm, write)
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from memlearn.crossbar.mapping import search_full_scale
 from memlearn.data import ClassImages, TaskSampler
 from memlearn.data.augment import Affine
 from memlearn.io import atomic_write
@@ -34,7 +35,7 @@ from memlearn.meta.config import TrainConfig
 from memlearn.meta.evaluate import evaluate_classes, prototype_accuracy
 from memlearn.meta.hardware import LevelProgrammer, TableProgrammer, WeightProgrammer, milo_spread
 from memlearn.meta.maml import MetaLearner, adapt
-from memlearn.nn import FewShotNet
+from memlearn.nn import FewShotNet, head_forward
 
 PHASES = ("pretrain", "head", "maml", "hardware")
 STATE_FILE = "state.pt"
@@ -93,29 +94,43 @@ def calibrate_weight_max(
     config: TrainConfig,
     device: torch.device,
     tasks: int = 64,
+    start: list[float] | None = None,
 ) -> list[float]:
-    """Per-layer full-scale weight: the largest |w| that ideal adaptation visits on ``tasks``
-    training tasks (initialisation included), times ``weight_max_margin``."""
+    """Per-layer full-scale weight, as the chip loop picks it: the values (fractions of the
+    largest ``|w|`` ideal adaptation visits, or ``start``) that maximise the query accuracy of
+    ``tasks`` *training* tasks adapted on the config's levels with the loop's stochastic
+    rounding (no programming spread: the search compares grids, not noise draws); see
+    :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
+    result."""
     learner.eval()
-    batch = TaskSampler(
-        classes, config.ways, config.shots, config.queries, seed=step_seed(config.seed, "maml", -1)
-    ).sample(tasks)
-    feats = learner.net.features(batch.support_x.flatten(0, 1).to(device))
+    queries = min(15, classes.n_per_class - config.shots)
+    seed = step_seed(config.seed, "maml", -1)
+    batch = TaskSampler(classes, config.ways, config.shots, queries, seed=seed).sample(tasks)
+    images = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
+    feats = torch.cat([learner.net.features(part) for part in images.split(2048)])
     feats = feats.view(tasks, -1, feats.shape[-1])
-    res = adapt(
-        feats,
-        batch.support_y.to(device),
-        learner.net.fc1.weight.expand(tasks, -1, -1),
-        learner.net.fc2.weight.expand(tasks, -1, -1),
-        learner.inner_lrs().detach(),
-        config.inner_steps,
-    )
-    out = []
-    for ws in (res.fc1, res.fc2):
-        peak = max(float(w.detach().abs().max()) for w in ws)
-        out.append(max(peak, 1e-6) * config.weight_max_margin)
+    n_support = batch.support_x.shape[1]
+    fs, fq = feats[:, :n_support], feats[:, n_support:]
+    sy, qy = batch.support_y.to(device), batch.query_y.to(device)
+    lrs = learner.inner_lrs().detach()
+    w1 = learner.net.fc1.weight.expand(tasks, -1, -1)
+    w2 = learner.net.fc2.weight.expand(tasks, -1, -1)
+    ideal = adapt(fs, sy, w1, w2, lrs, config.inner_steps)
+    peaks = [
+        max(max(float(w.detach().abs().max()) for w in ws), 1e-6) for ws in (ideal.fc1, ideal.fc2)
+    ]
+    grid = LevelProgrammer(config.levels, config.g_min, config.g_max, spread=None)
+
+    def score(full_scales: list[float]) -> float:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=grid,
+                    w_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
+        logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
+        return float((logits.argmax(-1) == qy).float().mean())
+
+    best = search_full_scale(score, peaks, start=start)
     learner.train()
-    return out
+    return [w * config.weight_max_margin for w in best]
 
 
 @torch.no_grad()
@@ -174,8 +189,9 @@ def _meta_optimizer(
         {"params": list(learner.net.extractor.parameters()), "lr": ext_lr, "base_lr": ext_lr},
         {"params": head, "lr": config.outer_lr, "base_lr": config.outer_lr},
     ]
-    if isinstance(learner.log_lrs, nn.Parameter):
-        groups.append({"params": [learner.log_lrs], "lr": config.lr_lr, "base_lr": config.lr_lr})
+    rates = [p for p in (learner.log_lrs, learner.log_temperature) if isinstance(p, nn.Parameter)]
+    if rates:
+        groups.append({"params": rates, "lr": config.lr_lr, "base_lr": config.lr_lr})
     return torch.optim.Adam(groups)
 
 
@@ -244,7 +260,9 @@ def meta_train(
         ).to(dev)  # fmt: skip
         n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
         classifier = make_classifier(config.pretrain_classifier, n_out, train.n_classes).to(dev)
-    learner = MetaLearner(net, tuple(config.inner_lr_init), config.learn_inner_lrs).to(dev)
+    learner = MetaLearner(
+        net, tuple(config.inner_lr_init), config.learn_inner_lrs, config.learn_temperature
+    ).to(dev)
     if config.init_from:
         from memlearn.meta.checkpoint import load_checkpoint
 
@@ -496,6 +514,7 @@ def meta_train(
                 "loss": float(loss.detach()),
                 "accuracy": float(acc.mean()),
                 "inner_lrs": learner.inner_lrs().tolist(),
+                "temperature": float(learner.log_temperature.detach().exp()),
                 "elapsed_s": state["elapsed_s"],
             }
             bar.update(1)
@@ -524,6 +543,11 @@ def meta_train(
         bar.close()
         if phase == "maml" and state["weight_max"] is None:
             state["weight_max"] = calibrate_weight_max(learner, train_d, config, dev)
+            emit({"event": "calibrate", "weight_max": state["weight_max"]})
+        if phase == "hardware" and total > 0:  # the head moved: search again from the scale used
+            state["weight_max"] = calibrate_weight_max(
+                learner, train_d, config, dev, start=state["weight_max"]
+            )
             emit({"event": "calibrate", "weight_max": state["weight_max"]})
         if phase == "maml" and config.hardware_steps > 0:
             _save_model(out / PLAIN_MODEL_FILE, learner, config, state, val, command, False)
