@@ -101,7 +101,7 @@ def calibrate_weight_max(
     ``tasks`` *training* tasks adapted on the config's levels with the loop's stochastic
     rounding (no programming spread: the search compares grids, not noise draws); see
     :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
-    result."""
+    result (and ``start``, a previous result, is unscaled by it first)."""
     learner.eval()
     queries = min(15, classes.n_per_class - config.shots)
     seed = step_seed(config.seed, "maml", -1)
@@ -128,9 +128,12 @@ def calibrate_weight_max(
         logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
         return float((logits.argmax(-1) == qy).float().mean())
 
-    best = search_full_scale(score, peaks, start=start)
+    margin = config.weight_max_margin
+    best = search_full_scale(
+        score, peaks, start=None if start is None else [w / margin for w in start]
+    )
     learner.train()
-    return [w * config.weight_max_margin for w in best]
+    return [w * margin for w in best]
 
 
 @torch.no_grad()
