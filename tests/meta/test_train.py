@@ -106,6 +106,19 @@ def test_resume_needs_same_config_and_state(tmp_path, tiny_splits) -> None:
         meta_train(other, train, val, tmp_path, progress=False, resume=True)
 
 
+def test_hardware_phase_gets_scaled_rates() -> None:
+    """The hardware phase fine-tunes with its own Adam at hardware_lr_scale x phase 3's rates."""
+    from memlearn.meta.maml import MetaLearner
+    from memlearn.meta.train import _meta_optimizer
+
+    cfg = TrainConfig.from_dict({**TINY, "hardware_lr_scale": 0.25})
+    learner = MetaLearner(FewShotNet(5, TINY["widths"], TINY["hidden"]), (0.1, 0.1), True, True)
+    maml = [g["lr"] for g in _meta_optimizer(learner, cfg, True).param_groups]
+    hardware = [g["lr"] for g in _meta_optimizer(learner, cfg, True, "hardware").param_groups]
+    assert maml == [cfg.extractor_lr, cfg.outer_lr, cfg.lr_lr]
+    assert hardware == pytest.approx([0.25 * lr for lr in maml])
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
@@ -119,6 +132,7 @@ def test_resume_needs_same_config_and_state(tmp_path, tiny_splits) -> None:
         ({"pooling": "avg"}, "pooling"),
         ({"head_batch": 0}, "head_batch"),
         ({"head_steps": -1}, "head_steps"),
+        ({"hardware_lr_scale": 0.0}, "hardware_lr_scale"),
         ({"bogus": 1}, "unknown config keys"),
     ],
 )

@@ -30,7 +30,7 @@ def meta_train(
         None,
         "--device",
         help="Device preset for hardware-aware training (e.g. hfo2-mlc); adds the hardware-"
-        "aware phase (300 steps unless the config sets hardware_steps).",
+        "aware phase (500 steps unless the config sets hardware_steps).",
     ),
     strategy: str | None = typer.Option(None, "--strategy", help="Write strategy (hybrid...)."),
     out: Path = typer.Option(Path("runs/meta"), "--out", help="Output folder."),
@@ -49,7 +49,7 @@ def meta_train(
     """
     with user_errors():
         from memlearn.data import load_split
-        from memlearn.meta.config import TrainConfig
+        from memlearn.meta.config import DEFAULT_HARDWARE_STEPS, TrainConfig
         from memlearn.meta.train import meta_train as run
 
         _set_threads()
@@ -61,7 +61,7 @@ def meta_train(
         if device is not None:
             cfg.device_preset = device
             if cfg.hardware_steps == 0:
-                cfg.hardware_steps = 300
+                cfg.hardware_steps = DEFAULT_HARDWARE_STEPS
         cfg.validate()
         train = load_split(cfg.train_split, root)
         val = load_split(cfg.val_split, root)

@@ -10,6 +10,9 @@ from typing import Any
 
 from memlearn.meta.hardware import DEFAULT_G_MAX, DEFAULT_G_MIN, DEFAULT_LEVELS
 
+# Length of the hardware-aware phase when a device preset is named on the command line.
+DEFAULT_HARDWARE_STEPS = 500
+
 
 @dataclass
 class TrainConfig:
@@ -38,7 +41,7 @@ class TrainConfig:
     normalize: str = "l2"  # per-image feature normalisation of the extractor ("none", "l2")
     pooling: str = "cover"  # extractor pooling ("floor", "cover"): see memlearn.nn.extractor
     # phase 1: classifier pretraining
-    pretrain_epochs: int = 5
+    pretrain_epochs: int = 20
     pretrain_batch: int = 256
     pretrain_lr: float = 3e-3
     # "features": the classifier reads the extractor's features (FC1 keeps its random init);
@@ -54,7 +57,7 @@ class TrainConfig:
     head_steps: int = 6000
     head_batch: int = 64
     # phase 2b: MAML
-    meta_steps: int = 1000
+    meta_steps: int = 3000
     meta_batch: int = 16
     inner_steps: int = 5
     second_order: bool = True
@@ -67,8 +70,10 @@ class TrainConfig:
     extractor_lr: float = 2e-4
     lr_lr: float = 1e-2  # outer learning rate of the log inner learning rates
     cosine_decay: bool = True
-    # phase 3: hardware-aware MAML
+    # phase 3: hardware-aware MAML (0: off; `memlearn meta-train --device P` turns it on with
+    # DEFAULT_HARDWARE_STEPS)
     hardware_steps: int = 0
+    hardware_lr_scale: float = 0.1  # its outer rates, relative to phase 3's
     # Device model of the hardware-aware phase: a memlearn.devices preset programmed with
     # `strategy` (measured level statistics), or None for levels + the Milo spread.
     device_preset: str | None = "hfo2-mlc"
@@ -79,10 +84,10 @@ class TrainConfig:
     program_noise: bool = True
     weight_max_margin: float = 1.0
     # validation and bookkeeping
-    val_every: int = 100
-    val_tasks: int = 300
+    val_every: int = 250
+    val_tasks: int = 500
     val_target: float = 0.97
-    checkpoint_every: int = 50
+    checkpoint_every: int = 250
     train_split: str = "train"
     val_split: str = "val"
 
@@ -111,7 +116,14 @@ class TrainConfig:
         for name in ("val_every", "val_tasks", "checkpoint_every", "baseline_tune_tasks"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_lr", "outer_lr", "extractor_lr", "lr_lr", "weight_max_margin"):
+        for name in (
+            "pretrain_lr",
+            "outer_lr",
+            "extractor_lr",
+            "lr_lr",
+            "weight_max_margin",
+            "hardware_lr_scale",
+        ):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if len(self.inner_lr_init) != 2 or min(self.inner_lr_init) <= 0:

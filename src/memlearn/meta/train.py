@@ -184,17 +184,21 @@ def _cosine(base: float, step: int, total: int, enabled: bool) -> float:
 
 
 def _meta_optimizer(
-    learner: MetaLearner, config: TrainConfig, pretrained: bool
+    learner: MetaLearner, config: TrainConfig, pretrained: bool, phase: str = "maml"
 ) -> torch.optim.Adam:
+    """Adam over the extractor, the head and the learned rates; the hardware phase gets a fresh
+    one at ``hardware_lr_scale`` times the rates (it fine-tunes a converged model)."""
+    scale = config.hardware_lr_scale if phase == "hardware" else 1.0
     head = list(learner.net.fc1.parameters()) + list(learner.net.fc2.parameters())
-    ext_lr = config.extractor_lr if pretrained else config.outer_lr
+    ext_lr = scale * (config.extractor_lr if pretrained else config.outer_lr)
+    head_lr, rate_lr = scale * config.outer_lr, scale * config.lr_lr
     groups = [
         {"params": list(learner.net.extractor.parameters()), "lr": ext_lr, "base_lr": ext_lr},
-        {"params": head, "lr": config.outer_lr, "base_lr": config.outer_lr},
+        {"params": head, "lr": head_lr, "base_lr": head_lr},
     ]
     rates = [p for p in (learner.log_lrs, learner.log_temperature) if isinstance(p, nn.Parameter)]
     if rates:
-        groups.append({"params": rates, "lr": config.lr_lr, "base_lr": config.lr_lr})
+        groups.append({"params": rates, "lr": rate_lr, "base_lr": rate_lr})
     return torch.optim.Adam(groups)
 
 
@@ -473,7 +477,7 @@ def meta_train(
         if phase == "hardware" and total > 0:
             programmer = hardware_programmer(config)
         if meta_opt is None:
-            meta_opt = _meta_optimizer(learner, config, pretrained(config))
+            meta_opt = _meta_optimizer(learner, config, pretrained(config), phase)
         cached = cached_features(learner.net, train_d) if phase == "head" and total > 0 else None
         bar = tqdm(total=total, initial=state["step"], desc=phase, disable=not progress)
         learner.train()
@@ -555,6 +559,8 @@ def meta_train(
         if phase == "maml" and config.hardware_steps > 0:
             _save_model(out / PLAIN_MODEL_FILE, learner, config, state, val, command, False)
         state["phase"], state["step"] = next_phase, 0
+        if next_phase == "hardware":
+            meta_opt = _meta_optimizer(learner, config, pretrained(config), next_phase)
         save_state()
 
     hardware_aware = config.hardware_steps > 0
