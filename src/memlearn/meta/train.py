@@ -107,7 +107,7 @@ def calibrate_weight_max(
     seed = step_seed(config.seed, "maml", -1)
     batch = TaskSampler(classes, config.ways, config.shots, queries, seed=seed).sample(tasks)
     images = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
-    feats = torch.cat([learner.net.features(part) for part in images.split(2048)])
+    feats = _features_in_chunks(learner.net, images)
     feats = feats.view(tasks, -1, feats.shape[-1])
     n_support = batch.support_x.shape[1]
     fs, fq = feats[:, :n_support], feats[:, n_support:]
@@ -136,14 +136,19 @@ def calibrate_weight_max(
     return [w * margin for w in best]
 
 
+def _features_in_chunks(net: FewShotNet, images: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Features ``[B, F]`` of images ``[B, C, H, W]``, ``chunk`` images per extractor pass (the
+    conv activations of a whole split at once do not fit in memory)."""
+    return torch.cat([net.features(part) for part in images.split(chunk)])
+
+
 @torch.no_grad()
 def cached_features(net: FewShotNet, classes: ClassImages, chunk: int = 2048) -> ClassImages:
     """``classes`` with each image replaced by its features ``[F]`` (eval-mode extractor), for
     the head-only phase: the task sampler draws feature vectors as it draws images."""
     was_training = net.training
     net.eval()
-    flat = classes.images.flatten(0, 1)
-    feats = torch.cat([net.features(flat[i : i + chunk]) for i in range(0, len(flat), chunk)])
+    feats = _features_in_chunks(net, classes.images.flatten(0, 1), chunk)
     net.train(was_training)
     return replace(classes, images=feats.view(classes.n_classes, classes.n_per_class, -1))
 
@@ -560,7 +565,7 @@ def meta_train(
             _save_model(out / PLAIN_MODEL_FILE, learner, config, state, val, command, False)
         state["phase"], state["step"] = next_phase, 0
         if next_phase == "hardware":
-            meta_opt = _meta_optimizer(learner, config, pretrained(config), next_phase)
+            meta_opt = None  # the hardware phase builds its own (see _meta_optimizer)
         save_state()
 
     hardware_aware = config.hardware_steps > 0
