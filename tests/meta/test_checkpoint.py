@@ -61,3 +61,18 @@ def test_errors(tmp_path) -> None:
         load_checkpoint(path)
     with pytest.raises(ValueError, match="inner_lrs"):
         save_checkpoint(tmp_path / "x.pt", _net(), [0.1])
+
+
+def test_per_step_rates_round_trip_and_are_validated(tmp_path) -> None:
+    schedule = [[0.1, 2.0], [0.2, 1.0], [0.3, 0.5]]
+    path = save_checkpoint(tmp_path / "m.pt", _net(), torch.tensor(schedule))
+    _, info = load_checkpoint(path)
+    assert info["inner_lrs"] == [pytest.approx(row) for row in schedule]
+    assert json.loads((tmp_path / "m.json").read_text())["inner_lrs"] == info["inner_lrs"]
+    with pytest.raises(ValueError, match="row of inner_lrs must hold 2"):
+        save_checkpoint(tmp_path / "x.pt", _net(), [[0.1, 0.2], [0.3]])
+    blob = torch.load(path, weights_only=True)
+    blob["inner_lrs"] = [[0.1, -2.0]]
+    torch.save(blob, path)
+    with pytest.raises(CorruptDataError, match="finite rates > 0"):
+        load_checkpoint(path)

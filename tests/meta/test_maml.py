@@ -129,3 +129,49 @@ def test_temperature_scales_the_outer_loss_only() -> None:
     assert not torch.isclose(loss1, loss3)
     fixed = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4), learn_temperature=False)
     assert "log_temperature" not in dict(fixed.named_parameters())
+
+
+def test_per_step_schedule_applies_row_k_at_step_k() -> None:
+    feats, labels, w1, w2 = _problem(3)
+    w1s, w2s = w1.expand(3, -1, -1), w2.expand(3, -1, -1)
+    schedule = torch.tensor([[0.3, 0.7], [0.05, 1.5], [0.6, 0.2]])
+    res = adapt(feats, labels, w1s, w2s, schedule, steps=4)
+    a, b = w1s, w2s  # the same updates, one shared-rate step at a time
+    for k in range(4):
+        step = adapt(feats, labels, a, b, schedule[min(k, 2)], steps=1)
+        a, b = step.fc1[-1].detach(), step.fc2[-1].detach()
+        torch.testing.assert_close(res.fc1[k + 1].detach(), a, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(res.fc2[k + 1].detach(), b, atol=1e-5, rtol=1e-5)
+    equal_rows = adapt(feats, labels, w1s, w2s, schedule[:1].expand(3, -1), steps=3)
+    shared = adapt(feats, labels, w1s, w2s, schedule[0], steps=3)
+    torch.testing.assert_close(equal_rows.fc1[-1], shared.fc1[-1])
+
+
+def test_per_step_rates_each_get_an_outer_gradient() -> None:
+    torch.manual_seed(0)
+    learner = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4), per_step=3)
+    assert learner.inner_lrs().shape == (3, 2)
+    torch.testing.assert_close(learner.inner_lrs(), torch.full((3, 2), 0.4))
+    g = torch.Generator().manual_seed(1)
+    sx, qx = torch.rand(2, 5, 1, 28, 28, generator=g), torch.rand(2, 10, 1, 28, 28, generator=g)
+    sy, qy = torch.arange(5).repeat(2, 1), torch.arange(5).repeat_interleave(2).repeat(2, 1)
+    loss, _ = learner.episode(sx, sy, qx, qy, 3, second_order=True)
+    loss.backward()
+    # Step 1's FC1 rate acts on a zero gradient only if FC2 is zero; here every rate matters.
+    assert (learner.log_lrs.grad.abs() > 0).all()
+
+
+def test_intermediate_loss_adds_the_earlier_steps_query_losses() -> None:
+    torch.manual_seed(0)
+    net = FewShotNet(widths=(4, 4, 4, 4))
+    feats, labels, _, _ = _problem(4, t=2, s=10, f=net.extractor.features)
+    plain = MetaLearner(net, (0.4, 0.4))
+    weighted = MetaLearner(net, (0.4, 0.4), intermediate_loss=0.5)
+    last, _ = plain.head_episode(feats, labels, feats, labels, 3)
+    total, _ = weighted.head_episode(feats, labels, feats, labels, 3)
+    earlier = sum(plain.head_episode(feats, labels, feats, labels, k)[0] for k in (1, 2))
+    torch.testing.assert_close(total, last + 0.5 * earlier)
+    with pytest.raises(ValueError, match="intermediate_loss"):
+        MetaLearner(net, intermediate_loss=-1.0)
+    with pytest.raises(ValueError, match="per_step"):
+        MetaLearner(net, per_step=0)

@@ -276,3 +276,22 @@ def test_stuck_cells_are_found_left_alone_and_compensated():
 
     assert stuck_weights(chip_on) < stuck_weights(chip_off) - 0.3
     assert on.accuracy.shape == off.accuracy.shape == (8, 5)
+
+
+def test_per_step_rates_drive_each_update_on_chip_and_in_software():
+    """A schedule of equal rows is the shared rate; a schedule whose later rows are tiny freezes
+    the weights after the first update, on the ideal chip as in software."""
+    sx, sy, qx, qy, ws = synthetic_tasks(8, seed=21)
+    shared, _ = head.software_adapt(sx, sy, qx, qy, ws, LRS, steps=4)
+    same, _ = head.software_adapt(sx, sy, qx, qy, ws, [LRS] * 4, steps=4)
+    torch.testing.assert_close(same, shared)
+    schedule = [[1.0, 1.0]] + [[1e-9, 1e-9]] * 3
+    soft_acc, soft_loss = head.software_adapt(sx, sy, qx, qy, ws, schedule, steps=4)
+    torch.testing.assert_close(soft_loss[:, 2:], soft_loss[:, 1:2].expand(-1, 3))
+    assert (soft_loss[:, 1] < soft_loss[:, 0]).all()
+    chip = FakeChip(8, LAYOUT, levels=16384)
+    res = adapt_on_chip(chip, sx, sy, qx, qy, ws, schedule, AdaptConfig(steps=4, headroom=4.0))
+    torch.testing.assert_close(res.loss, soft_loss, rtol=0.02, atol=0.02)
+    assert (res.cells_written[:, 1:] <= res.cells_written[:, :1] // 10).all()
+    with pytest.raises(ValueError, match="row of inner_lrs must hold 2"):
+        adapt_on_chip(FakeChip(8, LAYOUT), sx, sy, qx, qy, ws, [[1.0, 1.0], [1.0]])

@@ -57,6 +57,8 @@ def test_inner_lrs_and_ci():
     assert inner_lrs_from({"inner_lrs": [0.1, 0.2]}) == [0.1, 0.2]
     assert inner_lrs_from({"inner_lrs": {"fc1": 0.3, "fc2": 0.4}}) == [0.3, 0.4]
     assert inner_lrs_from({"inner_lrs": 0.5}) == [0.5, 0.5]
+    schedule = [[0.1, 2.0], [0.2, 1.0]]
+    assert inner_lrs_from({"inner_lrs": schedule}) == schedule
     with pytest.raises(ValueError, match="no 'inner_lrs'"):
         inner_lrs_from({})
     with pytest.raises(ValueError, match="finite rates > 0"):

@@ -30,6 +30,7 @@ from memlearn.experiments.provenance import write_json
 from memlearn.experiments.report import StudyOutcome
 from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
+from memlearn.nn.rates import Rates
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
 # Update policy of the studies (memlearn.onchip.policies): stochastic rounding of each update
@@ -61,7 +62,7 @@ class Workload:
     query_x: torch.Tensor
     query_y: torch.Tensor
     weights: list[torch.Tensor]
-    inner_lrs: list[float]
+    inner_lrs: Rates
     weight_max: list[float]
     levels: int
     layout: ChipLayout

@@ -43,6 +43,7 @@ from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.devices.retention import relax
+from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
@@ -180,7 +181,7 @@ def attribute_gap(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     layout: ChipLayout,
     *,
     weight_max: list[float],

@@ -6,7 +6,9 @@ with ``weights_only=True``) and a JSON file beside it with the same metadata for
 - ``format`` = ``"memlearn-fewshot"``, ``version`` = 1;
 - ``config``: the :class:`~memlearn.nn.FewShotNet` constructor arguments;
 - ``state_dict``: the network's weights and batch-norm statistics;
-- ``inner_lrs``: the per-FC-layer inner learning rates (floats) the chip's SGD steps use;
+- ``inner_lrs``: the inner learning rates the chip's SGD steps use: one per FC layer
+  (``[fc1, fc2]``), or one such pair per step (``[[fc1, fc2], ...]``, see
+  :mod:`memlearn.nn.rates`);
 - ``weight_max``: per FC layer, the weight mapped to the full conductance window (or null);
 - ``hardware_aware``: bool, and ``device``: the programmer options used in training;
 - ``metrics``, ``command``, ``training``: what it scored, how it was made.
@@ -25,6 +27,7 @@ import torch
 from memlearn.errors import CorruptDataError, MemlearnError
 from memlearn.io import atomic_write
 from memlearn.nn import FewShotNet
+from memlearn.nn.rates import Rates, rate_table
 
 FORMAT = "memlearn-fewshot"
 VERSION = 1
@@ -52,7 +55,7 @@ def shipped_checkpoint_path(name: str = SHIPPED_MODEL) -> Path:
 def save_checkpoint(
     path: str | os.PathLike[str],
     net: FewShotNet,
-    inner_lrs: torch.Tensor | list[float] | tuple[float, ...],
+    inner_lrs: torch.Tensor | Rates,
     *,
     weight_max: list[float] | None = None,
     hardware_aware: bool = False,
@@ -62,9 +65,10 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path`` (``.pt``) and ``path`` with suffix ``.json`` atomically; returns ``path``."""
-    lrs = [float(x) for x in (inner_lrs.tolist() if torch.is_tensor(inner_lrs) else inner_lrs)]
-    if len(lrs) != 2 or min(lrs) <= 0:
-        raise ValueError(f"inner_lrs must be two positive floats (FC1, FC2), got {lrs}")
+    values = inner_lrs.tolist() if torch.is_tensor(inner_lrs) else list(inner_lrs)
+    table = rate_table(values, 2)
+    per_step = isinstance(values[0], list | tuple)
+    lrs: list[float] | list[list[float]] = table if per_step else table[0]
     info = {
         "config": net.config,
         "inner_lrs": lrs,
@@ -115,5 +119,9 @@ def load_checkpoint(
     except RuntimeError as exc:
         raise CorruptDataError(f"checkpoint {path}: weights do not fit its config: {exc}") from exc
     info = {k: blob[k] for k in _INFO_KEYS}
+    try:
+        rate_table(info["inner_lrs"], 2)
+    except ValueError as exc:
+        raise CorruptDataError(f"checkpoint {path}: {exc}") from exc
     info["path"] = str(path)
     return net.eval(), info

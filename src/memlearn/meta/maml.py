@@ -3,12 +3,14 @@
 The inner loop is exactly what the chip runs (issue 5): features come from the fixed conv
 extractor; the head weights are (optionally) programmed into differential pairs; each of the
 ``steps`` updates is one plain SGD step on the support set's mean cross-entropy, with one
-learning rate per FC layer, applied to the weights the array holds and programmed again.
+learning rate per FC layer (shared by every step, or one per step: see
+:mod:`memlearn.nn.rates`), applied to the weights the array holds and programmed again.
 
 Second-order MAML differentiates through the inner gradients (cheap here: only through the
 head); first-order MAML treats them as constants.  The outer loss is the query cross-entropy
-after the last step, and reaches every parameter: the extractor, the FC initialisation and the
-per-layer inner learning rates.
+after the last step (plus, optionally, a small weight on the query losses after the earlier
+steps, which keeps the accuracy rising step by step), and reaches every parameter: the
+extractor, the FC initialisation and the inner learning rates.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 
 from memlearn.meta.hardware import IdealProgrammer, Programmed, WeightProgrammer
 from memlearn.nn import FewShotNet, head_forward
+from memlearn.nn.rates import step_rates
 
 
 def _task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -59,10 +62,11 @@ def adapt(
 ) -> AdaptResult:
     """Run ``steps`` plain SGD updates of the head on the support set, batched over tasks.
 
-    ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
-    ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2).  With a ``programmer`` the weights are
-    programmed at deployment and after every update (``w_max``: per-layer full-scale weight).
-    Gradients are taken at the programmed weights, as the chip reads them.
+        ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
+        ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2) or ``[S, 2]`` (one row per step; steps
+    beyond the last row reuse it).  With a ``programmer`` the weights are
+        programmed at deployment and after every update (``w_max``: per-layer full-scale weight).
+        Gradients are taken at the programmed weights, as the chip reads them.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -71,8 +75,10 @@ def adapt(
             f"support features must be [T, S, F] and labels [T, S]; got "
             f"{list(support_features.shape)} and {list(support_labels.shape)}"
         )
-    if inner_lrs.shape != (2,):
-        raise ValueError(f"inner_lrs must have 2 entries (FC1, FC2), got {list(inner_lrs.shape)}")
+    if inner_lrs.dim() not in (1, 2) or inner_lrs.shape[-1] != 2 or inner_lrs.numel() == 0:
+        raise ValueError(
+            f"inner_lrs must be [2] (FC1, FC2) or [steps, 2], got {list(inner_lrs.shape)}"
+        )
     programmer = programmer or IdealProgrammer()
     hardware = not isinstance(programmer, IdealProgrammer)
     if hardware and w_max is None:
@@ -88,14 +94,15 @@ def adapt(
         s1 = programmer(fc1_w, None, wm[0], generator)
         s2 = programmer(fc2_w, None, wm[1], generator)
         out = AdaptResult([s1.weight], [s2.weight], [(s1, s2)])
-        for _ in range(steps):
+        for k in range(steps):
             w1, w2 = out.fc1[-1], out.fc2[-1]
+            lr = step_rates(inner_lrs, k)
             loss = _task_loss(head_forward(support_features, w1, w2), support_labels)
             g1, g2 = torch.autograd.grad(loss, (w1, w2), create_graph=second_order)
             if not second_order:
                 g1, g2 = g1.detach(), g2.detach()
-            s1 = programmer(w1 - inner_lrs[0] * g1, s1, wm[0], generator)
-            s2 = programmer(w2 - inner_lrs[1] * g2, s2, wm[1], generator)
+            s1 = programmer(w1 - lr[0] * g1, s1, wm[0], generator)
+            s2 = programmer(w2 - lr[1] * g2, s2, wm[1], generator)
             out.fc1.append(s1.weight)
             out.fc2.append(s2.weight)
             out.states.append((s1, s2))
@@ -113,6 +120,10 @@ class MetaLearner(nn.Module):
     on Omniglot features the accuracy after 5 steps then falls below that of the first step.
     With ``τ`` learned, confidence comes from ``τ`` and the inner rates are free to be the
     accurate ones (a few points of held-out accuracy here).
+
+    ``per_step``: learn one pair of rates per inner step (``[per_step, 2]``) instead of one pair
+    shared by every step.  ``intermediate_loss``: weight of each earlier step's query loss in the
+    outer loss (0: the last step's only).
     """
 
     def __init__(
@@ -121,13 +132,22 @@ class MetaLearner(nn.Module):
         inner_lrs: tuple[float, float] = (0.4, 0.4),
         learn_lrs: bool = True,
         learn_temperature: bool = True,
+        per_step: int | None = None,
+        intermediate_loss: float = 0.0,
     ) -> None:
         super().__init__()
         if min(inner_lrs) <= 0:
             raise ValueError(f"inner learning rates must be > 0, got {inner_lrs}")
+        if per_step is not None and per_step < 1:
+            raise ValueError(f"per_step must be None or >= 1, got {per_step}")
+        if not intermediate_loss >= 0:
+            raise ValueError(f"intermediate_loss must be >= 0, got {intermediate_loss}")
         self.net = net
+        self.intermediate_loss = float(intermediate_loss)
         # Learned in log space: the outer optimiser then moves them by ratios, and they stay > 0.
         log_lrs = torch.tensor([float(x) for x in inner_lrs]).log()
+        if per_step is not None:
+            log_lrs = log_lrs.expand(per_step, -1).clone()
         if learn_lrs:
             self.log_lrs = nn.Parameter(log_lrs)
         else:
@@ -138,7 +158,7 @@ class MetaLearner(nn.Module):
             self.register_buffer("log_temperature", torch.zeros(()))
 
     def inner_lrs(self) -> torch.Tensor:
-        """The per-layer inner learning rates ``[2]`` (FC1, FC2), > 0."""
+        """The inner learning rates, > 0: ``[2]`` (FC1, FC2) or ``[steps, 2]`` (per step)."""
         return self.log_lrs.exp()
 
     def episode(
@@ -205,8 +225,13 @@ class MetaLearner(nn.Module):
             w_max=w_max,
             generator=generator,
         )
+        temperature = self.log_temperature.exp()
         logits = head_forward(query_features, res.fc1[-1], res.fc2[-1])
-        loss = _task_loss(logits * self.log_temperature.exp(), query_y) / t
+        loss = _task_loss(logits * temperature, query_y) / t
+        if self.intermediate_loss > 0:
+            for w1, w2 in zip(res.fc1[1:-1], res.fc2[1:-1], strict=True):
+                earlier = head_forward(query_features, w1, w2) * temperature
+                loss = loss + self.intermediate_loss * _task_loss(earlier, query_y) / t
         return loss, _accuracy(logits.detach(), query_y)
 
 

@@ -273,7 +273,12 @@ def meta_train(
         n_out = config.hidden if config.pretrain_head == "fc1" else net.extractor.features
         classifier = make_classifier(config.pretrain_classifier, n_out, train.n_classes).to(dev)
     learner = MetaLearner(
-        net, tuple(config.inner_lr_init), config.learn_inner_lrs, config.learn_temperature
+        net,
+        tuple(config.inner_lr_init),
+        config.learn_inner_lrs,
+        config.learn_temperature,
+        per_step=config.inner_steps if config.per_step_lrs and config.inner_steps > 0 else None,
+        intermediate_loss=config.intermediate_loss,
     ).to(dev)
     if config.init_from:
         from memlearn.meta.checkpoint import load_checkpoint

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from memlearn.crossbar.mapping import search_full_scale
+from memlearn.nn.rates import Rates, rates_at
 from memlearn.onchip import head
 from memlearn.onchip.mapping import WeightMapping
 from memlearn.onchip.policies import POLICIES, make_policy
@@ -34,7 +35,7 @@ def quantised_adapt(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     steps: int,
     weight_max: list[float],
     levels: torch.Tensor,
@@ -66,7 +67,7 @@ def quantised_adapt(
         grads = head.gradients(support_x, head.forward(support_x, w), w, support_y)
         index = [
             rule.next_index(m, i, wi, wi - lr * g, rule.generator)
-            for m, i, wi, g, lr in zip(maps, index, w, grads, inner_lrs, strict=True)
+            for m, i, wi, g, lr in zip(maps, index, w, grads, rates_at(inner_lrs, k), strict=True)
         ]
     return accuracy, loss
 
@@ -77,7 +78,7 @@ def weight_max_for(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     steps: int,
     levels: torch.Tensor,
     policy: str = "stochastic",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from memlearn.nn.rates import Rates, rates_at
+
 
 def forward(x: torch.Tensor, weights: list[torch.Tensor]) -> list[torch.Tensor]:
     """Pre-activations of each layer; ``x``: ``[T, B, in]``, weights ``[T, in_l, out_l]``."""
@@ -63,10 +65,11 @@ def software_adapt(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     steps: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ideal float adaptation (plain SGD, per-layer rates) of every task at once.
+    """Ideal float adaptation (plain SGD, per-layer rates, shared or per step: see
+    :mod:`memlearn.nn.rates`) of every task at once.
 
     ``weights`` are the initial matrices, ``[in_l, out_l]`` (shared) or ``[T, in_l, out_l]``.
     Returns query accuracy and loss, each ``[T, steps + 1]`` (index 0: before any update).
@@ -80,7 +83,7 @@ def software_adapt(
         if k == steps:
             break
         grads = gradients(support_x, forward(support_x, w), w, support_y)
-        w = [wi - lr * g for wi, lr, g in zip(w, inner_lrs, grads, strict=True)]
+        w = [wi - lr * g for wi, lr, g in zip(w, rates_at(inner_lrs, k), grads, strict=True)]
     return accuracy, loss
 
 
@@ -88,7 +91,7 @@ def weight_peaks(
     support_x: torch.Tensor,
     support_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     steps: int,
 ) -> list[float]:
     """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
@@ -96,8 +99,8 @@ def weight_peaks(
     tasks = support_x.shape[0]
     w = per_task(weights, tasks)
     peaks = [float(wi.abs().max()) for wi in w]
-    for _ in range(steps):
+    for k in range(steps):
         grads = gradients(support_x, forward(support_x, w), w, support_y)
-        w = [wi - lr * g for wi, lr, g in zip(w, inner_lrs, grads, strict=True)]
+        w = [wi - lr * g for wi, lr, g in zip(w, rates_at(inner_lrs, k), grads, strict=True)]
         peaks = [max(p, float(wi.abs().max())) for p, wi in zip(peaks, w, strict=True)]
     return [max(p, 1e-12) for p in peaks]

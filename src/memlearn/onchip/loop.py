@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from memlearn.chip.base import STRATEGIES, Chip
+from memlearn.nn.rates import Rates, rate_table, rates_at
 from memlearn.onchip import head
 from memlearn.onchip.mapping import WeightMapping, uniform_levels
 from memlearn.onchip.policies import (
@@ -212,13 +213,12 @@ def _check_inputs(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
 ) -> list[str]:
     arrays = [a.name for a in chip.layout.arrays]
     if len(weights) != len(arrays):
         raise ValueError(f"{len(weights)} weight matrices for a chip with arrays {arrays}")
-    if len(inner_lrs) != len(weights):
-        raise ValueError(f"inner_lrs has {len(inner_lrs)} rates for {len(weights)} layers")
+    rate_table(inner_lrs, len(weights))  # raises naming the problem
     for w, spec in zip(weights, chip.layout.arrays, strict=True):
         if tuple(w.shape) != (spec.rows, spec.cols):
             raise ValueError(
@@ -247,7 +247,7 @@ def adapt_on_chip(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     config: AdaptConfig | None = None,
 ) -> AdaptResult:
     """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
@@ -293,7 +293,7 @@ def _round(
     query_x: torch.Tensor,
     query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     config: AdaptConfig,
     policy: object,
     levels: torch.Tensor,
@@ -347,7 +347,7 @@ def _round(
         w_read = _read_weights(chip, states, fault_threshold)
         pre = analog_forward(chip, arrays, support_x, scales)
         grads = head.gradients(support_x, pre, w_read, support_y)
-        for state, w, g, lr in zip(states, w_read, grads, inner_lrs, strict=True):
+        for state, w, g, lr in zip(states, w_read, grads, rates_at(inner_lrs, k), strict=True):
             report, expected = policy.apply(chip, state, w, w - lr * g, config.strategy)  # type: ignore[attr-defined]
             counters["cells_written"][:, k] += report.cells_written.long()
             counters["expected_cells"][:, k] += expected

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
+from memlearn.nn.rates import Rates, rate_table
 from memlearn.onchip import head
 from memlearn.onchip.calibration import weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
@@ -52,35 +53,33 @@ def head_weights(net: nn.Module) -> list[torch.Tensor]:
     return [net.fc1.weight.detach().T.contiguous(), net.fc2.weight.detach().T.contiguous()]
 
 
-def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float]:
-    """Per-layer inner learning rates of a checkpoint's ``info["inner_lrs"]``.
+def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float] | list[list[float]]:
+    """Inner learning rates of a checkpoint's ``info["inner_lrs"]``.
 
-    Accepts a list/tuple (one per FC layer, in order), a mapping ``{"fc1": .., "fc2": ..}`` or
-    a single number (shared).
+    Accepts a list/tuple (one per FC layer, in order), a list of such lists (one per update: a
+    per-step schedule, returned as it is), a mapping ``{"fc1": .., "fc2": ..}`` or a single
+    number (shared).
     """
     lrs = info.get("inner_lrs")
     if lrs is None:
         raise ValueError("the checkpoint has no 'inner_lrs': cannot match the software inner loop")
     if isinstance(lrs, (int, float)):
-        values = [float(lrs)] * layers
+        lrs = [float(lrs)] * layers
     elif isinstance(lrs, Mapping):
         try:
-            values = [float(lrs[f"fc{i + 1}"]) for i in range(layers)]
+            lrs = [float(lrs[f"fc{i + 1}"]) for i in range(layers)]
         except KeyError as exc:
             raise ValueError(f"inner_lrs {dict(lrs)} lacks {exc}") from exc
-    elif isinstance(lrs, Sequence):
-        values = [float(v) for v in lrs]
-    else:
+    elif not isinstance(lrs, Sequence):
         raise ValueError(f"inner_lrs must be a number, list or mapping, got {type(lrs).__name__}")
-    if len(values) != layers or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"inner_lrs must be {layers} finite rates > 0, got {values}")
-    return values
+    table = rate_table(lrs, layers)
+    return table if isinstance(lrs[0], Sequence) else table[0]
 
 
 def run_adaptation(
     chip: Chip,
     net: nn.Module,
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     tasks: Any,
     config: AdaptConfig | None = None,
 ) -> AdaptResult:
@@ -99,7 +98,7 @@ def run_adaptation(
 
 def calibrate_weight_max(
     net: nn.Module,
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     tasks: Any,
     steps: int,
     levels: torch.Tensor,
@@ -133,7 +132,7 @@ CALIBRATION_QUERIES = 15  # query images per class of a calibration task
 def resolve_weight_max(
     net: nn.Module,
     info: Mapping[str, Any],
-    inner_lrs: list[float],
+    inner_lrs: Rates,
     *,
     steps: int,
     levels: torch.Tensor,
