@@ -64,6 +64,8 @@ def test_resume_after_stop_equals_uninterrupted(tmp_path, tiny_splits) -> None:
     assert summary["hardware_aware"] is True and len(summary["weight_max"]) == 2
     _, info = load_checkpoint(cut / "model.pt")
     assert info["hardware_aware"] and info["device"]["programmer"] == "levels"
+    # per-step rates (the default): one FC1/FC2 pair per inner step, each moved by training
+    assert torch.tensor(info["inner_lrs"]).shape == (TINY["inner_steps"], 2)
     base, binfo = load_checkpoint(cut / "baseline.pt")
     assert len(binfo["inner_lrs"]) == 2 and torch.count_nonzero(base.fc2.weight) == 0
 
@@ -133,6 +135,7 @@ def test_hardware_phase_gets_scaled_rates() -> None:
         ({"head_batch": 0}, "head_batch"),
         ({"head_steps": -1}, "head_steps"),
         ({"hardware_lr_scale": 0.0}, "hardware_lr_scale"),
+        ({"intermediate_loss": -0.1}, "intermediate_loss"),
         ({"bogus": 1}, "unknown config keys"),
     ],
 )
