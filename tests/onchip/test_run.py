@@ -68,3 +68,24 @@ def test_inner_lrs_and_ci():
     # Bernoulli(0.5) over 400 tasks: the half-width is 1.96 * 0.5 / 20.
     values = torch.tensor([0.0, 1.0]).repeat(200)
     assert ci95(values) == pytest.approx(1.96 * 0.5 / 20, rel=0.01)
+
+
+def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
+    from memlearn.onchip.run import calibrated_for, resolve_weight_max
+
+    info = {
+        "weight_max": [0.16, 0.75],
+        "hardware_aware": True,
+        "device": {"preset": "hfo2-mlc", "strategy": "hybrid", "levels": 8},
+    }
+    levels = torch.linspace(10e-6, 150e-6, 8)
+    assert calibrated_for(info, "hfo2-mlc", "hybrid", levels)
+    assert not calibrated_for(info, "hfo2-mlc", "iterative-set", levels)
+    assert not calibrated_for(info, "hfo2-mlc", "hybrid", torch.linspace(10e-6, 150e-6, 16))
+    assert not calibrated_for({**info, "hardware_aware": False}, "hfo2-mlc", "hybrid", levels)
+    assert not calibrated_for(info, None, "hybrid", levels)
+    values, source = resolve_weight_max(
+        None, info, [0.1, 0.2], steps=5, levels=levels, policy="stochastic", ways=5, shots=1,
+        preset="hfo2-mlc", strategy="hybrid",
+    )  # fmt: skip
+    assert values == [0.16, 0.75] and source.startswith("checkpoint")

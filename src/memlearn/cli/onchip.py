@@ -52,7 +52,8 @@ _WEIGHT_MAX = typer.Option(
     "auto",
     "--weight-max",
     help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
-    "peak, or auto (accuracy, starting from the checkpoint's).",
+    "peak, or auto (the checkpoint's when it was trained for this preset, strategy and levels; "
+    "else accuracy, starting from the checkpoint's).",
 )
 _SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
@@ -178,6 +179,7 @@ def run(
         weight_max, weight_max_from = resolve_weight_max(
             net, info, lrs, steps=steps, levels=level_g, policy=policy,
             ways=ways, shots=shots, source=weight_max_source, root=root, seed=seed,
+            preset=preset, strategy=strategy,
         )  # fmt: skip
     except BaseException:
         if hasattr(chip, "close"):
@@ -426,8 +428,9 @@ def adapt_gap(
         level_g = load_preset(preset).levels(levels)
         common = dict(steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots)
         wmax, wmax_from = resolve_weight_max(
-            net, info, lrs, **common, source=weight_max, root=root, seed=seed
-        )
+            net, info, lrs, **common, source=weight_max, root=root, seed=seed, preset=preset,
+            strategy=strategy,
+        )  # fmt: skip
         peak, _ = resolve_weight_max(net, info, lrs, **common, source="peak", root=root, seed=seed)
         started = time.perf_counter()
         study = attribute_gap(

@@ -143,15 +143,21 @@ def resolve_weight_max(
     root: Any = None,
     seed: int = 0,
     tasks: int = CALIBRATION_TASKS,
+    preset: str | None = None,
+    strategy: str | None = None,
 ) -> tuple[list[float], str]:
     """The full-scale weight per FC layer a deployment uses, and where it came from.
 
     ``source``: ``"checkpoint"`` (the checkpoint's ``weight_max``, the one hardware-aware
     meta-training used), ``"accuracy"`` or ``"peak"`` (calibrated by that rule of
     :func:`calibrate_weight_max` on ``tasks`` ``ways``-way ``shots``-shot tasks of the
-    *training* alphabets, seeded by ``seed``), or ``"auto"``: the accuracy rule, starting from
-    the checkpoint's ``weight_max`` when it has one (kept unless a candidate does better on the
-    calibration tasks).
+    *training* alphabets, seeded by ``seed``), or ``"auto"``: the checkpoint's when
+    hardware-aware training calibrated it for this very deployment (``preset``, ``strategy``
+    and number of ``levels``), else the accuracy rule starting from the checkpoint's
+    ``weight_max`` when it has one (kept unless a candidate does better on the calibration
+    tasks).  A fresh search on other tasks is noisy where accuracy is flat in the full scale,
+    and blind to stuck cells, whose weight error grows with it: for the shipped model it moved
+    FC1's full scale from 0.16 to 0.44 and cost 1.3 points on chip.
     """
     if source not in WEIGHT_MAX_SOURCES:
         raise ValueError(
@@ -162,6 +168,8 @@ def resolve_weight_max(
         if stored is None:
             raise ValueError("the checkpoint has no weight_max; use --weight-max accuracy or peak")
         return stored, "checkpoint"
+    if source == "auto" and stored is not None and calibrated_for(info, preset, strategy, levels):
+        return stored, "checkpoint (calibrated in hardware-aware training for this deployment)"
     rule = "peak" if source == "peak" else "accuracy"
     start = stored if source == "auto" else None
     from memlearn.data import TaskSampler, load_split
@@ -175,6 +183,21 @@ def resolve_weight_max(
     if start is not None:
         where += ", " + ("kept the checkpoint's" if values == start else "from the checkpoint's")
     return values, where
+
+
+def calibrated_for(
+    info: Mapping[str, Any], preset: str | None, strategy: str | None, levels: torch.Tensor
+) -> bool:
+    """Whether the checkpoint was trained hardware-aware on ``preset`` programmed with
+    ``strategy`` on ``len(levels)`` levels, so that its ``weight_max`` is that deployment's."""
+    device = info.get("device") or {}
+    return (
+        bool(info.get("hardware_aware"))
+        and preset is not None
+        and device.get("preset") == preset
+        and device.get("strategy") == strategy
+        and device.get("levels") == int(levels.numel())
+    )
 
 
 def head_layout(net: nn.Module) -> ChipLayout:
