@@ -162,7 +162,7 @@ def test_adapt_gap_attributes_the_gap(shared_data, shipped_model):
     out = json.loads(res.stdout)
     names = [r["name"] for r in out["rows"]]
     assert names[0] == "ideal software (float)" and "without stuck cells" in names
-    assert out["info"]["tasks"] == 4 and out["info"]["weight_max_source"].startswith("accuracy")
+    assert out["info"]["tasks"] == 4 and out["info"]["weight_max_source"].startswith("checkpoint")
     assert all(len(r["accuracy_by_step"]) == 2 for r in out["rows"])
     bad = CliRunner().invoke(app, [*args[:-1], "--max-chips", "0"])
     assert bad.exit_code == 2 and "--max-chips must be >= 1" in bad.stderr
