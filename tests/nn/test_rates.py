@@ -39,3 +39,14 @@ def test_schedule_rows_per_step_and_the_last_row_repeats():
 def test_bad_rates_are_refused_with_the_reason(rates, match):
     with pytest.raises(ValueError, match=match):
         rate_table(rates, 2)
+
+
+def test_stored_rates_keep_the_form_given():
+    from memlearn.nn.rates import stored_rates
+
+    assert stored_rates([0.2, 1]) == [0.2, 1.0]
+    assert stored_rates(torch.tensor([0.25, 0.5])) == [0.25, 0.5]
+    assert stored_rates([[0.25, 0.5]]) == [[0.25, 0.5]]
+    assert stored_rates(torch.tensor([[0.25, 0.5], [0.5, 1.0]])) == [[0.25, 0.5], [0.5, 1.0]]
+    with pytest.raises(ValueError, match="finite rates > 0"):
+        stored_rates([0.0, 1.0])

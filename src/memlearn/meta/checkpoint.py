@@ -27,7 +27,7 @@ import torch
 from memlearn.errors import CorruptDataError, MemlearnError
 from memlearn.io import atomic_write
 from memlearn.nn import FewShotNet
-from memlearn.nn.rates import Rates, rate_table
+from memlearn.nn.rates import Rates, rate_table, stored_rates
 
 FORMAT = "memlearn-fewshot"
 VERSION = 1
@@ -65,10 +65,7 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path`` (``.pt``) and ``path`` with suffix ``.json`` atomically; returns ``path``."""
-    values = inner_lrs.tolist() if torch.is_tensor(inner_lrs) else list(inner_lrs)
-    table = rate_table(values, 2)
-    per_step = isinstance(values[0], list | tuple)
-    lrs: list[float] | list[list[float]] = table if per_step else table[0]
+    lrs = stored_rates(inner_lrs, 2)
     info = {
         "config": net.config,
         "inner_lrs": lrs,

@@ -9,7 +9,7 @@ learning rate per FC layer (shared by every step, or one per step: see
 Second-order MAML differentiates through the inner gradients (cheap here: only through the
 head); first-order MAML treats them as constants.  The outer loss is the query cross-entropy
 after the last step (plus, optionally, a small weight on the query losses after the earlier
-steps, which keeps the accuracy rising step by step), and reaches every parameter: the
+steps, which pulls the intermediate steps' accuracy up), and reaches every parameter: the
 extractor, the FC initialisation and the inner learning rates.
 """
 
@@ -62,11 +62,11 @@ def adapt(
 ) -> AdaptResult:
     """Run ``steps`` plain SGD updates of the head on the support set, batched over tasks.
 
-        ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
-        ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2) or ``[S, 2]`` (one row per step; steps
-    beyond the last row reuse it).  With a ``programmer`` the weights are
-        programmed at deployment and after every update (``w_max``: per-layer full-scale weight).
-        Gradients are taken at the programmed weights, as the chip reads them.
+    ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
+    ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2) or ``[S, 2]`` (one row per step; steps
+    beyond the last row reuse it).  With a ``programmer`` the weights are programmed at
+    deployment and after every update (``w_max``: per-layer full-scale weight).  Gradients are
+    taken at the programmed weights, as the chip reads them.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")

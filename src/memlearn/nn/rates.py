@@ -46,6 +46,14 @@ def rate_table(rates: Rates | torch.Tensor, layers: int | None = 2) -> list[list
     return table
 
 
+def stored_rates(rates: Rates | torch.Tensor, layers: int = 2) -> list[float] | list[list[float]]:
+    """``rates`` validated and kept in the form given, as plain floats: one list of ``layers``
+    rates (shared) or one row per step (a schedule)."""
+    table = rate_table(rates, layers)
+    per_step = rates.dim() == 2 if torch.is_tensor(rates) else isinstance(rates[0], Sequence)
+    return table if per_step else table[0]
+
+
 def rates_at(rates: Rates | torch.Tensor, step: int) -> list[float]:
     """The per-layer rates of update ``step`` (0-based) of a shared list or a schedule."""
     table = rate_table(rates, None)

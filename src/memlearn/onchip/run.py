@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
-from memlearn.nn.rates import Rates, rate_table
+from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
@@ -72,8 +72,7 @@ def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float] | li
             raise ValueError(f"inner_lrs {dict(lrs)} lacks {exc}") from exc
     elif not isinstance(lrs, Sequence):
         raise ValueError(f"inner_lrs must be a number, list or mapping, got {type(lrs).__name__}")
-    table = rate_table(lrs, layers)
-    return table if isinstance(lrs[0], Sequence) else table[0]
+    return stored_rates(lrs, layers)
 
 
 def run_adaptation(
