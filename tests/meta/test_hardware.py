@@ -66,6 +66,32 @@ def test_updates_round_stochastically_from_the_last_level() -> None:
     assert not again.written.any()  # nearest rounding drops an update below half a step
 
 
+def test_accumulate_keeps_sub_step_updates_in_a_float_copy() -> None:
+    """Four updates of a quarter step each: ``nearest`` never moves the pair, ``accumulate``
+    moves it exactly one level once the copy crosses the half-step boundary (after the second
+    update), and the copy holds the requested weight to float precision, clipped at the full
+    scale."""
+    step = 0.5 / 7
+    w = torch.full((4,), 2 * step)
+    acc = LevelProgrammer(levels=8, spread=None, rounding="accumulate")
+    near = LevelProgrammer(levels=8, spread=None, rounding="nearest")
+    a, n = acc(w, None, 0.5), near(w, None, 0.5)
+    torch.testing.assert_close(a.copy, w)
+    levels = []
+    for _ in range(4):
+        a = acc(a.weight + 0.25 * step, a, 0.5)
+        n = near(n.weight + 0.25 * step, n, 0.5)
+        levels.append(int(a.level_plus[0]))
+    assert levels == [2, 3, 3, 3]
+    assert int(n.level_plus[0]) == 2
+    torch.testing.assert_close(a.copy, torch.full((4,), 3 * step))
+    big = acc(a.weight + 10.0, a, 0.5)  # beyond the window: the copy stops at the full scale
+    torch.testing.assert_close(big.copy, torch.full((4,), 0.5))
+    assert int(big.level_plus[0]) == 7
+    with pytest.raises(ValueError, match="accumulate"):
+        LevelProgrammer(rounding="sometimes")
+
+
 def test_straight_through_gradient_is_identity() -> None:
     prog = LevelProgrammer(levels=4)
     w = _weights(2).requires_grad_(True)

@@ -14,7 +14,7 @@ from memlearn.onchip.mapping import uniform_levels
 LEVELS = uniform_levels(10e-6, 150e-6, 8)
 
 
-@pytest.mark.parametrize("policy", ["verify", "stochastic", "threshold"])
+@pytest.mark.parametrize("policy", ["verify", "stochastic", "accumulate", "threshold"])
 def test_quantised_adapt_is_the_loop_on_an_ideal_chip(policy):
     sx, sy, qx, qy, ws = synthetic_tasks(12, seed=21)
     wmax = [0.8, 1.5]

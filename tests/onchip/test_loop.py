@@ -122,7 +122,7 @@ def test_more_tasks_than_chips_runs_in_rounds_with_fresh_deployments():
     assert torch.equal(few.cells_written, many.cells_written)
 
 
-@pytest.mark.parametrize("policy", ["verify", "threshold", "manhattan", "stochastic"])
+@pytest.mark.parametrize("policy", ["verify", "threshold", "manhattan", "stochastic", "accumulate"])
 def test_every_policy_learns(policy):
     sx, sy, qx, qy, ws = synthetic_tasks(16, seed=5)
     chip = FakeChip(16, LAYOUT, levels=16, program_sigma=0.5e-6, pulse_step=4e-6, seed=6)
@@ -137,11 +137,39 @@ def test_every_policy_learns(policy):
 def test_threshold_policy_writes_no_more_than_verify():
     sx, sy, qx, qy, ws = synthetic_tasks(8, seed=7)
     kw = dict(levels=8, program_sigma=3e-6, read_sigma=1e-6, seed=8)
-    verify = adapt_on_chip(FakeChip(8, LAYOUT, **kw), sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=3))
+    cfg = AdaptConfig(steps=3, policy="verify")
+    verify = adapt_on_chip(FakeChip(8, LAYOUT, **kw), sx, sy, qx, qy, ws, LRS, cfg)
     thresh = adapt_on_chip(
         FakeChip(8, LAYOUT, **kw), sx, sy, qx, qy, ws, LRS, AdaptConfig(steps=3, policy="threshold")
     )
     assert thresh.cells_written.sum() < verify.cells_written.sum()
+
+
+def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
+    """The float copy in the computer: on an exact chip the levelled weights after K steps stay
+    within half a level step of the copy, and the copy itself is SGD taken at the levelled
+    weights; over tasks the final loss is no worse than with nearest rounding (``verify``),
+    which drops every update below half a step."""
+    from memlearn.onchip.policies import AccumulatePolicy, LayerState
+
+    sx, sy, qx, qy, ws = synthetic_tasks(32, seed=15)
+    kw = dict(steps=5, levels=uniform_levels(10e-6, 150e-6, 4), weight_max=[1.5, 2.0])
+    verify = adapt_on_chip(
+        FakeChip(32, LAYOUT), sx, sy, qx, qy, ws, [0.3, 0.3], AdaptConfig(policy="verify", **kw)
+    )
+    acc = adapt_on_chip(
+        FakeChip(32, LAYOUT), sx, sy, qx, qy, ws, [0.3, 0.3], AdaptConfig(policy="accumulate", **kw)
+    )
+    assert acc.loss[:, -1].mean() < verify.loss[:, -1].mean()
+    assert acc.cells_written.sum() > verify.cells_written.sum()  # small updates do land
+    # bookkeeping of one update on a hand-made state
+    m = WeightMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
+    state = LayerState("fc1", m, m.quantise(torch.full((1, 1, 3), 0.25)))
+    state.shadow = torch.full((1, 1, 3), 0.25)
+    copy = AccumulatePolicy.accumulate(m, state.shadow, m.weights_of_index(state.index),
+                                       m.weights_of_index(state.index) + 0.06)  # fmt: skip
+    torch.testing.assert_close(copy, torch.full((1, 1, 3), 0.31))
+    assert int(AccumulatePolicy().next_index(m, state.index, copy, copy)[0, 0, 0]) == 2  # 0.31/0.2
 
 
 def test_bake_reevaluates():

@@ -84,6 +84,11 @@ def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
     assert not calibrated_for(info, "hfo2-mlc", "hybrid", torch.linspace(10e-6, 150e-6, 16))
     assert not calibrated_for({**info, "hardware_aware": False}, "hfo2-mlc", "hybrid", levels)
     assert not calibrated_for(info, None, "hybrid", levels)
+    # a checkpoint without an update rule was trained with stochastic rounding
+    assert not calibrated_for(info, "hfo2-mlc", "hybrid", levels, "accumulate")
+    accumulated = {**info, "device": {**info["device"], "update_rule": "accumulate"}}
+    assert calibrated_for(accumulated, "hfo2-mlc", "hybrid", levels, "accumulate")
+    assert not calibrated_for(accumulated, "hfo2-mlc", "hybrid", levels, "stochastic")
     values, source = resolve_weight_max(
         None, info, [0.1, 0.2], steps=5, levels=levels, policy="stochastic", ways=5, shots=1,
         preset="hfo2-mlc", strategy="hybrid",

@@ -30,7 +30,8 @@ def meta_train(
         None,
         "--device",
         help="Device preset for hardware-aware training (e.g. hfo2-mlc); adds the hardware-"
-        "aware phase (500 steps unless the config sets hardware_steps).",
+        "aware phase (250 steps, memlearn.meta.config.DEFAULT_HARDWARE_STEPS, unless the "
+        "config sets hardware_steps).",
     ),
     strategy: str | None = typer.Option(None, "--strategy", help="Write strategy (hybrid...)."),
     out: Path = typer.Option(Path("runs/meta"), "--out", help="Output folder."),
@@ -106,7 +107,10 @@ def _evaluate(
 
         if not info.get("weight_max"):
             raise ValueError(f"checkpoint {info['path']} has no weight_max for --device")
-        programmer = TableProgrammer.from_device(device, strategy, levels, seed=seed)
+        # updates reach the levels as the checkpoint was trained to expect, else as the loop's
+        # default policy does
+        rule = (info.get("device") or {}).get("update_rule", "accumulate")
+        programmer = TableProgrammer.from_device(device, strategy, levels, seed=seed, rounding=rule)
     result = evaluate(
         net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
         queries=queries, seed=seed, transductive=transductive, programmer=programmer,
@@ -114,7 +118,10 @@ def _evaluate(
     )  # fmt: skip
     note = f"checkpoint {info['path']}; split {name!r} ({classes.n_classes} classes)"
     if device:
-        note += f"; head programmed as {device}/{strategy}, {levels} levels (software model)"
+        note += (
+            f"; head programmed as {device}/{strategy}, {levels} levels, {programmer.rounding} "
+            "updates (software model)"
+        )
     if transductive:
         note += "; TRANSDUCTIVE batch norm (statistics of each task's images, not chip-like)"
     if as_json:

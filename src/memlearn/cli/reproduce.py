@@ -102,8 +102,9 @@ def reproduce_cmd(
     policy: str = typer.Option(
         "stochastic",
         "--policy",
-        help="On-chip update policy: stochastic (rounding), verify (nearest level, as memlearn "
-        "adapt), threshold, manhattan.",
+        help="On-chip update policy: stochastic (rounding), accumulate (memlearn adapt's "
+        "default; full scale from a noise-free search, too large for it), verify (nearest "
+        "level), threshold, manhattan.",
     ),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."

@@ -211,6 +211,11 @@ class DifferentialMapping:
         """The weight on the top level (weight units)."""
         return self.scale * self.steps[-1]
 
+    def clip(self, weights: torch.Tensor) -> torch.Tensor:
+        """``weights`` clipped to ``±`` the full scale (what the pair can hold)."""
+        full = self.full_scale.to(device=weights.device, dtype=weights.dtype)
+        return torch.maximum(torch.minimum(weights, full), -full)
+
 
 def search_full_scale(
     score: Callable[[list[float]], float],

@@ -34,9 +34,12 @@ from memlearn.nn.rates import Rates
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
 # Update policy of the studies (memlearn.onchip.policies): stochastic rounding of each update
-# to the levels, so that every number of levels swept learns.  With the nearest-level "verify"
-# policy (the default of `memlearn adapt`) most updates of a 4-level cell are smaller than half
-# a level step and round away: a 4-level chip then barely learns, whatever its spread or window.
+# to the levels, so that every number of levels swept learns (with the nearest-level "verify"
+# policy most updates of a 4-level cell are smaller than half a level step and round away).
+# Not the float copy of `memlearn adapt`'s default "accumulate" policy: each sweep point
+# calibrates its full scale with the noise-free accuracy rule, which for "accumulate" picks a
+# full scale too large for a chip with misprogrammed cells (see memlearn.meta.train.
+# calibrate_weight_max); "stochastic" is calibrated sensibly by it.
 DEFAULT_POLICY = "stochastic"
 TASK_BLOCK = 16  # tasks are sampled in blocks of this many (see load_workload)
 # CSV columns of an adapt_point result that every accuracy sweep writes after its own

@@ -7,11 +7,13 @@ and leaves ``G−`` at ``G_min`` (the other way round for a negative weight).  E
 target with the strategy's spread.
 
 The level arithmetic is the chip loop's own (:class:`memlearn.crossbar.DifferentialMapping`):
-deployment rounds each weight to the nearest level; an update ``Δw`` is applied from the last
-*programmed level* and rounded stochastically (unbiased: a pair moves one level with probability
-``|Δw| / step``), as the loop's default ``stochastic`` policy does.  Only *cells* whose target
-level changed are re-programmed (a chip does not rewrite a cell it need not touch); the others
-keep their conductances.
+deployment rounds each weight to the nearest level; an update ``Δw`` is applied as the loop's
+policy of the same name does (``rounding``): ``stochastic`` from the last *programmed level*,
+rounded stochastically (unbiased: a pair moves one level with probability ``|Δw| / step``);
+``nearest`` from the last level, to the nearest; ``accumulate`` to a float copy of the weights
+(the computer's, clipped to the full scale), the pair going to the level nearest the copy.
+Only *cells* whose target level changed are re-programmed (a chip does not rewrite a cell it
+need not touch); the others keep their conductances.
 
 Gradients pass straight through (``w + (programmed − w).detach()``): the inner loop differen-
 tiates as if programming were exact, but sees the quantised, noisy weights in its forward pass.
@@ -31,7 +33,7 @@ from typing import Protocol
 
 import torch
 
-from memlearn.crossbar.mapping import ROUNDINGS, DifferentialMapping
+from memlearn.crossbar.mapping import DifferentialMapping
 
 # Conductance window [E] (REFERENCE.md §2: ~10–150 µS for a multi-level HfO2 cell).
 DEFAULT_G_MIN = 10e-6  # siemens
@@ -58,7 +60,7 @@ class Programmed:
     ``weight`` carries straight-through gradients to the weights that were asked for;
     ``g_plus``/``g_minus`` (S) and ``level_plus``/``level_minus`` (level indices) are detached.
     ``written`` (bool) marks the pairs with a cell re-programmed by the call that produced this
-    state.
+    state.  ``copy``: the float copy of the weights (``accumulate`` updates only; detached).
     """
 
     weight: torch.Tensor
@@ -67,6 +69,12 @@ class Programmed:
     level_plus: torch.Tensor | None = None
     level_minus: torch.Tensor | None = None
     written: torch.Tensor | None = None
+    copy: torch.Tensor | None = None
+
+
+# How an update reaches the levels: the loop's policies of the same names
+# (memlearn.onchip.policies).
+UPDATE_RULES = ("stochastic", "nearest", "accumulate")
 
 
 class WeightProgrammer(Protocol):
@@ -104,9 +112,9 @@ class IdealProgrammer:
 class LevelProgrammer:
     """Differential pairs on ``levels`` levels per cell in ``[g_min, g_max]`` S, programmed with
     a spread ``spread(g_target) -> σ`` (S); conductances are clamped at 0 (a cell cannot go
-    negative).  Updates are rounded as ``rounding`` says (``"stochastic"``, the chip loop's
-    default, or ``"nearest"``) from the last programmed level; only cells whose target level
-    changed are re-programmed.
+    negative).  Updates reach the levels as ``rounding`` says (:data:`UPDATE_RULES`: the chip
+    loop's policies ``stochastic`` and ``accumulate``, or ``nearest``); only cells whose target
+    level changed are re-programmed.
     """
 
     def __init__(
@@ -125,8 +133,8 @@ class LevelProgrammer:
                 f"conductance window must satisfy 0 < g_min < g_max (siemens), got "
                 f"g_min={g_min}, g_max={g_max}"
             )
-        if rounding not in ROUNDINGS:
-            raise ValueError(f"unknown rounding {rounding!r}; allowed: {list(ROUNDINGS)}")
+        if rounding not in UPDATE_RULES:
+            raise ValueError(f"unknown rounding {rounding!r}; allowed: {list(UPDATE_RULES)}")
         self.levels = int(levels)
         self.g_min = float(g_min)
         self.g_max = float(g_max)
@@ -164,16 +172,25 @@ class LevelProgrammer:
         generator: torch.Generator | None = None,
     ) -> Programmed:
         mapping = self.mapping(w_max)
+        copy = None
         if previous is not None and previous.level_plus is not None:
             if previous.level_plus.shape != w.shape:
                 raise ValueError(
                     f"previous state has shape {list(previous.level_plus.shape)}, weights "
                     f"{list(w.shape)}"
                 )
-            last = previous.level_plus - previous.level_minus
-            k = mapping.update_index(last, w - previous.weight, self.rounding, generator)
+            delta = (w - previous.weight).detach()
+            if self.rounding == "accumulate":
+                start = previous.copy if previous.copy is not None else previous.weight.detach()
+                copy = mapping.clip(start + delta)
+                k = mapping.index(copy)
+            else:
+                last = previous.level_plus - previous.level_minus
+                k = mapping.update_index(last, delta, self.rounding, generator)
         else:
             k = mapping.index(w)
+            if self.rounding == "accumulate":
+                copy = mapping.clip(w.detach())
         lp, lm = k.clamp(min=0), (-k).clamp(min=0)
         gp = self._program(lp, w.dtype, generator)
         gm = self._program(lm, w.dtype, generator)
@@ -186,7 +203,7 @@ class LevelProgrammer:
             write = torch.ones_like(lp, dtype=torch.bool)
         value = mapping.to_weight(gp, gm).to(w.dtype)
         weight = w + (value - w).detach()
-        return Programmed(weight, gp, gm, lp, lm, write)
+        return Programmed(weight, gp, gm, lp, lm, write, copy)
 
     def _program(
         self, level: torch.Tensor, dtype: torch.dtype, generator: torch.Generator | None
@@ -225,10 +242,17 @@ class TableProgrammer(LevelProgrammer):
     gather.
     """
 
-    def __init__(self, table: torch.Tensor, g_min: float, g_max: float, name: str = "device"):
+    def __init__(
+        self,
+        table: torch.Tensor,
+        g_min: float,
+        g_max: float,
+        name: str = "device",
+        rounding: str = "stochastic",
+    ):
         if table.dim() != 2 or table.shape[0] < 2 or table.shape[1] < 1:
             raise ValueError(f"table must be [levels >= 2, samples >= 1], got {list(table.shape)}")
-        super().__init__(table.shape[0], g_min, g_max, spread=None, name=name)
+        super().__init__(table.shape[0], g_min, g_max, spread=None, name=name, rounding=rounding)
         self.table = table
 
     @classmethod
@@ -239,8 +263,10 @@ class TableProgrammer(LevelProgrammer):
         levels: int = DEFAULT_LEVELS,
         samples: int = 1000,
         seed: int = 0,
+        rounding: str = "stochastic",
     ) -> TableProgrammer:
-        """Measure the table by programming ``samples`` cells per level with the device model."""
+        """Measure the table by programming ``samples`` cells per level with the device model;
+        ``rounding``: how updates reach the levels (:data:`UPDATE_RULES`)."""
         from memlearn.devices import load_preset, program
 
         if samples < 1:
@@ -250,7 +276,7 @@ class TableProgrammer(LevelProgrammer):
         targets = dev.levels(levels).repeat_interleave(samples)
         result = program(dev, targets, strategy, generator=torch.Generator().manual_seed(seed))
         table = result.conductance.float().view(levels, samples)
-        return cls(table, g_min, g_max, name=f"{dev.name}/{strategy}")
+        return cls(table, g_min, g_max, name=f"{dev.name}/{strategy}", rounding=rounding)
 
     def _program(
         self, level: torch.Tensor, dtype: torch.dtype, generator: torch.Generator | None

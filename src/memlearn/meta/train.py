@@ -46,6 +46,11 @@ BASELINE_FILE = "baseline.pt"
 SUMMARY_FILE = "summary.json"
 
 
+# Training tasks that calibrate the full-scale weight: with the device's noise in the loop, 64
+# tasks (enough for a noise-free grid) leave the search at the mercy of a few draws.
+CALIBRATION_TASKS = 256
+
+
 def step_seed(seed: int, phase: str, step: int) -> int:
     """The seed of one step's task and noise generators."""
     return (int(seed) * 1_000 + PHASES.index(phase)) * 10_000_000 + int(step)
@@ -62,10 +67,16 @@ def hardware_programmer(config: TrainConfig) -> LevelProgrammer:
     """The programmer of the hardware-aware phase, from the config's device options."""
     if config.device_preset:
         return TableProgrammer.from_device(
-            config.device_preset, config.strategy, config.levels, seed=config.seed
+            config.device_preset,
+            config.strategy,
+            config.levels,
+            seed=config.seed,
+            rounding=config.update_rule,
         )
     spread = milo_spread if config.program_noise else None
-    return LevelProgrammer(config.levels, config.g_min, config.g_max, spread)
+    return LevelProgrammer(
+        config.levels, config.g_min, config.g_max, spread, rounding=config.update_rule
+    )
 
 
 def device_info(config: TrainConfig) -> dict[str, Any]:
@@ -76,10 +87,12 @@ def device_info(config: TrainConfig) -> dict[str, Any]:
             "preset": config.device_preset,
             "strategy": config.strategy,
             "levels": config.levels,
+            "update_rule": config.update_rule,
         }
     return {
         "programmer": "levels",
         "levels": config.levels,
+        "update_rule": config.update_rule,
         "g_min_s": config.g_min,
         "g_max_s": config.g_max,
         "spread": "milo" if config.program_noise else "none",
@@ -93,15 +106,23 @@ def calibrate_weight_max(
     classes: ClassImages,
     config: TrainConfig,
     device: torch.device,
-    tasks: int = 64,
+    tasks: int = CALIBRATION_TASKS,
     start: list[float] | None = None,
+    programmer: WeightProgrammer | None = None,
 ) -> list[float]:
-    """Per-layer full-scale weight, as the chip loop picks it: the values (fractions of the
-    largest ``|w|`` ideal adaptation visits, or ``start``) that maximise the query accuracy of
-    ``tasks`` *training* tasks adapted on the config's levels with the loop's stochastic
-    rounding (no programming spread: the search compares grids, not noise draws); see
+    """Per-layer full-scale weight for the deployment the config describes: the values
+    (fractions of the largest ``|w|`` ideal adaptation visits, or ``start``) that maximise the
+    query accuracy of ``tasks`` *training* tasks adapted with ``programmer`` (default: the
+    hardware phase's, :func:`hardware_programmer` — the device's measured level statistics,
+    failed cells included, and the config's update rule).  Every candidate sees the same random
+    draws, so candidates are compared on the same noise; see
     :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
-    result (and ``start``, a previous result, is unscaled by it first)."""
+    result (and ``start``, a previous result, is unscaled by it first).
+
+    A noise-free grid is the wrong judge: it rewards the large full scale that keeps small
+    updates, blind to the weight error of a misprogrammed cell, which grows with it (with the
+    ``accumulate`` rule it chose FC1 0.36, FC2 1.07, with which the chip learned 93.9 % of 1,000
+    tasks, against 95.6 % with 0.16, 0.75)."""
     learner.eval()
     queries = min(15, classes.n_per_class - config.shots)
     seed = step_seed(config.seed, "maml", -1)
@@ -119,11 +140,11 @@ def calibrate_weight_max(
     peaks = [
         max(max(float(w.detach().abs().max()) for w in ws), 1e-6) for ws in (ideal.fc1, ideal.fc2)
     ]
-    grid = LevelProgrammer(config.levels, config.g_min, config.g_max, spread=None)
+    programmer = programmer or hardware_programmer(config)
 
     def score(full_scales: list[float]) -> float:
         gen = torch.Generator(device=device).manual_seed(seed)
-        res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=grid,
+        res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=programmer,
                     w_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
         logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
         return float((logits.argmax(-1) == qy).float().mean())

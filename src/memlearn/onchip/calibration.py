@@ -24,7 +24,7 @@ from memlearn.crossbar.mapping import search_full_scale
 from memlearn.nn.rates import Rates, rates_at
 from memlearn.onchip import head
 from memlearn.onchip.mapping import WeightMapping
-from memlearn.onchip.policies import POLICIES, make_policy
+from memlearn.onchip.policies import POLICIES, AccumulatePolicy, make_policy
 
 WEIGHT_MAX_RULES = ("accuracy", "peak")
 
@@ -56,7 +56,9 @@ def quantised_adapt(
     rule = make_policy("verify" if policy == "manhattan" else policy, seed)
     tasks = support_x.shape[0]
     maps = [WeightMapping.from_full_scale(m, levels) for m in weight_max]
-    index = [m.index(w) for m, w in zip(maps, head.per_task(weights, tasks), strict=True)]
+    per_task = head.per_task(weights, tasks)
+    index = [m.index(w) for m, w in zip(maps, per_task, strict=True)]
+    copies = [m.clip(w) for m, w in zip(maps, per_task, strict=True)] if rule.keeps_copy else None
     accuracy = torch.empty(tasks, steps + 1)
     loss = torch.empty(tasks, steps + 1)
     for k in range(steps + 1):
@@ -65,9 +67,16 @@ def quantised_adapt(
         if k == steps:
             break
         grads = head.gradients(support_x, head.forward(support_x, w), w, support_y)
+        new = [wi - lr * g for wi, g, lr in zip(w, grads, rates_at(inner_lrs, k), strict=True)]
+        if copies is not None:  # the accumulate policy's float copy in the computer
+            copies = [
+                AccumulatePolicy.accumulate(m, c, wi, n)
+                for m, c, wi, n in zip(maps, copies, w, new, strict=True)
+            ]
+            new = copies
         index = [
-            rule.next_index(m, i, wi, wi - lr * g, rule.generator)
-            for m, i, wi, g, lr in zip(maps, index, w, grads, rates_at(inner_lrs, k), strict=True)
+            rule.next_index(m, i, wi, n, rule.generator)
+            for m, i, wi, n in zip(maps, index, w, new, strict=True)
         ]
     return accuracy, loss
 

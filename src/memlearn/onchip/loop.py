@@ -13,10 +13,10 @@ meta-learned weights.  One round:
    within the read voltage, currents scaled back to weight units), compute the cross-entropy
    gradient digitally from the read-out weights and measured activations, take the SGD step with
    the meta-learned per-layer rates, and hand the new weights to the update policy
-   (:mod:`memlearn.onchip.policies`; default: stochastic rounding of the update from the last
-   programmed level).  Cells read far from their target (stuck, never verified) are left alone
-   and their partner compensates.  The energy of these K steps (reads, VMMs with their
-   DAC/ADC, programming, verify reads) is the *energy per adaptation*.
+   (:mod:`memlearn.onchip.policies`; default: the nearest level of a float copy of the weights
+   that the computer keeps and updates).  Cells read far from their target (stuck, never
+   verified) are left alone and their partner compensates.  The energy of these K steps
+   (reads, VMMs with their DAC/ADC, programming, verify reads) is the *energy per adaptation*.
 3. **Evaluate** the query images through the arrays before the first step and after each step
    (that energy is not counted: it is measurement, not learning); optionally bake the chips and
    evaluate once more.
@@ -57,9 +57,9 @@ class AdaptConfig:
     ``bake_seconds``/``bake_kelvin``: an optional bake after
     adaptation.  ``settle_seconds``: time the loop lets pass after each programming (at
     ``ambient_kelvin``), as a bench's computer in the loop takes.  ``seed``: the loop's own
-    random choices (stochastic rounding).  ``fault_fraction``: a cell read more than this
-    fraction of the conductance window away from its target is taken as faulty (stuck, worn
-    out, never verified): it is not pulsed again and its partner compensates
+    random choices (the ``stochastic`` policy's rounding).  ``fault_fraction``: a cell read
+    more than this fraction of the conductance window away from its target is taken as faulty
+    (stuck, worn out, never verified): it is not pulsed again and its partner compensates
     (:func:`~memlearn.onchip.policies.fault_aware_targets`); ``None`` turns this off (the
     level-based policies only).
     """
@@ -319,6 +319,8 @@ def _round(
             span = float(levels[-1] - levels[0])
             mapping = WeightMapping(levels, torch.full((n, 1, 1), config.weight_max[i] / span))
         state = LayerState(name, mapping, mapping.quantise(w_chips))
+        if getattr(policy, "keeps_copy", False):
+            state.shadow = mapping.clip(w_chips.clone())
         report, _ = program_targets(chip, state, state.index, config.strategy)
         deploy_written += report.cells_written.long()
         states.append(state)

@@ -151,12 +151,12 @@ def resolve_weight_max(
     meta-training used), ``"accuracy"`` or ``"peak"`` (calibrated by that rule of
     :func:`calibrate_weight_max` on ``tasks`` ``ways``-way ``shots``-shot tasks of the
     *training* alphabets, seeded by ``seed``), or ``"auto"``: the checkpoint's when
-    hardware-aware training calibrated it for this very deployment (``preset``, ``strategy``
-    and number of ``levels``), else the accuracy rule starting from the checkpoint's
-    ``weight_max`` when it has one (kept unless a candidate does better on the calibration
-    tasks).  A fresh search on other tasks is noisy where accuracy is flat in the full scale,
-    and blind to stuck cells, whose weight error grows with it: for the shipped model it moved
-    FC1's full scale from 0.16 to 0.44 and cost 1.3 points on chip.
+    hardware-aware training calibrated it for this very deployment (``preset``, ``strategy``,
+    number of ``levels`` and update ``policy``), else the accuracy rule starting from the
+    checkpoint's ``weight_max`` when it has one (kept unless a candidate does better on the
+    calibration tasks).  A fresh search on other tasks is noisy where accuracy is flat in the
+    full scale, and blind to stuck cells, whose weight error grows with it: for the shipped
+    model it moved FC1's full scale from 0.16 to 0.44 and cost 1.3 points on chip.
     """
     if source not in WEIGHT_MAX_SOURCES:
         raise ValueError(
@@ -167,7 +167,11 @@ def resolve_weight_max(
         if stored is None:
             raise ValueError("the checkpoint has no weight_max; use --weight-max accuracy or peak")
         return stored, "checkpoint"
-    if source == "auto" and stored is not None and calibrated_for(info, preset, strategy, levels):
+    if (
+        source == "auto"
+        and stored is not None
+        and calibrated_for(info, preset, strategy, levels, policy)
+    ):
         return stored, "checkpoint (calibrated in hardware-aware training for this deployment)"
     rule = "peak" if source == "peak" else "accuracy"
     start = stored if source == "auto" else None
@@ -184,11 +188,25 @@ def resolve_weight_max(
     return values, where
 
 
+# The update rule hardware-aware training simulates for each loop policy (a checkpoint without
+# one was trained with "stochastic").
+TRAINING_RULE_OF_POLICY = {
+    "stochastic": "stochastic",
+    "accumulate": "accumulate",
+    "verify": "nearest",
+}
+
+
 def calibrated_for(
-    info: Mapping[str, Any], preset: str | None, strategy: str | None, levels: torch.Tensor
+    info: Mapping[str, Any],
+    preset: str | None,
+    strategy: str | None,
+    levels: torch.Tensor,
+    policy: str = "stochastic",
 ) -> bool:
     """Whether the checkpoint was trained hardware-aware on ``preset`` programmed with
-    ``strategy`` on ``len(levels)`` levels, so that its ``weight_max`` is that deployment's."""
+    ``strategy`` on ``len(levels)`` levels, updated as the loop's ``policy`` does, so that its
+    ``weight_max`` is that deployment's."""
     device = info.get("device") or {}
     return (
         bool(info.get("hardware_aware"))
@@ -196,6 +214,7 @@ def calibrated_for(
         and device.get("preset") == preset
         and device.get("strategy") == strategy
         and device.get("levels") == int(levels.numel())
+        and device.get("update_rule", "stochastic") == TRAINING_RULE_OF_POLICY.get(policy)
     )
 
 
