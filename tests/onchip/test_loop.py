@@ -165,8 +165,8 @@ def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
     # bookkeeping of one update on a hand-made state
     m = WeightMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
     state = LayerState("fc1", m, m.quantise(torch.full((1, 1, 3), 0.25)))
-    state.shadow = torch.full((1, 1, 3), 0.25)
-    copy = AccumulatePolicy.accumulate(m, state.shadow, m.weights_of_index(state.index),
+    state.copy = torch.full((1, 1, 3), 0.25)
+    copy = AccumulatePolicy.accumulate(m, state.copy, m.weights_of_index(state.index),
                                        m.weights_of_index(state.index) + 0.06)  # fmt: skip
     torch.testing.assert_close(copy, torch.full((1, 1, 3), 0.31))
     assert int(AccumulatePolicy().next_index(m, state.index, copy, copy)[0, 0, 0]) == 2  # 0.31/0.2

@@ -216,6 +216,11 @@ class DifferentialMapping:
         full = self.full_scale.to(device=weights.device, dtype=weights.dtype)
         return torch.maximum(torch.minimum(weights, full), -full)
 
+    def accumulate(self, copy: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """A float copy of the weights after the update ``delta``, clipped to the full scale:
+        the ``accumulate`` rule, whose pair then goes to the level nearest the copy."""
+        return self.clip(copy + delta.detach())
+
 
 def search_full_scale(
     score: Callable[[list[float]], float],

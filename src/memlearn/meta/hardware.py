@@ -182,7 +182,7 @@ class LevelProgrammer:
             delta = (w - previous.weight).detach()
             if self.rounding == "accumulate":
                 start = previous.copy if previous.copy is not None else previous.weight.detach()
-                copy = mapping.clip(start + delta)
+                copy = mapping.accumulate(start, delta)
                 k = mapping.index(copy)
             else:
                 last = previous.level_plus - previous.level_minus

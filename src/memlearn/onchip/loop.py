@@ -320,7 +320,7 @@ def _round(
             mapping = WeightMapping(levels, torch.full((n, 1, 1), config.weight_max[i] / span))
         state = LayerState(name, mapping, mapping.quantise(w_chips))
         if getattr(policy, "keeps_copy", False):
-            state.shadow = mapping.clip(w_chips.clone())
+            state.copy = mapping.clip(w_chips)
         report, _ = program_targets(chip, state, state.index, config.strategy)
         deploy_written += report.cells_written.long()
         states.append(state)

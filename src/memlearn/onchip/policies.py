@@ -62,7 +62,7 @@ class LayerState:
     ``index``: the signed level index of each pair's weight (``[n_chips, rows, cols]``, int64);
     ``targets``: the ``(G+, G-)`` targets (S) last sent to the chip; ``faulty``: per cell
     (``(G+, G-)`` bool masks) whether it was found far from its target, and ``fault_g`` (S) the
-    conductance it was read at (see :func:`find_faults`); ``shadow``: the computer's float copy
+    conductance it was read at (see :func:`find_faults`); ``copy``: the computer's float copy
     of the weights (``accumulate`` policy; weight units, within the full scale).
     """
 
@@ -72,7 +72,7 @@ class LayerState:
     targets: tuple[torch.Tensor, torch.Tensor] | None = None
     faulty: tuple[torch.Tensor, torch.Tensor] | None = None
     fault_g: tuple[torch.Tensor, torch.Tensor] | None = None
-    shadow: torch.Tensor | None = None
+    copy: torch.Tensor | None = None
 
 
 def find_faults(
@@ -159,7 +159,7 @@ class UpdatePolicy:
 
     name = ""
     targets_levels = True  # programs level targets (and so can work around faulty cells)
-    keeps_copy = False  # keeps a float copy of the weights in the computer (LayerState.shadow)
+    keeps_copy = False  # keeps a float copy of the weights in the computer (LayerState.copy)
 
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -237,8 +237,7 @@ class AccumulatePolicy(VerifyPolicy):
     ) -> torch.Tensor:
         """The float copy after the update ``w_new - w_read`` (from ``w_read`` when there is no
         copy yet), clipped to the full scale."""
-        start = w_read if copy is None else copy
-        return mapping.clip(start + (w_new - w_read))
+        return mapping.accumulate(w_read if copy is None else copy, w_new - w_read)
 
     def apply(
         self,
@@ -248,8 +247,8 @@ class AccumulatePolicy(VerifyPolicy):
         w_new: torch.Tensor,
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
-        state.shadow = self.accumulate(state.mapping, state.shadow, w_read, w_new)
-        return super().apply(chip, state, w_read, state.shadow, strategy)
+        state.copy = self.accumulate(state.mapping, state.copy, w_read, w_new)
+        return super().apply(chip, state, w_read, state.copy, strategy)
 
 
 class ThresholdPolicy(UpdatePolicy):
