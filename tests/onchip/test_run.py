@@ -94,3 +94,15 @@ def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
         preset="hfo2-mlc", strategy="hybrid",
     )  # fmt: skip
     assert values == [0.16, 0.75] and source.startswith("checkpoint")
+
+
+def test_calibration_tasks_are_within_one_training_alphabet(shared_data):
+    from memlearn.data import load_split
+    from memlearn.onchip.run import CALIBRATION_QUERIES, calibration_tasks
+
+    tasks = calibration_tasks(5, 1, seed=3, tasks=16, root=shared_data)
+    train = load_split("train", shared_data, rotations=False)
+    alphabets = train.alphabet[tasks.classes]
+    assert tasks.query_x.shape[1] == 5 * CALIBRATION_QUERIES
+    assert (alphabets == alphabets[:, :1]).all()  # each task inside one alphabet
+    assert alphabets.unique().numel() > 1  # and not always the same alphabet

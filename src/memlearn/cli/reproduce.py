@@ -18,6 +18,7 @@ import typer
 from memlearn.cli.errors import user_errors
 from memlearn.devices.preset import DEFAULT_PRESET
 from memlearn.experiments import STUDY_NAMES
+from memlearn.onchip.policies import DEFAULT_POLICY
 
 # option -> the studies whose keyword argument it sets (and that keyword)
 _APPLIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -100,11 +101,10 @@ def reproduce_cmd(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of every simulated chip."),
     policy: str = typer.Option(
-        "stochastic",
+        DEFAULT_POLICY,
         "--policy",
-        help="On-chip update policy: stochastic (rounding), accumulate (memlearn adapt's "
-        "default; full scale from a noise-free search, too large for it), verify (nearest "
-        "level), threshold, manhattan.",
+        help="On-chip update policy: accumulate (memlearn adapt's default: a float copy, "
+        "nearest level), stochastic (rounding), verify (nearest level), threshold, manhattan.",
     ),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."

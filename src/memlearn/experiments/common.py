@@ -31,16 +31,13 @@ from memlearn.experiments.report import StudyOutcome
 from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
 from memlearn.nn.rates import Rates
+from memlearn.onchip.policies import DEFAULT_POLICY as ONCHIP_DEFAULT_POLICY
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
-# Update policy of the studies (memlearn.onchip.policies): stochastic rounding of each update
-# to the levels, so that every number of levels swept learns (with the nearest-level "verify"
-# policy most updates of a 4-level cell are smaller than half a level step and round away).
-# Not the float copy of `memlearn adapt`'s default "accumulate" policy: each sweep point
-# calibrates its full scale with the noise-free accuracy rule, which for "accumulate" picks a
-# full scale too large for a chip with misprogrammed cells (see memlearn.meta.train.
-# calibrate_weight_max); "stochastic" is calibrated sensibly by it.
-DEFAULT_POLICY = "stochastic"
+# Update policy of the studies: `memlearn adapt`'s default (memlearn.onchip.policies), so that a
+# study measures the loop users run.  Each sweep point calibrates its own full scale on the
+# level statistics of its device (Workload.full_scale).
+DEFAULT_POLICY = ONCHIP_DEFAULT_POLICY
 TASK_BLOCK = 16  # tasks are sampled in blocks of this many (see load_workload)
 # CSV columns of an adapt_point result that every accuracy sweep writes after its own
 POINT_COLUMNS = [
@@ -79,17 +76,28 @@ class Workload:
     calibration: tuple[torch.Tensor, ...] | None = None
     checkpoint_weight_max: list[float] | None = None
 
-    def full_scale(self, levels: torch.Tensor, policy: str) -> list[float]:
+    def full_scale(
+        self,
+        levels: torch.Tensor,
+        policy: str,
+        preset: DevicePreset | str | None = None,
+        strategy: str | None = None,
+    ) -> list[float]:
         """Full-scale weight per layer for a chip with these ``levels`` (S) and update
-        ``policy``, as ``memlearn adapt`` picks it (accuracy rule on the calibration tasks,
-        starting from the checkpoint's value); :attr:`weight_max` without calibration tasks."""
+        ``policy``, as ``memlearn adapt --weight-max accuracy`` picks it: the accuracy rule on
+        the calibration tasks, starting from the checkpoint's value, scored on the level
+        statistics of ``preset`` programmed with ``strategy`` when both are given;
+        :attr:`weight_max` without calibration tasks."""
         if self.calibration is None:
             return list(self.weight_max)
-        from memlearn.onchip.calibration import weight_max_for
+        from memlearn.onchip.calibration import device_level_samples, weight_max_for
 
+        samples = None
+        if preset is not None and strategy is not None:
+            samples = device_level_samples(preset, strategy, levels)
         return weight_max_for(
             *self.calibration, self.weights, self.inner_lrs, self.steps, levels, policy,
-            start=self.checkpoint_weight_max,
+            start=self.checkpoint_weight_max, level_samples=samples,
         )  # fmt: skip
 
     @property
@@ -134,9 +142,9 @@ def load_workload(
     from memlearn.onchip.calibration import weight_max_for
     from memlearn.onchip.mapping import uniform_levels
     from memlearn.onchip.run import (
-        CALIBRATION_QUERIES,
         CALIBRATION_TASKS,
         QUERIES,
+        calibration_tasks,
         deployed_levels,
         head_layout,
         head_weights,
@@ -149,9 +157,7 @@ def load_workload(
     net, info = load_checkpoint(checkpoint)
     ways = int(net.fc2.weight.shape[0])
     lrs = inner_lrs_from(info)
-    calib = TaskSampler(
-        load_split("train", root, rotations=False), ways, shots, CALIBRATION_QUERIES, seed=seed
-    ).sample(CALIBRATION_TASKS)
+    calib = calibration_tasks(ways, shots, seed=seed, root=root)
     calibration = (
         task_features(net, calib.support_x), calib.support_y.long(),
         task_features(net, calib.query_x), calib.query_y.long(),
@@ -175,7 +181,10 @@ def load_workload(
     weight_max = weight_max_for(
         *calibration, weights, lrs, steps, model_levels, DEFAULT_POLICY, start=stored
     )
-    source = f"accuracy rule on {CALIBRATION_TASKS} training tasks, {DEFAULT_POLICY} policy"
+    source = (
+        f"accuracy rule on {CALIBRATION_TASKS} within-alphabet training tasks, {DEFAULT_POLICY} "
+        "policy, noise-free levels (each sweep point recalibrates on its device's levels)"
+    )
     return Workload(
         support_x=sx,
         support_y=sy,
@@ -310,7 +319,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         strategy=point["strategy"],
         policy=policy,
         levels=levels,
-        weight_max=wl.full_scale(chip_levels(chip, levels), policy),
+        weight_max=wl.full_scale(chip_levels(chip, levels), policy, preset, point["strategy"]),
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
         seed=(seed + 1) % 2**63,
