@@ -47,6 +47,7 @@ from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.policies import DEFAULT_POLICY
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
@@ -188,7 +189,7 @@ def attribute_gap(
     peak_weight_max: list[float] | None = None,
     preset: str | DevicePreset = "hfo2-mlc",
     strategy: str = "hybrid",
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
     levels: int = 8,
     steps: int = 5,
     seed: int = 0,
