@@ -40,7 +40,10 @@ class TrainConfig:
     shots: int = 1
     queries: int = 5
     # network
-    widths: list[int] = field(default_factory=lambda: [64, 64, 64, 32])
+    # Conv widths: the last is the 32 features of the chip's FC1 rows; a 128-channel third block
+    # (MAML's network has 64) gave +0.2 point of validation prototype accuracy after pretraining
+    # (97.29 vs 97.10 %) and 97.08 instead of 96.63 % 5-way 1-shot, for 1.1x the time per step.
+    widths: list[int] = field(default_factory=lambda: [64, 64, 128, 32])
     hidden: int = 16
     normalize: str = "l2"  # per-image feature normalisation of the extractor ("none", "l2")
     pooling: str = "cover"  # extractor pooling ("floor", "cover"): see memlearn.nn.extractor

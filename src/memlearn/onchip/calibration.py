@@ -20,7 +20,7 @@ small updates, and cannot see that the weight error of a misprogrammed or stuck 
 it.  Given ``level_samples`` (``[levels, samples]`` S: conductances that program-and-verify left
 in fresh cells programmed to each level, e.g. :func:`device_level_samples`, failed cells
 included), each cell the loop programs draws one sample of its target level instead, and the
-loop reads and updates those weights, as on the chip.  With the shipped model and the
+loop reads and updates those weights, as on the chip.  With the previous shipped model and the
 ``accumulate`` policy, a noise-free search on random-class training tasks picked FC1 0.36 /
 FC2 1.07 and the chip learned 93.85 % of 1,000 val tasks; scored on the hfo2-mlc samples and
 within-alphabet tasks (:func:`memlearn.onchip.run.calibration_tasks`) it picks 0.23 / 0.28 and

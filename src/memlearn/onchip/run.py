@@ -135,7 +135,7 @@ def calibration_tasks(
     *training* alphabets (never the tasks to be learned), each drawn within one alphabet.
 
     The network has learned the training classes: random-class tasks of them are easy (98.7 %
-    with the shipped model) and leave too few errors to rank full scales by, while
+    with the previous shipped model) and leave too few errors to rank full scales by, while
     within-alphabet tasks (93 %) rank them as held-out tasks do.  On 512 tasks with the
     hfo2-mlc level statistics, FC1 full scales 0.1 … 0.55 scored 92.2, 93.2, 93.3, 93.3, 93.0,
     92.6, 92.3, 91.5 % (three draws each within ±0.1), peaking where held-out val tasks peak;
@@ -185,7 +185,8 @@ def resolve_weight_max(
     checkpoint's ``weight_max`` when it has one (kept unless a candidate does better on the
     calibration tasks).  The checkpoint's value comes first because training calibrated it on
     the device model before the hardware-aware phase, and that phase adapted the head to it: with
-    the shipped model and 1,000 tasks on 1,000 chips, the checkpoint's [0.20, 0.38] learns
+    the previous shipped model (64-channel third conv block) and 1,000 tasks on 1,000 chips, the
+    checkpoint's [0.20, 0.38] learns
     96.15 %, a fresh device-aware search (FC1 0.23, FC2 0.28) 96.03 %, and the former noise-free
     search on random-class training tasks (FC1 0.36, FC2 1.07) 93.85 %.
     """
