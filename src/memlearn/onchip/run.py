@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
+from memlearn.data.sampler import TaskBatch
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
@@ -130,7 +131,7 @@ WEIGHT_MAX_SOURCES = ("auto", "checkpoint", "accuracy", "peak")
 
 def calibration_tasks(
     ways: int, shots: int, *, seed: int = 0, tasks: int | None = None, root: Any = None
-) -> Any:
+) -> TaskBatch:
     """The tasks that calibrate a full-scale weight: ``ways``-way ``shots``-shot tasks of the
     *training* alphabets (never the tasks to be learned), each drawn within one alphabet.
 
@@ -179,16 +180,16 @@ def resolve_weight_max(
     meta-training used), ``"accuracy"`` or ``"peak"`` (calibrated by that rule of
     :func:`calibrate_weight_max` on ``tasks`` ``ways``-way ``shots``-shot tasks of the
     *training* alphabets, seeded by ``seed``; the accuracy rule scores on ``preset``'s level
-    statistics measured with ``strategy`` when both are given), or ``"auto"``: the checkpoint's when
-    hardware-aware training calibrated it for this very deployment (``preset``, ``strategy``,
-    number of ``levels`` and update ``policy``), else the accuracy rule starting from the
-    checkpoint's ``weight_max`` when it has one (kept unless a candidate does better on the
-    calibration tasks).  The checkpoint's value comes first because training calibrated it on
-    the device model before the hardware-aware phase, and that phase adapted the head to it: with
-    the previous shipped model (64-channel third conv block) and 1,000 tasks on 1,000 chips, the
-    checkpoint's [0.20, 0.38] learns
-    96.15 %, a fresh device-aware search (FC1 0.23, FC2 0.28) 96.03 %, and the former noise-free
-    search on random-class training tasks (FC1 0.36, FC2 1.07) 93.85 %.
+    statistics measured with ``strategy`` when both are given), or ``"auto"``: the
+    checkpoint's when hardware-aware training calibrated it for this very deployment
+    (``preset``, ``strategy``, number of ``levels`` and update ``policy``), else the accuracy
+    rule starting from the checkpoint's ``weight_max`` when it has one (kept unless a candidate
+    does better on the calibration tasks).  The checkpoint's value comes first because training
+    calibrated it on the device model before the hardware-aware phase, and that phase adapted
+    the head to it: with the previous shipped model (64-channel third conv block) and 1,000
+    tasks on 1,000 chips, the checkpoint's [0.20, 0.38] learns 96.15 %, a fresh device-aware
+    search (FC1 0.23, FC2 0.28) 96.03 %, and the former noise-free search on random-class
+    training tasks (FC1 0.36, FC2 1.07) 93.85 %.
     """
     if source not in WEIGHT_MAX_SOURCES:
         raise ValueError(
