@@ -58,6 +58,10 @@ def test_train_rotations_are_four_times_the_classes(shared_data):
     assert torch.equal(rotated.alphabet[2 * n : 3 * n], plain.alphabet)
     assert rotated.class_names[n].endswith("@rot90")
     assert load_split("val", shared_data).rotation.max() == 0  # default off outside train
+    back = rotated.unrotated()
+    assert torch.equal(back.images, plain.images) and torch.equal(back.alphabet, plain.alphabet)
+    assert back.class_names == plain.class_names and int(back.rotation.max()) == 0
+    assert plain.unrotated() is plain
 
 
 @pytest.mark.parametrize(("split", "expected"), [("small1", SMALL1), ("small2", SMALL2)])

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
+import memlearn.meta.train as train_module
+from memlearn.data import TaskSampler
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.meta.config import TrainConfig
 from memlearn.meta.evaluate import evaluate
-from memlearn.meta.train import cached_features, meta_train
+from memlearn.meta.maml import MetaLearner
+from memlearn.meta.train import cached_features, calibrate_weight_max, meta_train
 from memlearn.nn import FewShotNet
 
 TINY = {
@@ -136,6 +140,7 @@ def test_hardware_phase_gets_scaled_rates() -> None:
         ({"head_steps": -1}, "head_steps"),
         ({"hardware_lr_scale": 0.0}, "hardware_lr_scale"),
         ({"intermediate_loss": -0.1}, "intermediate_loss"),
+        ({"calibration_tasks": "rotated"}, "calibration_tasks"),
         ({"bogus": 1}, "unknown config keys"),
     ],
 )
@@ -182,3 +187,38 @@ def test_tiny_run_beats_chance_on_held_out_alphabets(tmp_path, shared_data) -> N
     assert res["accuracy_by_step"][0] == pytest.approx(0.2, abs=0.03)  # zero FC2: chance
     assert res["accuracy_by_step"][-1] > 0.5  # chance is 0.2
     assert res["accuracy_by_step"][-1] > res["accuracy_by_step"][1]  # the later steps help
+
+
+@pytest.mark.parametrize("kind", ["within-alphabet", "random"])
+def test_calibration_tasks_kind(monkeypatch, tiny_splits, kind: str) -> None:
+    """The full-scale search scores the kind of training task the config names: within one
+    alphabet and unrotated, or any classes of the split, rotations included."""
+    base = tiny_splits[0]
+    rotated = replace(
+        base,
+        images=torch.cat([base.images, torch.rot90(base.images, 1, dims=(-2, -1))]),
+        alphabet=base.alphabet.repeat(2),
+        class_names=base.class_names + [f"{n}@rot90" for n in base.class_names],
+        rotation=torch.tensor([0, 90]).repeat_interleave(base.n_classes),
+    )
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Spy(TaskSampler):
+        def sample(self, n_tasks: int):
+            batch = super().sample(n_tasks)
+            drawn.append(
+                (self.classes.alphabet[batch.classes], self.classes.rotation[batch.classes])
+            )
+            return batch
+
+    monkeypatch.setattr(train_module, "TaskSampler", Spy)
+    cfg = TrainConfig.from_dict({**TINY, "calibration_tasks": kind})
+    learner = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4))
+    scales = calibrate_weight_max(learner, rotated, cfg, torch.device("cpu"), tasks=64)
+    assert len(scales) == 2 and min(scales) > 0
+    ((alphabets, rotations),) = drawn
+    one_alphabet = (alphabets == alphabets[:, :1]).all(dim=1)
+    if kind == "within-alphabet":
+        assert bool(one_alphabet.all()) and int(rotations.max()) == 0
+    else:  # 4 alphabets x 2 rotations: some tasks mix them
+        assert not bool(one_alphabet.all()) and int(rotations.max()) == 90

@@ -67,6 +67,20 @@ class ClassImages:
     def n_per_class(self) -> int:
         return int(self.images.shape[1])
 
+    def unrotated(self) -> ClassImages:
+        """The classes as drawn: a copy without the rotated ones (``rotation`` 0 only)."""
+        keep = self.rotation == 0
+        if bool(keep.all()):
+            return self
+        names = [n for n, k in zip(self.class_names, keep.tolist(), strict=True) if k]
+        return replace(
+            self,
+            images=self.images[keep],
+            alphabet=self.alphabet[keep],
+            class_names=names,
+            rotation=self.rotation[keep],
+        )
+
     def to(self, device: torch.device | str) -> ClassImages:
         """A copy with the tensors on ``device``."""
         return replace(

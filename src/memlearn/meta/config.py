@@ -16,6 +16,7 @@ from memlearn.meta.hardware import DEFAULT_G_MAX, DEFAULT_G_MIN, DEFAULT_LEVELS
 # accuracy fell, 96.6 → 95.9 → 95.1 % at steps 250, 500, 750: the head drifts towards weights
 # that only work quantised.
 DEFAULT_HARDWARE_STEPS = 250
+CALIBRATION_TASK_KINDS = ("within-alphabet", "random")
 
 
 @dataclass
@@ -100,6 +101,11 @@ class TrainConfig:
     g_max: float = DEFAULT_G_MAX
     program_noise: bool = True
     weight_max_margin: float = 1.0
+    # Training tasks that score the full-scale search (memlearn.meta.train.calibrate_weight_max):
+    # "within-alphabet" (5 classes of one alphabet, unrotated) or "random" (any 5 classes of the
+    # split, rotations included).  The network has learned the training classes, so random ones
+    # are too easy to rank full scales by; within-alphabet ones rank them as held-out tasks do.
+    calibration_tasks: str = "within-alphabet"
     # validation and bookkeeping
     val_every: int = 250
     val_tasks: int = 500
@@ -176,6 +182,11 @@ class TrainConfig:
         if self.update_rule not in UPDATE_RULES:
             raise ValueError(
                 f"unknown update_rule {self.update_rule!r}; allowed: {list(UPDATE_RULES)}"
+            )
+        if self.calibration_tasks not in CALIBRATION_TASK_KINDS:
+            raise ValueError(
+                f"unknown calibration_tasks {self.calibration_tasks!r}; allowed: "
+                f"{list(CALIBRATION_TASK_KINDS)}"
             )
         if self.levels < 2:
             raise ValueError(f"levels must be >= 2, got {self.levels}")

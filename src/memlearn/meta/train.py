@@ -112,9 +112,11 @@ def calibrate_weight_max(
 ) -> list[float]:
     """Per-layer full-scale weight for the deployment the config describes: the values
     (fractions of the largest ``|w|`` ideal adaptation visits, or ``start``) that maximise the
-    query accuracy of ``tasks`` *training* tasks adapted with ``programmer`` (default: the
-    hardware phase's, :func:`hardware_programmer` — the device's measured level statistics,
-    failed cells included, and the config's update rule).  Every candidate sees the same random
+    query accuracy of ``tasks`` *training* tasks (the kind ``config.calibration_tasks`` names:
+    by default the classes of a task come from one alphabet, unrotated) adapted with
+    ``programmer`` (default: the hardware phase's, :func:`hardware_programmer` — the device's
+    measured level statistics, failed cells included, and the config's update rule).  Every
+    candidate sees the same random
     draws, so candidates are compared on the same noise; see
     :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
     result (and ``start``, a previous result, is unscaled by it first).
@@ -126,7 +128,13 @@ def calibrate_weight_max(
     learner.eval()
     queries = min(15, classes.n_per_class - config.shots)
     seed = step_seed(config.seed, "maml", -1)
-    batch = TaskSampler(classes, config.ways, config.shots, queries, seed=seed).sample(tasks)
+    within = config.calibration_tasks == "within-alphabet"
+    if within:
+        classes = classes.unrotated()
+    sampler = TaskSampler(
+        classes, config.ways, config.shots, queries, seed=seed, within_alphabet=within
+    )
+    batch = sampler.sample(tasks)
     images = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
     feats = _features_in_chunks(learner.net, images)
     feats = feats.view(tasks, -1, feats.shape[-1])
