@@ -113,7 +113,7 @@ def calibrate_weight_max(
     """Per-layer full-scale weight for the deployment the config describes: the values
     (fractions of the largest ``|w|`` ideal adaptation visits, or ``start``) that maximise the
     query accuracy of ``tasks`` *training* tasks (the kind ``config.calibration_tasks`` names:
-    by default the classes of a task come from one alphabet, unrotated) adapted with
+    any classes of the split, or the classes of one alphabet, unrotated) adapted with
     ``programmer`` (default: the hardware phase's, :func:`hardware_programmer` — the device's
     measured level statistics, failed cells included, and the config's update rule).  Every
     candidate sees the same random
