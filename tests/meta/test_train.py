@@ -108,8 +108,17 @@ def test_resume_needs_same_config_and_state(tmp_path, tiny_splits) -> None:
         meta_train(cfg, train, val, tmp_path, progress=False, resume=True)
     meta_train(cfg, train, val, tmp_path, progress=False, stop_after=1)
     other = TrainConfig.from_dict({**TINY, "seed": 1})
-    with pytest.raises(ValueError, match="config differs"):
+    with pytest.raises(ValueError, match=r"config differs .*\(options: seed\)"):
         meta_train(other, train, val, tmp_path, progress=False, resume=True)
+    # A state saved before an option existed resumes: the option takes its default.
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    del state["config"]["calibration_tasks"]
+    torch.save(state, tmp_path / "state.pt")
+    assert not meta_train(cfg, train, val, tmp_path, progress=False, resume=True)["stopped"]
+    state["config"]["calibration_tasks"] = "within-alphabet"
+    torch.save(state, tmp_path / "state.pt")
+    with pytest.raises(ValueError, match="calibration_tasks"):
+        meta_train(cfg, train, val, tmp_path, progress=False, resume=True)
 
 
 def test_hardware_phase_gets_scaled_rates() -> None:

@@ -337,9 +337,15 @@ def meta_train(
     state_path = out / STATE_FILE
     if resume and state_path.exists():
         blob = torch.load(state_path, map_location=dev, weights_only=True)
-        if blob["config"] != config.to_dict():
+        # Options added since the state was saved take their defaults, which keep the former
+        # behaviour; any other difference is a different run.
+        stored = {**TrainConfig().to_dict(), **blob["config"]}
+        if stored != config.to_dict():
+            changed = sorted(k for k, v in config.to_dict().items() if stored.get(k) != v)
+            changed += sorted(set(stored) - set(config.to_dict()))
             raise ValueError(
-                f"--resume: the config differs from the one {state_path} was trained with"
+                f"--resume: the config differs from the one {state_path} was trained with "
+                f"(options: {', '.join(changed)})"
             )
         learner.load_state_dict(blob["learner"])
         classifier.load_state_dict(blob["classifier"])
