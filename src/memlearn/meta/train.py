@@ -116,8 +116,7 @@ def calibrate_weight_max(
     any classes of the split, or the classes of one alphabet, unrotated) adapted with
     ``programmer`` (default: the hardware phase's, :func:`hardware_programmer` — the device's
     measured level statistics, failed cells included, and the config's update rule).  Every
-    candidate sees the same random
-    draws, so candidates are compared on the same noise; see
+    candidate sees the same random draws, so candidates are compared on the same noise; see
     :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
     result (and ``start``, a previous result, is unscaled by it first).
 
@@ -339,10 +338,11 @@ def meta_train(
         blob = torch.load(state_path, map_location=dev, weights_only=True)
         # Options added since the state was saved take their defaults, which keep the former
         # behaviour; any other difference is a different run.
-        stored = {**TrainConfig().to_dict(), **blob["config"]}
-        if stored != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if stored.get(k) != v)
-            changed += sorted(set(stored) - set(config.to_dict()))
+        stored, current = {**TrainConfig().to_dict(), **blob["config"]}, config.to_dict()
+        if stored != current:
+            changed = sorted(
+                k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k)
+            )
             raise ValueError(
                 f"--resume: the config differs from the one {state_path} was trained with "
                 f"(options: {', '.join(changed)})"
