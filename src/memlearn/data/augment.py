@@ -1,19 +1,22 @@
-"""Random affine distortions of character images, batched, for training only.
+"""Random affine distortions of character images, batched.
 
 Each image gets its own rotation, scale and shift, drawn from a seeded generator, and is
 resampled bilinearly in one ``grid_sample`` call for the whole batch (no per-image Python work).
 Small distortions of this kind are the variation between drawers of one character, so they add
 training variety without changing the class; rotations by 90° (new classes) are a separate
-option of the splits.
+option of the splits.  :func:`with_support_copies` uses them at adaptation time too: distorted
+copies of a task's support images, more examples to learn the new classes from.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+
+from memlearn.data.sampler import TaskBatch
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,40 @@ class Affine:
         ).to(images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
+# [E] Distorted copies of each support image the adaptation learns from (0: the images alone).
+# Measured with the shipped model on 1,000 val 5-way 1-shot tasks (ideal float / on the levels):
+# 0 copies 97.08 / 96.93 %, 4 copies 97.29 / 97.07 %, 9 copies 97.31 / 97.07 %, 19 copies
+# 97.32 / 97.10 %: four take most of the gain at a fifth of the support passes of nineteen.
+DEFAULT_SUPPORT_COPIES = 4
+
+
+def with_support_copies(
+    tasks: TaskBatch,
+    copies: int,
+    generator: torch.Generator,
+    distort: Affine | None = None,
+) -> TaskBatch:
+    """``tasks`` whose support set also holds ``copies`` distorted versions of each support image.
+
+    A drawer never draws a character twice alike, so small affine distortions of the one shot
+    are further plausible examples of its class: the adaptation's gradient averages over them.
+    The support set becomes ``[T, (1 + copies) * ways * shots, ...]``: the images as given, then
+    each round of copies in the same order, labels repeated; the query set is untouched.
+    ``distort`` defaults to :class:`Affine`'s ranges; ``generator`` seeds the draws.
+    """
+    if copies < 0:
+        raise ValueError(f"support copies must be >= 0, got {copies}")
+    if copies == 0:
+        return tasks
+    distort = distort or Affine()
+    shape = tasks.support_x.shape
+    flat = tasks.support_x.flatten(0, 1)
+    rounds = [tasks.support_x]
+    rounds += [distort(flat, generator).view(shape) for _ in range(copies)]
+    return replace(
+        tasks,
+        support_x=torch.cat(rounds, dim=1),
+        support_y=tasks.support_y.repeat(1, copies + 1),
+    )
