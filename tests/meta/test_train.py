@@ -231,3 +231,45 @@ def test_calibration_tasks_kind(monkeypatch, tiny_splits, kind: str) -> None:
         assert bool(one_alphabet.all()) and int(rotations.max()) == 0
     else:  # 4 alphabets x 2 rotations: some tasks mix them
         assert not bool(one_alphabet.all()) and int(rotations.max()) == 90
+
+
+def test_support_copies_reach_the_inner_loop(monkeypatch, tmp_path, tiny_splits) -> None:
+    """With ``support_copies`` the MAML and hardware episodes, validation and the full-scale
+    search adapt on the shots and their distorted copies; the head phase (cached features) and
+    the query sets keep their sizes."""
+    train, val = tiny_splits
+    seen: dict[str, list[tuple[int, int]]] = {"episode": [], "head": [], "val": [], "calib": []}
+    episode, head_episode = MetaLearner.episode, MetaLearner.head_episode
+    evaluate_classes, adapt = train_module.evaluate_classes, train_module.adapt
+
+    def spy_episode(self, support_x, support_y, query_x, *args, **kwargs):
+        seen["episode"].append((support_x.shape[1], query_x.shape[1]))
+        return episode(self, support_x, support_y, query_x, *args, **kwargs)
+
+    def spy_head(self, support_f, support_y, query_f, *args, **kwargs):
+        seen["head"].append((support_f.shape[1], query_f.shape[1]))
+        return head_episode(self, support_f, support_y, query_f, *args, **kwargs)
+
+    def spy_val(net, lrs, tasks, *args, **kwargs):
+        seen["val"].append((tasks.support_x.shape[1], tasks.query_x.shape[1]))
+        return evaluate_classes(net, lrs, tasks, *args, **kwargs)
+
+    def spy_adapt(support_f, *args, **kwargs):
+        seen["calib"].append((support_f.shape[1], 0))
+        return adapt(support_f, *args, **kwargs)
+
+    monkeypatch.setattr(MetaLearner, "episode", spy_episode)
+    monkeypatch.setattr(MetaLearner, "head_episode", spy_head)
+    monkeypatch.setattr(train_module, "evaluate_classes", spy_val)
+    monkeypatch.setattr(train_module, "adapt", spy_adapt)
+    cfg = TrainConfig.from_dict({**TINY, "support_copies": 2})
+    meta_train(cfg, train, val, tmp_path / "run", progress=False)
+    ways, queries = cfg.ways * cfg.shots, cfg.ways * cfg.queries
+    assert set(seen["episode"]) == {(3 * ways, queries)}
+    assert len(seen["episode"]) == cfg.meta_steps + cfg.hardware_steps
+    # the head phase's own episodes (episode() also runs head_episode on its features)
+    assert seen["head"].count((ways, queries)) == cfg.head_steps
+    assert seen["val"] and {s for s, _ in seen["val"]} == {3 * ways}
+    assert seen["calib"] and {s for s, _ in seen["calib"]} == {3 * ways}
+    with pytest.raises(ValueError, match="support_copies must be >= 0"):
+        TrainConfig.from_dict({**TINY, "support_copies": -1})

@@ -61,6 +61,10 @@ class TrainConfig:
     # Random affine distortions of the training images (memlearn.data.augment), in pretraining
     # and meta-training; never in validation or evaluation.
     augment: bool = True
+    # Distorted copies of each support image in the inner loop of the MAML and hardware phases,
+    # in validation and in the full-scale search (memlearn.data.augment.with_support_copies):
+    # train as the chip adapts (memlearn adapt --support-copies).
+    support_copies: int = 0
     init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
     # phase 2a: head-only MAML on the cached features of the frozen pretrained extractor (cheap:
     # no conv passes), so that the end-to-end phase starts from a head that already adapts.
@@ -144,6 +148,8 @@ class TrainConfig:
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if int(self.support_copies) < 0:
+            raise ValueError(f"support_copies must be >= 0, got {self.support_copies}")
         for name in ("val_every", "val_tasks", "checkpoint_every", "baseline_tune_tasks"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

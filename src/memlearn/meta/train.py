@@ -25,8 +25,8 @@ from torch import nn
 from tqdm import tqdm
 
 from memlearn.crossbar.mapping import search_full_scale
-from memlearn.data import ClassImages, TaskSampler
-from memlearn.data.augment import Affine
+from memlearn.data import ClassImages, TaskBatch, TaskSampler
+from memlearn.data.augment import Affine, with_support_copies
 from memlearn.io import atomic_write
 from memlearn.meta.baseline import tune_head_lrs
 from memlearn.meta.checkpoint import save_checkpoint
@@ -133,7 +133,7 @@ def calibrate_weight_max(
     sampler = TaskSampler(
         classes, config.ways, config.shots, queries, seed=seed, within_alphabet=within
     )
-    batch = sampler.sample(tasks)
+    batch = _support_copies(sampler.sample(tasks), config, seed)
     images = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
     feats = _features_in_chunks(learner.net, images)
     feats = feats.view(tasks, -1, feats.shape[-1])
@@ -179,6 +179,15 @@ def cached_features(net: FewShotNet, classes: ClassImages, chunk: int = 2048) ->
     feats = _features_in_chunks(net, classes.images.flatten(0, 1), chunk)
     net.train(was_training)
     return replace(classes, images=feats.view(classes.n_classes, classes.n_per_class, -1))
+
+
+def _support_copies(tasks: TaskBatch, config: TrainConfig, seed: int) -> TaskBatch:
+    """``tasks`` with ``config.support_copies`` distorted copies of each support image, drawn
+    from a generator of their own seeded by ``seed``."""
+    if config.support_copies == 0:
+        return tasks
+    gen = torch.Generator().manual_seed(seed + 1)
+    return with_support_copies(tasks, config.support_copies, gen)
 
 
 def _distort(distort: Affine, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -398,12 +407,14 @@ def meta_train(
         min(15, val.n_per_class - config.shots),
         seed=val_sampler_seed,
     ).sample(config.val_tasks)
+    # validation adapts as the chip does, on the support images and their distorted copies
+    adapt_val_tasks = _support_copies(val_tasks, config, val_sampler_seed)
 
     def validate(programmer: WeightProgrammer | None = None) -> float:
         acc = evaluate_classes(
             learner.net,
             learner.inner_lrs().detach(),
-            val_tasks,
+            adapt_val_tasks,
             config.inner_steps,
             programmer=programmer,
             w_max=state["weight_max"],
@@ -542,6 +553,8 @@ def meta_train(
                     support_x=_distort(distort, tasks.support_x, aug_gen),
                     query_x=_distort(distort, tasks.query_x, aug_gen),
                 )
+            if cached is None:
+                tasks = _support_copies(tasks, config, seed)
             gen = torch.Generator(device=dev).manual_seed(seed)
             episode = learner.episode if cached is None else learner.head_episode
             loss, acc = episode(
