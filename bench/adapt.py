@@ -22,12 +22,13 @@ import torch  # noqa: E402
 
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.data import TaskSampler, default_eval_split, load_split
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.run import resolve_weight_max
+from memlearn.onchip.run import resolve_weight_max, with_copies
 
 
 def main() -> None:
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--support-copies", type=int, default=DEFAULT_SUPPORT_COPIES)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -49,6 +51,7 @@ def main() -> None:
     split = default_eval_split()
     classes = load_split(split, rotations=False)
     tasks = TaskSampler(classes, ways=5, shots=1, queries=15, seed=args.seed).sample(args.chips)
+    tasks = with_copies(tasks, args.support_copies, args.seed)  # as `memlearn adapt` does
 
     t0 = time.perf_counter()
     sx, qx = task_features(net, tasks.support_x), task_features(net, tasks.query_x)
@@ -62,7 +65,7 @@ def main() -> None:
     levels = chip_levels(chip, None)
     weight_max, source = resolve_weight_max(
         net, info, lrs, steps=args.steps, levels=levels, policy=args.policy, ways=5, shots=1,
-        seed=args.seed,
+        seed=args.seed, support_copies=args.support_copies,
     )  # fmt: skip
     config = AdaptConfig(
         steps=args.steps,
@@ -85,7 +88,10 @@ def main() -> None:
         t_soft = min(t_soft, time.perf_counter() - t0)
 
     n = args.chips
-    print(f"tasks/chips: {n}, steps: {args.steps}, split: {split}, threads: {args.threads}")
+    print(
+        f"tasks/chips: {n}, steps: {args.steps}, split: {split}, threads: {args.threads}, "
+        f"support copies: {args.support_copies}"
+    )
     print(f"features (digital extractor, both paths): {t_features:.2f} s")
     print(f"SimulatedChip construction: {t_build:.2f} s (not counted)")
     print(f"full-scale weights {[round(w, 4) for w in weight_max]} ({source}; not counted)")

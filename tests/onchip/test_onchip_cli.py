@@ -84,6 +84,7 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
         (["--bake-hours", "-1"], "--bake-hours"),
         (["--weight-max", "largest"], "unknown --weight-max 'largest'"),
         (["--levels", "99"], "--levels must be in [2, 64]"),
+        (["--support-copies", "-1"], "--support-copies must be in [0, 64]"),
         (["--bake-hours", "12"], "give --chips >= --tasks with --bake-hours"),
     ],
 )
@@ -91,6 +92,17 @@ def test_adapt_bad_inputs(shared_data, shipped_model, extra, words):
     res = _adapt(shared_data, *extra)
     assert res.exit_code == 2
     assert words in res.stderr
+
+
+def test_support_copies_scale_the_converter_energy(shared_data, shipped_model):
+    """Each update runs the support images through the arrays: with 4 copies of each shot the
+    DAC and ADC energy of an adaptation is 5 times that of the shots alone."""
+    alone = json.loads(_adapt(shared_data, "--support-copies", "0").stdout)
+    copies = json.loads(_adapt(shared_data, "--support-copies", "4").stdout)
+    for part in ("dac", "adc"):
+        ratio = copies["energy_breakdown_j"][part] / alone["energy_breakdown_j"][part]
+        assert ratio == pytest.approx(5.0, rel=1e-4)
+    assert copies["energy_per_adaptation_j"] > alone["energy_per_adaptation_j"]
 
 
 def test_demo_writes_png_and_json(shared_data, shipped_model, tmp_path):

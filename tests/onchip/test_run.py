@@ -106,3 +106,7 @@ def test_calibration_tasks_are_within_one_training_alphabet(shared_data):
     assert tasks.query_x.shape[1] == 5 * CALIBRATION_QUERIES
     assert (alphabets == alphabets[:, :1]).all()  # each task inside one alphabet
     assert alphabets.unique().numel() > 1  # and not always the same alphabet
+    copied = calibration_tasks(5, 1, seed=3, tasks=16, root=shared_data, support_copies=2)
+    assert copied.support_x.shape[1] == 3 * 5  # the shots, then two rounds of copies
+    assert torch.equal(copied.support_x[:, :5], tasks.support_x)
+    assert torch.equal(copied.query_x, tasks.query_x)

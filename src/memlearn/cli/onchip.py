@@ -17,9 +17,11 @@ import typer
 
 from memlearn.chip.base import STRATEGIES, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
+    MAX_SUPPORT_COPIES,
     QUERIES,
     WEIGHT_MAX_SOURCES,
     ci95,
@@ -30,6 +32,7 @@ from memlearn.onchip.run import (
     resolve_weight_max,
     run_adaptation,
     summarise,
+    with_copies,
 )
 
 # Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
@@ -54,6 +57,11 @@ _WEIGHT_MAX = typer.Option(
     help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
     "peak, or auto (the checkpoint's when it was trained for this preset, strategy and levels; "
     "else accuracy, starting from the checkpoint's).",
+)
+_SUPPORT_COPIES = typer.Option(
+    DEFAULT_SUPPORT_COPIES,
+    "--support-copies",
+    help="Distorted copies of each support image the loop also learns from (0: the shots alone).",
 )
 _SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
@@ -99,11 +107,12 @@ def _setup(
     levels: int | None,
     seed: int,
     root: Path | None,
+    support_copies: int,
 ) -> tuple[Any, dict[str, Any], list[float], int, str, Any]:
     """Check the options shared by ``adapt`` and ``adapt-gap``; load the model and the tasks.
 
     Returns the network, the checkpoint info, the inner learning rates, the level count, the
-    split and the task batch.
+    split and the task batch (support sets with their ``support_copies`` distorted copies).
     """
     from memlearn.data import TaskSampler, default_eval_split, load_split
     from memlearn.devices.preset import load_preset
@@ -119,6 +128,10 @@ def _setup(
         raise ValueError(
             f"unknown --weight-max {weight_max_source!r}; allowed: {', '.join(WEIGHT_MAX_SOURCES)}"
         )
+    if not 0 <= support_copies <= MAX_SUPPORT_COPIES:
+        raise ValueError(
+            f"--support-copies must be in [0, {MAX_SUPPORT_COPIES}], got {support_copies}"
+        )
     if levels is not None and not 2 <= levels <= 64:
         raise ValueError(f"--levels must be in [2, 64], got {levels}")
     load_preset(preset)  # fail early on an unknown preset
@@ -132,7 +145,7 @@ def _setup(
     split = split or default_eval_split(root)
     classes = load_split(split, root, rotations=False)
     batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
-    return net, info, lrs, levels, split, batch
+    return net, info, lrs, levels, split, with_copies(batch, support_copies, seed)
 
 
 def run(
@@ -154,6 +167,7 @@ def run(
     root: Path | None,
     bench: str | None = None,
     weight_max_source: str = "auto",
+    support_copies: int = DEFAULT_SUPPORT_COPIES,
 ) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
     for name, value, low in (("chips", chips, 1), ("steps", steps, 0)):
@@ -170,7 +184,7 @@ def run(
         )
     net, info, lrs, levels, split, batch = _setup(
         checkpoint, preset, strategy, policy, weight_max_source, tasks, ways, shots, split,
-        levels, seed, root,
+        levels, seed, root, support_copies,
     )  # fmt: skip
     n_chips = min(chips, tasks)
     chip = make_chip(preset, n_chips, head_layout(net), levels, seed, bench)
@@ -179,7 +193,7 @@ def run(
         weight_max, weight_max_from = resolve_weight_max(
             net, info, lrs, steps=steps, levels=level_g, policy=policy,
             ways=ways, shots=shots, source=weight_max_source, root=root, seed=seed,
-            preset=preset, strategy=strategy,
+            preset=preset, strategy=strategy, support_copies=support_copies,
         )  # fmt: skip
     except BaseException:
         if hasattr(chip, "close"):
@@ -223,6 +237,7 @@ def run(
         "inner_lrs": lrs,
         "weight_max": weight_max,
         "weight_max_source": weight_max_from,
+        "support_copies": support_copies,
         "bench": bench,
         "seconds": elapsed,
         "deployment": deployment_summary(result),
@@ -241,7 +256,8 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
         title=(
             f"On-chip adaptation: {summary['ways']}-way {summary['shots']}-shot, "
             f"{summary['tasks']} tasks on {summary['chips']} chips ({summary['preset']}, "
-            f"{summary['strategy']}, policy {info['policy']}, split {info['split']})"
+            f"{summary['strategy']}, policy {info['policy']}, split {info['split']}, "
+            f"{info['support_copies']} distorted copies of each support image)"
         )
     )
     for col in ("step", "on-chip acc %", "software acc %", "loss", "cells written", "pulses"):
@@ -311,6 +327,7 @@ def adapt(
         None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
     ),
     weight_max: str = _WEIGHT_MAX,
+    support_copies: int = _SUPPORT_COPIES,
     as_json: bool = _JSON,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
@@ -333,6 +350,7 @@ def adapt(
             root=root,
             bench=bench,
             weight_max_source=weight_max,
+            support_copies=support_copies,
         )
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
@@ -401,6 +419,7 @@ def adapt_gap(
     split: str | None = _SPLIT,
     levels: int | None = _LEVELS,
     weight_max: str = _WEIGHT_MAX,
+    support_copies: int = _SUPPORT_COPIES,
     seed: int = _SEED,
     root: Path | None = _ROOT,
     as_json: bool = _JSON,
@@ -421,12 +440,15 @@ def adapt_gap(
             raise ValueError(f"--max-chips must be >= 1, got {max_chips}")
         net, info, lrs, levels, split, batch = _setup(
             checkpoint, preset, strategy, policy, weight_max, tasks, ways, shots, split, levels,
-            seed, root,
+            seed, root, support_copies,
         )  # fmt: skip
         from memlearn.devices.preset import load_preset
 
         level_g = load_preset(preset).levels(levels)
-        common = dict(steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots)
+        common = dict(
+            steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots,
+            support_copies=support_copies,
+        )  # fmt: skip
         wmax, wmax_from = resolve_weight_max(
             net, info, lrs, **common, source=weight_max, root=root, seed=seed, preset=preset,
             strategy=strategy,

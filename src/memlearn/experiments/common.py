@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from memlearn.chip.base import ChipLayout
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.errors import MemlearnError
 from memlearn.experiments.provenance import write_json
@@ -128,15 +129,18 @@ def load_workload(
     split: str | None = None,
     seed: int = 0,
     root: str | Path | None = None,
+    support_copies: int = DEFAULT_SUPPORT_COPIES,
 ) -> Workload:
     """Sample ``tasks`` held-out tasks and prepare the checkpoint's head for them.
 
     Task ``i`` depends on ``seed`` only, not on ``tasks``: a study run alone learns the same
     first tasks as in a run of all the studies.  The deployment is set up as ``memlearn adapt``
-    does it (levels, full-scale weights, inner learning rates: :mod:`memlearn.onchip.run`);
+    does it (levels, full-scale weights, inner learning rates, ``support_copies`` distorted
+    copies of each support image: :mod:`memlearn.onchip.run`);
     ``split`` defaults to the evaluation alphabets when present, else ``val``.
     """
     from memlearn.data import TaskSampler, default_eval_split, load_split
+    from memlearn.data.augment import with_support_copies
     from memlearn.meta.checkpoint import load_checkpoint
     from memlearn.onchip import head
     from memlearn.onchip.calibration import weight_max_for
@@ -157,7 +161,7 @@ def load_workload(
     net, info = load_checkpoint(checkpoint)
     ways = int(net.fc2.weight.shape[0])
     lrs = inner_lrs_from(info)
-    calib = calibration_tasks(ways, shots, seed=seed, root=root)
+    calib = calibration_tasks(ways, shots, seed=seed, root=root, support_copies=support_copies)
     calibration = (
         task_features(net, calib.support_x), calib.support_y.long(),
         task_features(net, calib.query_x), calib.query_y.long(),
@@ -167,7 +171,11 @@ def load_workload(
     classes = load_split(split, root, rotations=False)
     sampler = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed)
     # blocks of TASK_BLOCK tasks: task i is the same whatever the number of tasks asked for
-    blocks = [sampler.sample(TASK_BLOCK) for _ in range(math.ceil(tasks / TASK_BLOCK))]
+    copies = torch.Generator().manual_seed(seed)
+    blocks = [
+        with_support_copies(sampler.sample(TASK_BLOCK), support_copies, copies)
+        for _ in range(math.ceil(tasks / TASK_BLOCK))
+    ]
     sx, qx, sy, qy = (
         torch.cat([getattr(b, name) for b in blocks])[:tasks]
         for name in ("support_x", "query_x", "support_y", "query_y")

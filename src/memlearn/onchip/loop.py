@@ -9,14 +9,16 @@ meta-learned weights.  One round:
    :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy and
    writes are reported apart from the adaptation.
 2. **Adapt**, for ``k = 1..K`` – read every array (``read_conductances`` → weights), run the
-   support images through the arrays (analog VMMs; features are scaled per image to row voltages
-   within the read voltage, currents scaled back to weight units), compute the cross-entropy
-   gradient digitally from the read-out weights and measured activations, take the SGD step with
-   the meta-learned per-layer rates, and hand the new weights to the update policy
-   (:mod:`memlearn.onchip.policies`; default: the nearest level of a float copy of the weights
-   that the computer keeps and updates).  Cells read far from their target (stuck, never
-   verified) are left alone and their partner compensates.  The energy of these K steps
-   (reads, VMMs with their DAC/ADC, programming, verify reads) is the *energy per adaptation*.
+   support images (with the distorted copies the computer makes of them, when it does:
+   :func:`memlearn.onchip.run.with_copies`) through the arrays (analog VMMs; features are
+   scaled per image to row voltages within the read voltage, currents scaled back to weight
+   units), compute the cross-entropy gradient digitally from the read-out weights and measured
+   activations, take the SGD step with the meta-learned per-layer rates, and hand the new
+   weights to the update policy (:mod:`memlearn.onchip.policies`; default: the nearest level of
+   a float copy of the weights that the computer keeps and updates).  Cells read far from their
+   target (stuck, never verified) are left alone and their partner compensates.  The energy of
+   these K steps (reads, VMMs with their DAC/ADC, programming, verify reads) is the *energy per
+   adaptation*.
 3. **Evaluate** the query images through the arrays before the first step and after each step
    (that energy is not counted: it is measurement, not learning); optionally bake the chips and
    evaluate once more.

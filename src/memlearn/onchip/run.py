@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
+from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
@@ -27,6 +28,7 @@ from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
+MAX_SUPPORT_COPIES = 64  # bounds the support passes per update (each copy is one more image)
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
 
 
@@ -130,10 +132,18 @@ WEIGHT_MAX_SOURCES = ("auto", "checkpoint", "accuracy", "peak")
 
 
 def calibration_tasks(
-    ways: int, shots: int, *, seed: int = 0, tasks: int | None = None, root: Any = None
+    ways: int,
+    shots: int,
+    *,
+    seed: int = 0,
+    tasks: int | None = None,
+    root: Any = None,
+    support_copies: int = 0,
 ) -> TaskBatch:
     """The tasks that calibrate a full-scale weight: ``ways``-way ``shots``-shot tasks of the
-    *training* alphabets (never the tasks to be learned), each drawn within one alphabet.
+    *training* alphabets (never the tasks to be learned), each drawn within one alphabet, with
+    ``support_copies`` distorted copies of each support image as the adaptation will have
+    (:func:`with_copies`).
 
     The network has learned the training classes: random-class tasks of them are easy (98.7 %
     with the previous shipped model) and leave too few errors to rank full scales by, while
@@ -148,7 +158,16 @@ def calibration_tasks(
     sampler = TaskSampler(
         classes, ways, shots, CALIBRATION_QUERIES, seed=seed, within_alphabet=True
     )
-    return sampler.sample(CALIBRATION_TASKS if tasks is None else tasks)
+    return with_copies(sampler.sample(CALIBRATION_TASKS if tasks is None else tasks),
+                       support_copies, seed)  # fmt: skip
+
+
+def with_copies(tasks: TaskBatch, support_copies: int, seed: int) -> TaskBatch:
+    """``tasks`` whose support sets hold ``support_copies`` distorted copies of each image (the
+    computer in the loop makes them before the digital extractor; drawn from a generator seeded
+    by ``seed``): see :func:`memlearn.data.augment.with_support_copies`."""
+    generator = torch.Generator().manual_seed(seed)
+    return with_support_copies(tasks, support_copies, generator)
 
 
 # Training tasks that calibrate the full-scale weight: with the device's level statistics in
@@ -173,13 +192,15 @@ def resolve_weight_max(
     tasks: int = CALIBRATION_TASKS,
     preset: str | None = None,
     strategy: str | None = None,
+    support_copies: int = 0,
 ) -> tuple[list[float], str]:
     """The full-scale weight per FC layer a deployment uses, and where it came from.
 
     ``source``: ``"checkpoint"`` (the checkpoint's ``weight_max``, the one hardware-aware
     meta-training used), ``"accuracy"`` or ``"peak"`` (calibrated by that rule of
     :func:`calibrate_weight_max` on ``tasks`` ``ways``-way ``shots``-shot tasks of the
-    *training* alphabets, seeded by ``seed``; the accuracy rule scores on ``preset``'s level
+    *training* alphabets with ``support_copies`` copies of each support image, seeded by
+    ``seed``; the accuracy rule scores on ``preset``'s level
     statistics measured with ``strategy`` when both are given), or ``"auto"``: the
     checkpoint's when hardware-aware training calibrated it for this very deployment
     (``preset``, ``strategy``, number of ``levels`` and update ``policy``), else the accuracy
@@ -208,7 +229,9 @@ def resolve_weight_max(
         return stored, "checkpoint (calibrated in hardware-aware training for this deployment)"
     rule = "peak" if source == "peak" else "accuracy"
     start = stored if source == "auto" else None
-    calib = calibration_tasks(ways, shots, seed=seed, tasks=tasks, root=root)
+    calib = calibration_tasks(
+        ways, shots, seed=seed, tasks=tasks, root=root, support_copies=support_copies
+    )
     samples = None
     if rule == "accuracy" and preset is not None and strategy is not None:
         samples = device_level_samples(preset, strategy, levels, seed=seed)
