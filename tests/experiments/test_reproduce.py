@@ -41,6 +41,7 @@ def test_reproduce_writes_report_data_and_record(tmp_path: Path, shared_data: Pa
     info = json.loads((out / "run.json").read_text())
     assert info["kind"] == "memlearn-reproduce"
     assert info["config"]["seed"] == 2 and info["config"]["mode"] == "quick"
+    assert info["config"]["support_copies"] == 4  # memlearn adapt's loop
     assert {"memlearn", "torch", "numpy"} <= set(info["versions"])
     assert info["settings"]["energy"]["levels"] == [4, 8]
     assert info["study_seeds"]["energy"] >= 0 and info["tasks"]["split"] == "val"
@@ -117,6 +118,7 @@ def test_cli_runs_one_study_and_prints_one_json_object(tmp_path: Path, shared_da
         (["--ratios", "0.1"], "--ratios must be at least two numbers > 0"),
         (["--tasks", "0"], "--tasks must be >= 1"),
         (["--seed", "-1"], "--seed must be >= 0"),
+        (["--support-copies", "-2"], "support copies must be >= 0, got -2"),
     ],
 )
 def test_cli_bad_input_is_named_and_writes_nothing(tmp_path: Path, args, words):

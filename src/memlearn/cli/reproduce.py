@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from memlearn.cli.errors import user_errors
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET
 from memlearn.experiments import STUDY_NAMES
 from memlearn.onchip.policies import DEFAULT_POLICY
@@ -106,6 +107,12 @@ def reproduce_cmd(
         help="On-chip update policy: accumulate (memlearn adapt's default: a float copy, "
         "nearest level), stochastic (rounding), verify (nearest level), threshold, manhattan.",
     ),
+    support_copies: int = typer.Option(
+        DEFAULT_SUPPORT_COPIES,
+        "--support-copies",
+        help="Distorted copies of each support image the loop also learns from (as memlearn "
+        "adapt; 0: the shots alone).",
+    ),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
     ),
@@ -186,6 +193,7 @@ def reproduce_cmd(
             ray_address=ray_address,
             seed=seed,
             policy=policy,
+            support_copies=support_copies,
             checkpoint=checkpoint,
             root=root,
             overrides=overrides,

@@ -251,6 +251,7 @@ class StudyRun:
     root: Path | None = None
     steps: int = 5
     policy: str = DEFAULT_POLICY
+    support_copies: int = DEFAULT_SUPPORT_COPIES
     workload_: Workload | None = None
 
     def __post_init__(self) -> None:
@@ -269,8 +270,9 @@ class StudyRun:
         """The first ``tasks`` tasks of the run (sampled with the run's seed)."""
         if self.workload_ is None or self.workload_.n_tasks < tasks:
             self.workload_ = load_workload(
-                self.checkpoint, tasks=tasks, steps=self.steps, seed=self.seed, root=self.root
-            )
+                self.checkpoint, tasks=tasks, steps=self.steps, seed=self.seed, root=self.root,
+                support_copies=self.support_copies,
+            )  # fmt: skip
         return self.workload_.take(tasks)
 
     def study_seed(self, key: str) -> int:

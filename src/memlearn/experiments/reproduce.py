@@ -23,6 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset
 from memlearn.errors import MemlearnError
 from memlearn.experiments import STUDY_NAMES
@@ -110,6 +111,7 @@ def reproduce(
     ray_address: str | None = None,
     seed: int = 0,
     policy: str = DEFAULT_POLICY,
+    support_copies: int = DEFAULT_SUPPORT_COPIES,
     checkpoint: str | Path | None = None,
     root: str | Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
@@ -120,7 +122,8 @@ def reproduce(
 
     ``overrides`` maps a study to keyword arguments that replace its quick/full settings (e.g.
     ``{"overlap": {"levels": (4, 8)}}``).  The run's seed fixes the tasks and, through each
-    study's sweep seed, every chip; ``policy`` is the on-chip update policy of every study.
+    study's sweep seed, every chip; ``policy`` is the on-chip update policy of every study and
+    ``support_copies`` the distorted copies of each support image it learns from.
     """
     names = list(STUDIES) if studies is None else list(dict.fromkeys(studies))
     if not names:
@@ -136,6 +139,8 @@ def reproduce(
         raise MemlearnError(f"unknown update policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if seed < 0:
         raise MemlearnError(f"seed must be >= 0, got {seed}")
+    if support_copies < 0:
+        raise MemlearnError(f"support copies must be >= 0, got {support_copies}")
     preset = study_preset(preset)
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
@@ -150,6 +155,7 @@ def reproduce(
             ray_address=ray_address,
             progress=progress,
             policy=policy,
+            support_copies=support_copies,
             checkpoint=Path(checkpoint) if checkpoint else None,
             root=Path(root) if root else None,
         )
@@ -170,6 +176,7 @@ def reproduce(
             "preset": preset.name,
             "seed": seed,
             "policy": policy,
+            "support_copies": support_copies,
             "backend": backend,
             "studies": ", ".join(names),
         }
