@@ -28,7 +28,8 @@ from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.run import resolve_weight_max, with_copies
+from memlearn.onchip.repair import repair_columns, tile_spares, with_spares
+from memlearn.onchip.run import head_layout, resolve_weight_max, with_copies
 
 
 def main() -> None:
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--support-copies", type=int, default=DEFAULT_SUPPORT_COPIES)
+    parser.add_argument("--spare-pairs", type=int, default=None, help="default: fill the tile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -58,9 +60,23 @@ def main() -> None:
     t_features = time.perf_counter() - t0
     weights = head_weights(net)
 
+    # The chip as `memlearn adapt` makes it: spare pairs beside FC2, a test pass, FC2's outputs
+    # on the healthiest pairs (memlearn.onchip.repair); not timed, done once per chip.
+    layout = head_layout(net)
+    spares = tile_spares(layout, "fc2") if args.spare_pairs is None else args.spare_pairs
     t0 = time.perf_counter()
-    chip = SimulatedChip(args.chips, preset=args.preset, levels=args.levels, seed=args.seed)
+    chip = SimulatedChip(
+        args.chips,
+        preset=args.preset,
+        layout=with_spares(layout, "fc2", spares),
+        levels=args.levels,
+        seed=args.seed,
+    )
     t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if spares:
+        chip = repair_columns(chip, "fc2", layout.array("fc2").cols, args.strategy)
+    t_repair = time.perf_counter() - t0
     # The full-scale weight exactly as `memlearn adapt` sets it (not timed: done once per model).
     levels = chip_levels(chip, None)
     weight_max, source = resolve_weight_max(
@@ -94,6 +110,7 @@ def main() -> None:
     )
     print(f"features (digital extractor, both paths): {t_features:.2f} s")
     print(f"SimulatedChip construction: {t_build:.2f} s (not counted)")
+    print(f"column repair test pass ({spares} spare pairs): {t_repair:.2f} s (not counted)")
     print(f"full-scale weights {[round(w, 4) for w in weight_max]} ({source}; not counted)")
     print(
         f"on-chip loop (deploy + {args.steps} steps + evaluations): {t_chip:.2f} s "

@@ -85,6 +85,7 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
         (["--weight-max", "largest"], "unknown --weight-max 'largest'"),
         (["--levels", "99"], "--levels must be in [2, 64]"),
         (["--support-copies", "-1"], "--support-copies must be in [0, 64]"),
+        (["--spare-pairs", "-1"], "--spare-pairs must be >= 0"),
         (["--bake-hours", "12"], "give --chips >= --tasks with --bake-hours"),
     ],
 )

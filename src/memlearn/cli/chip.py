@@ -22,6 +22,11 @@ def serve(
     chips: int = typer.Option(1, "--chips", help="Chips served as one batch."),
     levels: int = typer.Option(8, "--levels", help="Conductance levels per cell."),
     seed: int = typer.Option(0, "--seed", help="Seed of the chips' variability."),
+    spare_pairs: int | None = typer.Option(
+        None,
+        "--spare-pairs",
+        help="Spare column pairs beside fc2's 5 (default: the rest of its tile, 11).",
+    ),
     max_message_mb: float = typer.Option(
         DEFAULT_MAX_MESSAGE_BYTES / 2**20, "--max-message-mb", help="Largest request line (MiB)."
     ),
@@ -29,7 +34,8 @@ def serve(
         300.0, "--idle-timeout", help="Drop a client silent this long (s)."
     ),
 ) -> None:
-    """Serve the reference layout (fc1 32x16, fc2 16x5) of ``--chips`` simulated chips.
+    """Serve the reference layout (fc1 32x16, fc2 16x5 and its spare pairs: 16x16 by default)
+    of ``--chips`` simulated chips.
 
     One thread per client; every chip operation runs under one lock (clients share the chips).
     Stop with Ctrl-C.
@@ -37,13 +43,15 @@ def serve(
     from memlearn.chip.base import reference_layout
     from memlearn.chip.server import ChipServer
     from memlearn.chip.simulated import SimulatedChip
+    from memlearn.onchip.repair import tile_spares, with_spares
 
     with user_errors():
         if chips < 1:
             raise ValueError(f"--chips must be >= 1, got {chips}")
-        chip = SimulatedChip(
-            chips, preset=preset, layout=reference_layout(), levels=levels, seed=seed
-        )
+        layout = reference_layout()
+        spares = tile_spares(layout, "fc2") if spare_pairs is None else spare_pairs
+        layout = with_spares(layout, "fc2", spares)
+        chip = SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
         server = ChipServer(
             chip,
             host,

@@ -20,6 +20,7 @@ from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
+from memlearn.onchip.repair import repair_columns, tile_spares, with_spares
 from memlearn.onchip.run import (
     MAX_SUPPORT_COPIES,
     QUERIES,
@@ -63,9 +64,28 @@ _SUPPORT_COPIES = typer.Option(
     "--support-copies",
     help="Distorted copies of each support image the loop also learns from (0: the shots alone).",
 )
+_SPARE_PAIRS = typer.Option(
+    None,
+    "--spare-pairs",
+    help="Spare column pairs of the output array: a test pass puts each output on the "
+    "healthiest pairs (default: the rest of its tile; 0: no repair).",
+)
 _SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+
+
+def _spare_pairs(layout: ChipLayout, spare_pairs: int | None) -> int:
+    """``--spare-pairs``, checked; ``None``: the rest of the output array's tile."""
+    if spare_pairs is None:
+        return tile_spares(layout, layout.arrays[-1].name)
+    if spare_pairs < 0:
+        raise ValueError(f"--spare-pairs must be >= 0, got {spare_pairs}")
+    return spare_pairs
+
+
+def _mean_or_none(values: Any) -> float | None:
+    return None if values is None else float(values.double().mean())
 
 
 def _parse_bench(bench: str) -> tuple[str, int]:
@@ -76,9 +96,36 @@ def _parse_bench(bench: str) -> tuple[str, int]:
 
 
 def make_chip(
-    preset: str, chips: int, layout: ChipLayout, levels: int, seed: int, bench: str | None = None
+    preset: str,
+    chips: int,
+    layout: ChipLayout,
+    levels: int,
+    seed: int,
+    bench: str | None = None,
+    *,
+    spare_pairs: int = 0,
+    strategy: str = "hybrid",
 ) -> Chip:
-    """A batch of simulated chips, or the bench at ``bench`` (``HOST:PORT``)."""
+    """A batch of simulated chips, or the bench at ``bench`` (``HOST:PORT``), for the model's
+    ``layout``.  With ``spare_pairs`` the output array has that many more column pairs, and the
+    chip is returned repaired: tested, with its output columns on the healthiest pairs
+    (:mod:`memlearn.onchip.repair`)."""
+    output = layout.arrays[-1]
+    physical = with_spares(layout, output.name, spare_pairs)
+    chip = _physical_chip(preset, chips, physical, levels, seed, bench)
+    if spare_pairs == 0:
+        return chip
+    try:
+        return repair_columns(chip, output.name, output.cols, strategy)
+    except BaseException:
+        if hasattr(chip, "close"):
+            chip.close()
+        raise
+
+
+def _physical_chip(
+    preset: str, chips: int, layout: ChipLayout, levels: int, seed: int, bench: str | None
+) -> Chip:
     if bench:
         from memlearn.chip.remote import RemoteChip
 
@@ -86,7 +133,8 @@ def make_chip(
         if chip.layout.arrays != layout.arrays:
             chip.close()
             raise ValueError(
-                f"the bench's arrays {chip.layout.arrays} do not fit the model {layout}"
+                f"the bench's arrays {chip.layout.arrays} do not fit the model's {layout.arrays} "
+                f"(the output array counts the spare pairs of --spare-pairs)"
             )
         return chip
     from memlearn.chip.simulated import SimulatedChip
@@ -168,6 +216,7 @@ def run(
     bench: str | None = None,
     weight_max_source: str = "auto",
     support_copies: int = DEFAULT_SUPPORT_COPIES,
+    spare_pairs: int | None = None,
 ) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
     for name, value, low in (("chips", chips, 1), ("steps", steps, 0)):
@@ -187,7 +236,11 @@ def run(
         levels, seed, root, support_copies,
     )  # fmt: skip
     n_chips = min(chips, tasks)
-    chip = make_chip(preset, n_chips, head_layout(net), levels, seed, bench)
+    layout = head_layout(net)
+    spare_pairs = _spare_pairs(layout, spare_pairs)
+    chip = make_chip(
+        preset, n_chips, layout, levels, seed, bench, spare_pairs=spare_pairs, strategy=strategy
+    )
     try:
         level_g = chip_levels(chip, None)  # the chip's own levels (S)
         weight_max, weight_max_from = resolve_weight_max(
@@ -238,6 +291,9 @@ def run(
         "weight_max": weight_max,
         "weight_max_source": weight_max_from,
         "support_copies": support_copies,
+        "spare_pairs": spare_pairs,
+        "repair_test_energy_j": _mean_or_none(getattr(chip, "test_energy_j", None)),
+        "repair_faulty_pairs": _mean_or_none(getattr(chip, "faulty_pairs", None)),
         "bench": bench,
         "seconds": elapsed,
         "deployment": deployment_summary(result),
@@ -298,6 +354,12 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
         f"{1e6 * dep['energy_j']:.3f} µJ per chip; full-scale weights "
         f"{[round(w, 4) for w in info['weight_max']]} ({info['weight_max_source']})"
     )
+    if info.get("repair_test_energy_j") is not None:
+        console.print(
+            f"column repair (not counted above): {info['spare_pairs']} spare pairs, "
+            f"{info['repair_faulty_pairs']:.2f} faulty pairs found per chip, test pass "
+            f"{1e6 * info['repair_test_energy_j']:.3f} µJ per chip"
+        )
     if "accuracy_after_bake" in summary:
         ratio = summary["accuracy_after_bake"] / max(summary["accuracy_by_step"][-1], 1e-12)
         console.print(
@@ -328,6 +390,7 @@ def adapt(
     ),
     weight_max: str = _WEIGHT_MAX,
     support_copies: int = _SUPPORT_COPIES,
+    spare_pairs: int | None = _SPARE_PAIRS,
     as_json: bool = _JSON,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
@@ -351,6 +414,7 @@ def adapt(
             bench=bench,
             weight_max_source=weight_max,
             support_copies=support_copies,
+            spare_pairs=spare_pairs,
         )
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
@@ -420,6 +484,7 @@ def adapt_gap(
     levels: int | None = _LEVELS,
     weight_max: str = _WEIGHT_MAX,
     support_copies: int = _SUPPORT_COPIES,
+    spare_pairs: int | None = _SPARE_PAIRS,
     seed: int = _SEED,
     root: Path | None = _ROOT,
     as_json: bool = _JSON,
@@ -461,6 +526,7 @@ def adapt_gap(
             head_weights(net), lrs, head_layout(net),
             weight_max=wmax, peak_weight_max=peak, preset=preset, strategy=strategy,
             policy=policy, levels=levels, steps=steps, seed=seed, max_chips=max_chips,
+            spare_pairs=_spare_pairs(head_layout(net), spare_pairs),
         )  # fmt: skip
         study.info.update(split=split, weight_max_source=wmax_from, ways=ways, shots=shots)
         study.info["seconds"] = time.perf_counter() - started
@@ -509,7 +575,8 @@ def adapt_gap(
     console.print(table)
     console.print(
         f"full scale {[round(w, 4) for w in i['weight_max']]} ({wmax_from}); peak rule "
-        f"{[round(w, 4) for w in i['peak_weight_max']]}; {i['seconds']:.1f} s"
+        f"{[round(w, 4) for w in i['peak_weight_max']]}; column repair with "
+        f"{i['spare_pairs']} spare pairs; {i['seconds']:.1f} s"
     )
 
 

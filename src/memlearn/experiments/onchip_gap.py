@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from memlearn.chip.base import ChipLayout, ProgramReport
+from memlearn.chip.base import Chip, ChipLayout, ProgramReport
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
@@ -48,6 +48,7 @@ from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
+from memlearn.onchip.repair import repair_columns, with_spares
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
@@ -194,12 +195,14 @@ def attribute_gap(
     steps: int = 5,
     seed: int = 0,
     max_chips: int | None = None,
+    spare_pairs: int = 0,
 ) -> GapStudy:
     """Run every row of the study (see the module docstring) on the same ``T`` tasks.
 
     ``weight_max``: the loop's full scale per layer; ``peak_weight_max``: the former peak rule's
     (adds the *design* rows).  ``max_chips`` bounds the chips simulated at once (tasks then run
-    in rounds; default: one chip per task).
+    in rounds; default: one chip per task).  ``spare_pairs``: spare column pairs of the output
+    array, each chip repaired as ``memlearn adapt`` does (:mod:`memlearn.onchip.repair`).
     """
     p = load_preset(preset)
     tasks = support_x.shape[0]
@@ -216,6 +219,7 @@ def attribute_gap(
             "seed": seed,
             "weight_max": list(weight_max),
             "peak_weight_max": None if peak_weight_max is None else list(peak_weight_max),
+            "spare_pairs": spare_pairs,
         }
     )
     soft, _ = software_adapt(support_x, support_y, query_x, query_y, weights, inner_lrs, steps)
@@ -228,7 +232,12 @@ def attribute_gap(
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
     ) -> GapRow:
-        chip = make_chip(n_chips, p, layout, levels, seed, ideal)
+        output = layout.arrays[-1]
+        chip: Chip = make_chip(
+            n_chips, p, with_spares(layout, output.name, spare_pairs), levels, seed, ideal
+        )
+        if spare_pairs:
+            chip = repair_columns(chip, output.name, output.cols, strategy)
         config = AdaptConfig(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )
