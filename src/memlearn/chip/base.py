@@ -72,7 +72,9 @@ def reference_layout() -> ChipLayout:
     """The reference chip's 2 kbit layout (REFERENCE.md §1 [I]).
 
     FC1 32→16 fills one 32x32 tile (32 rows x 16 pairs); FC2 16→5 sits in a second tile
-    (16 rows x 5 pairs).  2,048 cells of the two tiles in all; 1,184 of them hold weights.
+    (16 rows x 5 pairs).  2,048 cells of the two tiles in all; 1,184 of them hold weights.  The
+    other 11 pairs of FC2's 16 rows can serve as spares for column repair
+    (:func:`memlearn.onchip.repair.with_spares`).
     """
     return ChipLayout(arrays=(ArraySpec("fc1", 32, 16), ArraySpec("fc2", 16, 5)))
 
