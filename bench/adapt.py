@@ -28,7 +28,7 @@ from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.repair import repair_columns, tile_spares, with_spares
+from memlearn.onchip.repair import output_layout, repair_output
 from memlearn.onchip.run import head_layout, resolve_weight_max, with_copies
 
 
@@ -63,19 +63,15 @@ def main() -> None:
     # The chip as `memlearn adapt` makes it: spare pairs beside FC2, a test pass, FC2's outputs
     # on the healthiest pairs (memlearn.onchip.repair); not timed, done once per chip.
     layout = head_layout(net)
-    spares = tile_spares(layout, "fc2") if args.spare_pairs is None else args.spare_pairs
+    physical = output_layout(layout, args.spare_pairs)
+    spares = physical.array("fc2").cols - layout.array("fc2").cols
     t0 = time.perf_counter()
     chip = SimulatedChip(
-        args.chips,
-        preset=args.preset,
-        layout=with_spares(layout, "fc2", spares),
-        levels=args.levels,
-        seed=args.seed,
+        args.chips, preset=args.preset, layout=physical, levels=args.levels, seed=args.seed
     )
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if spares:
-        chip = repair_columns(chip, "fc2", layout.array("fc2").cols, args.strategy)
+    chip = repair_output(chip, layout, args.strategy)
     t_repair = time.perf_counter() - t0
     # The full-scale weight exactly as `memlearn adapt` sets it (not timed: done once per model).
     levels = chip_levels(chip, None)

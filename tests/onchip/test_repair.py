@@ -12,7 +12,9 @@ from memlearn.devices.cells import STUCK_HIGH, STUCK_LOW, STUCK_NONE
 from memlearn.onchip.repair import (
     RepairedChip,
     choose_pairs,
+    output_layout,
     repair_columns,
+    repair_output,
     scan_faults,
     tile_spares,
     with_spares,
@@ -102,3 +104,14 @@ def test_spares_fill_the_tile():
         with_spares(layout, "fc2", -1)
     with pytest.raises(KeyError, match="unknown array 'fc3'"):
         with_spares(layout, "fc3", 1)
+
+
+def test_output_layout_and_repair_output():
+    model = ChipLayout((ArraySpec("fc1", 32, 16), ArraySpec("fc2", 16, 5)))
+    assert output_layout(model).array("fc2").cols == 16  # the tile's 11 spares by default
+    assert output_layout(model, 0) == model
+    plain = SimulatedChip(2, preset="hfo2-mlc", layout=model, levels=8, seed=0)
+    assert repair_output(plain, model, "hybrid") is plain  # no spares: nothing to repair
+    wide = SimulatedChip(2, preset="hfo2-mlc", layout=output_layout(model, 3), levels=8, seed=0)
+    repaired = repair_output(wide, model, "hybrid")
+    assert isinstance(repaired, RepairedChip) and repaired.layout == model

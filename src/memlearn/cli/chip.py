@@ -43,14 +43,12 @@ def serve(
     from memlearn.chip.base import reference_layout
     from memlearn.chip.server import ChipServer
     from memlearn.chip.simulated import SimulatedChip
-    from memlearn.onchip.repair import tile_spares, with_spares
+    from memlearn.onchip.repair import output_layout
 
     with user_errors():
         if chips < 1:
             raise ValueError(f"--chips must be >= 1, got {chips}")
-        layout = reference_layout()
-        spares = tile_spares(layout, "fc2") if spare_pairs is None else spare_pairs
-        layout = with_spares(layout, "fc2", spares)
+        layout = output_layout(reference_layout(), spare_pairs)
         chip = SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
         server = ChipServer(
             chip,

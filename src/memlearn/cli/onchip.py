@@ -20,7 +20,7 @@ from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
-from memlearn.onchip.repair import repair_columns, tile_spares, with_spares
+from memlearn.onchip.repair import output_layout, repair_output, tile_spares
 from memlearn.onchip.run import (
     MAX_SUPPORT_COPIES,
     QUERIES,
@@ -110,13 +110,9 @@ def make_chip(
     ``layout``.  With ``spare_pairs`` the output array has that many more column pairs, and the
     chip is returned repaired: tested, with its output columns on the healthiest pairs
     (:mod:`memlearn.onchip.repair`)."""
-    output = layout.arrays[-1]
-    physical = with_spares(layout, output.name, spare_pairs)
-    chip = _physical_chip(preset, chips, physical, levels, seed, bench)
-    if spare_pairs == 0:
-        return chip
+    chip = _physical_chip(preset, chips, output_layout(layout, spare_pairs), levels, seed, bench)
     try:
-        return repair_columns(chip, output.name, output.cols, strategy)
+        return repair_output(chip, layout, strategy)
     except BaseException:
         if hasattr(chip, "close"):
             chip.close()

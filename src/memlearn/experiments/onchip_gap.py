@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from memlearn.chip.base import Chip, ChipLayout, ProgramReport
+from memlearn.chip.base import ChipLayout, ProgramReport
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
@@ -48,7 +48,7 @@ from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.repair import repair_columns, with_spares
+from memlearn.onchip.repair import output_layout, repair_output
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
@@ -232,12 +232,8 @@ def attribute_gap(
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
     ) -> GapRow:
-        output = layout.arrays[-1]
-        chip: Chip = make_chip(
-            n_chips, p, with_spares(layout, output.name, spare_pairs), levels, seed, ideal
-        )
-        if spare_pairs:
-            chip = repair_columns(chip, output.name, output.cols, strategy)
+        physical = make_chip(n_chips, p, output_layout(layout, spare_pairs), levels, seed, ideal)
+        chip = repair_output(physical, layout, strategy)
         config = AdaptConfig(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )

@@ -182,3 +182,19 @@ def repair_columns(
     repaired.test_energy_j = after - before
     repaired.faulty_pairs = faulty.sum(dim=(1, 2))
     return repaired
+
+
+def output_layout(layout: ChipLayout, spares: int | None = None) -> ChipLayout:
+    """The physical layout for a model's ``layout``: its output (last) array with ``spares``
+    more column pairs (``None``: the rest of that array's tile, :func:`tile_spares`)."""
+    output = layout.arrays[-1].name
+    return with_spares(layout, output, tile_spares(layout, output) if spares is None else spares)
+
+
+def repair_output(chip: Chip, layout: ChipLayout, strategy: str) -> Chip:
+    """``chip`` (built on :func:`output_layout` of the model's ``layout``) with its output array
+    repaired (:func:`repair_columns`) when it has spare pairs; ``chip`` itself when it has none."""
+    output = layout.arrays[-1]
+    if chip.layout.array(output.name).cols == output.cols:
+        return chip
+    return repair_columns(chip, output.name, output.cols, strategy)
