@@ -16,7 +16,6 @@ import torch
 
 from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
 from memlearn.crossbar.vmm import analog_vmm, dac, ir_drop
-from memlearn.devices import physics
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
@@ -73,6 +72,7 @@ class CrossbarArray:
         ledger: Ledger | None = None,
     ) -> None:
         self.preset = load_preset(preset)
+        self.technology = self.preset.technology
         for name, value in (("n_chips", n_chips), ("rows", rows), ("cols", cols)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise MemlearnError(f"{name} must be an integer >= 1, got {value!r}")
@@ -124,8 +124,9 @@ class CrossbarArray:
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Read every cell once at ``v_read`` with read noise; charges the ``read`` ledger."""
         g = self.cells.g
-        noisy = physics.read(self.preset, g, self.generator) if self.read_noise else g.clone()
-        per_chip = physics.read_energy(self.preset, g).sum(dim=(1, 2, 3))
+        tech = self.technology
+        noisy = tech.read(self.preset, g, self.generator) if self.read_noise else g.clone()
+        per_chip = tech.read_energy(self.preset, g).sum(dim=(1, 2, 3))
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
         self.ledger.add("read", per_chip, t)
         return noisy[..., 0], noisy[..., 1]
@@ -216,10 +217,9 @@ class CrossbarArray:
 
     def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:
         """One fixed incremental pulse per selected cell (+1 SET, -1 RESET, 0 none), no verify."""
-        if self.preset.kind != "rram":
+        if not self.technology.incremental:
             raise MemlearnError(
-                f"fixed incremental pulses need a resistive (rram) preset; {self.preset.name!r} "
-                f"is {self.preset.kind}"
+                self.technology.unsupported(self.preset, "fixed incremental pulses")
             )
         shape = (self.n_chips, self.rows, self.cols)
         for name, t in (("plus", plus), ("minus", minus)):
@@ -236,7 +236,7 @@ class CrossbarArray:
             return WriteSummary(*(zeros.clone() for _ in range(7)))
         part = self.cells.take(index)
         d = direction.view(-1)[index]
-        g_new, energy = physics.increment(
+        g_new, energy = self.technology.increment(
             self.preset, part.g, d, part.set_gain, part.reset_shift, self.generator
         )
         healthy = part.stuck == STUCK_NONE
@@ -293,8 +293,8 @@ class CrossbarArray:
         gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
         sp = sm = None
         if self.read_noise:
-            sp = physics.read_sigma(self.preset, g[..., 0])
-            sm = physics.read_sigma(self.preset, g[..., 1])
+            sp = self.technology.read_sigma(self.preset, g[..., 0])
+            sm = self.technology.read_sigma(self.preset, g[..., 1])
         out = analog_vmm(
             v_in,
             gp,

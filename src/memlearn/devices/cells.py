@@ -74,8 +74,8 @@ def reset_conductance(
 def sample_cells(
     preset: DevicePreset, shape: tuple[int, ...] | torch.Size, generator: torch.Generator
 ) -> CellState:
-    """Fresh cells after forming and a full RESET: HRS conductances (lognormal), sampled
-    device-to-device properties, stuck cells at the preset's rates, and endurance limits."""
+    """Fresh cells: stuck cells at the preset's rates, endurance limits, and the
+    technology's fresh state and device-to-device properties (``CellTechnology.sample``)."""
     shape = tuple(shape)
     v = preset.values
     u = torch.rand(shape, generator=generator)
@@ -89,17 +89,7 @@ def sample_cells(
         * v["endurance"]
         * torch.exp(v["endurance_sigma"] * torch.randn(shape, generator=generator))
     )  # two pulses (SET + RESET) per cycle
-    if preset.kind == "rram":
-        set_gain = torch.exp(v["set_d2d"] * torch.randn(shape, generator=generator))
-        reset_shift = v["reset_d2d"] * torch.randn(shape, generator=generator)
-        g_hrs = reset_conductance(preset, v["reset_v_max"], reset_shift)
-        jump = torch.log(torch.tensor(v["g_max"]) / g_hrs).clamp_min(0)
-        sigma = v["reset_c2c"] + v["reset_c2c_jump"] * jump
-        g = g_hrs * torch.exp(sigma * torch.randn(shape, generator=generator))
-    else:
-        set_gain = torch.ones(shape)
-        reset_shift = torch.zeros(shape)
-        g = torch.full(shape, v["g_min"])
+    g, set_gain, reset_shift = preset.technology.sample(preset, shape, generator)
     g = torch.where(stuck == STUCK_LOW, torch.tensor(v["g_stuck_low"]), g)
     g = torch.where(stuck == STUCK_HIGH, torch.tensor(v["g_stuck_high"]), g)
     return CellState(

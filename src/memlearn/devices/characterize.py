@@ -118,8 +118,11 @@ def characterize(
         raise MemlearnError(f"bake hours must be >= 0, got {bake_hours}")
     if bake_celsius <= -273.15:
         raise MemlearnError(f"bake temperature must be above -273.15 °C, got {bake_celsius}")
-    if p.kind == "feram" and levels != 2:
-        raise MemlearnError(f"{p.name} stores one bit per cell: levels must be 2, got {levels}")
+    states = p.technology.states
+    if states is not None and levels != states:
+        raise MemlearnError(
+            f"{p.name} stores {states} states per cell: levels must be {states}, got {levels}"
+        )
     win = check_window(window) if window is not None else p.window
     targets = level_conductances(levels, win)
     generator = torch.Generator().manual_seed(int(seed))

@@ -43,8 +43,9 @@ import torch
 
 from memlearn.devices.physics import read_sigma
 from memlearn.devices.preset import DevicePreset, load_preset
-from memlearn.devices.programming import check_strategy
 from memlearn.devices.retention import acceleration_factor, celsius
+from memlearn.devices.rram import require_resistive
+from memlearn.devices.strategies import check_strategy, get_strategy
 from memlearn.errors import CorruptDataError, MemlearnError
 
 REQUIRED_COLUMNS = ("level", "conductance")
@@ -238,14 +239,13 @@ def fit_measurements(
     """Fit ``base`` to the measurements in ``path``; see the module docstring."""
     check_strategy(strategy)
     preset = load_preset(base)
-    if preset.kind != "rram":
-        raise MemlearnError(f"fitting needs a resistive (rram) base preset, {preset.name!r} is not")
+    require_resistive(preset, "fitting")
     m = read_measurements(path)
     v = preset.values
     groups, dropped = _groups(m, v["t_ref_k"], v["settle_s"])
     if len({g[0] for g in groups}) < 2:
         raise CorruptDataError(f"{Path(path).name}: need at least 2 levels with >= 2 reads each")
-    family = "reset" if strategy in ("hybrid", "iterative-reset") else "set"
+    family = "reset" if get_strategy(strategy).ends_with_reset else "set"
     n_times = len({(g[1], g[2]) for g in groups})
     n_temps = len({g[2] for g in groups})
     ea = v["ea_ev"]

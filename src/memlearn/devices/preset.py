@@ -21,17 +21,18 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from memlearn.errors import MemlearnError
 from memlearn.io import atomic_write
 
+if TYPE_CHECKING:
+    from memlearn.devices.technology import CellTechnology
+
 DEFAULT_PRESET = "hfo2-mlc"
 """The reference-like multi-level HfO2 ReRAM (1T1R) preset, the default everywhere."""
-
-KINDS = ("rram", "feram")
 
 # Parameter name -> (table in the TOML file, unit, short meaning).  Every parameter is a float.
 PARAMETERS: dict[str, tuple[str, str, str]] = {
@@ -109,30 +110,40 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "bit_fail_rate": ("feram", "1", "fraction of writes that do not switch"),
 }
 
-_COMMON = {
-    "g_min",
-    "g_max",
-    "g_ref",
-    "v_read",
-    "read_pulse_s",
-    "read_noise",
-    "read_t_r",
-    "read_overhead_j",
-    "stuck_low_rate",
-    "stuck_high_rate",
-    "g_stuck_low",
-    "g_stuck_high",
-    "endurance",
-    "endurance_sigma",
-    "adc_fom_j",
-    "dac_j",
-    "settle_s",
-    "max_pulses",
-    "verify_tolerance",
-}
-_FERAM_ONLY = {"write_energy_j", "write_pulse_s", "bit_fail_rate"}
-# Parameters added after preset files were first written: a resistive preset file without one
-# gets this (value, source), so older files (e.g. from ``memlearn device fit``) keep loading.
+COMMON_PARAMETERS = frozenset(
+    {
+        "g_min",
+        "g_max",
+        "g_ref",
+        "v_read",
+        "read_pulse_s",
+        "read_noise",
+        "read_t_r",
+        "read_overhead_j",
+        "stuck_low_rate",
+        "stuck_high_rate",
+        "g_stuck_low",
+        "g_stuck_high",
+        "endurance",
+        "endurance_sigma",
+        "adc_fom_j",
+        "dac_j",
+        "settle_s",
+        "max_pulses",
+        "verify_tolerance",
+    }
+)
+"""Parameters every cell technology needs (window, read, faults, converters, controller)."""
+
+
+def parameters_in(*tables: str) -> frozenset[str]:
+    """The names of the parameters in the preset file's ``tables``."""
+    return frozenset(k for k, (table, _, _) in PARAMETERS.items() if table in tables)
+
+
+# Parameters added after resistive preset files were first written: a resistive preset file
+# without one gets this (value, source) (``rram.ResistiveCell.optional``), so older files
+# (e.g. from ``memlearn device fit``) keep loading.
 OPTIONAL: dict[str, tuple[float, str]] = {
     "read_noise_rel": (
         0.0,
@@ -143,10 +154,6 @@ OPTIONAL: dict[str, tuple[float, str]] = {
         "[I] default: sigma_G ∝ sqrt(G) from Poisson defect statistics (sigma_R/R ∝ R^0.5, "
         "Ambrogio et al., IEEE TED, Part I); not given in the preset file",
     ),
-}
-REQUIRED: dict[str, frozenset[str]] = {
-    "rram": frozenset(set(PARAMETERS) - _FERAM_ONLY - set(OPTIONAL)),
-    "feram": frozenset(_COMMON | _FERAM_ONLY),
 }
 
 _NONNEGATIVE_ONLY = {"ea_ev"}  # everything else must be > 0 or >= 0 as checked below
@@ -204,6 +211,13 @@ class DevicePreset:
         if values is not None and key in values:
             return values[key]
         raise AttributeError(f"preset has no parameter {key!r}")
+
+    @property
+    def technology(self) -> CellTechnology:
+        """The cell technology of this preset's ``kind`` (``memlearn.devices.technologies``)."""
+        from memlearn.devices.technologies import technology
+
+        return technology(self.kind)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -294,6 +308,8 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
     kind = meta.get("kind", "rram")
     if not isinstance(name, str) or not name:
         raise MemlearnError(f"preset {origin!r}: [meta] name must be a non-empty string")
+    from memlearn.devices.technologies import KINDS, technology
+
     if kind not in KINDS:
         raise MemlearnError(f"preset {name!r}: kind {kind!r} unknown; allowed {list(KINDS)}")
     values: dict[str, float] = {}
@@ -318,10 +334,9 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
                 raise MemlearnError(f"preset {name!r}: {key} value {value!r} is not a number")
             values[key] = float(value)
             sources[key] = str(entry["source"])
-    if kind == "rram":
-        for key, (value, source) in OPTIONAL.items():
-            if key not in values:
-                values[key], sources[key] = value, source
+    for key, (value, source) in technology(kind).optional.items():
+        if key not in values:
+            values[key], sources[key] = value, source
     extra_meta = {k: str(v) for k, v in meta.items() if k not in ("name", "kind", "description")}
     preset = DevicePreset(
         name=name,
@@ -338,8 +353,11 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
 
 def validate(preset: DevicePreset) -> None:
     """Raise ``MemlearnError`` naming the first missing or out-of-range parameter."""
+    from memlearn.devices.technologies import technology
+
+    tech = technology(preset.kind)
     v = preset.values
-    missing = sorted(REQUIRED[preset.kind] - set(v))
+    missing = sorted(tech.required - set(v))
     if missing:
         raise MemlearnError(f"preset {preset.name!r} ({preset.kind}) lacks parameters {missing}")
     for key, value in v.items():
@@ -367,8 +385,7 @@ def validate(preset: DevicePreset) -> None:
         raise MemlearnError(f"preset {preset.name!r}: stuck rates add up to more than 1")
     if v["max_pulses"] < 1 or v["max_pulses"] != int(v["max_pulses"]):
         raise MemlearnError(f"preset {preset.name!r}: max_pulses must be a positive integer")
-    if preset.kind == "rram" and not v["icc_min"] < v["icc_max"]:
-        raise MemlearnError(f"preset {preset.name!r}: icc_min must be below icc_max")
+    tech.check(preset)
 
 
 def to_dict(preset: DevicePreset) -> dict[str, Any]:

@@ -94,12 +94,20 @@ def _profile(
 def relax(
     preset: DevicePreset, cells: CellState, seconds: float, generator: torch.Generator
 ) -> None:
-    """Age ``cells`` (in place) by ``seconds`` effective seconds at the reference temperature."""
+    """Age ``cells`` (in place) by ``seconds`` effective seconds at the reference temperature
+    (the technology's ``relax``: resistive cells relax as described above, others only age)."""
     if not seconds >= 0:
         raise MemlearnError(f"seconds must be >= 0 s, got {seconds}")
-    if seconds == 0 or preset.kind != "rram":
+    if seconds == 0:
         cells.age_s += seconds
         return
+    preset.technology.relax(preset, cells, seconds, generator)
+
+
+def relax_filaments(
+    preset: DevicePreset, cells: CellState, seconds: float, generator: torch.Generator
+) -> None:
+    """The relaxation of resistive cells (the module docstring's model), ``seconds`` > 0."""
     v = preset.values
     t1 = cells.age_s.double()
     t2 = t1 + seconds

@@ -33,6 +33,7 @@ import torch
 
 from memlearn.devices.levels import check_window
 from memlearn.devices.preset import DevicePreset, derive, load_preset
+from memlearn.devices.rram import require_resistive
 from memlearn.errors import MemlearnError
 
 SPREAD_PARAMETERS = (
@@ -78,8 +79,7 @@ def scale_spread(preset: DevicePreset | str, factor: float) -> DevicePreset:
     f = float(factor)
     if not lo <= f <= hi:
         raise MemlearnError(f"spread factor must be in [{lo:g}, {hi:g}], got {factor!r}")
-    if p.kind != "rram":
-        raise MemlearnError(f"scale_spread needs a resistive (rram) preset; {p.name!r} is {p.kind}")
+    require_resistive(p, "scale_spread")
     v = p.values
     changes = {k: v[k] * f for k in (*SPREAD_PARAMETERS, *RESOLUTION_PARAMETERS) if k in v}
     changes["iset_start"] = 1.0 - (1.0 - v["iset_start"]) * f
@@ -93,11 +93,7 @@ def reachable_window(preset: DevicePreset | str) -> tuple[float, float]:
     """``(lowest, highest)`` conductance (S) the cell can be programmed to: the full-RESET level
     (RESET at ``reset_v_max``) and the SET level at the highest compliance ``icc_max``."""
     p = load_preset(preset)
-    v = p.values
-    if p.kind != "rram":
-        return p.window
-    floor = v["reset_g_ref"] * math.exp(-(v["reset_v_max"] - v["reset_v_ref"]) / v["reset_v_slope"])
-    return floor, v["icc_max"] / v["set_k_volts"]
+    return p.technology.reachable_window(p)
 
 
 def with_window(preset: DevicePreset | str, g_min: float, g_max: float) -> DevicePreset:
