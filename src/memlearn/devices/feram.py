@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from memlearn.devices.cells import STUCK_NONE, CellState
-from memlearn.devices.preset import COMMON_PARAMETERS, DevicePreset, parameters_in
+from memlearn.devices.parameters import COMMON_PARAMETERS, parameters_in
+from memlearn.devices.preset import DevicePreset
 from memlearn.devices.technology import CellTechnology, WriteTally
 
 if TYPE_CHECKING:

@@ -25,169 +25,38 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from memlearn.devices.parameters import (
+    COMMON_PARAMETERS,
+    OPTIONAL,
+    PARAMETERS,
+    SIGNED,
+    ZERO_OK,
+    parameters_in,
+)
 from memlearn.errors import MemlearnError
 from memlearn.io import atomic_write
 
 if TYPE_CHECKING:
     from memlearn.devices.technology import CellTechnology
 
+__all__ = [
+    "COMMON_PARAMETERS",
+    "DEFAULT_PRESET",
+    "OPTIONAL",
+    "PARAMETERS",
+    "DevicePreset",
+    "derive",
+    "from_dict",
+    "list_presets",
+    "load_preset",
+    "parameters_in",
+    "save_preset",
+    "to_dict",
+    "validate",
+]
+
 DEFAULT_PRESET = "hfo2-mlc"
 """The reference-like multi-level HfO2 ReRAM (1T1R) preset, the default everywhere."""
-
-# Parameter name -> (table in the TOML file, unit, short meaning).  Every parameter is a float.
-PARAMETERS: dict[str, tuple[str, str, str]] = {
-    # conductance window
-    "g_min": ("window", "S", "lowest programmable level"),
-    "g_max": ("window", "S", "highest programmable level"),
-    "g_ref": ("window", "S", "reference conductance for the sqrt(G) scaling of spreads"),
-    # SET: compliance set by the access transistor's gate voltage
-    "v_set": ("set", "V", "SET pulse amplitude on the bit line"),
-    "set_pulse_s": ("set", "s", "SET pulse width"),
-    "set_k_volts": ("set", "V", "G after SET = I_cc / set_k_volts (R_LRS = V_C / I_C)"),
-    "gate_k": ("set", "A/V^2", "access transistor gain: I_cc = gate_k/2 (V_g - V_th)^2"),
-    "gate_vth": ("set", "V", "access transistor threshold voltage"),
-    "gate_step": ("set", "V", "resolution of the gate-voltage DAC"),
-    "icc_min": ("set", "A", "lowest usable compliance current"),
-    "icc_max": ("set", "A", "highest compliance current (gate fully on)"),
-    "set_c2c": ("set", "1", "cycle-to-cycle spread: sigma_G = set_c2c * sqrt(G * g_ref)"),
-    "set_d2d": ("set", "1", "device-to-device spread of the G-I_cc slope (lognormal sigma)"),
-    # RESET: amplitude sets how far the gap opens
-    "reset_v_ref": ("reset", "V", "RESET amplitude that brings a cell to reset_g_ref"),
-    "reset_g_ref": ("reset", "S", "conductance reached at reset_v_ref"),
-    "reset_v_slope": ("reset", "V", "G_reset(V) = reset_g_ref exp(-(V - reset_v_ref) / slope)"),
-    "reset_v_max": ("reset", "V", "full-RESET amplitude"),
-    "reset_pulse_s": ("reset", "s", "RESET pulse width"),
-    "reset_c2c": ("reset", "1", "lognormal sigma of a small RESET step"),
-    "reset_c2c_jump": ("reset", "1", "extra lognormal sigma per unit of ln(G_before/G_after)"),
-    "reset_d2d": ("reset", "V", "device-to-device spread of reset_v_ref"),
-    "reset_cell_fraction": ("reset", "1", "fraction of the pulse amplitude across the cell"),
-    # read and verify
-    "v_read": ("read", "V", "read voltage (largest accepted by a VMM)"),
-    "read_pulse_s": ("read", "s", "read / verify pulse width"),
-    "read_noise": ("read", "1", "aihwkit CMO 1/f read noise (sigma in uS per decade of G/uS)"),
-    "read_noise_rel": ("read", "1", "short-term (RTN-like) read noise, fraction of G"),
-    "read_t_r": ("read", "s", "aihwkit CMO read noise reference time"),
-    "read_overhead_j": ("read", "J", "sense amplifier energy per verify read"),
-    # program-and-verify controller
-    "verify_tolerance": ("verify", "S", "half width of the verify band around a target"),
-    "max_pulses": ("verify", "1", "pulse limit per cell and program operation"),
-    "iset_start": ("verify", "1", "iterative SET: first compliance, fraction of nominal"),
-    "iset_step": ("verify", "1", "iterative SET: compliance step, fraction of nominal"),
-    "hybrid_margin": ("verify", "1", "hybrid: SET aims this fraction above the target"),
-    "ireset_margin": ("verify", "1", "iterative RESET: first amplitude aims this far above"),
-    "reset_step": ("verify", "V", "RESET-verify amplitude step"),
-    "settle_s": ("verify", "s", "time between the end of programming and first use"),
-    # relaxation and drift
-    "relax_tau_s": ("drift", "s", "time constant of the fast relaxation"),
-    "relax_t0_s": ("drift", "s", "time origin of the log(t) spread"),
-    "relax_fast_set": ("drift", "S", "fast relaxation sigma at g_ref, SET-terminated states"),
-    "relax_fast_reset": ("drift", "S", "fast relaxation sigma at g_ref, RESET-terminated states"),
-    "relax_log_set": ("drift", "S", "spread growth per ln(t) at g_ref, SET-terminated"),
-    "relax_log_reset": ("drift", "S", "spread growth per ln(t) at g_ref, RESET-terminated"),
-    "relax_mean_set": ("drift", "S", "mean decrease per ln(t) at g_ref, SET-terminated"),
-    "relax_mean_reset": ("drift", "S", "mean decrease per ln(t) at g_ref, RESET-terminated"),
-    "relax_g_exp": ("drift", "1", "level law: relaxation spread and drift scale as (G/g_ref)^exp"),
-    "ea_ev": ("drift", "eV", "Arrhenius activation energy of relaxation"),
-    "t_ref_k": ("drift", "K", "temperature at which the drift parameters hold"),
-    # faults and wear
-    "stuck_low_rate": ("faults", "1", "fraction of cells stuck at low conductance"),
-    "stuck_high_rate": ("faults", "1", "fraction of cells stuck at high conductance"),
-    "g_stuck_low": ("faults", "S", "conductance of a cell stuck low"),
-    "g_stuck_high": ("faults", "S", "conductance of a cell stuck high"),
-    "endurance": ("faults", "1", "median SET/RESET cycles before a cell wears out (sticks)"),
-    "endurance_sigma": ("faults", "1", "lognormal sigma of the endurance"),
-    # fixed incremental pulses (Manhattan-rule updates)
-    "inc_icc": ("increment", "A", "compliance of a fixed incremental SET pulse"),
-    "inc_alpha": ("increment", "1", "fraction of the distance to the bound moved per pulse"),
-    "inc_v_reset": ("increment", "V", "amplitude of a fixed incremental RESET pulse"),
-    "inc_noise": ("increment", "1", "relative cycle-to-cycle spread of an incremental step"),
-    # converters
-    "adc_fom_j": ("converters", "J", "ADC energy per conversion step (Walden figure of merit)"),
-    "dac_j": ("converters", "J", "DAC energy per conversion"),
-    # 1T-1C ferroelectric cells
-    "write_energy_j": ("feram", "J", "energy of one ferroelectric write"),
-    "write_pulse_s": ("feram", "s", "ferroelectric switching pulse width"),
-    "bit_fail_rate": ("feram", "1", "fraction of writes that do not switch"),
-}
-
-COMMON_PARAMETERS = frozenset(
-    {
-        "g_min",
-        "g_max",
-        "g_ref",
-        "v_read",
-        "read_pulse_s",
-        "read_noise",
-        "read_t_r",
-        "read_overhead_j",
-        "stuck_low_rate",
-        "stuck_high_rate",
-        "g_stuck_low",
-        "g_stuck_high",
-        "endurance",
-        "endurance_sigma",
-        "adc_fom_j",
-        "dac_j",
-        "settle_s",
-        "max_pulses",
-        "verify_tolerance",
-    }
-)
-"""Parameters every cell technology needs (window, read, faults, converters, controller)."""
-
-
-def parameters_in(*tables: str) -> frozenset[str]:
-    """The names of the parameters in the preset file's ``tables``."""
-    return frozenset(k for k, (table, _, _) in PARAMETERS.items() if table in tables)
-
-
-# Parameters added after resistive preset files were first written: a resistive preset file
-# without one gets this (value, source) (``rram.ResistiveCell.optional``), so older files
-# (e.g. from ``memlearn device fit``) keep loading.
-OPTIONAL: dict[str, tuple[float, str]] = {
-    "read_noise_rel": (
-        0.0,
-        "[E] default: no short-term read noise beyond the 1/f term (not given in the file)",
-    ),
-    "relax_g_exp": (
-        0.5,
-        "[I] default: sigma_G ∝ sqrt(G) from Poisson defect statistics (sigma_R/R ∝ R^0.5, "
-        "Ambrogio et al., IEEE TED, Part I); not given in the preset file",
-    ),
-}
-
-_NONNEGATIVE_ONLY = {"ea_ev"}  # everything else must be > 0 or >= 0 as checked below
-_ZERO_OK = {
-    "stuck_low_rate",
-    "stuck_high_rate",
-    "set_c2c",
-    "set_d2d",
-    "reset_c2c",
-    "reset_c2c_jump",
-    "reset_d2d",
-    "read_noise",
-    "relax_fast_set",
-    "relax_fast_reset",
-    "relax_log_set",
-    "relax_log_reset",
-    "relax_mean_set",
-    "relax_mean_reset",
-    "endurance_sigma",
-    "inc_noise",
-    "hybrid_margin",
-    "ireset_margin",
-    "settle_s",
-    "bit_fail_rate",
-    "read_overhead_j",
-    "dac_j",
-    "adc_fom_j",
-    "gate_step",
-    "ea_ev",
-    "iset_start",
-    "relax_g_exp",
-    "read_noise_rel",
-}
-_SIGNED = {"gate_vth", "relax_mean_set", "relax_mean_reset"}
 
 
 @dataclass(frozen=True)
@@ -363,9 +232,9 @@ def validate(preset: DevicePreset) -> None:
     for key, value in v.items():
         if not math.isfinite(value):
             raise MemlearnError(f"preset {preset.name!r}: {key} = {value} is not finite")
-        if key in _SIGNED:
+        if key in SIGNED:
             continue
-        if key in _ZERO_OK:
+        if key in ZERO_OK:
             if value < 0:
                 raise MemlearnError(f"preset {preset.name!r}: {key} = {value} must be >= 0")
         elif value <= 0:

@@ -31,7 +31,8 @@ import torch
 
 from memlearn.devices import physics, retention
 from memlearn.devices.cells import reset_conductance
-from memlearn.devices.preset import COMMON_PARAMETERS, OPTIONAL, DevicePreset, parameters_in
+from memlearn.devices.parameters import COMMON_PARAMETERS, OPTIONAL, parameters_in
+from memlearn.devices.preset import DevicePreset
 from memlearn.devices.technology import CellTechnology, WriteTally
 from memlearn.errors import MemlearnError
 

@@ -124,9 +124,10 @@ class CellTechnology:
         """One fixed incremental pulse per cell: ``(new G in S, energy in J)``."""
         raise MemlearnError(self.unsupported(preset, "fixed incremental pulses"))
 
-    def reachable_window(self, preset: DevicePreset) -> tuple[float, float]:
-        """``(lowest, highest)`` conductance (S) a write can reach; default the window."""
-        return preset.window
+    def reachable_window(self, preset: DevicePreset) -> tuple[float, float] | None:
+        """``(lowest, highest)`` conductance (S) a write can reach, or ``None`` when the
+        window is only a representation of the states (any window will do; the default)."""
+        return None
 
     def unsupported(self, preset: DevicePreset, what: str) -> str:
         """The error message for an operation (``what``) this technology does not support."""

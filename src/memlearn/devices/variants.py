@@ -90,10 +90,12 @@ def scale_spread(preset: DevicePreset | str, factor: float) -> DevicePreset:
 
 
 def reachable_window(preset: DevicePreset | str) -> tuple[float, float]:
-    """``(lowest, highest)`` conductance (S) the cell can be programmed to: the full-RESET level
-    (RESET at ``reset_v_max``) and the SET level at the highest compliance ``icc_max``."""
+    """``(lowest, highest)`` conductance (S) the cell can be programmed to: for resistive cells
+    the full-RESET level (RESET at ``reset_v_max``) and the SET level at the highest compliance
+    ``icc_max``; the preset's window where the window only represents the states."""
     p = load_preset(preset)
-    return p.technology.reachable_window(p)
+    reach = p.technology.reachable_window(p)
+    return p.window if reach is None else reach
 
 
 def with_window(preset: DevicePreset | str, g_min: float, g_max: float) -> DevicePreset:
@@ -103,8 +105,9 @@ def with_window(preset: DevicePreset | str, g_min: float, g_max: float) -> Devic
     then span the new window."""
     p = load_preset(preset)
     lo, hi = check_window((g_min, g_max))
-    floor, ceiling = reachable_window(p)
-    if p.kind == "rram" and not (floor * (1 - 1e-9) <= lo and hi <= ceiling * (1 + 1e-9)):
+    reach = p.technology.reachable_window(p)
+    floor, ceiling = reach if reach is not None else (lo, hi)
+    if not (floor * (1 - 1e-9) <= lo and hi <= ceiling * (1 + 1e-9)):
         raise MemlearnError(
             f"window [{lo * 1e6:g}, {hi * 1e6:g}] uS is outside what {p.name!r} cells reach: "
             f"g_min >= {floor * 1e6:.3g} uS (full RESET at reset_v_max) and "
