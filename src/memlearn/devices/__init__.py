@@ -1,6 +1,11 @@
-"""One resistive cell's physics, batched over chips and cells: conductance levels, pulse-by-
+"""One memory cell's physics, batched over chips and cells: conductance levels, pulse-by-
 pulse programming strategies with verify reads, read noise, relaxation and Arrhenius drift,
 stuck cells, endurance, energy, presets with sources, and fitting to measurements.
+
+Cell technologies (``technology.CellTechnology``: multi-level ReRAM in ``rram``, FeRAM in
+``feram``) are registered by the preset ``kind`` in ``technologies`` (``KINDS``,
+``technology(preset)``, also ``preset.technology``); write strategies are registered by name
+in ``strategies`` and run pulse by pulse by ``controller``.
 
 Public API (SI units: siemens, volts, seconds, joules, kelvin):
 
@@ -52,6 +57,7 @@ from memlearn.devices.retention import (
     equivalent_seconds,
     relax,
 )
+from memlearn.devices.technologies import KINDS, technology
 from memlearn.devices.variants import match_spread, scale_spread, with_window
 
 __all__ = [
@@ -61,6 +67,7 @@ __all__ = [
     "CellState",
     "Characterization",
     "DevicePreset",
+    "KINDS",
     "ProgramResult",
     "acceleration_factor",
     "age",
@@ -80,5 +87,6 @@ __all__ = [
     "sample_cells",
     "save_preset",
     "scale_spread",
+    "technology",
     "with_window",
 ]

@@ -31,7 +31,6 @@ class FerroelectricCell(CellTechnology):
     """A binary 1T-1C ferroelectric cell; see the module docstring."""
 
     kind = "feram"
-    description = "binary ferroelectric 1T-1C FeRAM"
     required = frozenset(COMMON_PARAMETERS | parameters_in("feram"))
     states = 2
 

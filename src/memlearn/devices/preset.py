@@ -177,10 +177,10 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
     kind = meta.get("kind", "rram")
     if not isinstance(name, str) or not name:
         raise MemlearnError(f"preset {origin!r}: [meta] name must be a non-empty string")
-    from memlearn.devices.technologies import KINDS, technology
+    from memlearn.devices.technologies import TECHNOLOGIES
 
-    if kind not in KINDS:
-        raise MemlearnError(f"preset {name!r}: kind {kind!r} unknown; allowed {list(KINDS)}")
+    if kind not in TECHNOLOGIES:
+        raise MemlearnError(f"preset {name!r}: kind {kind!r} unknown; allowed {list(TECHNOLOGIES)}")
     values: dict[str, float] = {}
     sources: dict[str, str] = {}
     for table, entries in data.items():
@@ -203,7 +203,7 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
                 raise MemlearnError(f"preset {name!r}: {key} value {value!r} is not a number")
             values[key] = float(value)
             sources[key] = str(entry["source"])
-    for key, (value, source) in technology(kind).optional.items():
+    for key, (value, source) in TECHNOLOGIES[kind].optional.items():
         if key not in values:
             values[key], sources[key] = value, source
     extra_meta = {k: str(v) for k, v in meta.items() if k not in ("name", "kind", "description")}

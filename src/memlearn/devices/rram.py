@@ -47,7 +47,6 @@ class ResistiveCell(CellTechnology):
     """A multi-level filamentary ReRAM cell; see the module docstring."""
 
     kind = "rram"
-    description = "multi-level filamentary ReRAM, 1T1R"
     required = frozenset(
         (COMMON_PARAMETERS | parameters_in(*_TABLES, "converters")) - set(OPTIONAL)
     )

@@ -65,7 +65,6 @@ class CellTechnology:
     """Base class of a cell technology; see the module docstring for the interface."""
 
     kind: ClassVar[str]
-    description: ClassVar[str]
     required: ClassVar[frozenset[str]]
     optional: ClassVar[dict[str, tuple[float, str]]] = {}
     states: ClassVar[int | None] = None
