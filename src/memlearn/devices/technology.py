@@ -8,13 +8,15 @@ in its ``[meta]`` table.  Everything that differs between technologies goes thro
 - state: ``sample(preset, shape, generator)``, the kind-specific part of fresh cells
   (``cells.sample_cells`` adds stuck cells and endurance, common to all);
 - programming: ``write(preset, cells, target, strategy, tolerance, max_pulses, generator,
-  tally)``, the pulses of one program operation (``programming.program`` adds validation,
-  wear and the settle time);
-- reading: ``read``, ``read_sigma``, ``read_energy`` (defaults: ``physics``' read model);
+  tally)``, the pulses of one program operation, their counts and energies (J) in the
+  ``WriteTally`` (``programming.program`` adds validation, wear and the settle time; a
+  technology without strategies ignores ``strategy``);
+- reading: ``read``, ``read_sigma``, ``read_energy`` (J) (defaults: ``physics``' read model);
 - time: ``relax(preset, cells, seconds, generator)`` (default: cells only age);
 - capabilities: ``states`` (``None``: a continuum of levels placed by the write strategies,
   else the number of states a cell stores), ``increment`` (fixed incremental pulses; default:
-  unsupported, ``incremental`` says whether it is supported), ``reachable_window``.
+  unsupported, ``incremental`` says whether it is supported), ``reachable_window`` (``None``:
+  the window only represents the states).
 
 A new technology is a new module with a subclass plus one entry in ``technologies.py``.
 """
@@ -32,6 +34,7 @@ from memlearn.errors import MemlearnError
 if TYPE_CHECKING:
     from memlearn.devices.cells import CellState
     from memlearn.devices.preset import DevicePreset
+    from memlearn.devices.strategies import WriteStrategy
 
 
 @dataclass
@@ -84,7 +87,7 @@ class CellTechnology:
         preset: DevicePreset,
         cells: CellState,
         target: torch.Tensor,
-        strategy: str,
+        strategy: WriteStrategy,
         tolerance: float,
         max_pulses: int,
         generator: torch.Generator,
