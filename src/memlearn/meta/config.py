@@ -211,6 +211,21 @@ class TrainConfig:
             raise ValueError(f"need 0 <= g_min < g_max (siemens), got {self.g_min}, {self.g_max}")
         if not 0 < self.val_target <= 1:
             raise ValueError(f"val_target must be in (0, 1], got {self.val_target}")
+        from memlearn.data.splits import SPLIT_SETS
+
+        for name in ("train_split", "val_split"):
+            if getattr(self, name) not in SPLIT_SETS:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; allowed: {list(SPLIT_SETS)}"
+                )
+        if self.device_preset is not None:
+            from memlearn.devices import load_preset
+            from memlearn.errors import MemlearnError
+
+            try:
+                load_preset(self.device_preset)
+            except MemlearnError as exc:
+                raise ValueError(f"device_preset: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
