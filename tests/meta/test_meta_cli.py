@@ -72,6 +72,7 @@ def test_evaluate_wrong_ways(tiny_checkpoint, shared_data) -> None:
         (["--config", "LEVELS"], "levels must be >= 2"),
         (["--resume", "--overwrite"], "exclude each other"),
         (["--resume"], "no training state"),
+        (["--seed", "0"], "--root"),
     ],
 )
 def test_meta_train_rejects_options_before_any_work(tmp_path, args, match) -> None:

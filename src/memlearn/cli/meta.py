@@ -100,6 +100,8 @@ def meta_train(
         cfg = _train_config(config, overrides, out, resume)
         # every option is checked before any data is read or any folder made
         check_run(cfg, out, resume=resume, overwrite=overwrite, device=torch_device)
+        if root is not None and not root.is_dir():
+            raise FileNotFoundError(f"--root {root} is not a folder")
         train = load_split(cfg.train_split, root)
         val = load_split(cfg.val_split, root)
         command = "memlearn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
