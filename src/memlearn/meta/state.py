@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from memlearn.data import ClassImages, TaskBatch
+from memlearn.errors import CorruptDataError
 from memlearn.meta.config import TrainConfig
 from memlearn.meta.evaluate import evaluate_classes
 from memlearn.meta.hardware import LevelProgrammer, WeightProgrammer
@@ -162,10 +163,15 @@ class Training:
 
     def restore(self, blob: dict[str, Any]) -> None:
         """Continue from a saved state; the log is cut back to the records it covers."""
-        self.learner.load_state_dict(blob["learner"])
-        self.classifier.load_state_dict(blob["classifier"])
-        self.pre_opt.load_state_dict(blob["pre_opt"])
-        self.progress = Progress(**blob["state"])
+        try:
+            self.learner.load_state_dict(blob["learner"])
+            self.classifier.load_state_dict(blob["classifier"])
+            self.pre_opt.load_state_dict(blob["pre_opt"])
+            self.progress = Progress(**blob["state"])
+        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+            raise CorruptDataError(
+                f"training state in {self.out} does not fit this run: {exc}"
+            ) from exc
         if blob["meta_opt"] is not None:
             self.meta_opt = meta_optimizer(self.learner, self.config, pretrained(self.config))
             self.meta_opt.load_state_dict(blob["meta_opt"])
