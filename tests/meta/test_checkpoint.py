@@ -76,3 +76,25 @@ def test_per_step_rates_round_trip_and_are_validated(tmp_path) -> None:
     torch.save(blob, path)
     with pytest.raises(CorruptDataError, match="finite rates > 0"):
         load_checkpoint(path)
+
+
+class _Foreign:
+    """A class a checkpoint must not make memlearn unpickle."""
+
+
+def test_unreadable_files_give_one_clear_reason(tmp_path) -> None:
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CorruptDataError, match="empty file"):
+        load_checkpoint(empty)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "memlearn-fewshot", "thing": _Foreign()}, foreign)
+    with pytest.raises(CorruptDataError, match="_Foreign.*refuses to load") as info:
+        load_checkpoint(foreign)
+    # torch's advice to load with weights_only=False would run the file's code: not relayed
+    assert "weights_only" not in str(info.value) and info.value.__cause__ is None
+    truncated = tmp_path / "truncated.pt"
+    save_checkpoint(truncated, _net(), [0.1, 0.1])
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    with pytest.raises(CorruptDataError, match="truncated or not a torch file"):
+        load_checkpoint(truncated)

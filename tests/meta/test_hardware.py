@@ -156,7 +156,7 @@ def test_bad_programmer_calls() -> None:
     with pytest.raises(ValueError, match="unknown programmer"):
         make_programmer("analog")
     prog = LevelProgrammer()
-    with pytest.raises(ValueError, match="w_max"):
+    with pytest.raises(ValueError, match="weight_max"):
         prog(_weights(), None, 0.0)
     first = prog(_weights(), None, 1.0)
     with pytest.raises(ValueError, match="shape"):

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-import memlearn.meta.train as train_module
+import memlearn.meta.calibration as calibration_module
+import memlearn.meta.state as state_module
 from memlearn.data import TaskSampler
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.meta.config import TrainConfig
@@ -124,12 +125,12 @@ def test_resume_needs_same_config_and_state(tmp_path, tiny_splits) -> None:
 def test_hardware_phase_gets_scaled_rates() -> None:
     """The hardware phase fine-tunes with its own Adam at hardware_lr_scale x phase 3's rates."""
     from memlearn.meta.maml import MetaLearner
-    from memlearn.meta.train import _meta_optimizer
+    from memlearn.meta.state import meta_optimizer
 
     cfg = TrainConfig.from_dict({**TINY, "hardware_lr_scale": 0.25})
     learner = MetaLearner(FewShotNet(5, TINY["widths"], TINY["hidden"]), (0.1, 0.1), True, True)
-    maml = [g["lr"] for g in _meta_optimizer(learner, cfg, True).param_groups]
-    hardware = [g["lr"] for g in _meta_optimizer(learner, cfg, True, "hardware").param_groups]
+    maml = [g["lr"] for g in meta_optimizer(learner, cfg, True).param_groups]
+    hardware = [g["lr"] for g in meta_optimizer(learner, cfg, True, "hardware").param_groups]
     assert maml == [cfg.extractor_lr, cfg.outer_lr, cfg.lr_lr]
     assert hardware == pytest.approx([0.25 * lr for lr in maml])
 
@@ -220,7 +221,7 @@ def test_calibration_tasks_kind(monkeypatch, tiny_splits, kind: str) -> None:
             )
             return batch
 
-    monkeypatch.setattr(train_module, "TaskSampler", Spy)
+    monkeypatch.setattr(calibration_module, "TaskSampler", Spy)
     cfg = TrainConfig.from_dict({**TINY, "calibration_tasks": kind})
     learner = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4))
     scales = calibrate_weight_max(learner, rotated, cfg, torch.device("cpu"), tasks=64)
@@ -240,7 +241,7 @@ def test_support_copies_reach_the_inner_loop(monkeypatch, tmp_path, tiny_splits)
     train, val = tiny_splits
     seen: dict[str, list[tuple[int, int]]] = {"episode": [], "head": [], "val": [], "calib": []}
     episode, head_episode = MetaLearner.episode, MetaLearner.head_episode
-    evaluate_classes, adapt = train_module.evaluate_classes, train_module.adapt
+    evaluate_classes, adapt = state_module.evaluate_classes, calibration_module.adapt
 
     def spy_episode(self, support_x, support_y, query_x, *args, **kwargs):
         seen["episode"].append((support_x.shape[1], query_x.shape[1]))
@@ -260,8 +261,8 @@ def test_support_copies_reach_the_inner_loop(monkeypatch, tmp_path, tiny_splits)
 
     monkeypatch.setattr(MetaLearner, "episode", spy_episode)
     monkeypatch.setattr(MetaLearner, "head_episode", spy_head)
-    monkeypatch.setattr(train_module, "evaluate_classes", spy_val)
-    monkeypatch.setattr(train_module, "adapt", spy_adapt)
+    monkeypatch.setattr(state_module, "evaluate_classes", spy_val)
+    monkeypatch.setattr(calibration_module, "adapt", spy_adapt)
     cfg = TrainConfig.from_dict({**TINY, "support_copies": 2})
     meta_train(cfg, train, val, tmp_path / "run", progress=False)
     ways, queries = cfg.ways * cfg.shots, cfg.ways * cfg.queries

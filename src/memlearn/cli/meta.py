@@ -24,6 +24,42 @@ def _set_threads() -> None:
         torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def _train_config(
+    config: Path | None,
+    overrides: dict[str, object],
+    out: Path,
+    resume: bool,
+):
+    """The run's TrainConfig: the --config file (or the defaults) with the explicit options on
+    top; with --resume, the config saved in OUT, which explicit options must not contradict."""
+    from memlearn.errors import MemlearnError
+    from memlearn.meta.config import DEFAULT_HARDWARE_STEPS, TrainConfig
+    from memlearn.meta.rundir import saved_config
+
+    saved = saved_config(out) if resume and out.is_dir() else None
+    if saved is not None and config is None:
+        base = {**TrainConfig().to_dict(), **saved}
+    else:
+        base = TrainConfig.from_file(config).to_dict() if config else TrainConfig().to_dict()
+    cfg = dict(base)
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("device_preset") is not None and cfg["hardware_steps"] == 0:
+        cfg["hardware_steps"] = DEFAULT_HARDWARE_STEPS
+    result = TrainConfig.from_dict(cfg)
+    if saved is not None:
+        stored = {**TrainConfig().to_dict(), **saved}
+        changed = sorted(k for k in stored if stored[k] != result.to_dict()[k])
+        if changed:
+            raise MemlearnError(
+                f"--resume: {out} was trained with a different config; these options differ "
+                f"from the saved ones: "
+                + ", ".join(f"{k} ({stored[k]!r} saved, {result.to_dict()[k]!r} given)"
+                            for k in changed)
+                + " (omit them to reuse the saved config, or start afresh with --overwrite)"
+            )  # fmt: skip
+    return result
+
+
 def meta_train(
     config: Path | None = typer.Option(None, "--config", help="JSON file of TrainConfig keys."),
     device: str | None = typer.Option(
@@ -35,7 +71,12 @@ def meta_train(
     ),
     strategy: str | None = typer.Option(None, "--strategy", help="Write strategy (hybrid...)."),
     out: Path = typer.Option(Path("runs/meta"), "--out", help="Output folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run saved in --out (with its saved config)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an --out that holds a run (removes it)."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     torch_device: str | None = typer.Option(
@@ -46,30 +87,27 @@ def meta_train(
     """Meta-train the few-shot network on the train split, validating on held-out alphabets.
 
     Writes OUT/model.pt (+ .json), OUT/baseline.pt, OUT/log.jsonl (one JSON object per step)
-    and OUT/summary.json; OUT/state.pt makes the run resumable after a kill.
+    and OUT/summary.json; OUT/state.pt makes the run resumable after a kill (--resume).  An OUT
+    that holds a run is refused unless --resume or --overwrite.
     """
     with user_errors():
         from memlearn.data import load_split
-        from memlearn.meta.config import DEFAULT_HARDWARE_STEPS, TrainConfig
+        from memlearn.meta.train import check_run
         from memlearn.meta.train import meta_train as run
 
         _set_threads()
-        cfg = TrainConfig.from_file(config) if config else TrainConfig()
-        if seed is not None:
-            cfg.seed = seed
-        if strategy is not None:
-            cfg.strategy = strategy
-        if device is not None:
-            cfg.device_preset = device
-            if cfg.hardware_steps == 0:
-                cfg.hardware_steps = DEFAULT_HARDWARE_STEPS
-        cfg.validate()
+        overrides = {"seed": seed, "strategy": strategy, "device_preset": device}
+        cfg = _train_config(config, overrides, out, resume)
+        # every option is checked before any data is read or any folder made
+        check_run(cfg, out, resume=resume, overwrite=overwrite, device=torch_device)
+        if root is not None and not root.is_dir():
+            raise FileNotFoundError(f"--root {root} is not a folder")
         train = load_split(cfg.train_split, root)
         val = load_split(cfg.val_split, root)
         command = "memlearn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         summary = run(
-            cfg, train, val, out, resume=resume, progress=progress, command=command,
-            device=torch_device,
+            cfg, train, val, out, resume=resume, overwrite=overwrite, progress=progress,
+            command=command, device=torch_device,
         )  # fmt: skip
     typer.echo(json.dumps(summary, indent=2))
 

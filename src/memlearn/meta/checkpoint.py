@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,30 @@ def shipped_checkpoint_path(name: str = SHIPPED_MODEL) -> Path:
     if not path.is_file():
         raise MemlearnError(f"shipped model {name!r} is missing from {path.parent}")
     return path
+
+
+def read_torch_file(
+    path: Path, what: str = "checkpoint", map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load(path, weights_only=True)`` with one clear :class:`CorruptDataError` for a
+    file that is empty, truncated, not a torch file, or holds more than tensors and plain
+    values (refused: unpickling arbitrary objects can run arbitrary code)."""
+    if path.stat().st_size == 0:
+        raise CorruptDataError(f"{what} {path} cannot be read: empty file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        name = f" ({found.group(1)})" if found else ""
+        raise CorruptDataError(
+            f"{what} {path} cannot be read: it holds Python objects{name} besides tensors and "
+            "plain values, which memlearn refuses to load (not a file memlearn wrote)"
+        ) from None
+    except Exception as exc:  # torch raises many kinds on a truncated or foreign file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptDataError(
+            f"{what} {path} cannot be read (truncated or not a torch file): {reason}"
+        ) from None
 
 
 def save_checkpoint(
@@ -97,10 +123,7 @@ def load_checkpoint(
     path = shipped_checkpoint_path() if path is None else Path(path)
     if not path.is_file():
         raise MemlearnError(f"checkpoint {path} does not exist")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many kinds on a truncated or foreign file
-        raise CorruptDataError(f"checkpoint {path} cannot be read: {exc}") from exc
+    blob = read_torch_file(path, "checkpoint", map_location)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CorruptDataError(f"{path} is not a memlearn few-shot checkpoint (format {FORMAT})")
     if blob.get("version") != VERSION:

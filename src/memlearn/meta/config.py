@@ -133,7 +133,12 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first option out of range."""
+        """Raise ``ValueError`` naming the first option out of range or not among the allowed
+        names (device presets and splits included)."""
+        self._check_numbers()
+        self._check_names()
+
+    def _check_numbers(self) -> None:
         positive = (
             "ways", "shots", "queries", "hidden", "pretrain_batch", "meta_batch", "head_batch"
         )  # fmt: skip
@@ -174,6 +179,14 @@ class TrainConfig:
             )
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"widths must be positive ints, got {self.widths}")
+        if self.levels < 2:
+            raise ValueError(f"levels must be >= 2, got {self.levels}")
+        if not 0 <= self.g_min < self.g_max:
+            raise ValueError(f"need 0 <= g_min < g_max (siemens), got {self.g_min}, {self.g_max}")
+        if not 0 < self.val_target <= 1:
+            raise ValueError(f"val_target must be in (0, 1], got {self.val_target}")
+
+    def _check_names(self) -> None:
         from memlearn.nn.extractor import NORMALIZATIONS, POOLINGS
 
         if self.normalize not in NORMALIZATIONS:
@@ -205,12 +218,21 @@ class TrainConfig:
                 f"unknown calibration_tasks {self.calibration_tasks!r}; allowed: "
                 f"{list(CALIBRATION_TASK_KINDS)}"
             )
-        if self.levels < 2:
-            raise ValueError(f"levels must be >= 2, got {self.levels}")
-        if not 0 <= self.g_min < self.g_max:
-            raise ValueError(f"need 0 <= g_min < g_max (siemens), got {self.g_min}, {self.g_max}")
-        if not 0 < self.val_target <= 1:
-            raise ValueError(f"val_target must be in (0, 1], got {self.val_target}")
+        from memlearn.data.splits import SPLIT_SETS
+
+        for name in ("train_split", "val_split"):
+            if getattr(self, name) not in SPLIT_SETS:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; allowed: {list(SPLIT_SETS)}"
+                )
+        if self.device_preset is not None:
+            from memlearn.devices import load_preset
+            from memlearn.errors import MemlearnError
+
+            try:
+                load_preset(self.device_preset)
+            except MemlearnError as exc:
+                raise ValueError(f"device_preset: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

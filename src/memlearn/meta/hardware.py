@@ -1,7 +1,7 @@
 """Hardware-aware weights: how the chip will hold and re-program the FC weights.
 
-A weight ``w`` of a layer is a differential pair of cells, ``w = w_max (G+ − G−) / (G_max −
-G_min)``: a positive weight puts ``G+`` on a level of ``G_min + |w| / w_max (G_max − G_min)``
+A weight ``w`` of a layer is a differential pair of cells, ``w = weight_max (G+ − G−) / (G_max −
+G_min)``: a positive weight puts ``G+`` on a level of ``G_min + |w| / weight_max (G_max − G_min)``
 and leaves ``G−`` at ``G_min`` (the other way round for a negative weight).  Each cell has
 ``levels`` equally spaced targets in the window ``[G_min, G_max]``; programming lands near its
 target with the strategy's spread.
@@ -78,10 +78,10 @@ UPDATE_RULES = ("stochastic", "nearest", "accumulate")
 
 
 class WeightProgrammer(Protocol):
-    """``programmer(w, previous, w_max, generator) -> Programmed``.
+    """``programmer(w, previous, weight_max, generator) -> Programmed``.
 
     ``w``: requested weights (any shape, e.g. ``[T, rows, cols]``); ``previous``: what the
-    array holds now (``None`` at deployment: every pair is written); ``w_max``: the weight that
+    array holds now (``None`` at deployment: every pair is written); ``weight_max``: the weight that
     maps to the full window, a float or a tensor broadcastable to ``w``.
     """
 
@@ -89,7 +89,7 @@ class WeightProgrammer(Protocol):
         self,
         w: torch.Tensor,
         previous: Programmed | None,
-        w_max: float | torch.Tensor,
+        weight_max: float | torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> Programmed: ...
 
@@ -103,7 +103,7 @@ class IdealProgrammer:
         self,
         w: torch.Tensor,
         previous: Programmed | None,
-        w_max: float | torch.Tensor,
+        weight_max: float | torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> Programmed:
         return Programmed(weight=w)
@@ -148,30 +148,30 @@ class LevelProgrammer:
         """Conductance between adjacent levels (S)."""
         return (self.g_max - self.g_min) / (self.levels - 1)
 
-    def mapping(self, w_max: float | torch.Tensor) -> DifferentialMapping:
-        """The chip loop's mapping of a layer whose full-scale weight is ``w_max``."""
-        if isinstance(w_max, torch.Tensor):
-            if (w_max <= 0).any():
-                raise ValueError("w_max must be > 0")
-        elif not w_max > 0:
-            raise ValueError(f"w_max must be > 0, got {w_max}")
-        return DifferentialMapping.from_full_scale(w_max, self.conductances)
+    def mapping(self, weight_max: float | torch.Tensor) -> DifferentialMapping:
+        """The chip loop's mapping of a layer whose full-scale weight is ``weight_max``."""
+        if isinstance(weight_max, torch.Tensor):
+            if (weight_max <= 0).any():
+                raise ValueError("weight_max must be > 0")
+        elif not weight_max > 0:
+            raise ValueError(f"weight_max must be > 0, got {weight_max}")
+        return DifferentialMapping.from_full_scale(weight_max, self.conductances)
 
     def target_levels(
-        self, w: torch.Tensor, w_max: float | torch.Tensor
+        self, w: torch.Tensor, weight_max: float | torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Level indices ``(plus, minus)`` (int64, 0..levels-1) nearest to weights ``w``."""
-        k = self.mapping(w_max).index(w)
+        k = self.mapping(weight_max).index(w)
         return k.clamp(min=0), (-k).clamp(min=0)
 
     def __call__(
         self,
         w: torch.Tensor,
         previous: Programmed | None,
-        w_max: float | torch.Tensor,
+        weight_max: float | torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> Programmed:
-        mapping = self.mapping(w_max)
+        mapping = self.mapping(weight_max)
         copy = None
         if previous is not None and previous.level_plus is not None:
             if previous.level_plus.shape != w.shape:
