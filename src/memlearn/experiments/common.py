@@ -33,6 +33,7 @@ from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
 from memlearn.nn.rates import Rates
 from memlearn.onchip.policies import DEFAULT_POLICY as ONCHIP_DEFAULT_POLICY
+from memlearn.stats import ci95
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
 # Update policy of the studies: `memlearn adapt`'s default (memlearn.onchip.policies), so that a
@@ -367,8 +368,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of its normal 95 % confidence interval."""
     x = np.asarray(values, dtype=float)
-    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else float("nan")
-    return float(x.mean()), float(half)
+    return float(x.mean()), ci95(torch.from_numpy(x))
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:

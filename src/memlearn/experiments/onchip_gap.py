@@ -32,7 +32,6 @@ same loop seed.  The switches (:data:`NON_IDEALITIES`):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +48,7 @@ from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.onchip.repair import output_layout, repair_output
+from memlearn.stats import ci95
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
@@ -172,9 +172,7 @@ class GapStudy:
 
 def _paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     diff = (a[:, -1] - b[:, -1]).double()
-    n = diff.numel()
-    half = float(1.96 * diff.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
-    return float(diff.mean()), half
+    return float(diff.mean()), ci95(diff)
 
 
 def attribute_gap(

@@ -11,7 +11,6 @@ the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,8 @@ from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
+from memlearn.onchip.policies import DEFAULT_POLICY
+from memlearn.stats import ci95
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
@@ -104,7 +105,7 @@ def calibrate_weight_max(
     tasks: Any,
     steps: int,
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
     rule: str = "accuracy",
     margin: float = 1.0,
     seed: int = 0,
@@ -261,7 +262,7 @@ def calibrated_for(
     preset: str | None,
     strategy: str | None,
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
 ) -> bool:
     """Whether the checkpoint was trained hardware-aware on ``preset`` programmed with
     ``strategy`` on ``len(levels)`` levels, updated as the loop's ``policy`` does, so that its
@@ -290,14 +291,6 @@ def deployed_levels(info: Mapping[str, Any], levels: int | None = None) -> int:
     if levels is not None:
         return int(levels)
     return int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
-
-
-def ci95(values: torch.Tensor) -> float:
-    """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
-    n = values.numel()
-    if n < 2:
-        return float("nan")
-    return float(1.96 * values.double().std(unbiased=True) / math.sqrt(n))
 
 
 def summarise(result: AdaptResult) -> dict[str, Any]:
