@@ -152,7 +152,7 @@ def calibrate_weight_max(
     def score(full_scales: list[float]) -> float:
         gen = torch.Generator(device=device).manual_seed(seed)
         res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=programmer,
-                    w_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
+                    weight_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
         logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
         return float((logits.argmax(-1) == qy).float().mean())
 
@@ -417,7 +417,7 @@ def meta_train(
             adapt_val_tasks,
             config.inner_steps,
             programmer=programmer,
-            w_max=state["weight_max"],
+            weight_max=state["weight_max"],
             generator=torch.Generator(device=dev).manual_seed(val_sampler_seed),
         )["accuracy_by_step"]
         learner.train()
@@ -565,7 +565,7 @@ def meta_train(
                 config.inner_steps,
                 second_order=config.second_order,
                 programmer=programmer,
-                w_max=state["weight_max"],
+                weight_max=state["weight_max"],
                 generator=gen,
             )
             meta_opt.zero_grad(set_to_none=True)
