@@ -7,9 +7,10 @@ import torch
 from fake_chip import FakeChip
 
 from memlearn.chip.base import ArraySpec, ChipLayout
+from memlearn.crossbar.mapping import DifferentialMapping
 from memlearn.onchip import head
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
-from memlearn.onchip.mapping import WeightMapping, uniform_levels
+from memlearn.onchip.mapping import uniform_levels
 
 LAYOUT = ChipLayout((ArraySpec("fc1", 12, 8), ArraySpec("fc2", 8, 5)))
 
@@ -61,16 +62,16 @@ def test_software_adaptation_learns():
 def test_mapping_round_trip_and_bounds():
     levels = uniform_levels(10e-6, 150e-6, 8)
     w = torch.randn(2, 12, 8)
-    m = WeightMapping.for_weights(w, levels)
-    idx = m.quantise(w)
+    m = DifferentialMapping.from_weights(w, levels)
+    idx = m.index(w)
     assert idx.abs().max() == 7  # the largest weight sits on the top level
-    gp, gm = m.targets(idx)
+    gp, gm = m.index_conductances(idx)
     assert gp.min() >= 10e-6 - 1e-12 and gp.max() <= 150e-6 + 1e-12
     assert ((gp == levels[0]) | (gm == levels[0])).all()  # one cell of each pair is off
-    wq = m.to_weights(gp, gm)
-    torch.testing.assert_close(wq, m.weights_of_index(idx))
+    wq = m.to_weight(gp, gm)
+    torch.testing.assert_close(wq, m.index_weights(idx))
     # quantisation error at most half a level step
-    assert ((wq - w).abs() <= 0.5 * m.level_step() + 1e-6).all()
+    assert ((wq - w).abs() <= 0.5 * m.min_weight_step + 1e-6).all()
     with pytest.raises(ValueError, match="levels must be >= 2"):
         uniform_levels(10e-6, 150e-6, 1)
     with pytest.raises(ValueError, match="G_min < G_max"):
@@ -163,11 +164,11 @@ def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
     assert acc.loss[:, -1].mean() < verify.loss[:, -1].mean()
     assert acc.cells_written.sum() > verify.cells_written.sum()  # small updates do land
     # bookkeeping of one update on a hand-made state
-    m = WeightMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
-    state = LayerState("fc1", m, m.quantise(torch.full((1, 1, 3), 0.25)))
+    m = DifferentialMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
+    state = LayerState("fc1", m, m.index(torch.full((1, 1, 3), 0.25)))
     state.copy = torch.full((1, 1, 3), 0.25)
-    copy = AccumulatePolicy.accumulate(m, state.copy, m.weights_of_index(state.index),
-                                       m.weights_of_index(state.index) + 0.06)  # fmt: skip
+    copy = AccumulatePolicy.accumulate(m, state.copy, m.index_weights(state.index),
+                                       m.index_weights(state.index) + 0.06)  # fmt: skip
     torch.testing.assert_close(copy, torch.full((1, 1, 3), 0.31))
     assert int(AccumulatePolicy().next_index(m, state.index, copy, copy)[0, 0, 0]) == 2  # 0.31/0.2
 
@@ -251,9 +252,9 @@ def test_fault_aware_targets_compensate_with_the_partner():
     from memlearn.onchip.policies import LayerState, fault_aware_targets
 
     levels = uniform_levels(10e-6, 150e-6, 8)  # 20 uS apart
-    m = WeightMapping(levels, torch.tensor(1e4))  # a level step is 0.2 in weight
+    m = DifferentialMapping(levels, torch.tensor(1e4))  # a level step is 0.2 in weight
     index = torch.tensor([[[3, -2, 1, 2]]])
-    state = LayerState("fc1", m, index, targets=m.targets(index))
+    state = LayerState("fc1", m, index, targets=m.index_conductances(index))
     gf = torch.tensor([[[150e-6, 0.0, 0.0, 150e-6]]])
     state.faulty = (
         torch.tensor([[[True, False, False, True]]]),
