@@ -56,8 +56,8 @@ def _episode(order: str, programmer=None, weight_max=None):
     sx, qx = torch.rand(2, 5, 1, 28, 28, generator=g), torch.rand(2, 10, 1, 28, 28, generator=g)
     sy, qy = torch.arange(5).repeat(2, 1), torch.arange(5).repeat_interleave(2).repeat(2, 1)
     loss, acc = learner.episode(
-        sx, sy, qx, qy, 3, second_order=order == "second", programmer=programmer, weight_max=weight_max,
-        generator=torch.Generator().manual_seed(2),
+        sx, sy, qx, qy, 3, second_order=order == "second", programmer=programmer,
+        weight_max=weight_max, generator=torch.Generator().manual_seed(2),
     )  # fmt: skip
     loss.backward()
     return learner, loss, acc

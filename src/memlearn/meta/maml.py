@@ -110,7 +110,7 @@ def adapt(
     ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
     ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2) or ``[S, 2]`` (one row per step; steps
     beyond the last row reuse it).  With a ``programmer`` the weights are programmed at
-    deployment and after every update (``weight_max``: per-layer full-scale weight).
+    deployment and after every update (``weight_max``: per layer, the weight on the top level).
     Gradients are taken at the programmed weights, as the chip reads them.
     """
     if steps < 0:
@@ -127,7 +127,9 @@ def adapt(
     programmer = programmer or IdealProgrammer()
     hardware = not isinstance(programmer, IdealProgrammer)
     if hardware and weight_max is None:
-        raise ValueError("a hardware programmer needs weight_max (full-scale weight of each layer)")
+        raise ValueError(
+            "a hardware programmer needs weight_max (the weight on the top level, per layer)"
+        )
     wm = weight_max or (1.0, 1.0)
     # Outside autograd (evaluation) the weights become fresh leaves so the inner gradients exist.
     outer_graph = torch.is_grad_enabled()

@@ -4,8 +4,8 @@ adaptation with conductance update policies.
 Public API: :class:`AdaptConfig`, :func:`adapt_on_chip` and :class:`AdaptResult` (the loop on
 any :class:`~memlearn.chip.base.Chip`), :func:`run_adaptation` (network + tasks → on-chip and
 ideal-software curves), :func:`summarise`, :data:`POLICIES` (:data:`DEFAULT_POLICY`
-``accumulate``, ``stochastic``, ``verify``, ``threshold``, ``manhattan``), and the full-scale
-calibration: :func:`calibrate_weight_max`, :func:`resolve_weight_max`, :func:`quantised_adapt`
+``accumulate``, ``stochastic``, ``verify``, ``threshold``, ``manhattan``), and the calibration
+of ``weight_max``: :func:`calibrate_weight_max`, :func:`resolve_weight_max`, :func:`quantised_adapt`
 (the loop on an ideal chip, in float).  Weights map to differential conductance targets with
 :class:`memlearn.crossbar.mapping.DifferentialMapping`; every adaptation runs the one inner
 loop, :func:`memlearn.meta.inner.inner_loop`.

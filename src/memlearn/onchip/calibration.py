@@ -1,12 +1,12 @@
-"""The full-scale weight of each layer (the weight on the top conductance level), calibrated.
+"""``weight_max`` of each layer (the weight on the top conductance level), calibrated.
 
-The full scale trades range for resolution: with ``L`` levels a layer holds ``2 L - 1``
+``weight_max`` trades range for resolution: with ``L`` levels a layer holds ``2 L - 1``
 weights ``±k · weight_max / (L - 1)``.  Too large, and the updates of a few-shot adaptation
 (often a fraction of a level step) are lost or coarsely rounded; too small, and large weights
 clip.  The largest ``|w|`` ideal adaptation visits (``rule="peak"``) is far too coarse for 8
 levels: the peak is set by a few outliers.
 
-``rule="accuracy"`` (default) chooses, per layer, the full scale that maximises the query
+``rule="accuracy"`` (default) chooses, per layer, the ``weight_max`` that maximises the query
 accuracy of :func:`quantised_adapt` – the loop's own policy on a noise-free chip with the chip's
 levels – on *calibration* tasks (from the training alphabets, never the tasks to be learned),
 by :func:`memlearn.crossbar.mapping.search_full_scale` over fractions of the peak.  The
@@ -15,14 +15,14 @@ own :meth:`~memlearn.onchip.policies.UpdatePolicy.next_index` and the shared rou
 :mod:`memlearn.crossbar.mapping`, so what is calibrated is what runs on the chip (the
 ``manhattan`` policy, which does not target levels, is calibrated with the ``verify`` rule).
 
-A noise-free chip is the wrong judge of the full scale: it rewards a large one, which keeps
+A noise-free chip is the wrong judge of ``weight_max``: it rewards a large one, which keeps
 small updates, and cannot see that the weight error of a misprogrammed or stuck cell grows with
 it.  Given ``level_samples`` (``[levels, samples]`` S: conductances that program-and-verify left
 in fresh cells programmed to each level, e.g. :func:`device_level_samples`, failed cells
 included), each cell the loop programs draws one sample of its target level instead, and the
 loop reads and updates those weights, as on the chip.  Scored that way, on within-alphabet
-training tasks (:func:`memlearn.onchip.run.calibration_tasks`), the search picks a smaller full
-scale than a noise-free one, and the chip learns more (the README has the figures).
+training tasks (:func:`memlearn.onchip.run.calibration_tasks`), the search picks a smaller
+``weight_max`` than a noise-free one, and the chip learns more (the README has the figures).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def quantised_adapt(
     :class:`QuantisedHead`): weights exactly on their levels, or with ``level_samples``
     (``[len(levels), samples]`` S) on conductances drawn from the device's measured levels.
 
-    Deploys ``weights`` (``[in, out]`` per layer) to the nearest level (full scale
+    Deploys ``weights`` (``[in, out]`` per layer) to the nearest level (top level
     ``weight_max[l]``, ``levels`` in S), then ``steps`` times computes the gradient at the
     weights the chip holds and lets ``policy`` pick the new levels.  Returns query accuracy and
     loss, each ``[T, steps + 1]`` (index 0: as deployed).
@@ -207,11 +207,11 @@ def weight_max_for(
     start: list[float] | None = None,
     level_samples: torch.Tensor | None = None,
 ) -> list[float]:
-    """Per-layer full-scale weight from calibration tasks' features (``[T, B, in]``) and labels.
+    """Per-layer ``weight_max`` from calibration tasks' features (``[T, B, in]``) and labels.
 
     ``rule="peak"``: ``margin`` (≥ 1) times the largest ``|w|`` ideal adaptation visits on the
     support sets (what hardware-aware meta-training uses today).  ``rule="accuracy"``: the
-    full scales, fractions of that peak or ``start`` (e.g. a checkpoint's ``weight_max``, kept
+    values, fractions of that peak or ``start`` (e.g. a checkpoint's ``weight_max``, kept
     unless beaten), that maximise the mean query accuracy after ``steps`` of
     :func:`quantised_adapt` (every candidate is scored with the same random numbers), on the
     device's ``level_samples`` when given (see the module docstring: it should be).
@@ -224,10 +224,10 @@ def weight_max_for(
     if rule == "peak":
         return [p * margin for p in peaks]
 
-    def score(full_scales: list[float]) -> float:
+    def score(candidate: list[float]) -> float:
         accuracy, _ = quantised_adapt(
             support_x, support_y, query_x, query_y, weights, inner_lrs, steps,
-            full_scales, levels, policy, seed, level_samples,
+            candidate, levels, policy, seed, level_samples,
         )  # fmt: skip
         return float(accuracy[:, -1].mean())
 

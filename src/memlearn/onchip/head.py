@@ -122,7 +122,7 @@ def weight_peaks(
     steps: int,
 ) -> list[float]:
     """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
-    (initial weights included): the full-scale weight a deployment must be able to hold."""
+    (initial weights included): the ``weight_max`` a deployment must be able to hold."""
     tasks = HeadTasks(support_x, support_y, support_x[:, :0], support_y[:, :0])
     peaks = [0.0] * len(weights)
 

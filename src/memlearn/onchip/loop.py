@@ -5,7 +5,7 @@ more tasks than chips, further rounds follow, each starting from a fresh deploym
 meta-learned weights.  One round:
 
 1. **Deploy** – quantise the meta-learned weights of each layer to the chip's levels (per-layer
-   full-scale weight ``weight_max``, calibrated by :mod:`memlearn.onchip.calibration`;
+   ``weight_max``, the weight on the top level, calibrated by :mod:`memlearn.onchip.calibration`;
    :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy and
    writes are reported apart from the adaptation.
 2. **Adapt**, for ``k = 1..K`` – read every array (``read_conductances`` → weights), run the

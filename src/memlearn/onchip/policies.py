@@ -3,8 +3,8 @@
 Each policy gets the read-out weights ``w_read`` and the SGD result ``w_new = w_read − lr·g``
 (both ``[n_chips, rows, cols]``, weight units) and programs the array through the
 :class:`~memlearn.chip.base.Chip` interface.  The level-based policies decide a new signed level
-index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of the
-full-scale weight simulates) and program-and-verify every pair whose index changed:
+index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of
+``weight_max`` simulates) and program-and-verify every pair whose index changed:
 
 ``stochastic``
     (a) with unbiased stochastic rounding of the *update*: from the last programmed level, a
@@ -21,7 +21,7 @@ full-scale weight simulates) and program-and-verify every pair whose index chang
     (a) with a float copy in the computer (mixed-precision, after Nandakumar et al., "Mixed-
     precision deep learning based on computational memory", Front. Neurosci. 14, 406, 2020):
     the loop keeps each weight at full precision, starting from the meta-learned float weight
-    and clipped to the full scale; every update is added to that copy and the pair is
+    and clipped to ``±weight_max``; every update is added to that copy and the pair is
     programmed to the level nearest it (only pairs whose level changed are written).  Updates
     smaller than half a level step accumulate until they cross a level boundary instead of
     being rounded away (``verify``) or turned into random whole-level moves (``stochastic``);
@@ -62,7 +62,7 @@ class LayerState:
     ``targets``: the ``(G+, G-)`` targets (S) last sent to the chip; ``faulty``: per cell
     (``(G+, G-)`` bool masks) whether it was found far from its target, and ``fault_g`` (S) the
     conductance it was read at (see :func:`find_faults`); ``copy``: the computer's float copy
-    of the weights (``accumulate`` policy; weight units, within the full scale).
+    of the weights (``accumulate`` policy; weight units, within ``±weight_max``).
     """
 
     array: str
@@ -233,7 +233,7 @@ class AccumulatePolicy(VerifyPolicy):
         w_new: torch.Tensor,
     ) -> torch.Tensor:
         """The float copy after the update ``w_new - w_read`` (from ``w_read`` when there is no
-        copy yet), clipped to the full scale."""
+        copy yet), clipped to ``±weight_max``."""
         return mapping.accumulate(w_read if copy is None else copy, w_new - w_read)
 
     def apply(
