@@ -42,6 +42,7 @@ from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.devices.retention import relax
+from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
@@ -220,12 +221,10 @@ def attribute_gap(
             "spare_pairs": spare_pairs,
         }
     )
-    soft, _ = software_adapt(support_x, support_y, query_x, query_y, weights, inner_lrs, steps)
+    feats = HeadTasks(support_x, support_y, query_x, query_y)
+    soft, _ = software_adapt(feats, weights, inner_lrs, steps)
     level_g = p.levels(levels)
-    quant, _ = quantised_adapt(
-        support_x, support_y, query_x, query_y, weights, inner_lrs, steps, weight_max,
-        level_g, policy, seed,
-    )  # fmt: skip
+    quant, _ = quantised_adapt(feats, weights, inner_lrs, steps, weight_max, level_g, policy, seed)
 
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
@@ -235,9 +234,7 @@ def attribute_gap(
         config = AdaptConfig(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )
-        res = adapt_on_chip(
-            chip, support_x, support_y, query_x, query_y, weights, inner_lrs, config
-        )
+        res = adapt_on_chip(chip, feats, weights, inner_lrs, config)
         return GapRow(
             group,
             name,

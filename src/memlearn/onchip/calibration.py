@@ -31,7 +31,7 @@ import torch
 
 from memlearn.crossbar.mapping import DifferentialMapping, search_full_scale
 from memlearn.devices.preset import DevicePreset
-from memlearn.meta.inner import HeadTasks, inner_loop
+from memlearn.meta.inner import Tasks, inner_loop
 from memlearn.nn.rates import Rates
 from memlearn.onchip import head
 from memlearn.onchip.policies import (
@@ -143,10 +143,7 @@ class QuantisedHead:
 
 
 def quantised_adapt(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     steps: int,
@@ -160,6 +157,7 @@ def quantised_adapt(
     :class:`QuantisedHead`): weights exactly on their levels, or with ``level_samples``
     (``[len(levels), samples]`` S) on conductances drawn from the device's measured levels.
 
+    ``tasks``: head inputs and labels (e.g. :class:`~memlearn.meta.inner.HeadTasks`).
     Deploys ``weights`` (``[in, out]`` per layer) to the nearest level (top level
     ``weight_max[l]``, ``levels`` in S), then ``steps`` times computes the gradient at the
     weights the chip holds and lets ``policy`` pick the new levels.  Returns query accuracy and
@@ -177,9 +175,8 @@ def quantised_adapt(
             f"{list(level_samples.shape)}"
         )
     rule = make_policy("verify" if policy == "manhattan" else policy, seed)
-    tasks = HeadTasks(support_x, support_y, query_x, query_y)
     maps = [DifferentialMapping.from_full_scale(m, levels) for m in weight_max]
-    holder = QuantisedHead(maps, head.per_task(weights, len(tasks)), rule)
+    holder = QuantisedHead(maps, head.per_task(weights, tasks.support_x.shape[0]), rule)
     if level_samples is not None:
         draws = torch.Generator().manual_seed(seed + 1)
         holder.pairs = [
@@ -192,10 +189,7 @@ def quantised_adapt(
 
 
 def weight_max_for(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     steps: int,
@@ -207,7 +201,7 @@ def weight_max_for(
     start: list[float] | None = None,
     level_samples: torch.Tensor | None = None,
 ) -> list[float]:
-    """Per-layer ``weight_max`` from calibration tasks' features (``[T, B, in]``) and labels.
+    """Per-layer ``weight_max`` from calibration ``tasks`` (features ``[T, B, in]``, labels).
 
     ``rule="peak"``: ``margin`` (≥ 1) times the largest ``|w|`` ideal adaptation visits on the
     support sets (what hardware-aware meta-training uses today).  ``rule="accuracy"``: the
@@ -220,15 +214,14 @@ def weight_max_for(
         raise ValueError(f"unknown weight_max rule {rule!r}; allowed: {list(WEIGHT_MAX_RULES)}")
     if margin < 1:
         raise ValueError(f"margin must be >= 1, got {margin}")
-    peaks = head.weight_peaks(support_x, support_y, weights, inner_lrs, steps)
+    peaks = head.weight_peaks(tasks, weights, inner_lrs, steps)
     if rule == "peak":
         return [p * margin for p in peaks]
 
     def score(candidate: list[float]) -> float:
         accuracy, _ = quantised_adapt(
-            support_x, support_y, query_x, query_y, weights, inner_lrs, steps,
-            candidate, levels, policy, seed, level_samples,
-        )  # fmt: skip
+            tasks, weights, inner_lrs, steps, candidate, levels, policy, seed, level_samples
+        )
         return float(accuracy[:, -1].mean())
 
     return search_full_scale(score, peaks, start=start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from memlearn.meta.inner import HeadTasks, Tasks, WeightHolder, inner_loop
+from memlearn.meta.inner import Tasks, WeightHolder, inner_loop
 from memlearn.nn.rates import Rates
 
 
@@ -92,43 +92,33 @@ class QueryCurves:
 
 
 def software_adapt(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
-    steps: int,
+    tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ideal float adaptation (plain SGD, per-layer rates, shared or per step: see
     :mod:`memlearn.nn.rates`) of every task at once: :func:`~memlearn.meta.inner.inner_loop`
     on a :class:`FloatHead`.
 
-    ``weights`` are the initial matrices, ``[in_l, out_l]`` (shared) or ``[T, in_l, out_l]``.
+    ``tasks``: head inputs and labels (e.g. :class:`~memlearn.meta.inner.HeadTasks`,
+    ``[T, B, in]`` / ``[T, B]``).  ``weights`` are the initial matrices, ``[in_l, out_l]``
+    (shared) or ``[T, in_l, out_l]``.
     Returns query accuracy and loss, each ``[T, steps + 1]`` (index 0: before any update).
     """
-    tasks = HeadTasks(support_x, support_y, query_x, query_y)
     curves = QueryCurves(tasks, steps)
-    holder = FloatHead(per_task(weights, len(tasks)))
+    holder = FloatHead(per_task(weights, tasks.support_x.shape[0]))
     inner_loop(holder, tasks, inner_lrs, steps, gradients, observe=curves)
     return curves.accuracy, curves.loss
 
 
 def weight_peaks(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
-    steps: int,
+    tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates, steps: int
 ) -> list[float]:
-    """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
-    (initial weights included): the ``weight_max`` a deployment must be able to hold."""
-    tasks = HeadTasks(support_x, support_y, support_x[:, :0], support_y[:, :0])
+    """Per layer, the largest ``|w|`` that ideal adaptation visits on the ``tasks``' support
+    sets (initial weights included): the ``weight_max`` a deployment must be able to hold."""
     peaks = [0.0] * len(weights)
 
     def track(step: int, holder: FloatHead) -> None:
         peaks[:] = [max(p, float(w.abs().max())) for p, w in zip(peaks, holder.read(), strict=True)]
 
-    inner_loop(FloatHead(per_task(weights, len(tasks))), tasks, inner_lrs, steps, gradients,
-               observe=track)  # fmt: skip
+    holder = FloatHead(per_task(weights, tasks.support_x.shape[0]))
+    inner_loop(holder, tasks, inner_lrs, steps, gradients, observe=track)
     return [max(p, 1e-12) for p in peaks]

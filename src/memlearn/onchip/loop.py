@@ -36,7 +36,7 @@ import torch
 
 from memlearn.chip.base import STRATEGIES, Chip
 from memlearn.crossbar.mapping import DifferentialMapping
-from memlearn.meta.inner import HeadTasks, inner_loop
+from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
 from memlearn.nn.rates import Rates, rate_table
 from memlearn.onchip import head
 from memlearn.onchip.mapping import uniform_levels
@@ -215,13 +215,7 @@ def _pad(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _check_inputs(
-    chip: Chip,
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
+    chip: Chip, tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates
 ) -> list[str]:
     arrays = [a.name for a in chip.layout.arrays]
     if len(weights) != len(arrays):
@@ -234,7 +228,8 @@ def _check_inputs(
                 f"[{spec.rows}, {spec.cols}] (inputs x outputs)"
             )
     rows = chip.layout.arrays[0].rows
-    for name, x, y in (("support", support_x, support_y), ("query", query_x, query_y)):
+    support_x, query_x = tasks.support_x, tasks.query_x
+    for name, x, y in (("support", support_x, tasks.support_y), ("query", query_x, tasks.query_y)):
         if x.dim() != 3 or x.shape[-1] != rows:
             raise ValueError(f"{name} features must be [tasks, batch, {rows}], got {list(x.shape)}")
         if y.shape != x.shape[:2]:
@@ -250,34 +245,32 @@ def _check_inputs(
 
 def adapt_on_chip(
     chip: Chip,
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     config: AdaptConfig | None = None,
 ) -> AdaptResult:
     """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
 
-    ``support_x``/``query_x``: head inputs (the digital extractor's features, ≥ 0),
-    ``[T, B, in]``; labels ``[T, B]``.  Returns per-task curves, writes and energy.
+    ``tasks`` (e.g. :class:`~memlearn.meta.inner.HeadTasks`): ``support_x``/``query_x``, head
+    inputs (the digital extractor's features, ≥ 0), ``[T, B, in]``; labels ``support_y`` /
+    ``query_y``, ``[T, B]``.  Returns per-task curves, writes and energy.
     """
     config = config or AdaptConfig()
-    arrays = _check_inputs(chip, support_x, support_y, query_x, query_y, weights, inner_lrs)
+    arrays = _check_inputs(chip, tasks, weights, inner_lrs)
     policy = make_policy(config.policy, config.seed)
     levels = chip_levels(chip, config.levels)
-    n_chips, tasks = chip.n_chips, support_x.shape[0]
-    sx, sy, qx, qy = support_x, support_y, query_x, query_y
-    if config.bake_seconds > 0 and tasks > n_chips:
+    sx, sy, qx, qy = tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y
+    n_chips, n_tasks = chip.n_chips, sx.shape[0]
+    if config.bake_seconds > 0 and n_tasks > n_chips:
         raise ValueError(
             f"a bake ages every cell, and a later round re-programs only the cells whose target "
-            f"changed: with a bake give at least as many chips as tasks (got {tasks} tasks on "
+            f"changed: with a bake give at least as many chips as tasks (got {n_tasks} tasks on "
             f"{n_chips} chips)"
         )
     rounds = []
-    for start in range(0, tasks, n_chips):
-        stop = min(start + n_chips, tasks)
+    for start in range(0, n_tasks, n_chips):
+        stop = min(start + n_chips, n_tasks)
         part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
         rounds.append(
             (stop - start, _round(chip, arrays, part, weights, inner_lrs, config, policy, levels))

@@ -20,6 +20,7 @@ from torch import nn
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
+from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
@@ -90,11 +91,11 @@ def run_adaptation(
     config = config or AdaptConfig()
     sx = task_features(net, tasks.support_x)
     qx = task_features(net, tasks.query_x)
-    sy, qy = tasks.support_y.long(), tasks.query_y.long()
+    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     weights = head_weights(net)
-    result = adapt_on_chip(chip, sx, sy, qx, qy, weights, inner_lrs, config)
+    result = adapt_on_chip(chip, feats, weights, inner_lrs, config)
     result.software_accuracy, result.software_loss = head.software_adapt(
-        sx, sy, qx, qy, weights, inner_lrs, config.steps
+        feats, weights, inner_lrs, config.steps
     )
     return result
 
@@ -123,9 +124,10 @@ def calibrate_weight_max(
     """
     sx = task_features(net, tasks.support_x)
     qx = task_features(net, tasks.query_x)
+    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     return weight_max_for(
-        sx, tasks.support_y.long(), qx, tasks.query_y.long(), head_weights(net), inner_lrs,
-        steps, levels, policy, rule, margin, seed, start, level_samples,
+        feats, head_weights(net), inner_lrs, steps, levels, policy, rule, margin, seed, start,
+        level_samples,
     )  # fmt: skip
 
 
