@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from memlearn.meta.hardware import LevelProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import MetaLearner, adapt, evaluate_features
 from memlearn.nn import FewShotNet
 
@@ -90,7 +91,8 @@ def test_hardware_episode_has_straight_through_gradients() -> None:
 
 def test_evaluate_features_step_zero_is_initialisation() -> None:
     feats, labels, w1, w2 = _problem(2)
-    acc = evaluate_features(feats, labels, feats, labels, w1, w2, torch.tensor([0.5, 0.5]), 4)
+    tasks = HeadTasks(feats, labels, feats, labels)
+    acc = evaluate_features(tasks, w1, w2, torch.tensor([0.5, 0.5]), 4)
     logits = torch.relu(feats @ w1.T) @ w2.T
     expected = (logits.argmax(-1) == labels).float().mean(-1)
     torch.testing.assert_close(acc[0], expected)

@@ -14,6 +14,7 @@ import torch
 
 from memlearn.data import ClassImages, TaskBatch, TaskSampler
 from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import evaluate_features
 from memlearn.nn import FewShotNet
 from memlearn.stats import ci95
@@ -63,10 +64,7 @@ def evaluate_classes(
         fs, fq = joint[:, :n_support], joint[:, n_support:]
         accs.append(
             evaluate_features(
-                fs,
-                part.support_y,
-                fq,
-                part.query_y,
+                HeadTasks(fs, part.support_y, fq, part.query_y),
                 net.fc1.weight,
                 net.fc2.weight,
                 lrs,

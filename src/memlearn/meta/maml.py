@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memlearn.meta.hardware import IdealProgrammer, Programmed, WeightProgrammer
-from memlearn.meta.inner import HeadTasks, inner_loop
+from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
 from memlearn.nn import FewShotNet, head_forward
 from memlearn.nn.rates import step_rates
 
@@ -274,10 +274,7 @@ class MetaLearner(nn.Module):
 
 @torch.no_grad()
 def evaluate_features(
-    support_features: torch.Tensor,
-    support_labels: torch.Tensor,
-    query_features: torch.Tensor,
-    query_labels: torch.Tensor,
+    tasks: Tasks,
     fc1: torch.Tensor,
     fc2: torch.Tensor,
     inner_lrs: torch.Tensor,
@@ -288,11 +285,12 @@ def evaluate_features(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Query accuracy ``[steps + 1, T]`` after 0..steps updates from ``fc1 [H, F]``, ``fc2 [C,
-    H]`` (shared initialisation), batched over tasks; features are given (no extractor)."""
-    t = support_features.shape[0]
+    H]`` (shared initialisation), batched over ``tasks`` given as features (no extractor;
+    e.g. :class:`~memlearn.meta.inner.HeadTasks`)."""
+    t = tasks.support_x.shape[0]
     res = adapt(
-        support_features,
-        support_labels,
+        tasks.support_x,
+        tasks.support_y,
         fc1.detach().expand(t, -1, -1),
         fc2.detach().expand(t, -1, -1),
         inner_lrs.detach(),
@@ -303,7 +301,7 @@ def evaluate_features(
     )
     return torch.stack(
         [
-            _accuracy(head_forward(query_features, w1.detach(), w2.detach()), query_labels)
+            _accuracy(head_forward(tasks.query_x, w1.detach(), w2.detach()), tasks.query_y)
             for w1, w2 in zip(res.fc1, res.fc2, strict=True)
         ]
     )

@@ -313,10 +313,8 @@ def _deploy(
                 )
             mapping = DifferentialMapping.from_weights(w_chips, levels, headroom=config.headroom)
         else:
-            span = float(levels[-1] - levels[0])
-            mapping = DifferentialMapping(
-                levels, torch.full((n, 1, 1), config.weight_max[i] / span)
-            )
+            scale = torch.full((n, 1, 1), config.weight_max[i] / float(levels[-1] - levels[0]))
+            mapping = DifferentialMapping(levels, scale)
         state = LayerState(name, mapping, mapping.index(w_chips))
         if policy.keeps_copy:
             state.copy = mapping.clip(w_chips)
@@ -339,12 +337,14 @@ class ChipHead:
         states: list[LayerState],
         config: AdaptConfig,
         policy: UpdatePolicy,
-        fault_threshold: float | None,
     ) -> None:
         self.chip, self.states, self.config, self.policy = chip, states, config, policy
         self.arrays = [s.array for s in states]
         self.scales = [s.mapping.scale for s in states]
-        self.fault_threshold = fault_threshold
+        self.fault_threshold = None  # S; cells read further than this from their target: faulty
+        if config.fault_fraction is not None and policy.targets_levels:
+            g_min, g_max = chip.conductance_window
+            self.fault_threshold = config.fault_fraction * (g_max - g_min)
         n, steps = chip.n_chips, config.steps
         self.counters = {k: torch.zeros(n, steps, dtype=torch.long) for k in COUNTERS}
         self.energy: dict[str, torch.Tensor] = {}
@@ -362,11 +362,9 @@ class ChipHead:
         chip, config, k = self.chip, self.config, step
         for state, w, w_new in zip(self.states, read, new, strict=True):
             report, expected = self.policy.apply(chip, state, w, w_new, config.strategy)
-            self.counters["cells_written"][:, k] += report.cells_written.long()
-            self.counters["expected_cells"][:, k] += expected
-            self.counters["set_pulses"][:, k] += report.set_pulses.long()
-            self.counters["reset_pulses"][:, k] += report.reset_pulses.long()
-            self.counters["verify_reads"][:, k] += report.verify_reads.long()
+            for name in COUNTERS:
+                count = expected if name == "expected_cells" else getattr(report, name)
+                self.counters[name][:, k] += count.long()
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
         for cat, joules in _delta(_ledger(chip), self._before).items():
@@ -387,11 +385,7 @@ def _round(
     before = _ledger(chip)
     states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
     deploy_energy = _delta(_ledger(chip), before)
-    fault_threshold = None
-    if config.fault_fraction is not None and policy.targets_levels:
-        g_min, g_max = chip.conductance_window
-        fault_threshold = config.fault_fraction * (g_max - g_min)
-    holder = ChipHead(chip, states, config, policy, fault_threshold)
+    holder = ChipHead(chip, states, config, policy)
     curves = head.QueryCurves(tasks, config.steps)
     inner_loop(holder, tasks, inner_lrs, config.steps, head.gradients, observe=curves)
     after_bake = None
