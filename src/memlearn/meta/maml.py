@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memlearn.meta.hardware import IdealProgrammer, Programmed, WeightProgrammer
-from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
+from memlearn.meta.inner import Gradient, HeadTasks, Tasks, inner_loop
 from memlearn.nn import FewShotNet, head_forward
 from memlearn.nn.rates import step_rates
 
@@ -79,7 +79,7 @@ class _ProgrammedHead:
         self.result.states.append((s1, s2))
 
 
-def _autograd_gradient(second_order: bool):
+def _autograd_gradient(second_order: bool) -> Gradient:
     """The support loss gradient by autograd (through it, for second-order MAML)."""
 
     def gradient(
@@ -137,6 +137,7 @@ def adapt(
         fc1_w = fc1_w.detach().clone().requires_grad_(True)
     if not (outer_graph and fc2_w.requires_grad):
         fc2_w = fc2_w.detach().clone().requires_grad_(True)
+    # the loop reads only the support set; there is no query set here
     tasks = HeadTasks(support_features, support_labels, support_features, support_labels)
     with torch.enable_grad():
         holder = _ProgrammedHead((fc1_w, fc2_w), programmer, wm, generator)
