@@ -24,6 +24,7 @@ from memlearn.chip.simulated import SimulatedChip
 from memlearn.data import TaskSampler, default_eval_split, load_split
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.meta.checkpoint import load_checkpoint
+from memlearn.meta.inner import HeadTasks
 from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import chip_levels
@@ -87,16 +88,15 @@ def main() -> None:
         weight_max=weight_max,
     )
     t0 = time.perf_counter()
-    result = adapt_on_chip(chip, sx, tasks.support_y, qx, tasks.query_y, weights, lrs, config)
+    feats = HeadTasks(sx, tasks.support_y, qx, tasks.query_y)
+    result = adapt_on_chip(chip, feats, weights, lrs, config)
     t_chip = time.perf_counter() - t0
 
     # Ideal float adaptation of the same tasks (best of 3: it is short).
     t_soft = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
-        soft_acc, _ = software_adapt(
-            sx, tasks.support_y, qx, tasks.query_y, weights, lrs, args.steps
-        )
+        soft_acc, _ = software_adapt(feats, weights, lrs, args.steps)
         t_soft = min(t_soft, time.perf_counter() - t0)
 
     n = args.chips

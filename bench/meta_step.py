@@ -48,7 +48,7 @@ def main() -> None:
     def step() -> None:
         loss, _ = learner.episode(
             sx, sy, qx, qy, args.steps, second_order=args.order == "second",
-            programmer=prog, w_max=(0.5, 0.5), generator=gen,
+            programmer=prog, weight_max=(0.5, 0.5), generator=gen,
         )  # fmt: skip
         opt.zero_grad()
         loss.backward()

@@ -17,6 +17,7 @@ from test_loop import LAYOUT, LRS, synthetic_tasks  # noqa: E402
 from memlearn.chip.protocol import RemoteChipError  # noqa: E402
 from memlearn.chip.remote import RemoteChip  # noqa: E402
 from memlearn.chip.server import ChipServer  # noqa: E402
+from memlearn.meta.inner import HeadTasks  # noqa: E402
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def _simulated_log(seed):
 def test_loop_on_remote_chip_equals_local_chip(make, policy):
     sx, sy, qx, qy, ws = synthetic_tasks(6, seed=11)
     cfg = AdaptConfig(steps=3, policy=policy, bake_seconds=3600.0)
-    local = adapt_on_chip(make(5), sx, sy, qx, qy, ws, LRS, cfg)
+    local = adapt_on_chip(make(5), HeadTasks(sx, sy, qx, qy), ws, LRS, cfg)
     assert local.cells_written.sum() > 0
     with ChipServer(make(5)) as server, RemoteChip(*server.address, timeout_s=30) as remote:
         assert remote.n_chips == 6 and remote.layout == LAYOUT and remote.levels == 8
@@ -60,7 +61,7 @@ def test_loop_on_remote_chip_equals_local_chip(make, policy):
             assert torch.equal(remote.level_conductances, own)
         else:
             assert remote.level_conductances is None
-        over_wire = adapt_on_chip(remote, sx, sy, qx, qy, ws, LRS, cfg)
+        over_wire = adapt_on_chip(remote, HeadTasks(sx, sy, qx, qy), ws, LRS, cfg)
     for name in (
         "accuracy",
         "loss",

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from memlearn.meta.hardware import LevelProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import MetaLearner, adapt, evaluate_features
 from memlearn.nn import FewShotNet
 
@@ -49,15 +50,15 @@ def test_support_loss_falls_with_steps() -> None:
     assert all(x > y for x, y in zip(losses, losses[1:], strict=False))
 
 
-def _episode(order: str, programmer=None, w_max=None):
+def _episode(order: str, programmer=None, weight_max=None):
     torch.manual_seed(0)
     learner = MetaLearner(FewShotNet(widths=(4, 4, 4, 4)), (0.4, 0.4))
     g = torch.Generator().manual_seed(1)
     sx, qx = torch.rand(2, 5, 1, 28, 28, generator=g), torch.rand(2, 10, 1, 28, 28, generator=g)
     sy, qy = torch.arange(5).repeat(2, 1), torch.arange(5).repeat_interleave(2).repeat(2, 1)
     loss, acc = learner.episode(
-        sx, sy, qx, qy, 3, second_order=order == "second", programmer=programmer, w_max=w_max,
-        generator=torch.Generator().manual_seed(2),
+        sx, sy, qx, qy, 3, second_order=order == "second", programmer=programmer,
+        weight_max=weight_max, generator=torch.Generator().manual_seed(2),
     )  # fmt: skip
     loss.backward()
     return learner, loss, acc
@@ -90,7 +91,8 @@ def test_hardware_episode_has_straight_through_gradients() -> None:
 
 def test_evaluate_features_step_zero_is_initialisation() -> None:
     feats, labels, w1, w2 = _problem(2)
-    acc = evaluate_features(feats, labels, feats, labels, w1, w2, torch.tensor([0.5, 0.5]), 4)
+    tasks = HeadTasks(feats, labels, feats, labels)
+    acc = evaluate_features(tasks, w1, w2, torch.tensor([0.5, 0.5]), 4)
     logits = torch.relu(feats @ w1.T) @ w2.T
     expected = (logits.argmax(-1) == labels).float().mean(-1)
     torch.testing.assert_close(acc[0], expected)
@@ -107,7 +109,7 @@ def test_bad_inputs() -> None:
         adapt(feats, labels[:, :4], w1.expand(3, -1, -1), w2.expand(3, -1, -1), lrs, 1)
     with pytest.raises(ValueError, match="inner_lrs"):
         adapt(feats, labels, w1.expand(3, -1, -1), w2.expand(3, -1, -1), lrs[:1], 1)
-    with pytest.raises(ValueError, match="w_max"):
+    with pytest.raises(ValueError, match="weight_max"):
         adapt(feats, labels, w1.expand(3, -1, -1), w2.expand(3, -1, -1), lrs, 1,
               programmer=LevelProgrammer())  # fmt: skip
     with pytest.raises(ValueError, match="inner learning rates"):

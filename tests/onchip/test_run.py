@@ -79,12 +79,16 @@ def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
         "device": {"preset": "hfo2-mlc", "strategy": "hybrid", "levels": 8},
     }
     levels = torch.linspace(10e-6, 150e-6, 8)
-    assert calibrated_for(info, "hfo2-mlc", "hybrid", levels)
-    assert not calibrated_for(info, "hfo2-mlc", "iterative-set", levels)
-    assert not calibrated_for(info, "hfo2-mlc", "hybrid", torch.linspace(10e-6, 150e-6, 16))
+    stochastic = "stochastic"
+    assert calibrated_for(info, "hfo2-mlc", "hybrid", levels, stochastic)
+    assert not calibrated_for(info, "hfo2-mlc", "iterative-set", levels, stochastic)
+    sixteen = torch.linspace(10e-6, 150e-6, 16)
+    assert not calibrated_for(info, "hfo2-mlc", "hybrid", sixteen, stochastic)
     assert not calibrated_for({**info, "hardware_aware": False}, "hfo2-mlc", "hybrid", levels)
-    assert not calibrated_for(info, None, "hybrid", levels)
-    # a checkpoint without an update rule was trained with stochastic rounding
+    assert not calibrated_for(info, None, "hybrid", levels, stochastic)
+    # a checkpoint without an update rule was trained with stochastic rounding; the default
+    # policy (accumulate) is not that
+    assert not calibrated_for(info, "hfo2-mlc", "hybrid", levels)
     assert not calibrated_for(info, "hfo2-mlc", "hybrid", levels, "accumulate")
     accumulated = {**info, "device": {**info["device"], "update_rule": "accumulate"}}
     assert calibrated_for(accumulated, "hfo2-mlc", "hybrid", levels, "accumulate")

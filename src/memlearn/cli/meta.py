@@ -156,7 +156,7 @@ def _evaluate(
     result = evaluate(
         net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
         queries=queries, seed=seed, transductive=transductive, programmer=programmer,
-        w_max=info.get("weight_max") if device else None,
+        weight_max=info.get("weight_max") if device else None,
     )  # fmt: skip
     note = f"checkpoint {info['path']}; split {name!r} ({classes.n_classes} classes)"
     if device:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from memlearn.devices.levels import nearest_level
 from memlearn.errors import MemlearnError
 
 ROUNDINGS = ("nearest", "stochastic")
@@ -65,7 +66,7 @@ def round_to_levels(
     magnitude = magnitude.contiguous()
     top = steps.numel() - 1
     if rounding == "nearest":
-        return torch.bucketize(magnitude, 0.5 * (steps[1:] + steps[:-1]))
+        return nearest_level(magnitude, steps)
     low = (torch.bucketize(magnitude, steps, right=True) - 1).clamp(0, top)
     high = (low + 1).clamp(max=top)
     gap = (steps[high] - steps[low]).clamp_min(torch.finfo(steps.dtype).tiny)

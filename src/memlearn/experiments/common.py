@@ -33,6 +33,7 @@ from memlearn.experiments.sweep import run_sweep
 from memlearn.io import atomic_write
 from memlearn.nn.rates import Rates
 from memlearn.onchip.policies import DEFAULT_POLICY as ONCHIP_DEFAULT_POLICY
+from memlearn.stats import ci95
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
 # Update policy of the studies: `memlearn adapt`'s default (memlearn.onchip.policies), so that a
@@ -91,14 +92,15 @@ class Workload:
         :attr:`weight_max` without calibration tasks."""
         if self.calibration is None:
             return list(self.weight_max)
+        from memlearn.meta.inner import HeadTasks
         from memlearn.onchip.calibration import device_level_samples, weight_max_for
 
         samples = None
         if preset is not None and strategy is not None:
             samples = device_level_samples(preset, strategy, levels)
         return weight_max_for(
-            *self.calibration, self.weights, self.inner_lrs, self.steps, levels, policy,
-            start=self.checkpoint_weight_max, level_samples=samples,
+            HeadTasks(*self.calibration), self.weights, self.inner_lrs, self.steps, levels,
+            policy, start=self.checkpoint_weight_max, level_samples=samples,
         )  # fmt: skip
 
     @property
@@ -142,6 +144,7 @@ def load_workload(
     from memlearn.data import TaskSampler, default_eval_split, load_split
     from memlearn.data.augment import with_support_copies
     from memlearn.meta.checkpoint import load_checkpoint
+    from memlearn.meta.inner import HeadTasks
     from memlearn.onchip import head
     from memlearn.onchip.calibration import weight_max_for
     from memlearn.onchip.mapping import uniform_levels
@@ -183,11 +186,11 @@ def load_workload(
     sx, qx = task_features(net, sx), task_features(net, qx)
     sy, qy = sy.long(), qy.long()
     weights = head_weights(net)
-    software, _ = head.software_adapt(sx, sy, qx, qy, weights, lrs, steps)
+    software, _ = head.software_adapt(HeadTasks(sx, sy, qx, qy), weights, lrs, steps)
     # Uniform levels give the same weight grid in any window: the window here is immaterial.
     model_levels = uniform_levels(10e-6, 150e-6, deployed_levels(info))
     weight_max = weight_max_for(
-        *calibration, weights, lrs, steps, model_levels, DEFAULT_POLICY, start=stored
+        HeadTasks(*calibration), weights, lrs, steps, model_levels, DEFAULT_POLICY, start=stored
     )
     source = (
         f"accuracy rule on {CALIBRATION_TASKS} within-alphabet training tasks, {DEFAULT_POLICY} "
@@ -334,9 +337,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
         seed=(seed + 1) % 2**63,
     )
-    result = adapt_on_chip(
-        chip, wl.support_x, wl.support_y, wl.query_x, wl.query_y, wl.weights, wl.inner_lrs, config
-    )
+    result = adapt_on_chip(chip, wl, wl.weights, wl.inner_lrs, config)
     summary = summarise(result)
     labels = {k: v for k, v in point.items() if k not in ("workload", "preset")}
     out = {
@@ -367,8 +368,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of its normal 95 % confidence interval."""
     x = np.asarray(values, dtype=float)
-    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else float("nan")
-    return float(x.mean()), float(half)
+    return float(x.mean()), ci95(torch.from_numpy(x))
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:

@@ -32,7 +32,6 @@ same loop seed.  The switches (:data:`NON_IDEALITIES`):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +42,14 @@ from memlearn.chip.simulated import SimulatedChip
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.devices.retention import relax
+from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.onchip.repair import output_layout, repair_output
+from memlearn.stats import ci95
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
 
@@ -172,9 +173,7 @@ class GapStudy:
 
 def _paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     diff = (a[:, -1] - b[:, -1]).double()
-    n = diff.numel()
-    half = float(1.96 * diff.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
-    return float(diff.mean()), half
+    return float(diff.mean()), ci95(diff)
 
 
 def attribute_gap(
@@ -222,12 +221,10 @@ def attribute_gap(
             "spare_pairs": spare_pairs,
         }
     )
-    soft, _ = software_adapt(support_x, support_y, query_x, query_y, weights, inner_lrs, steps)
+    feats = HeadTasks(support_x, support_y, query_x, query_y)
+    soft, _ = software_adapt(feats, weights, inner_lrs, steps)
     level_g = p.levels(levels)
-    quant, _ = quantised_adapt(
-        support_x, support_y, query_x, query_y, weights, inner_lrs, steps, weight_max,
-        level_g, policy, seed,
-    )  # fmt: skip
+    quant, _ = quantised_adapt(feats, weights, inner_lrs, steps, weight_max, level_g, policy, seed)
 
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
@@ -237,9 +234,7 @@ def attribute_gap(
         config = AdaptConfig(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )
-        res = adapt_on_chip(
-            chip, support_x, support_y, query_x, query_y, weights, inner_lrs, config
-        )
+        res = adapt_on_chip(chip, feats, weights, inner_lrs, config)
         return GapRow(
             group,
             name,

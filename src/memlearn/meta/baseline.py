@@ -15,6 +15,7 @@ import itertools
 import torch
 
 from memlearn.data import ClassImages, TaskSampler
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import evaluate_features
 from memlearn.nn import FewShotNet
 
@@ -45,9 +46,8 @@ def tune_head_lrs(
     best, best_acc = [grid[0], grid[0]], -1.0
     for lr1, lr2 in itertools.product(grid, grid):
         lrs = torch.tensor([lr1, lr2], device=device)
-        acc = evaluate_features(
-            fs, batch.support_y, fq, batch.query_y, net.fc1.weight, net.fc2.weight, lrs, steps
-        )[-1].mean()
+        feats = HeadTasks(fs, batch.support_y, fq, batch.query_y)
+        acc = evaluate_features(feats, net.fc1.weight, net.fc2.weight, lrs, steps)[-1].mean()
         if float(acc) > best_acc:
             best, best_acc = [lr1, lr2], float(acc)
     net.train(was_training)

@@ -111,7 +111,7 @@ def calibrate_weight_max(
     def score(full_scales: list[float]) -> float:
         gen = torch.Generator(device=device).manual_seed(seed)
         res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=programmer,
-                    w_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
+                    weight_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
         logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
         return float((logits.argmax(-1) == qy).float().mean())
 

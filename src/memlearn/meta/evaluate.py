@@ -8,25 +8,18 @@ query images, as in the MAML paper) is available as a labelled extra only.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from memlearn.data import ClassImages, TaskBatch, TaskSampler
 from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import evaluate_features
 from memlearn.nn import FewShotNet
+from memlearn.stats import ci95
 
 DEFAULT_QUERIES = 15  # query images per class in evaluation (as in MAML's Omniglot protocol)
-
-
-def ci95(values: torch.Tensor) -> float:
-    """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
-    n = values.numel()
-    if n < 2:
-        return float("nan")
-    return float(1.96 * values.float().std(unbiased=True) / math.sqrt(n))
 
 
 @torch.no_grad()
@@ -45,7 +38,7 @@ def evaluate_classes(
     steps: int,
     *,
     programmer: WeightProgrammer | None = None,
-    w_max: list[float] | tuple[float, float] | None = None,
+    weight_max: list[float] | tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
     chunk: int = 25,
     transductive: bool = False,
@@ -71,16 +64,13 @@ def evaluate_classes(
         fs, fq = joint[:, :n_support], joint[:, n_support:]
         accs.append(
             evaluate_features(
-                fs,
-                part.support_y,
-                fq,
-                part.query_y,
+                HeadTasks(fs, part.support_y, fq, part.query_y),
                 net.fc1.weight,
                 net.fc2.weight,
                 lrs,
                 steps,
                 programmer=programmer,
-                w_max=None if w_max is None else tuple(w_max),
+                weight_max=None if weight_max is None else tuple(weight_max),
                 generator=generator,
             )
         )
@@ -133,7 +123,7 @@ def evaluate(
     queries: int = DEFAULT_QUERIES,
     seed: int = 0,
     programmer: WeightProgrammer | None = None,
-    w_max: list[float] | tuple[float, float] | None = None,
+    weight_max: list[float] | tuple[float, float] | None = None,
     transductive: bool = False,
 ) -> dict[str, Any]:
     """Sample ``tasks`` ``ways``-way ``shots``-shot tasks from ``classes`` (seeded) and score
@@ -150,7 +140,7 @@ def evaluate(
         batch,
         steps,
         programmer=programmer,
-        w_max=w_max,
+        weight_max=weight_max,
         generator=torch.Generator().manual_seed(seed),
         transductive=transductive,
     )

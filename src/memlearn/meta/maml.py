@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memlearn.meta.hardware import IdealProgrammer, Programmed, WeightProgrammer
+from memlearn.meta.inner import Gradient, HeadTasks, Tasks, inner_loop
 from memlearn.nn import FewShotNet, head_forward
 from memlearn.nn.rates import step_rates
 
@@ -47,6 +48,49 @@ class AdaptResult:
     states: list[tuple[Programmed, Programmed]]
 
 
+class _ProgrammedHead:
+    """The head's weights ``[T, out, in]`` as a :class:`~memlearn.meta.hardware.WeightProgrammer`
+    programs them, with their autograd graph; keeps every step's weights and states."""
+
+    def __init__(
+        self,
+        weights: tuple[torch.Tensor, torch.Tensor],
+        programmer: WeightProgrammer,
+        weight_max: tuple[float, float],
+        generator: torch.Generator | None,
+    ) -> None:
+        self.programmer, self.weight_max, self.generator = programmer, weight_max, generator
+        s1 = programmer(weights[0], None, weight_max[0], generator)
+        s2 = programmer(weights[1], None, weight_max[1], generator)
+        self.result = AdaptResult([s1.weight], [s2.weight], [(s1, s2)])
+
+    def read(self) -> list[torch.Tensor]:
+        return [self.result.fc1[-1], self.result.fc2[-1]]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [head_forward(x, self.result.fc1[-1], self.result.fc2[-1])]
+
+    def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
+        s1, s2 = self.result.states[-1]
+        s1 = self.programmer(new[0], s1, self.weight_max[0], self.generator)
+        s2 = self.programmer(new[1], s2, self.weight_max[1], self.generator)
+        self.result.fc1.append(s1.weight)
+        self.result.fc2.append(s2.weight)
+        self.result.states.append((s1, s2))
+
+
+def _autograd_gradient(second_order: bool) -> Gradient:
+    """The support loss gradient by autograd (through it, for second-order MAML)."""
+
+    def gradient(
+        x: torch.Tensor, pre: list[torch.Tensor], weights: list[torch.Tensor], y: torch.Tensor
+    ) -> list[torch.Tensor]:
+        grads = torch.autograd.grad(_task_loss(pre[-1], y), weights, create_graph=second_order)
+        return list(grads) if second_order else [g.detach() for g in grads]
+
+    return gradient
+
+
 def adapt(
     support_features: torch.Tensor,
     support_labels: torch.Tensor,
@@ -57,16 +101,17 @@ def adapt(
     *,
     second_order: bool = False,
     programmer: WeightProgrammer | None = None,
-    w_max: tuple[float, float] | None = None,
+    weight_max: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
 ) -> AdaptResult:
-    """Run ``steps`` plain SGD updates of the head on the support set, batched over tasks.
+    """Run ``steps`` plain SGD updates of the head on the support set, batched over tasks
+    (:func:`memlearn.meta.inner.inner_loop`, gradients by autograd).
 
     ``support_features [T, S, F]``, ``support_labels [T, S]`` (int64), ``fc1_w [T, H, F]``,
     ``fc2_w [T, C, H]``, ``inner_lrs [2]`` (FC1, FC2) or ``[S, 2]`` (one row per step; steps
     beyond the last row reuse it).  With a ``programmer`` the weights are programmed at
-    deployment and after every update (``w_max``: per-layer full-scale weight).  Gradients are
-    taken at the programmed weights, as the chip reads them.
+    deployment and after every update (``weight_max``: per layer, the weight on the top level).
+    Gradients are taken at the programmed weights, as the chip reads them.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -81,32 +126,25 @@ def adapt(
         )
     programmer = programmer or IdealProgrammer()
     hardware = not isinstance(programmer, IdealProgrammer)
-    if hardware and w_max is None:
-        raise ValueError("a hardware programmer needs w_max (full-scale weight of each layer)")
-    wm = w_max or (1.0, 1.0)
+    if hardware and weight_max is None:
+        raise ValueError(
+            "a hardware programmer needs weight_max (the weight on the top level, per layer)"
+        )
+    wm = weight_max or (1.0, 1.0)
     # Outside autograd (evaluation) the weights become fresh leaves so the inner gradients exist.
     outer_graph = torch.is_grad_enabled()
     if not (outer_graph and fc1_w.requires_grad):
         fc1_w = fc1_w.detach().clone().requires_grad_(True)
     if not (outer_graph and fc2_w.requires_grad):
         fc2_w = fc2_w.detach().clone().requires_grad_(True)
+    # the loop reads only the support set; there is no query set here
+    tasks = HeadTasks(support_features, support_labels, support_features, support_labels)
     with torch.enable_grad():
-        s1 = programmer(fc1_w, None, wm[0], generator)
-        s2 = programmer(fc2_w, None, wm[1], generator)
-        out = AdaptResult([s1.weight], [s2.weight], [(s1, s2)])
-        for k in range(steps):
-            w1, w2 = out.fc1[-1], out.fc2[-1]
-            lr = step_rates(inner_lrs, k)
-            loss = _task_loss(head_forward(support_features, w1, w2), support_labels)
-            g1, g2 = torch.autograd.grad(loss, (w1, w2), create_graph=second_order)
-            if not second_order:
-                g1, g2 = g1.detach(), g2.detach()
-            s1 = programmer(w1 - lr[0] * g1, s1, wm[0], generator)
-            s2 = programmer(w2 - lr[1] * g2, s2, wm[1], generator)
-            out.fc1.append(s1.weight)
-            out.fc2.append(s2.weight)
-            out.states.append((s1, s2))
-    return out
+        holder = _ProgrammedHead((fc1_w, fc2_w), programmer, wm, generator)
+        inner_loop(
+            holder, tasks, inner_lrs, steps, _autograd_gradient(second_order), rates=step_rates
+        )
+    return holder.result
 
 
 class MetaLearner(nn.Module):
@@ -171,7 +209,7 @@ class MetaLearner(nn.Module):
         *,
         second_order: bool = False,
         programmer: WeightProgrammer | None = None,
-        w_max: tuple[float, float] | None = None,
+        weight_max: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One meta-batch: ``support_x [T, S, 1, 28, 28]``, ``query_x [T, Q, 1, 28, 28]``.
@@ -192,7 +230,7 @@ class MetaLearner(nn.Module):
             steps,
             second_order=second_order,
             programmer=programmer,
-            w_max=w_max,
+            weight_max=weight_max,
             generator=generator,
         )
 
@@ -206,7 +244,7 @@ class MetaLearner(nn.Module):
         *,
         second_order: bool = False,
         programmer: WeightProgrammer | None = None,
-        w_max: tuple[float, float] | None = None,
+        weight_max: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`episode` from features ``[T, S, F]`` / ``[T, Q, F]`` instead of images: the
@@ -222,7 +260,7 @@ class MetaLearner(nn.Module):
             steps,
             second_order=second_order,
             programmer=programmer,
-            w_max=w_max,
+            weight_max=weight_max,
             generator=generator,
         )
         temperature = self.log_temperature.exp()
@@ -237,36 +275,34 @@ class MetaLearner(nn.Module):
 
 @torch.no_grad()
 def evaluate_features(
-    support_features: torch.Tensor,
-    support_labels: torch.Tensor,
-    query_features: torch.Tensor,
-    query_labels: torch.Tensor,
+    tasks: Tasks,
     fc1: torch.Tensor,
     fc2: torch.Tensor,
     inner_lrs: torch.Tensor,
     steps: int,
     *,
     programmer: WeightProgrammer | None = None,
-    w_max: tuple[float, float] | None = None,
+    weight_max: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Query accuracy ``[steps + 1, T]`` after 0..steps updates from ``fc1 [H, F]``, ``fc2 [C,
-    H]`` (shared initialisation), batched over tasks; features are given (no extractor)."""
-    t = support_features.shape[0]
+    H]`` (shared initialisation), batched over ``tasks`` given as features (no extractor;
+    e.g. :class:`~memlearn.meta.inner.HeadTasks`)."""
+    t = tasks.support_x.shape[0]
     res = adapt(
-        support_features,
-        support_labels,
+        tasks.support_x,
+        tasks.support_y,
         fc1.detach().expand(t, -1, -1),
         fc2.detach().expand(t, -1, -1),
         inner_lrs.detach(),
         steps,
         programmer=programmer,
-        w_max=w_max,
+        weight_max=weight_max,
         generator=generator,
     )
     return torch.stack(
         [
-            _accuracy(head_forward(query_features, w1.detach(), w2.detach()), query_labels)
+            _accuracy(head_forward(tasks.query_x, w1.detach(), w2.detach()), tasks.query_y)
             for w1, w2 in zip(res.fc1, res.fc2, strict=True)
         ]
     )

@@ -166,7 +166,7 @@ def _meta_step(
     loss, acc = episode(
         tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y, config.inner_steps,
         second_order=config.second_order, programmer=programmer,
-        w_max=tr.progress.weight_max, generator=gen,
+        weight_max=tr.progress.weight_max, generator=gen,
     )  # fmt: skip
     tr.meta_opt.zero_grad(set_to_none=True)
     loss.backward()

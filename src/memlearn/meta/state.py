@@ -190,7 +190,7 @@ class Training:
             val.adapt_tasks,
             self.config.inner_steps,
             programmer=programmer,
-            w_max=self.progress.weight_max,
+            weight_max=self.progress.weight_max,
             generator=torch.Generator(device=self.device).manual_seed(val.seed),
         )["accuracy_by_step"]
         self.learner.train()

@@ -3,15 +3,17 @@ adaptation with conductance update policies.
 
 Public API: :class:`AdaptConfig`, :func:`adapt_on_chip` and :class:`AdaptResult` (the loop on
 any :class:`~memlearn.chip.base.Chip`), :func:`run_adaptation` (network + tasks → on-chip and
-ideal-software curves), :func:`summarise`, :data:`POLICIES` (``stochastic`` (default),
-``verify``, ``threshold``, ``manhattan``), :class:`WeightMapping` (weights ↔ differential
-conductance targets), and the full-scale calibration: :func:`calibrate_weight_max`,
-:func:`resolve_weight_max`, :func:`quantised_adapt` (the loop on an ideal chip, in float).
+ideal-software curves), :func:`summarise`, :data:`POLICIES` (:data:`DEFAULT_POLICY`
+``accumulate``, ``stochastic``, ``verify``, ``threshold``, ``manhattan``), and the calibration
+of ``weight_max``: :func:`calibrate_weight_max`, :func:`resolve_weight_max`, :func:`quantised_adapt`
+(the loop on an ideal chip, in float).  Weights map to differential conductance targets with
+:class:`memlearn.crossbar.mapping.DifferentialMapping`; every adaptation runs the one inner
+loop, :func:`memlearn.meta.inner.inner_loop`.
 """
 
 from memlearn.onchip.calibration import WEIGHT_MAX_RULES, quantised_adapt, weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip, analog_forward
-from memlearn.onchip.mapping import WeightMapping, uniform_levels
+from memlearn.onchip.mapping import uniform_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES, make_policy
 from memlearn.onchip.run import (
     WEIGHT_MAX_SOURCES,
@@ -32,7 +34,6 @@ __all__ = [
     "WEIGHT_MAX_SOURCES",
     "AdaptConfig",
     "AdaptResult",
-    "WeightMapping",
     "adapt_on_chip",
     "analog_forward",
     "calibrate_weight_max",

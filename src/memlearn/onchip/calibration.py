@@ -1,30 +1,28 @@
-"""The full-scale weight of each layer (the weight on the top conductance level), calibrated.
+"""``weight_max`` of each layer (the weight on the top conductance level), calibrated.
 
-The full scale trades range for resolution: with ``L`` levels a layer holds ``2 L - 1``
-weights ``±k · w_max / (L - 1)``.  Too large, and the updates of a few-shot adaptation (often a
-fraction of a level step) are lost or coarsely rounded; too small, and large weights clip.  The
-largest ``|w|`` ideal adaptation visits (``rule="peak"``) is far too coarse for 8 levels: the
-peak is set by a few outliers.
+``weight_max`` trades range for resolution: with ``L`` levels a layer holds ``2 L - 1``
+weights ``±k · weight_max / (L - 1)``.  Too large, and the updates of a few-shot adaptation
+(often a fraction of a level step) are lost or coarsely rounded; too small, and large weights
+clip.  The largest ``|w|`` ideal adaptation visits (``rule="peak"``) is far too coarse for 8
+levels: the peak is set by a few outliers.
 
-``rule="accuracy"`` (default) chooses, per layer, the full scale that maximises the query
+``rule="accuracy"`` (default) chooses, per layer, the ``weight_max`` that maximises the query
 accuracy of :func:`quantised_adapt` – the loop's own policy on a noise-free chip with the chip's
 levels – on *calibration* tasks (from the training alphabets, never the tasks to be learned),
 by :func:`memlearn.crossbar.mapping.search_full_scale` over fractions of the peak.  The
-simulation uses the policy's own :meth:`~memlearn.onchip.policies.UpdatePolicy.next_index`
-and the shared rounding of :mod:`memlearn.crossbar.mapping`, so what is calibrated is what
-runs on the chip (the ``manhattan`` policy, which does not target levels, is calibrated with
-the ``verify`` rule).
+simulation runs the one inner loop (:func:`memlearn.meta.inner.inner_loop`) with the policy's
+own :meth:`~memlearn.onchip.policies.UpdatePolicy.next_index` and the shared rounding of
+:mod:`memlearn.crossbar.mapping`, so what is calibrated is what runs on the chip (the
+``manhattan`` policy, which does not target levels, is calibrated with the ``verify`` rule).
 
-A noise-free chip is the wrong judge of the full scale: it rewards a large one, which keeps
+A noise-free chip is the wrong judge of ``weight_max``: it rewards a large one, which keeps
 small updates, and cannot see that the weight error of a misprogrammed or stuck cell grows with
 it.  Given ``level_samples`` (``[levels, samples]`` S: conductances that program-and-verify left
 in fresh cells programmed to each level, e.g. :func:`device_level_samples`, failed cells
 included), each cell the loop programs draws one sample of its target level instead, and the
-loop reads and updates those weights, as on the chip.  With the previous shipped model and the
-``accumulate`` policy, a noise-free search on random-class training tasks picked FC1 0.36 /
-FC2 1.07 and the chip learned 93.85 % of 1,000 val tasks; scored on the hfo2-mlc samples and
-within-alphabet tasks (:func:`memlearn.onchip.run.calibration_tasks`) it picks 0.23 / 0.28 and
-the chip learns 96.03 % (the checkpoint's own 0.20 / 0.38: 96.15 %).
+loop reads and updates those weights, as on the chip.  Scored that way, on within-alphabet
+training tasks (:func:`memlearn.onchip.run.calibration_tasks`), the search picks a smaller
+``weight_max`` than a noise-free one, and the chip learns more (the README has the figures).
 """
 
 from __future__ import annotations
@@ -33,10 +31,16 @@ import torch
 
 from memlearn.crossbar.mapping import DifferentialMapping, search_full_scale
 from memlearn.devices.preset import DevicePreset
-from memlearn.nn.rates import Rates, rates_at
+from memlearn.meta.inner import Tasks, inner_loop
+from memlearn.nn.rates import Rates
 from memlearn.onchip import head
-from memlearn.onchip.mapping import WeightMapping
-from memlearn.onchip.policies import POLICIES, AccumulatePolicy, make_policy
+from memlearn.onchip.policies import (
+    DEFAULT_POLICY,
+    POLICIES,
+    AccumulatePolicy,
+    UpdatePolicy,
+    make_policy,
+)
 
 WEIGHT_MAX_RULES = ("accuracy", "peak")
 LEVEL_SAMPLES = 1000  # cells programmed per level to measure a device's level distributions
@@ -97,24 +101,64 @@ class _Pairs:
         return self.mapping.to_weight(self.g_plus, self.g_minus)
 
 
+class QuantisedHead:
+    """A :class:`~memlearn.meta.inner.WeightHolder` of the on-chip loop in float: per layer, the
+    signed level index of each pair (and the policy's float copy), the weights exactly on their
+    levels or, with ``pairs``, on conductances drawn from the device's measured levels."""
+
+    def __init__(
+        self,
+        maps: list[DifferentialMapping],
+        weights: list[torch.Tensor],
+        rule: UpdatePolicy,
+        pairs: list[_Pairs] | None = None,
+    ) -> None:
+        self.maps, self.rule, self.pairs = maps, rule, pairs
+        self.index = [m.index(w) for m, w in zip(maps, weights, strict=True)]
+        self.copies = (
+            [m.clip(w) for m, w in zip(maps, weights, strict=True)] if rule.keeps_copy else None
+        )
+
+    def read(self) -> list[torch.Tensor]:
+        if self.pairs is None:
+            return [m.index_weights(i) for m, i in zip(self.maps, self.index, strict=True)]
+        return [p.weights() for p in self.pairs]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return head.forward(x, self.read())
+
+    def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
+        if self.copies is not None:  # the accumulate policy's float copy in the computer
+            self.copies = [
+                AccumulatePolicy.accumulate(m, c, wi, n)
+                for m, c, wi, n in zip(self.maps, self.copies, read, new, strict=True)
+            ]
+            new = self.copies
+        self.index = [
+            self.rule.next_index(m, i, wi, n, self.rule.generator)
+            for m, i, wi, n in zip(self.maps, self.index, read, new, strict=True)
+        ]
+        for p, i in zip(self.pairs or [], self.index, strict=False):
+            p.program(i)
+
+
 def quantised_adapt(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     steps: int,
     weight_max: list[float],
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
     seed: int = 0,
     level_samples: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The on-chip loop in float: weights exactly on their levels, or with ``level_samples``
+    """The on-chip loop in float (:func:`~memlearn.meta.inner.inner_loop` on a
+    :class:`QuantisedHead`): weights exactly on their levels, or with ``level_samples``
     (``[len(levels), samples]`` S) on conductances drawn from the device's measured levels.
 
-    Deploys ``weights`` (``[in, out]`` per layer) to the nearest level (full scale
+    ``tasks``: head inputs and labels (e.g. :class:`~memlearn.meta.inner.HeadTasks`).
+    Deploys ``weights`` (``[in, out]`` per layer) to the nearest level (top level
     ``weight_max[l]``, ``levels`` in S), then ``steps`` times computes the gradient at the
     weights the chip holds and lets ``policy`` pick the new levels.  Returns query accuracy and
     loss, each ``[T, steps + 1]`` (index 0: as deployed).
@@ -131,65 +175,37 @@ def quantised_adapt(
             f"{list(level_samples.shape)}"
         )
     rule = make_policy("verify" if policy == "manhattan" else policy, seed)
-    tasks = support_x.shape[0]
-    maps = [WeightMapping.from_full_scale(m, levels) for m in weight_max]
-    per_task = head.per_task(weights, tasks)
-    index = [m.index(w) for m, w in zip(maps, per_task, strict=True)]
-    copies = [m.clip(w) for m, w in zip(maps, per_task, strict=True)] if rule.keeps_copy else None
-    pairs = None
+    maps = [DifferentialMapping.from_full_scale(m, levels) for m in weight_max]
+    holder = QuantisedHead(maps, head.per_task(weights, tasks.support_x.shape[0]), rule)
     if level_samples is not None:
         draws = torch.Generator().manual_seed(seed + 1)
-        pairs = [
-            _Pairs(m, level_samples.float(), i, draws) for m, i in zip(maps, index, strict=True)
+        holder.pairs = [
+            _Pairs(m, level_samples.float(), i, draws)
+            for m, i in zip(maps, holder.index, strict=True)
         ]
-    accuracy = torch.empty(tasks, steps + 1)
-    loss = torch.empty(tasks, steps + 1)
-    for k in range(steps + 1):
-        if pairs is None:
-            w = [m.index_weights(i) for m, i in zip(maps, index, strict=True)]
-        else:
-            w = [p.weights() for p in pairs]
-        loss[:, k], accuracy[:, k] = head.loss_and_accuracy(head.forward(query_x, w)[-1], query_y)
-        if k == steps:
-            break
-        grads = head.gradients(support_x, head.forward(support_x, w), w, support_y)
-        new = [wi - lr * g for wi, g, lr in zip(w, grads, rates_at(inner_lrs, k), strict=True)]
-        if copies is not None:  # the accumulate policy's float copy in the computer
-            copies = [
-                AccumulatePolicy.accumulate(m, c, wi, n)
-                for m, c, wi, n in zip(maps, copies, w, new, strict=True)
-            ]
-            new = copies
-        index = [
-            rule.next_index(m, i, wi, n, rule.generator)
-            for m, i, wi, n in zip(maps, index, w, new, strict=True)
-        ]
-        for p, i in zip(pairs or [], index, strict=False):
-            p.program(i)
-    return accuracy, loss
+    curves = head.QueryCurves(tasks, steps)
+    inner_loop(holder, tasks, inner_lrs, steps, head.gradients, observe=curves)
+    return curves.accuracy, curves.loss
 
 
 def weight_max_for(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     steps: int,
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
     rule: str = "accuracy",
     margin: float = 1.0,
     seed: int = 0,
     start: list[float] | None = None,
     level_samples: torch.Tensor | None = None,
 ) -> list[float]:
-    """Per-layer full-scale weight from calibration tasks' features (``[T, B, in]``) and labels.
+    """Per-layer ``weight_max`` from calibration ``tasks`` (features ``[T, B, in]``, labels).
 
     ``rule="peak"``: ``margin`` (≥ 1) times the largest ``|w|`` ideal adaptation visits on the
     support sets (what hardware-aware meta-training uses today).  ``rule="accuracy"``: the
-    full scales, fractions of that peak or ``start`` (e.g. a checkpoint's ``weight_max``, kept
+    values, fractions of that peak or ``start`` (e.g. a checkpoint's ``weight_max``, kept
     unless beaten), that maximise the mean query accuracy after ``steps`` of
     :func:`quantised_adapt` (every candidate is scored with the same random numbers), on the
     device's ``level_samples`` when given (see the module docstring: it should be).
@@ -198,15 +214,14 @@ def weight_max_for(
         raise ValueError(f"unknown weight_max rule {rule!r}; allowed: {list(WEIGHT_MAX_RULES)}")
     if margin < 1:
         raise ValueError(f"margin must be >= 1, got {margin}")
-    peaks = head.weight_peaks(support_x, support_y, weights, inner_lrs, steps)
+    peaks = head.weight_peaks(tasks, weights, inner_lrs, steps)
     if rule == "peak":
         return [p * margin for p in peaks]
 
-    def score(full_scales: list[float]) -> float:
+    def score(candidate: list[float]) -> float:
         accuracy, _ = quantised_adapt(
-            support_x, support_y, query_x, query_y, weights, inner_lrs, steps,
-            full_scales, levels, policy, seed, level_samples,
-        )  # fmt: skip
+            tasks, weights, inner_lrs, steps, candidate, levels, policy, seed, level_samples
+        )
         return float(accuracy[:, -1].mean())
 
     return search_full_scale(score, peaks, start=start)

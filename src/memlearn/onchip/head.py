@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from memlearn.nn.rates import Rates, rates_at
+from memlearn.meta.inner import Tasks, WeightHolder, inner_loop
+from memlearn.nn.rates import Rates
 
 
 def forward(x: torch.Tensor, weights: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -59,48 +60,65 @@ def per_task(weights: list[torch.Tensor], tasks: int) -> list[torch.Tensor]:
     return [w.float().expand(tasks, *w.shape[-2:]).clone() for w in weights]
 
 
+class FloatHead:
+    """A :class:`~memlearn.meta.inner.WeightHolder` of exact float weights ``[T, in_l, out_l]``:
+    ideal (software) adaptation."""
+
+    def __init__(self, weights: list[torch.Tensor]) -> None:
+        self.weights = weights
+
+    def read(self) -> list[torch.Tensor]:
+        return self.weights
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return forward(x, self.weights)
+
+    def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
+        self.weights = new
+
+
+class QueryCurves:
+    """An inner-loop observer: query loss and accuracy ``[T, steps + 1]`` of the weights a
+    holder holds before each update and after the last (index 0: as deployed)."""
+
+    def __init__(self, tasks: Tasks, steps: int) -> None:
+        self.query_x, self.query_y = tasks.query_x, tasks.query_y
+        self.accuracy = torch.empty(tasks.query_x.shape[0], steps + 1)
+        self.loss = torch.empty(tasks.query_x.shape[0], steps + 1)
+
+    def __call__(self, step: int, holder: WeightHolder) -> None:
+        logits = holder.forward(self.query_x)[-1]
+        self.loss[:, step], self.accuracy[:, step] = loss_and_accuracy(logits, self.query_y)
+
+
 def software_adapt(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
-    steps: int,
+    tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ideal float adaptation (plain SGD, per-layer rates, shared or per step: see
-    :mod:`memlearn.nn.rates`) of every task at once.
+    :mod:`memlearn.nn.rates`) of every task at once: :func:`~memlearn.meta.inner.inner_loop`
+    on a :class:`FloatHead`.
 
-    ``weights`` are the initial matrices, ``[in_l, out_l]`` (shared) or ``[T, in_l, out_l]``.
+    ``tasks``: head inputs and labels (e.g. :class:`~memlearn.meta.inner.HeadTasks`,
+    ``[T, B, in]`` / ``[T, B]``).  ``weights`` are the initial matrices, ``[in_l, out_l]``
+    (shared) or ``[T, in_l, out_l]``.
     Returns query accuracy and loss, each ``[T, steps + 1]`` (index 0: before any update).
     """
-    tasks = support_x.shape[0]
-    w = per_task(weights, tasks)
-    accuracy = torch.empty(tasks, steps + 1)
-    loss = torch.empty(tasks, steps + 1)
-    for k in range(steps + 1):
-        loss[:, k], accuracy[:, k] = loss_and_accuracy(forward(query_x, w)[-1], query_y)
-        if k == steps:
-            break
-        grads = gradients(support_x, forward(support_x, w), w, support_y)
-        w = [wi - lr * g for wi, lr, g in zip(w, rates_at(inner_lrs, k), grads, strict=True)]
-    return accuracy, loss
+    curves = QueryCurves(tasks, steps)
+    holder = FloatHead(per_task(weights, tasks.support_x.shape[0]))
+    inner_loop(holder, tasks, inner_lrs, steps, gradients, observe=curves)
+    return curves.accuracy, curves.loss
 
 
 def weight_peaks(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
-    steps: int,
+    tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates, steps: int
 ) -> list[float]:
-    """Per layer, the largest ``|w|`` that ideal adaptation visits on these support sets
-    (initial weights included): the full-scale weight a deployment must be able to hold."""
-    tasks = support_x.shape[0]
-    w = per_task(weights, tasks)
-    peaks = [float(wi.abs().max()) for wi in w]
-    for k in range(steps):
-        grads = gradients(support_x, forward(support_x, w), w, support_y)
-        w = [wi - lr * g for wi, lr, g in zip(w, rates_at(inner_lrs, k), grads, strict=True)]
-        peaks = [max(p, float(wi.abs().max())) for p, wi in zip(peaks, w, strict=True)]
+    """Per layer, the largest ``|w|`` that ideal adaptation visits on the ``tasks``' support
+    sets (initial weights included): the ``weight_max`` a deployment must be able to hold."""
+    peaks = [0.0] * len(weights)
+
+    def track(step: int, holder: FloatHead) -> None:
+        peaks[:] = [max(p, float(w.abs().max())) for p, w in zip(peaks, holder.read(), strict=True)]
+
+    holder = FloatHead(per_task(weights, tasks.support_x.shape[0]))
+    inner_loop(holder, tasks, inner_lrs, steps, gradients, observe=track)
     return [max(p, 1e-12) for p in peaks]

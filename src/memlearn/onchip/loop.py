@@ -5,7 +5,7 @@ more tasks than chips, further rounds follow, each starting from a fresh deploym
 meta-learned weights.  One round:
 
 1. **Deploy** – quantise the meta-learned weights of each layer to the chip's levels (per-layer
-   full-scale weight ``weight_max``, calibrated by :mod:`memlearn.onchip.calibration`;
+   ``weight_max``, the weight on the top level, calibrated by :mod:`memlearn.onchip.calibration`;
    :mod:`memlearn.onchip.mapping`) and program them with the write strategy.  Its energy and
    writes are reported apart from the adaptation.
 2. **Adapt**, for ``k = 1..K`` – read every array (``read_conductances`` → weights), run the
@@ -35,13 +35,16 @@ from dataclasses import dataclass, field
 import torch
 
 from memlearn.chip.base import STRATEGIES, Chip
-from memlearn.nn.rates import Rates, rate_table, rates_at
+from memlearn.crossbar.mapping import DifferentialMapping
+from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
+from memlearn.nn.rates import Rates, rate_table
 from memlearn.onchip import head
-from memlearn.onchip.mapping import WeightMapping, uniform_levels
+from memlearn.onchip.mapping import uniform_levels
 from memlearn.onchip.policies import (
     DEFAULT_POLICY,
     POLICIES,
     LayerState,
+    UpdatePolicy,
     find_faults,
     make_policy,
     program_targets,
@@ -136,6 +139,9 @@ class AdaptResult:
         return total if isinstance(total, torch.Tensor) else torch.zeros(self.accuracy.shape[0])
 
 
+COUNTERS = ("cells_written", "expected_cells", "set_pulses", "reset_pulses", "verify_reads")
+
+
 def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
     """The level conductances (S) the loop maps weights onto."""
     if levels is None:
@@ -197,7 +203,7 @@ def _read_weights(
         g_plus, g_minus = g_plus.float(), g_minus.float()
         if fault_threshold is not None:
             find_faults(state, g_plus, g_minus, fault_threshold)
-        out.append(state.mapping.to_weights(g_plus, g_minus))
+        out.append(state.mapping.to_weight(g_plus, g_minus))
     return out
 
 
@@ -209,13 +215,7 @@ def _pad(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _check_inputs(
-    chip: Chip,
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
-    weights: list[torch.Tensor],
-    inner_lrs: Rates,
+    chip: Chip, tasks: Tasks, weights: list[torch.Tensor], inner_lrs: Rates
 ) -> list[str]:
     arrays = [a.name for a in chip.layout.arrays]
     if len(weights) != len(arrays):
@@ -228,7 +228,8 @@ def _check_inputs(
                 f"[{spec.rows}, {spec.cols}] (inputs x outputs)"
             )
     rows = chip.layout.arrays[0].rows
-    for name, x, y in (("support", support_x, support_y), ("query", query_x, query_y)):
+    support_x, query_x = tasks.support_x, tasks.query_x
+    for name, x, y in (("support", support_x, tasks.support_y), ("query", query_x, tasks.query_y)):
         if x.dim() != 3 or x.shape[-1] != rows:
             raise ValueError(f"{name} features must be [tasks, batch, {rows}], got {list(x.shape)}")
         if y.shape != x.shape[:2]:
@@ -244,36 +245,35 @@ def _check_inputs(
 
 def adapt_on_chip(
     chip: Chip,
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    tasks: Tasks,
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     config: AdaptConfig | None = None,
 ) -> AdaptResult:
     """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
 
-    ``support_x``/``query_x``: head inputs (the digital extractor's features, ≥ 0),
-    ``[T, B, in]``; labels ``[T, B]``.  Returns per-task curves, writes and energy.
+    ``tasks`` (e.g. :class:`~memlearn.meta.inner.HeadTasks`): ``support_x``/``query_x``, head
+    inputs (the digital extractor's features, ≥ 0), ``[T, B, in]``; labels ``support_y`` /
+    ``query_y``, ``[T, B]``.  Returns per-task curves, writes and energy.
     """
     config = config or AdaptConfig()
-    arrays = _check_inputs(chip, support_x, support_y, query_x, query_y, weights, inner_lrs)
+    arrays = _check_inputs(chip, tasks, weights, inner_lrs)
     policy = make_policy(config.policy, config.seed)
     levels = chip_levels(chip, config.levels)
-    n_chips, tasks = chip.n_chips, support_x.shape[0]
-    if config.bake_seconds > 0 and tasks > n_chips:
+    sx, sy, qx, qy = tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y
+    n_chips, n_tasks = chip.n_chips, sx.shape[0]
+    if config.bake_seconds > 0 and n_tasks > n_chips:
         raise ValueError(
             f"a bake ages every cell, and a later round re-programs only the cells whose target "
-            f"changed: with a bake give at least as many chips as tasks (got {tasks} tasks on "
+            f"changed: with a bake give at least as many chips as tasks (got {n_tasks} tasks on "
             f"{n_chips} chips)"
         )
     rounds = []
-    for start in range(0, tasks, n_chips):
-        stop = min(start + n_chips, tasks)
-        part = [_pad(t[start:stop], n_chips) for t in (support_x, support_y, query_x, query_y)]
+    for start in range(0, n_tasks, n_chips):
+        stop = min(start + n_chips, n_tasks)
+        part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
         rounds.append(
-            (stop - start, _round(chip, arrays, *part, weights, inner_lrs, config, policy, levels))
+            (stop - start, _round(chip, arrays, part, weights, inner_lrs, config, policy, levels))
         )
     merged: dict[str, object] = {}
     first = rounds[0][1]
@@ -287,24 +287,19 @@ def adapt_on_chip(
     return AdaptResult(**merged)  # type: ignore[arg-type]
 
 
-def _round(
+def _deploy(
     chip: Chip,
     arrays: list[str],
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor,
     weights: list[torch.Tensor],
-    inner_lrs: Rates,
     config: AdaptConfig,
-    policy: object,
+    policy: UpdatePolicy,
     levels: torch.Tensor,
-) -> dict[str, object]:
-    n, steps = chip.n_chips, config.steps
-    # 1. deployment
-    before = _ledger(chip)
+) -> tuple[list[LayerState], torch.Tensor]:
+    """Quantise and program the weights of every layer; returns the layers' states and the
+    cells written per chip."""
+    n = chip.n_chips
     states: list[LayerState] = []
-    deploy_written = torch.zeros(n, dtype=torch.long)
+    written = torch.zeros(n, dtype=torch.long)
     if config.weight_max is not None and len(config.weight_max) != len(arrays):
         raise ValueError(f"weight_max has {len(config.weight_max)} values for arrays {arrays}")
     for i, (name, w) in enumerate(zip(arrays, weights, strict=True)):
@@ -316,62 +311,92 @@ def _round(
                     f"scale: give AdaptConfig.weight_max (e.g. from "
                     f"memlearn.onchip.run.calibrate_weight_max)"
                 )
-            mapping = WeightMapping.for_weights(w_chips, levels, config.headroom)
+            mapping = DifferentialMapping.from_weights(w_chips, levels, headroom=config.headroom)
         else:
-            span = float(levels[-1] - levels[0])
-            mapping = WeightMapping(levels, torch.full((n, 1, 1), config.weight_max[i] / span))
-        state = LayerState(name, mapping, mapping.quantise(w_chips))
-        if getattr(policy, "keeps_copy", False):
+            scale = torch.full((n, 1, 1), config.weight_max[i] / float(levels[-1] - levels[0]))
+            mapping = DifferentialMapping(levels, scale)
+        state = LayerState(name, mapping, mapping.index(w_chips))
+        if policy.keeps_copy:
             state.copy = mapping.clip(w_chips)
         report, _ = program_targets(chip, state, state.index, config.strategy)
-        deploy_written += report.cells_written.long()
+        written += report.cells_written.long()
         states.append(state)
     if config.settle_seconds > 0:
         chip.advance(config.settle_seconds, config.ambient_kelvin)
-    deploy_energy = _delta(_ledger(chip), before)
-    scales = [s.mapping.scale for s in states]
-    fault_threshold = None
-    if config.fault_fraction is not None and getattr(policy, "targets_levels", False):
-        g_min, g_max = chip.conductance_window
-        fault_threshold = config.fault_fraction * (g_max - g_min)
+    return states, written
 
-    accuracy = torch.zeros(n, steps + 1)
-    loss = torch.zeros(n, steps + 1)
-    counters = {
-        k: torch.zeros(n, steps, dtype=torch.long)
-        for k in ("cells_written", "expected_cells", "set_pulses", "reset_pulses", "verify_reads")
-    }
-    energy: dict[str, torch.Tensor] = {}
-    for k in range(steps + 1):
-        pre = analog_forward(chip, arrays, query_x, scales)
-        loss[:, k], accuracy[:, k] = head.loss_and_accuracy(pre[-1], query_y)
-        if k == steps:
-            break
-        before = _ledger(chip)
-        w_read = _read_weights(chip, states, fault_threshold)
-        pre = analog_forward(chip, arrays, support_x, scales)
-        grads = head.gradients(support_x, pre, w_read, support_y)
-        for state, w, g, lr in zip(states, w_read, grads, rates_at(inner_lrs, k), strict=True):
-            report, expected = policy.apply(chip, state, w, w - lr * g, config.strategy)  # type: ignore[attr-defined]
-            counters["cells_written"][:, k] += report.cells_written.long()
-            counters["expected_cells"][:, k] += expected
-            counters["set_pulses"][:, k] += report.set_pulses.long()
-            counters["reset_pulses"][:, k] += report.reset_pulses.long()
-            counters["verify_reads"][:, k] += report.verify_reads.long()
+
+class ChipHead:
+    """A :class:`~memlearn.meta.inner.WeightHolder` of conductances on chips: reads every array
+    back, runs inputs through the arrays (:func:`analog_forward`) and hands each update to the
+    policy; counts the writes and the energy of every update step."""
+
+    def __init__(
+        self,
+        chip: Chip,
+        states: list[LayerState],
+        config: AdaptConfig,
+        policy: UpdatePolicy,
+    ) -> None:
+        self.chip, self.states, self.config, self.policy = chip, states, config, policy
+        self.arrays = [s.array for s in states]
+        self.scales = [s.mapping.scale for s in states]
+        self.fault_threshold = None  # S; cells read further than this from their target: faulty
+        if config.fault_fraction is not None and policy.targets_levels:
+            g_min, g_max = chip.conductance_window
+            self.fault_threshold = config.fault_fraction * (g_max - g_min)
+        n, steps = chip.n_chips, config.steps
+        self.counters = {k: torch.zeros(n, steps, dtype=torch.long) for k in COUNTERS}
+        self.energy: dict[str, torch.Tensor] = {}
+        self._before: dict[str, torch.Tensor] = {}
+
+    def read(self) -> list[torch.Tensor]:
+        """Read every array (an update step's energy counts from here)."""
+        self._before = _ledger(self.chip)
+        return _read_weights(self.chip, self.states, self.fault_threshold)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return analog_forward(self.chip, self.arrays, x, self.scales)
+
+    def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
+        chip, config, k = self.chip, self.config, step
+        for state, w, w_new in zip(self.states, read, new, strict=True):
+            report, expected = self.policy.apply(chip, state, w, w_new, config.strategy)
+            for name in COUNTERS:
+                count = expected if name == "expected_cells" else getattr(report, name)
+                self.counters[name][:, k] += count.long()
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
-        for cat, joules in _delta(_ledger(chip), before).items():
-            energy.setdefault(cat, torch.zeros(n, steps, dtype=torch.float64))[:, k] = joules
+        for cat, joules in _delta(_ledger(chip), self._before).items():
+            blank = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
+            self.energy.setdefault(cat, blank)[:, k] = joules
+
+
+def _round(
+    chip: Chip,
+    arrays: list[str],
+    tasks: HeadTasks,
+    weights: list[torch.Tensor],
+    inner_lrs: Rates,
+    config: AdaptConfig,
+    policy: UpdatePolicy,
+    levels: torch.Tensor,
+) -> dict[str, object]:
+    before = _ledger(chip)
+    states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
+    deploy_energy = _delta(_ledger(chip), before)
+    holder = ChipHead(chip, states, config, policy)
+    curves = head.QueryCurves(tasks, config.steps)
+    inner_loop(holder, tasks, inner_lrs, config.steps, head.gradients, observe=curves)
     after_bake = None
     if config.bake_seconds > 0:
         chip.advance(config.bake_seconds, config.bake_kelvin)
-        pre = analog_forward(chip, arrays, query_x, scales)
-        after_bake = head.loss_and_accuracy(pre[-1], query_y)[1]
+        after_bake = head.loss_and_accuracy(holder.forward(tasks.query_x)[-1], tasks.query_y)[1]
     return {
-        "accuracy": accuracy,
-        "loss": loss,
-        **counters,
-        "energy_j": energy,
+        "accuracy": curves.accuracy,
+        "loss": curves.loss,
+        **holder.counters,
+        "energy_j": holder.energy,
         "deploy_energy_j": deploy_energy,
         "deploy_cells_written": deploy_written,
         "accuracy_after_bake": after_bake,

@@ -9,6 +9,7 @@ import torch
 
 from memlearn.io import atomic_write
 from memlearn.onchip.loop import AdaptResult
+from memlearn.stats import ci95
 
 
 def learning_curve_png(
@@ -75,5 +76,5 @@ def learning_curve_png(
 
 
 def _ci(values: torch.Tensor) -> float:
-    n = values.numel()
-    return 0.0 if n < 2 else float(1.96 * values.double().std() / n**0.5)
+    """:func:`memlearn.stats.ci95`, 0 for a single task (an error bar of no width)."""
+    return 0.0 if values.numel() < 2 else ci95(values)

@@ -3,8 +3,8 @@
 Each policy gets the read-out weights ``w_read`` and the SGD result ``w_new = w_read − lr·g``
 (both ``[n_chips, rows, cols]``, weight units) and programs the array through the
 :class:`~memlearn.chip.base.Chip` interface.  The level-based policies decide a new signed level
-index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of the
-full-scale weight simulates) and program-and-verify every pair whose index changed:
+index per pair (:meth:`UpdatePolicy.next_index`, the same rule the float calibration of
+``weight_max`` simulates) and program-and-verify every pair whose index changed:
 
 ``stochastic``
     (a) with unbiased stochastic rounding of the *update*: from the last programmed level, a
@@ -21,13 +21,11 @@ full-scale weight simulates) and program-and-verify every pair whose index chang
     (a) with a float copy in the computer (mixed-precision, after Nandakumar et al., "Mixed-
     precision deep learning based on computational memory", Front. Neurosci. 14, 406, 2020):
     the loop keeps each weight at full precision, starting from the meta-learned float weight
-    and clipped to the full scale; every update is added to that copy and the pair is
+    and clipped to ``±weight_max``; every update is added to that copy and the pair is
     programmed to the level nearest it (only pairs whose level changed are written).  Updates
     smaller than half a level step accumulate until they cross a level boundary instead of
     being rounded away (``verify``) or turned into random whole-level moves (``stochastic``);
-    the cost is one float per weight in the computer (592 for the reference head).  With the
-    shipped model on ``hfo2-mlc`` (1,000 new tasks, its full scale) it learns 96.77 % against
-    96.68 % with ``stochastic``: a small gain, within the 95 % CI of ±0.3 point.
+    the cost is one float per weight in the computer (592 for the reference head).
 ``threshold``
     (c) Only pairs whose requested change ``|w_new − w_read|`` exceeds half a level step are
     given a new (nearest) target; every other pair keeps its target and is not touched.
@@ -49,7 +47,8 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.chip.base import Chip, ProgramReport
-from memlearn.onchip.mapping import WeightMapping
+from memlearn.crossbar.mapping import DifferentialMapping
+from memlearn.devices.levels import nearest_level
 
 POLICIES = ("stochastic", "accumulate", "verify", "threshold", "manhattan")
 DEFAULT_POLICY = "accumulate"
@@ -63,11 +62,11 @@ class LayerState:
     ``targets``: the ``(G+, G-)`` targets (S) last sent to the chip; ``faulty``: per cell
     (``(G+, G-)`` bool masks) whether it was found far from its target, and ``fault_g`` (S) the
     conductance it was read at (see :func:`find_faults`); ``copy``: the computer's float copy
-    of the weights (``accumulate`` policy; weight units, within the full scale).
+    of the weights (``accumulate`` policy; weight units, within ``±weight_max``).
     """
 
     array: str
-    mapping: WeightMapping
+    mapping: DifferentialMapping
     index: torch.Tensor
     targets: tuple[torch.Tensor, torch.Tensor] | None = None
     faulty: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -111,7 +110,7 @@ def fault_aware_targets(
     the level that brings ``s (G+ - G-)`` nearest the weight, given the faulty cell's read
     conductance (differential compensation); a pair with both cells faulty is left alone.
     """
-    g_plus, g_minus = state.mapping.targets(index)
+    g_plus, g_minus = state.mapping.index_conductances(index)
     if state.faulty is None or state.targets is None or state.fault_g is None:
         return g_plus, g_minus
     bad_p, bad_m = state.faulty
@@ -120,14 +119,9 @@ def fault_aware_targets(
     m = state.mapping
     want = m.index_weights(index) / m.scale  # wanted G+ - G- (S)
     levels = m.levels
-
-    def nearest_level(g: torch.Tensor) -> torch.Tensor:
-        mids = 0.5 * (levels[1:] + levels[:-1])
-        return levels[torch.bucketize(g.contiguous(), mids.contiguous())]
-
     # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want
-    g_minus = torch.where(bad_p, nearest_level(gf_p - want), g_minus)
-    g_plus = torch.where(bad_m, nearest_level(gf_m + want), g_plus)
+    g_minus = torch.where(bad_p, levels[nearest_level(gf_p - want, levels)], g_minus)
+    g_plus = torch.where(bad_m, levels[nearest_level(gf_m + want, levels)], g_plus)
     g_plus = torch.where(bad_p, last_p, g_plus)
     g_minus = torch.where(bad_m, last_m, g_minus)
     return g_plus, g_minus
@@ -166,7 +160,7 @@ class UpdatePolicy:
 
     def next_index(
         self,
-        mapping: WeightMapping,
+        mapping: DifferentialMapping,
         index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
@@ -196,7 +190,7 @@ class StochasticPolicy(UpdatePolicy):
 
     def next_index(
         self,
-        mapping: WeightMapping,
+        mapping: DifferentialMapping,
         index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
@@ -212,7 +206,7 @@ class VerifyPolicy(UpdatePolicy):
 
     def next_index(
         self,
-        mapping: WeightMapping,
+        mapping: DifferentialMapping,
         index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
@@ -233,10 +227,13 @@ class AccumulatePolicy(VerifyPolicy):
 
     @staticmethod
     def accumulate(
-        mapping: WeightMapping, copy: torch.Tensor | None, w_read: torch.Tensor, w_new: torch.Tensor
+        mapping: DifferentialMapping,
+        copy: torch.Tensor | None,
+        w_read: torch.Tensor,
+        w_new: torch.Tensor,
     ) -> torch.Tensor:
         """The float copy after the update ``w_new - w_read`` (from ``w_read`` when there is no
-        copy yet), clipped to the full scale."""
+        copy yet), clipped to ``±weight_max``."""
         return mapping.accumulate(w_read if copy is None else copy, w_new - w_read)
 
     def apply(
@@ -264,7 +261,7 @@ class ThresholdPolicy(UpdatePolicy):
 
     def next_index(
         self,
-        mapping: WeightMapping,
+        mapping: DifferentialMapping,
         index: torch.Tensor,
         w_read: torch.Tensor,
         w_new: torch.Tensor,
@@ -295,7 +292,7 @@ class ManhattanPolicy(UpdatePolicy):
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
         delta = w_new - w_read
-        act = delta.abs() >= self.min_fraction * state.mapping.level_step()
+        act = delta.abs() >= self.min_fraction * state.mapping.min_weight_step
         up = act & (delta > 0)
         down = act & (delta < 0)
         positive = w_read >= 0
@@ -308,7 +305,8 @@ class ManhattanPolicy(UpdatePolicy):
         report = chip.pulse(state.array, plus, minus)
         expected = ((plus != 0).sum(dim=(1, 2)) + (minus != 0).sum(dim=(1, 2))).long()
         # After blind pulses the loop no longer knows the level: track the read-out level.
-        g_plus_lvl = state.mapping.quantise(w_read + delta.sign() * state.mapping.level_step())
+        step = state.mapping.min_weight_step
+        g_plus_lvl = state.mapping.index(w_read + delta.sign() * step)
         state.index = torch.where(act, g_plus_lvl, state.index)
         return report, expected
 

@@ -11,7 +11,6 @@ the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,10 +20,13 @@ from torch import nn
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
+from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
 from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
+from memlearn.onchip.policies import DEFAULT_POLICY
+from memlearn.stats import ci95
 
 _FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
@@ -89,11 +91,11 @@ def run_adaptation(
     config = config or AdaptConfig()
     sx = task_features(net, tasks.support_x)
     qx = task_features(net, tasks.query_x)
-    sy, qy = tasks.support_y.long(), tasks.query_y.long()
+    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     weights = head_weights(net)
-    result = adapt_on_chip(chip, sx, sy, qx, qy, weights, inner_lrs, config)
+    result = adapt_on_chip(chip, feats, weights, inner_lrs, config)
     result.software_accuracy, result.software_loss = head.software_adapt(
-        sx, sy, qx, qy, weights, inner_lrs, config.steps
+        feats, weights, inner_lrs, config.steps
     )
     return result
 
@@ -104,7 +106,7 @@ def calibrate_weight_max(
     tasks: Any,
     steps: int,
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
     rule: str = "accuracy",
     margin: float = 1.0,
     seed: int = 0,
@@ -122,9 +124,10 @@ def calibrate_weight_max(
     """
     sx = task_features(net, tasks.support_x)
     qx = task_features(net, tasks.query_x)
+    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     return weight_max_for(
-        sx, tasks.support_y.long(), qx, tasks.query_y.long(), head_weights(net), inner_lrs,
-        steps, levels, policy, rule, margin, seed, start, level_samples,
+        feats, head_weights(net), inner_lrs, steps, levels, policy, rule, margin, seed, start,
+        level_samples,
     )  # fmt: skip
 
 
@@ -261,7 +264,7 @@ def calibrated_for(
     preset: str | None,
     strategy: str | None,
     levels: torch.Tensor,
-    policy: str = "stochastic",
+    policy: str = DEFAULT_POLICY,
 ) -> bool:
     """Whether the checkpoint was trained hardware-aware on ``preset`` programmed with
     ``strategy`` on ``len(levels)`` levels, updated as the loop's ``policy`` does, so that its
@@ -290,14 +293,6 @@ def deployed_levels(info: Mapping[str, Any], levels: int | None = None) -> int:
     if levels is not None:
         return int(levels)
     return int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
-
-
-def ci95(values: torch.Tensor) -> float:
-    """Half-width of the normal 95 % confidence interval of the mean of ``values``."""
-    n = values.numel()
-    if n < 2:
-        return float("nan")
-    return float(1.96 * values.double().std(unbiased=True) / math.sqrt(n))
 
 
 def summarise(result: AdaptResult) -> dict[str, Any]:
