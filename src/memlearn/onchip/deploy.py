@@ -49,7 +49,8 @@ MAX_BAKE_CELSIUS = 400.0  # [E] above back-end-of-line processing temperatures
 
 @dataclass(frozen=True)
 class DeployConfig:
-    """Every option of a deployment, checked on creation (``ValueError`` naming the option).
+    """Every option of a deployment, checked on creation: a ``ValueError`` naming the option
+    (an unknown preset: the preset loader's ``MemlearnError``, naming the shipped ones).
 
     ``preset``/``chips``/``levels``: ``None`` takes the default (:data:`DEFAULT_PRESET`,
     :data:`DEFAULT_CHIPS`, the checkpoint's levels) or, with ``bench``, the bench's own; an
