@@ -20,76 +20,65 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from memlearn.chip.simulated import SimulatedChip
-from memlearn.data import TaskSampler, default_eval_split, load_split
-from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
-from memlearn.meta.checkpoint import load_checkpoint
-from memlearn.meta.inner import HeadTasks
-from memlearn.onchip import AdaptConfig, adapt_on_chip, head_weights, inner_lrs_from, task_features
-from memlearn.onchip.head import software_adapt
-from memlearn.onchip.loop import chip_levels
-from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.repair import output_layout, repair_output
-from memlearn.onchip.run import head_layout, resolve_weight_max, with_copies
+from memlearn.data.augment import DEFAULT_SUPPORT_COPIES  # noqa: E402
+from memlearn.meta.inner import HeadTasks  # noqa: E402
+from memlearn.onchip import adapt_on_chip, head_weights, task_features  # noqa: E402
+from memlearn.onchip.deploy import DeployConfig, Deployment, deploy  # noqa: E402
+from memlearn.onchip.head import software_adapt  # noqa: E402
+from memlearn.onchip.policies import DEFAULT_POLICY  # noqa: E402
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chips", type=int, default=1000)
+    parser.add_argument("--chips", type=int, default=1000, help="chips, one task each")
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--preset", default="hfo2-mlc")
+    parser.add_argument("--preset", default=None, help="default: hfo2-mlc")
     parser.add_argument("--strategy", default="hybrid")
     parser.add_argument("--policy", default=DEFAULT_POLICY)
-    parser.add_argument("--levels", type=int, default=8)
+    parser.add_argument("--levels", type=int, default=None, help="default: the model's")
+    parser.add_argument("--weight-max", default="auto")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--support-copies", type=int, default=DEFAULT_SUPPORT_COPIES)
     parser.add_argument("--spare-pairs", type=int, default=None, help="default: fill the tile")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    return parser.parse_args(argv)
 
-    net, info = load_checkpoint(args.checkpoint)
-    lrs = inner_lrs_from(info)
-    split = default_eval_split()
-    classes = load_split(split, rotations=False)
-    tasks = TaskSampler(classes, ways=5, shots=1, queries=15, seed=args.seed).sample(args.chips)
-    tasks = with_copies(tasks, args.support_copies, args.seed)  # as `memlearn adapt` does
 
-    t0 = time.perf_counter()
-    sx, qx = task_features(net, tasks.support_x), task_features(net, tasks.query_x)
-    t_features = time.perf_counter() - t0
-    weights = head_weights(net)
-
-    # The chip as `memlearn adapt` makes it: spare pairs beside FC2, a test pass, FC2's outputs
-    # on the healthiest pairs (memlearn.onchip.repair); not timed, done once per chip.
-    layout = head_layout(net)
-    physical = output_layout(layout, args.spare_pairs)
-    spares = physical.array("fc2").cols - layout.array("fc2").cols
-    t0 = time.perf_counter()
-    chip = SimulatedChip(
-        args.chips, preset=args.preset, layout=physical, levels=args.levels, seed=args.seed
-    )
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    chip = repair_output(chip, layout, args.strategy)
-    t_repair = time.perf_counter() - t0
-    # The full-scale weight exactly as `memlearn adapt` sets it (not timed: done once per model).
-    levels = chip_levels(chip, None)
-    weight_max, source = resolve_weight_max(
-        net, info, lrs, steps=args.steps, levels=levels, policy=args.policy, ways=5, shots=1,
-        seed=args.seed, support_copies=args.support_copies,
+def config(args: argparse.Namespace) -> DeployConfig:
+    """The deployment `memlearn adapt --tasks N --chips N` with these options makes."""
+    return DeployConfig(
+        checkpoint=args.checkpoint, preset=args.preset, strategy=args.strategy,
+        policy=args.policy, chips=args.chips, tasks=args.chips, ways=5, steps=args.steps,
+        levels=args.levels, weight_max=args.weight_max, support_copies=args.support_copies,
+        spare_pairs=args.spare_pairs, seed=args.seed,
     )  # fmt: skip
-    config = AdaptConfig(
-        steps=args.steps,
-        strategy=args.strategy,
-        policy=args.policy,
-        levels=levels,
-        weight_max=weight_max,
-    )
+
+
+def setup(args: argparse.Namespace) -> Deployment:
+    """Chips, tasks and full scale exactly as `memlearn adapt` sets them up (not timed)."""
+    return deploy(config(args))
+
+
+def main() -> None:
+    args = parse()
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    feats = HeadTasks(sx, tasks.support_y, qx, tasks.query_y)
-    result = adapt_on_chip(chip, feats, weights, lrs, config)
+    with setup(args) as d:
+        t_setup = time.perf_counter() - t0
+        measure(args, d, t_setup)
+
+
+def measure(args: argparse.Namespace, d: Deployment, t_setup: float) -> None:
+    """Time the on-chip loop and ideal float adaptation of the deployed tasks; print figures."""
+    tasks = d.tasks
+    t0 = time.perf_counter()
+    sx, qx = task_features(d.net, tasks.support_x), task_features(d.net, tasks.query_x)
+    t_features = time.perf_counter() - t0
+    weights, lrs = head_weights(d.net), d.inner_lrs
+    t0 = time.perf_counter()
+    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
+    result = adapt_on_chip(d.chip, feats, weights, lrs, d.adapt_config())
     t_chip = time.perf_counter() - t0
 
     # Ideal float adaptation of the same tasks (best of 3: it is short).
@@ -101,13 +90,15 @@ def main() -> None:
 
     n = args.chips
     print(
-        f"tasks/chips: {n}, steps: {args.steps}, split: {split}, threads: {args.threads}, "
+        f"tasks/chips: {n}, steps: {args.steps}, split: {d.split}, threads: {args.threads}, "
         f"support copies: {args.support_copies}"
     )
     print(f"features (digital extractor, both paths): {t_features:.2f} s")
-    print(f"SimulatedChip construction: {t_build:.2f} s (not counted)")
-    print(f"column repair test pass ({spares} spare pairs): {t_repair:.2f} s (not counted)")
-    print(f"full-scale weights {[round(w, 4) for w in weight_max]} ({source}; not counted)")
+    print(
+        f"setup (model, tasks, chips, repair test pass with {d.spare_pairs} spare pairs, full "
+        f"scale): {t_setup:.2f} s (not counted)"
+    )
+    print(f"full-scale weights {[round(w, 4) for w in d.weight_max]} ({d.weight_max_source})")
     print(
         f"on-chip loop (deploy + {args.steps} steps + evaluations): {t_chip:.2f} s "
         f"-> {n / t_chip:.1f} adaptations/s"

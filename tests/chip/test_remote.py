@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "onchip"))
 from fake_chip import FakeChip  # noqa: E402
 from test_loop import LAYOUT, LRS, synthetic_tasks  # noqa: E402
 
+from memlearn.chip.base import STRATEGIES  # noqa: E402
 from memlearn.chip.protocol import RemoteChipError  # noqa: E402
 from memlearn.chip.remote import RemoteChip  # noqa: E402
 from memlearn.chip.server import ChipServer  # noqa: E402
@@ -55,12 +56,8 @@ def test_loop_on_remote_chip_equals_local_chip(make, policy):
     local = adapt_on_chip(make(5), HeadTasks(sx, sy, qx, qy), ws, LRS, cfg)
     assert local.cells_written.sum() > 0
     with ChipServer(make(5)) as server, RemoteChip(*server.address, timeout_s=30) as remote:
-        assert remote.n_chips == 6 and remote.layout == LAYOUT and remote.levels == 8
-        own = make(5).levels
-        if isinstance(own, torch.Tensor):
-            assert torch.equal(remote.level_conductances, own)
-        else:
-            assert remote.level_conductances is None
+        assert remote.n_chips == 6 and remote.layout == LAYOUT
+        assert torch.equal(remote.levels, make(5).levels)  # the bench's own levels, in S
         over_wire = adapt_on_chip(remote, HeadTasks(sx, sy, qx, qy), ws, LRS, cfg)
     for name in (
         "accuracy",
@@ -132,3 +129,22 @@ def test_server_going_away_is_reported():
     with pytest.raises(RemoteChipError, match="closed"):
         remote.read_conductances("fc1")
     remote.close()
+
+
+def test_remote_levels_from_a_count_only_bench_and_none(monkeypatch):
+    """A bench that sends only a level count gets that many levels evenly over its window; one
+    that sends neither raises when the levels are asked for."""
+    import memlearn.chip.server as server_module
+
+    monkeypatch.setattr(server_module, "_level_conductances_of", lambda chip: None)
+    with ChipServer(FakeChip(2, levels=5)) as server, RemoteChip(*server.address) as remote:
+        expected = torch.linspace(10e-6, 150e-6, 5, dtype=torch.float64).float()
+        assert torch.equal(remote.levels, expected)
+        assert remote.strategies == STRATEGIES and remote.preset_name is None
+    monkeypatch.setattr(server_module, "_levels_of", lambda chip: None)
+    with (
+        ChipServer(FakeChip(2)) as server,
+        RemoteChip(*server.address) as remote,
+        pytest.raises(RemoteChipError, match="neither levels_s nor a level count"),
+    ):
+        _ = remote.levels

@@ -96,8 +96,10 @@ def test_bad_parameters_give_clear_errors():
     classes = tagged_classes([4, 3])
     with pytest.raises(ValueError, match=r"ways=8 but split 'synthetic' has only 7 classes"):
         TaskSampler(classes, ways=8)
-    with pytest.raises(ValueError, match=r"queries must be between 1 and 15 .* got 16"):
+    with pytest.raises(ValueError, match=r"shots \+ queries must be <= 20 .* got 5 \+ 16"):
         TaskSampler(classes, ways=5, shots=5, queries=16)
+    with pytest.raises(ValueError, match="queries must be >= 1, got 0"):
+        TaskSampler(classes, ways=5, shots=5, queries=0)
     with pytest.raises(ValueError, match="shots must be >= 1"):
         TaskSampler(classes, ways=5, shots=0)
     with pytest.raises(ValueError, match="n_tasks"):

@@ -166,11 +166,3 @@ def test_ray_and_local_backends_agree_on_a_study_sweep(study_run):
         a.pop("seconds"), b.pop("seconds")
         assert a == b
     assert len({json.dumps(r["accuracy"]) for r in local}) > 1  # the points differ
-
-
-def test_task_i_does_not_depend_on_how_many_tasks(tiny_workload, shared_data):
-    from memlearn.experiments.common import load_workload
-
-    few = load_workload(tasks=3, seed=0, root=shared_data)
-    assert few.support_x.equal(tiny_workload.support_x[:3])
-    assert few.query_y.equal(tiny_workload.query_y[:3])

@@ -33,7 +33,7 @@ class FakeChip(Chip):
     ) -> None:
         self.layout = layout or reference_layout()
         self.n_chips = n_chips
-        self.levels = levels
+        self.levels = torch.linspace(*window, levels, dtype=torch.float64).float()  # S
         self._window = window
         self.program_sigma = program_sigma
         self.read_sigma = read_sigma

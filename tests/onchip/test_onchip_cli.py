@@ -53,7 +53,7 @@ def test_adapt_json_is_exact_and_deterministic(shared_data, shipped_model):
     first = _adapt(shared_data, "--seed", "3")
     assert first.exit_code == 0, first.output
     out = json.loads(first.stdout)
-    assert set(out) == KEYS
+    assert set(out) == KEYS | {"config"}
     assert (out["tasks"], out["chips"], out["steps"], out["ways"], out["shots"]) == (6, 4, 2, 5, 1)
     assert len(out["accuracy_by_step"]) == 3 and len(out["software_accuracy_by_step"]) == 3
     assert all(0 <= a <= 1 for a in out["accuracy_by_step"] + out["software_accuracy_by_step"])
@@ -69,7 +69,7 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
     res = _adapt(shared_data, "--bake-hours", "12", "--bake-celsius", "150", chips=6)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert set(out) == KEYS | {"accuracy_after_bake"}
+    assert set(out) == KEYS | {"accuracy_after_bake", "config"}
     assert 0 <= out["accuracy_after_bake"] <= 1
 
 
@@ -78,21 +78,49 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
     [
         (["--strategy", "magic"], "unknown strategy 'magic'"),
         (["--policy", "sgd"], "unknown policy 'sgd'"),
-        (["--ways", "7"], "5-way model"),
         (["--preset", "no-such-preset"], "no-such-preset"),
-        (["--tasks", "0"], "--tasks must be >= 1"),
-        (["--bake-hours", "-1"], "--bake-hours"),
-        (["--weight-max", "largest"], "unknown --weight-max 'largest'"),
-        (["--levels", "99"], "--levels must be in [2, 64]"),
-        (["--support-copies", "-1"], "--support-copies must be in [0, 64]"),
-        (["--spare-pairs", "-1"], "--spare-pairs must be >= 0"),
-        (["--bake-hours", "12"], "give --chips >= --tasks with --bake-hours"),
+        (["--tasks", "0"], "tasks must be >= 1"),
+        (["--bake-hours", "-1"], "bake_hours must be >= 0"),
+        (["--weight-max", "largest"], "unknown weight_max 'largest'"),
+        (["--levels", "99"], "levels must be in [2, 64]"),
+        (["--support-copies", "-1"], "support_copies must be in [0, 64]"),
+        (["--spare-pairs", "-1"], "spare_pairs must be >= 0"),
+        (["--bake-hours", "12"], "give chips >= tasks with a bake"),
+        (["--shots", "25"], "shots 25 is too many"),
+        (["--bench", "nowhere"], "bench must be HOST:PORT"),
     ],
 )
-def test_adapt_bad_inputs(shared_data, shipped_model, extra, words):
-    res = _adapt(shared_data, *extra)
+def test_adapt_bad_inputs_need_neither_data_nor_model(tmp_path, extra, words):
+    """Every option is checked before the data or the model is touched: with a data root and a
+    checkpoint that do not exist, the error is still the option's."""
+    missing = ["--checkpoint", str(tmp_path / "none.pt")]
+    res = _adapt(tmp_path / "no-data", *missing, *extra)
+    assert res.exit_code == 2, res.output
+    assert words in res.stderr and res.stderr.startswith("error:")
+
+
+def test_adapt_ways_must_fit_the_model(shared_data, shipped_model):
+    res = _adapt(shared_data, "--ways", "7")
+    assert res.exit_code == 2 and "5-way model" in res.stderr
+
+
+def test_adapt_json_carries_its_config(shared_data, shipped_model):
+    out = json.loads(_adapt(shared_data, "--seed", "1").stdout)
+    config = out["config"]
+    assert (config["seed"], config["split"], config["preset"]) == (1, "val", "hfo2-mlc")
+    assert config["levels"] == 8 and config["policy"] and config["support_copies"] == 4
+    assert len(config["weight_max"]) == 2 and config["weight_max_source"].startswith("checkpoint")
+    assert config["spare_pairs"] == 11 and config["repair_test_energy_j"] > 0
+    assert config["deployment"]["energy_j"] > 0 and "torch" in config["versions"]
+
+
+def test_demo_out_naming_a_file_is_one_error_line(tmp_path):
+    path = tmp_path / "taken"
+    path.write_text("not a directory")
+    res = CliRunner().invoke(app, ["demo", "--root", str(tmp_path), "--out", str(path)])
     assert res.exit_code == 2
-    assert words in res.stderr
+    assert res.stderr.strip().splitlines() == [f"error: --out {path} is a file; give a "
+                                               "directory (made if missing)"]  # fmt: skip
 
 
 def test_support_copies_scale_the_converter_energy(shared_data, shipped_model):
@@ -132,7 +160,7 @@ def test_chip_serve_answers_a_remote_chip():
                     raise
                 time.sleep(0.1)
         with chip:
-            assert chip.n_chips == 2 and chip.preset == "hfo2-mlc"
+            assert chip.n_chips == 2 and chip.preset_name == "hfo2-mlc"
             g_plus, _ = chip.read_conductances("fc1")
             assert g_plus.shape == (2, 32, 16)
     finally:
@@ -165,7 +193,21 @@ def test_adapt_on_a_served_chip_equals_the_simulated_one(shared_data, shipped_mo
         proc.terminate()
         proc.wait(timeout=10)
     assert remote.exit_code == 0, remote.output
-    assert json.loads(remote.stdout) == json.loads(local.stdout)
+    remote_out, local_out = json.loads(remote.stdout), json.loads(local.stdout)
+    assert remote_out.pop("config")["bench"] == f"{host}:{port}"
+    local_out.pop("config")
+    assert remote_out == local_out
+
+
+def test_adapt_refuses_an_option_the_bench_contradicts(shared_data, shipped_model):
+    proc, host, port = _serve("--chips", "2", "--seed", "5")
+    try:
+        res = _adapt(shared_data, "--bench", f"{host}:{port}", chips=3)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert res.exit_code == 2
+    assert "chips 3 differs from the bench's 2" in res.stderr
 
 
 def test_adapt_gap_attributes_the_gap(shared_data, shipped_model):
@@ -178,4 +220,4 @@ def test_adapt_gap_attributes_the_gap(shared_data, shipped_model):
     assert out["info"]["tasks"] == 4 and out["info"]["weight_max_source"].startswith("checkpoint")
     assert all(len(r["accuracy_by_step"]) == 2 for r in out["rows"])
     bad = CliRunner().invoke(app, [*args[:-1], "--max-chips", "0"])
-    assert bad.exit_code == 2 and "--max-chips must be >= 1" in bad.stderr
+    assert bad.exit_code == 2 and "chips (chips simulated at once) must be >= 1" in bad.stderr

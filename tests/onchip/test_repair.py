@@ -7,18 +7,16 @@ import pytest
 import torch
 
 from memlearn.chip.base import ArraySpec, ChipLayout
-from memlearn.chip.simulated import SimulatedChip
-from memlearn.devices.cells import STUCK_HIGH, STUCK_LOW, STUCK_NONE
-from memlearn.onchip.repair import (
+from memlearn.chip.layout import output_layout, tile_spares, with_spares
+from memlearn.chip.repair import (
     RepairedChip,
     choose_pairs,
-    output_layout,
     repair_columns,
     repair_output,
     scan_faults,
-    tile_spares,
-    with_spares,
 )
+from memlearn.chip.simulated import SimulatedChip
+from memlearn.devices.cells import STUCK_HIGH, STUCK_LOW, STUCK_NONE
 
 LAYOUT = ChipLayout((ArraySpec("fc1", 6, 4), ArraySpec("fc2", 4, 7)))
 

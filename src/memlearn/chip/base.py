@@ -8,6 +8,11 @@ outputs as differential pairs of cells (w ∝ G+ − G−), tiled over ``tile_ro
 
 Units: conductances in siemens, voltages in volts, currents in amperes, time in seconds,
 temperature in kelvin, energy in joules.  Every tensor has a leading chip dimension.
+
+A chip is a resource: ``close()`` releases it (a no-op for a simulated chip, the connection of a
+bench), and every chip is a context manager, so ``with chip: ...`` closes it however the block
+ends.  The write strategies are those of :data:`memlearn.devices.programming.STRATEGIES`
+(re-exported here as ``STRATEGIES``); a chip names those it supports in ``strategies``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-STRATEGIES = ("single-set", "iterative-set", "iterative-reset", "hybrid")
+from memlearn.devices.programming import STRATEGIES
+
+__all__ = ["STRATEGIES", "ArraySpec", "Chip", "ChipLayout", "ProgramReport", "reference_layout"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def reference_layout() -> ChipLayout:
     FC1 32→16 fills one 32x32 tile (32 rows x 16 pairs); FC2 16→5 sits in a second tile
     (16 rows x 5 pairs).  2,048 cells of the two tiles in all; 1,184 of them hold weights.  The
     other 11 pairs of FC2's 16 rows can serve as spares for column repair
-    (:func:`memlearn.onchip.repair.with_spares`).
+    (:func:`memlearn.chip.layout.with_spares`).
     """
     return ChipLayout(arrays=(ArraySpec("fc1", 32, 16), ArraySpec("fc2", 16, 5)))
 
@@ -97,10 +104,35 @@ class ProgramReport:
 
 
 class Chip(abc.ABC):
-    """N chips of one layout that can be read, programmed, multiplied on and aged."""
+    """N chips of one layout that can be read, programmed, multiplied on and aged.
+
+    Every implementation sets ``layout`` (:class:`ChipLayout`), ``n_chips`` and ``levels``: the
+    level conductances the chip programs, a 1-D float tensor in siemens, increasing, inside
+    :attr:`conductance_window` (the loop maps weights onto exactly these).
+    """
 
     layout: ChipLayout
     n_chips: int
+    levels: torch.Tensor
+
+    @property
+    def preset_name(self) -> str | None:
+        """The device preset's name, when the chip knows it (``None`` otherwise)."""
+        return None
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The write strategies :meth:`program` accepts (default: all of :data:`STRATEGIES`)."""
+        return STRATEGIES
+
+    def close(self) -> None:  # noqa: B027 - a no-op by default, not abstract
+        """Release the chip (a bench's connection); idempotent.  A no-op by default."""
+
+    def __enter__(self) -> Chip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @abc.abstractmethod
     def read_conductances(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from memlearn.chip.base import Chip, ProgramReport
+from memlearn.chip.base import STRATEGIES, Chip, ProgramReport
 from memlearn.chip.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_PORT,
@@ -52,8 +52,10 @@ class RemoteChip(Chip):
     """Chips served by ``memlearn chip serve`` (or a real bench speaking the same protocol).
 
     ``timeout_s`` bounds connecting and each request's round trip (seconds).  After ``hello``,
-    ``levels`` (count) and ``level_conductances`` (S, or ``None``) say which levels the bench
-    programs, so the loop maps weights onto exactly those.
+    ``levels`` holds the level conductances (S) the bench programs, so the loop maps weights onto
+    exactly those: the hello's ``levels_s``, or, from a bench that sends only a count
+    (``levels``), that many levels evenly spaced over its window.  ``preset_name`` and
+    ``strategies`` are the hello's ``preset`` and ``strategies`` (default: every strategy).
     """
 
     def __init__(
@@ -91,9 +93,15 @@ class RemoteChip(Chip):
         self.layout = layout_from_wire(info["layout"])
         self._window = (float(info["window_s"][0]), float(info["window_s"][1]))
         self._read_voltage = float(info["read_voltage_v"])
-        self.levels = info.get("levels")
-        self.level_conductances = _level_conductances(info.get("levels_s"))
-        self.preset = info.get("preset")
+        self._levels = _level_conductances(info.get("levels_s"))
+        count = info.get("levels")
+        whole = isinstance(count, int) and not isinstance(count, bool)
+        if self._levels is None and whole and count >= 2:
+            self._levels = torch.linspace(*self._window, count, dtype=torch.float64).float()
+        preset = info.get("preset")
+        self._preset = str(preset) if preset is not None else None
+        strategies = info.get("strategies")
+        self._strategies = STRATEGIES if strategies is None else tuple(map(str, strategies))
 
     # -- transport ------------------------------------------------------------------------
 
@@ -160,12 +168,6 @@ class RemoteChip(Chip):
             with self._lock:
                 self._drop()
 
-    def __enter__(self) -> RemoteChip:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- the Chip interface ---------------------------------------------------------------
 
     @staticmethod
@@ -229,6 +231,22 @@ class RemoteChip(Chip):
     def write_counts(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
         result = self._request("write_counts", {"array": array})
         return self._tensor(result, "plus"), self._tensor(result, "minus")
+
+    @property
+    def levels(self) -> torch.Tensor:  # type: ignore[override]
+        if self._levels is None:
+            raise RemoteChipError(
+                "malformed", "the bench's hello gave neither levels_s nor a level count"
+            )
+        return self._levels
+
+    @property
+    def preset_name(self) -> str | None:
+        return self._preset
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return self._strategies
 
     @property
     def conductance_window(self) -> tuple[float, float]:

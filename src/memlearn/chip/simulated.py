@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import torch
 
-from memlearn.chip.base import STRATEGIES, Chip, ChipLayout, ProgramReport, reference_layout
+from memlearn.chip.base import Chip, ChipLayout, ProgramReport, reference_layout
 from memlearn.crossbar.array import CrossbarArray, WriteSummary
 from memlearn.crossbar.ledger import Ledger
+from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset, load_preset
+from memlearn.devices.retention import relax
 from memlearn.errors import MemlearnError
 
 
@@ -105,9 +107,31 @@ class SimulatedChip(Chip):
         strategy: str = "hybrid",
         mask: torch.Tensor | None = None,
     ) -> ProgramReport:
-        if strategy not in STRATEGIES:
-            raise MemlearnError(f"unknown strategy {strategy!r}; allowed {list(STRATEGIES)}")
         return _report(self._array(array).program(g_plus, g_minus, strategy, mask))
+
+    def last_targets(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The targets (S) each cell was last programmed to, ``(G+, G-)`` each
+        ``[n_chips, rows, cols]`` (NaN: never programmed, or reset since)."""
+        target = self._array(array).last_target
+        return target[..., 0].clone(), target[..., 1].clone()
+
+    def place(
+        self, array: str, g_plus: torch.Tensor, g_minus: torch.Tensor, cells: torch.Tensor
+    ) -> None:
+        """What-if, for attribution studies: put the healthy (not stuck) cells selected by
+        ``cells`` (bool ``[n_chips, rows, cols, 2]``: G+, G-) exactly on their targets
+        (``g_plus``/``g_minus``, S, clipped to the window) and let them relax for the preset's
+        ``settle_s`` from there, as a freshly programmed cell does.  No pulses, no energy."""
+        arr = self._array(array)
+        target = torch.stack((g_plus, g_minus), dim=-1).float()
+        lo, hi = arr.window
+        index = (cells & (arr.cells.stuck == STUCK_NONE)).view(-1).nonzero().squeeze(1)
+        if index.numel():
+            part = arr.cells.take(index)
+            part.g = target.clamp(lo, hi).view(-1)[index]
+            part.age_s.zero_()
+            relax(self.preset, part, self.preset.values.get("settle_s", 0.0), self.generator)
+            arr.cells.put(index, part)
 
     def pulse(self, array: str, plus: torch.Tensor, minus: torch.Tensor) -> ProgramReport:
         return _report(self._array(array).pulse(plus, minus))
@@ -133,6 +157,10 @@ class SimulatedChip(Chip):
     def write_counts(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
         w = self._array(array).writes
         return w[..., 0].clone(), w[..., 1].clone()
+
+    @property
+    def preset_name(self) -> str:
+        return self.preset.name
 
     @property
     def conductance_window(self) -> tuple[float, float]:

@@ -41,9 +41,9 @@ def serve(
     Stop with Ctrl-C.
     """
     from memlearn.chip.base import reference_layout
+    from memlearn.chip.layout import output_layout
     from memlearn.chip.server import ChipServer
     from memlearn.chip.simulated import SimulatedChip
-    from memlearn.onchip.repair import output_layout
 
     with user_errors():
         if chips < 1:

@@ -15,32 +15,21 @@ from typing import Any
 
 import typer
 
-from memlearn.chip.base import STRATEGIES, Chip, ChipLayout
 from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
-from memlearn.onchip.loop import AdaptConfig, AdaptResult, chip_levels
+from memlearn.devices.programming import STRATEGIES
+from memlearn.onchip.deploy import DEFAULT_PRESET, DeployConfig, deploy, record
+from memlearn.onchip.loop import AdaptResult
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
-from memlearn.onchip.repair import output_layout, repair_output, tile_spares
-from memlearn.onchip.run import (
-    MAX_SUPPORT_COPIES,
-    QUERIES,
-    WEIGHT_MAX_SOURCES,
-    ci95,
-    deployed_levels,
-    deployment_summary,
-    head_layout,
-    inner_lrs_from,
-    resolve_weight_max,
-    run_adaptation,
-    summarise,
-    with_copies,
-)
+from memlearn.onchip.run import ci95, deployment_summary, run_adaptation, summarise
 
 # Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
 _CHECKPOINT = typer.Option(
     None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
 )
-_PRESET = typer.Option("hfo2-mlc", "--preset", help="Device preset name or file.")
+_PRESET = typer.Option(
+    None, "--preset", help=f"Device preset name or file (default: {DEFAULT_PRESET})."
+)
 _STRATEGY = typer.Option("hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}.")
 _POLICY = typer.Option(DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}.")
 _WAYS = typer.Option(5, "--ways", help="Classes per task (must match the model).")
@@ -75,222 +64,28 @@ _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, th
 _JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 
 
-def _spare_pairs(layout: ChipLayout, spare_pairs: int | None) -> int:
-    """``--spare-pairs``, checked; ``None``: the rest of the output array's tile."""
-    if spare_pairs is None:
-        return tile_spares(layout, layout.arrays[-1].name)
-    if spare_pairs < 0:
-        raise ValueError(f"--spare-pairs must be >= 0, got {spare_pairs}")
-    return spare_pairs
-
-
-def _mean_or_none(values: Any) -> float | None:
-    return None if values is None else float(values.double().mean())
-
-
-def _parse_bench(bench: str) -> tuple[str, int]:
-    host, sep, port = bench.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--bench must be HOST:PORT (port 1-65535), got {bench!r}")
-    return host, int(port)
-
-
-def make_chip(
-    preset: str,
-    chips: int,
-    layout: ChipLayout,
-    levels: int,
-    seed: int,
-    bench: str | None = None,
-    *,
-    spare_pairs: int = 0,
-    strategy: str = "hybrid",
-) -> Chip:
-    """A batch of simulated chips, or the bench at ``bench`` (``HOST:PORT``), for the model's
-    ``layout``.  With ``spare_pairs`` the output array has that many more column pairs, and the
-    chip is returned repaired: tested, with its output columns on the healthiest pairs
-    (:mod:`memlearn.onchip.repair`)."""
-    chip = _physical_chip(preset, chips, output_layout(layout, spare_pairs), levels, seed, bench)
-    try:
-        return repair_output(chip, layout, strategy)
-    except BaseException:
-        if hasattr(chip, "close"):
-            chip.close()
-        raise
-
-
-def _physical_chip(
-    preset: str, chips: int, layout: ChipLayout, levels: int, seed: int, bench: str | None
-) -> Chip:
-    if bench:
-        from memlearn.chip.remote import RemoteChip
-
-        chip = RemoteChip(*_parse_bench(bench))
-        if chip.layout.arrays != layout.arrays:
-            chip.close()
-            raise ValueError(
-                f"the bench's arrays {chip.layout.arrays} do not fit the model's {layout.arrays} "
-                f"(the output array counts the spare pairs of --spare-pairs)"
-            )
-        return chip
-    from memlearn.chip.simulated import SimulatedChip
-
-    return SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
-
-
-def _setup(
-    checkpoint: Path | None,
-    preset: str,
-    strategy: str,
-    policy: str,
-    weight_max_source: str,
-    tasks: int,
-    ways: int,
-    shots: int,
-    split: str | None,
-    levels: int | None,
-    seed: int,
-    root: Path | None,
-    support_copies: int,
-) -> tuple[Any, dict[str, Any], list[float], int, str, Any]:
-    """Check the options shared by ``adapt`` and ``adapt-gap``; load the model and the tasks.
-
-    Returns the network, the checkpoint info, the inner learning rates, the level count, the
-    split and the task batch (support sets with their ``support_copies`` distorted copies).
-    """
-    from memlearn.data import TaskSampler, default_eval_split, load_split
-    from memlearn.devices.preset import load_preset
-    from memlearn.meta.checkpoint import load_checkpoint
-
-    if tasks < 1:
-        raise ValueError(f"--tasks must be >= 1, got {tasks}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
-    if weight_max_source not in WEIGHT_MAX_SOURCES:
-        raise ValueError(
-            f"unknown --weight-max {weight_max_source!r}; allowed: {', '.join(WEIGHT_MAX_SOURCES)}"
-        )
-    if not 0 <= support_copies <= MAX_SUPPORT_COPIES:
-        raise ValueError(
-            f"--support-copies must be in [0, {MAX_SUPPORT_COPIES}], got {support_copies}"
-        )
-    if levels is not None and not 2 <= levels <= 64:
-        raise ValueError(f"--levels must be in [2, 64], got {levels}")
-    load_preset(preset)  # fail early on an unknown preset
-    net, info = load_checkpoint(checkpoint)
-    if net.fc2.weight.shape[0] != ways:
-        raise ValueError(
-            f"the checkpoint is a {net.fc2.weight.shape[0]}-way model; --ways {ways} does not fit"
-        )
-    lrs = inner_lrs_from(info)
-    levels = deployed_levels(info, levels)
-    split = split or default_eval_split(root)
-    classes = load_split(split, root, rotations=False)
-    batch = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed).sample(tasks)
-    return net, info, lrs, levels, split, with_copies(batch, support_copies, seed)
-
-
-def run(
-    *,
-    checkpoint: Path | None,
-    preset: str,
-    strategy: str,
-    policy: str,
-    chips: int,
-    tasks: int,
-    ways: int,
-    shots: int,
-    steps: int,
-    split: str | None,
-    levels: int | None,
-    bake_hours: float,
-    bake_celsius: float,
-    seed: int,
-    root: Path | None,
-    bench: str | None = None,
-    weight_max_source: str = "auto",
-    support_copies: int = DEFAULT_SUPPORT_COPIES,
-    spare_pairs: int | None = None,
-) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
+def run(config: DeployConfig) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
-    for name, value, low in (("chips", chips, 1), ("steps", steps, 0)):
-        if value < low:
-            raise ValueError(f"--{name} must be >= {low}, got {value}")
-    if bake_hours < 0:
-        raise ValueError(f"--bake-hours must be >= 0, got {bake_hours}")
-    if not -273.15 < bake_celsius <= 400:
-        raise ValueError(f"--bake-celsius must be in (-273.15, 400], got {bake_celsius}")
-    if bake_hours > 0 and bench is None and chips < tasks:
-        raise ValueError(
-            f"a bake ages every cell of a chip, so each task needs its own chip: give --chips >= "
-            f"--tasks with --bake-hours (got --chips {chips}, --tasks {tasks})"
-        )
-    net, info, lrs, levels, split, batch = _setup(
-        checkpoint, preset, strategy, policy, weight_max_source, tasks, ways, shots, split,
-        levels, seed, root, support_copies,
-    )  # fmt: skip
-    n_chips = min(chips, tasks)
-    layout = head_layout(net)
-    spare_pairs = _spare_pairs(layout, spare_pairs)
-    chip = make_chip(
-        preset, n_chips, layout, levels, seed, bench, spare_pairs=spare_pairs, strategy=strategy
-    )
-    try:
-        level_g = chip_levels(chip, None)  # the chip's own levels (S)
-        weight_max, weight_max_from = resolve_weight_max(
-            net, info, lrs, steps=steps, levels=level_g, policy=policy,
-            ways=ways, shots=shots, source=weight_max_source, root=root, seed=seed,
-            preset=preset, strategy=strategy, support_copies=support_copies,
+    with deploy(config) as deployment:
+        chip = deployment.chip
+        started = time.perf_counter()
+        result = run_adaptation(
+            chip, deployment.net, deployment.inner_lrs, deployment.tasks,
+            deployment.adapt_config(),
         )  # fmt: skip
-    except BaseException:
-        if hasattr(chip, "close"):
-            chip.close()
-        raise
-    config = AdaptConfig(
-        steps=steps,
-        strategy=strategy,
-        policy=policy,
-        levels=level_g,
-        weight_max=weight_max,
-        bake_seconds=bake_hours * 3600.0,
-        bake_kelvin=bake_celsius + 273.15,
-        seed=seed,
-    )
-    started = time.perf_counter()
-    try:
-        result = run_adaptation(chip, net, lrs, batch, config)
-    finally:
-        if hasattr(chip, "close"):
-            chip.close()
-    elapsed = time.perf_counter() - started
-    if bench:
-        preset = str(getattr(chip, "preset", None) or preset)
+        elapsed = time.perf_counter() - started
     summary = {
-        "preset": preset,
-        "strategy": strategy,
-        "ways": ways,
-        "shots": shots,
-        "steps": steps,
-        "tasks": tasks,
+        "preset": deployment.preset or config.preset_name,
+        "strategy": config.strategy,
+        "ways": int(deployment.net.fc2.weight.shape[0]),
+        "shots": config.shots,
+        "steps": config.steps,
+        "tasks": config.tasks,
         "chips": chip.n_chips,
         **summarise(result),
     }
     run_info = {
-        "split": split,
-        "policy": policy,
-        "levels": levels,
-        "seed": seed,
-        "checkpoint": info.get("path"),
-        "inner_lrs": lrs,
-        "weight_max": weight_max,
-        "weight_max_source": weight_max_from,
-        "support_copies": support_copies,
-        "spare_pairs": spare_pairs,
-        "repair_test_energy_j": _mean_or_none(getattr(chip, "test_energy_j", None)),
-        "repair_faulty_pairs": _mean_or_none(getattr(chip, "faulty_pairs", None)),
-        "bench": bench,
+        **record(deployment),
         "seconds": elapsed,
         "deployment": deployment_summary(result),
         "software_accuracy_ci95": ci95(result.software_accuracy[:, -1]),
@@ -367,10 +162,12 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
 
 def adapt(
     checkpoint: Path | None = _CHECKPOINT,
-    preset: str = _PRESET,
+    preset: str | None = _PRESET,
     strategy: str = _STRATEGY,
     policy: str = _POLICY,
-    chips: int = typer.Option(100, "--chips", help="Simulated chips (tasks run in rounds)."),
+    chips: int | None = typer.Option(
+        None, "--chips", help="Simulated chips (default 100; tasks run in rounds)."
+    ),
     tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
     ways: int = _WAYS,
     shots: int = _SHOTS,
@@ -382,7 +179,11 @@ def adapt(
     seed: int = _SEED,
     root: Path | None = _ROOT,
     bench: str | None = typer.Option(
-        None, "--bench", help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead."
+        None,
+        "--bench",
+        help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead; it decides the "
+        "preset, the levels and the chips (an explicit --preset/--levels/--chips that differs "
+        "is refused).",
     ),
     weight_max: str = _WEIGHT_MAX,
     support_copies: int = _SUPPORT_COPIES,
@@ -390,31 +191,20 @@ def adapt(
     as_json: bool = _JSON,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
+    from memlearn.experiments.provenance import package_versions
+
     with user_errors():
-        summary, result, info = run(
-            checkpoint=checkpoint,
-            preset=preset,
-            strategy=strategy,
-            policy=policy,
-            chips=chips,
-            tasks=tasks,
-            ways=ways,
-            shots=shots,
-            steps=steps,
-            split=split,
-            levels=levels,
-            bake_hours=bake_hours,
-            bake_celsius=bake_celsius,
-            seed=seed,
-            root=root,
-            bench=bench,
-            weight_max_source=weight_max,
-            support_copies=support_copies,
-            spare_pairs=spare_pairs,
-        )
+        config = DeployConfig(
+            checkpoint=checkpoint, preset=preset, strategy=strategy, policy=policy, chips=chips,
+            tasks=tasks, ways=ways, shots=shots, steps=steps, split=split, levels=levels,
+            weight_max=weight_max, support_copies=support_copies, spare_pairs=spare_pairs,
+            seed=seed, root=root, bench=bench, bake_hours=bake_hours, bake_celsius=bake_celsius,
+        )  # fmt: skip
+        summary, result, info = run(config)
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
-        typer.echo(json.dumps(summary))
+        record = {k: v for k, v in info.items() if k != "seconds"}  # the JSON is reproducible
+        typer.echo(json.dumps({**summary, "config": {**record, "versions": package_versions()}}))
     else:
         _table(summary, result, info)
 
@@ -422,7 +212,7 @@ def adapt(
 def demo(
     out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
     checkpoint: Path | None = _CHECKPOINT,
-    preset: str = _PRESET,
+    preset: str | None = _PRESET,
     strategy: str = _STRATEGY,
     seed: int = _SEED,
     root: Path | None = _ROOT,
@@ -432,27 +222,16 @@ def demo(
     from memlearn.onchip.plot import learning_curve_png
 
     with user_errors():
-        summary, result, info = run(
-            checkpoint=checkpoint,
-            preset=preset,
-            strategy=strategy,
-            policy=DEFAULT_POLICY,
-            chips=16,
-            tasks=16,
-            ways=5,
-            shots=1,
-            steps=5,
-            split=None,
-            levels=None,
-            bake_hours=0.0,
-            bake_celsius=150.0,
-            seed=seed,
-            root=root,
-        )
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; give a directory (made if missing)")
+        config = DeployConfig(
+            checkpoint=checkpoint, preset=preset, strategy=strategy, chips=16, tasks=16,
+            ways=5, shots=1, steps=5, seed=seed, root=root,
+        )  # fmt: skip
+        summary, result, info = run(config)
         _table(summary, result, info)
         png = learning_curve_png(out / "learning_curve.png", result, summary, info)
-        config = {"command": " ".join(["memlearn", *sys.argv[1:]]), **info}
-        payload = provenance(config)
+        payload = provenance({"command": " ".join(["memlearn", *sys.argv[1:]]), **info})
         payload["results"] = summary
         payload["per_task"] = {
             "accuracy": result.accuracy.tolist(),
@@ -466,7 +245,7 @@ def demo(
 
 def adapt_gap(
     checkpoint: Path | None = _CHECKPOINT,
-    preset: str = _PRESET,
+    preset: str | None = _PRESET,
     strategy: str = _STRATEGY,
     policy: str = _POLICY,
     tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
@@ -491,41 +270,18 @@ def adapt_gap(
     converters, relaxation, stuck cells) switched off in turn, on an ideal chip with each one
     alone, in float on the levels (the loop's own loss), and with the loop's former design.
     """
-    from memlearn.experiments.onchip_gap import attribute_gap
-    from memlearn.onchip.run import head_weights, task_features
+    from memlearn.experiments.onchip_gap import gap_study
 
     with user_errors():
-        if steps < 0:
-            raise ValueError(f"--steps must be >= 0, got {steps}")
-        if max_chips < 1:
-            raise ValueError(f"--max-chips must be >= 1, got {max_chips}")
-        net, info, lrs, levels, split, batch = _setup(
-            checkpoint, preset, strategy, policy, weight_max, tasks, ways, shots, split, levels,
-            seed, root, support_copies,
+        config = DeployConfig(
+            checkpoint=checkpoint, preset=preset, strategy=strategy, policy=policy,
+            chips=max_chips, tasks=tasks, ways=ways, shots=shots, steps=steps, split=split,
+            levels=levels, weight_max=weight_max, support_copies=support_copies,
+            spare_pairs=spare_pairs, seed=seed, root=root,
         )  # fmt: skip
-        from memlearn.devices.preset import load_preset
-
-        level_g = load_preset(preset).levels(levels)
-        common = dict(
-            steps=steps, levels=level_g, policy=policy, ways=ways, shots=shots,
-            support_copies=support_copies,
-        )  # fmt: skip
-        wmax, wmax_from = resolve_weight_max(
-            net, info, lrs, **common, source=weight_max, root=root, seed=seed, preset=preset,
-            strategy=strategy,
-        )  # fmt: skip
-        peak, _ = resolve_weight_max(net, info, lrs, **common, source="peak", root=root, seed=seed)
-        started = time.perf_counter()
-        study = attribute_gap(
-            task_features(net, batch.support_x), batch.support_y.long(),
-            task_features(net, batch.query_x), batch.query_y.long(),
-            head_weights(net), lrs, head_layout(net),
-            weight_max=wmax, peak_weight_max=peak, preset=preset, strategy=strategy,
-            policy=policy, levels=levels, steps=steps, seed=seed, max_chips=max_chips,
-            spare_pairs=_spare_pairs(head_layout(net), spare_pairs),
-        )  # fmt: skip
-        study.info.update(split=split, weight_max_source=wmax_from, ways=ways, shots=shots)
-        study.info["seconds"] = time.perf_counter() - started
+        study = gap_study(config)
+    wmax_from = study.info["weight_max_source"]
+    split = study.info["split"]
     if as_json:
         typer.echo(json.dumps(study.as_dict()))
         return

@@ -67,10 +67,12 @@ class TaskSampler:
             raise ValueError(f"ways must be >= 2, got {ways}")
         if shots < 1:
             raise ValueError(f"shots must be >= 1, got {shots}")
-        if queries < 1 or shots + queries > per_class:
+        if queries < 1:
+            raise ValueError(f"queries must be >= 1, got {queries}")
+        if shots + queries > per_class:
             raise ValueError(
-                f"queries must be between 1 and {per_class - shots} (each class has {per_class} "
-                f"drawings and {shots} are support shots), got {queries}"
+                f"shots + queries must be <= {per_class} (the images of each class), got "
+                f"{shots} + {queries}"
             )
         if ways > n_classes:
             raise ValueError(

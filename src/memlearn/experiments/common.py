@@ -40,7 +40,6 @@ CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head ma
 # study measures the loop users run.  Each sweep point calibrates its own full scale on the
 # level statistics of its device (Workload.full_scale).
 DEFAULT_POLICY = ONCHIP_DEFAULT_POLICY
-TASK_BLOCK = 16  # tasks are sampled in blocks of this many (see load_workload)
 # CSV columns of an adapt_point result that every accuracy sweep writes after its own
 POINT_COLUMNS = [
     "final_accuracy",
@@ -135,54 +134,42 @@ def load_workload(
 ) -> Workload:
     """Sample ``tasks`` held-out tasks and prepare the checkpoint's head for them.
 
-    Task ``i`` depends on ``seed`` only, not on ``tasks``: a study run alone learns the same
-    first tasks as in a run of all the studies.  The deployment is set up as ``memlearn adapt``
-    does it (levels, full-scale weights, inner learning rates, ``support_copies`` distorted
-    copies of each support image: :mod:`memlearn.onchip.run`);
-    ``split`` defaults to the evaluation alphabets when present, else ``val``.
+    The model and the tasks are those of :func:`memlearn.onchip.deploy.prepare`, the deployment
+    ``memlearn adapt`` makes (the same seed gives the same tasks; levels, inner learning rates,
+    ``support_copies`` distorted copies of each support image); ``split`` defaults to the
+    evaluation alphabets when present, else ``val``.  The full scale is calibrated here on
+    noise-free levels; each sweep point recalibrates it on its device (:meth:`Workload.full_scale`).
     """
-    from memlearn.data import TaskSampler, default_eval_split, load_split
-    from memlearn.data.augment import with_support_copies
-    from memlearn.meta.checkpoint import load_checkpoint
     from memlearn.meta.inner import HeadTasks
     from memlearn.onchip import head
     from memlearn.onchip.calibration import weight_max_for
+    from memlearn.onchip.deploy import DeployConfig, prepare
     from memlearn.onchip.mapping import uniform_levels
     from memlearn.onchip.run import (
         CALIBRATION_TASKS,
         QUERIES,
         calibration_tasks,
         deployed_levels,
-        head_layout,
         head_weights,
-        inner_lrs_from,
         task_features,
     )
 
-    if tasks < 1 or steps < 1 or shots < 1:
-        raise MemlearnError(f"tasks, steps and shots must be >= 1, got {tasks}, {steps}, {shots}")
-    net, info = load_checkpoint(checkpoint)
+    if steps < 1:
+        raise MemlearnError(f"steps must be >= 1, got {steps}")
+    config = DeployConfig(
+        checkpoint=checkpoint, tasks=tasks, shots=shots, steps=steps, split=split, seed=seed,
+        root=root, support_copies=support_copies,
+    )  # fmt: skip
+    d = prepare(config)
+    net, info, lrs, split, layout = d.net, d.info, d.inner_lrs, d.split, d.layout
     ways = int(net.fc2.weight.shape[0])
-    lrs = inner_lrs_from(info)
     calib = calibration_tasks(ways, shots, seed=seed, root=root, support_copies=support_copies)
     calibration = (
         task_features(net, calib.support_x), calib.support_y.long(),
         task_features(net, calib.query_x), calib.query_y.long(),
     )  # fmt: skip
     stored = [float(w) for w in info.get("weight_max") or []] or None
-    split = split or default_eval_split(root)
-    classes = load_split(split, root, rotations=False)
-    sampler = TaskSampler(classes, ways=ways, shots=shots, queries=QUERIES, seed=seed)
-    # blocks of TASK_BLOCK tasks: task i is the same whatever the number of tasks asked for
-    copies = torch.Generator().manual_seed(seed)
-    blocks = [
-        with_support_copies(sampler.sample(TASK_BLOCK), support_copies, copies)
-        for _ in range(math.ceil(tasks / TASK_BLOCK))
-    ]
-    sx, qx, sy, qy = (
-        torch.cat([getattr(b, name) for b in blocks])[:tasks]
-        for name in ("support_x", "query_x", "support_y", "query_y")
-    )
+    sx, qx, sy, qy = d.tasks.support_x, d.tasks.query_x, d.tasks.support_y, d.tasks.query_y
     sx, qx = task_features(net, sx), task_features(net, qx)
     sy, qy = sy.long(), qy.long()
     weights = head_weights(net)
@@ -205,7 +192,7 @@ def load_workload(
         inner_lrs=lrs,
         weight_max=list(weight_max),
         levels=deployed_levels(info),
-        layout=head_layout(net),
+        layout=layout,
         steps=steps,
         ways=ways,
         shots=shots,
@@ -270,7 +257,9 @@ class StudyRun:
             raise MemlearnError(f"seed must be >= 0, got {self.seed}")
 
     def workload(self, tasks: int) -> Workload:
-        """The first ``tasks`` tasks of the run (sampled with the run's seed)."""
+        """The first ``tasks`` tasks of the run: the tasks ``memlearn adapt --tasks N --seed``
+        learns with the run's seed, N the largest number asked for so far (a larger request
+        draws the tasks anew)."""
         if self.workload_ is None or self.workload_.n_tasks < tasks:
             self.workload_ = load_workload(
                 self.checkpoint, tasks=tasks, steps=self.steps, seed=self.seed, root=self.root,

@@ -37,18 +37,16 @@ from typing import Any
 
 import torch
 
-from memlearn.chip.base import ChipLayout, ProgramReport
+from memlearn.chip.base import Chip, ChipLayout, ProgramReport
 from memlearn.chip.simulated import SimulatedChip
-from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
-from memlearn.devices.retention import relax
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
+from memlearn.onchip.deploy import DeployConfig, repaired_chip
 from memlearn.onchip.head import software_adapt
 from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
-from memlearn.onchip.repair import output_layout, repair_output
 from memlearn.stats import ci95
 
 NON_IDEALITIES = ("programming", "read noise", "converters", "relaxation", "stuck cells")
@@ -74,20 +72,12 @@ class OracleProgrammingChip(SimulatedChip):
         strategy: str = "hybrid",
         mask: torch.Tensor | None = None,
     ) -> ProgramReport:
-        arr = self._array(array)
         target = torch.stack((g_plus, g_minus), dim=-1).float()
-        changed = target != arr.last_target
+        changed = target != torch.stack(self.last_targets(array), dim=-1)
         if mask is not None:
             changed &= mask[..., None]
         report = super().program(array, g_plus, g_minus, strategy, mask)
-        lo, hi = arr.window
-        index = (changed & (arr.cells.stuck == STUCK_NONE)).view(-1).nonzero().squeeze(1)
-        if index.numel():
-            part = arr.cells.take(index)
-            part.g = target.clamp(lo, hi).view(-1)[index]
-            part.age_s.zero_()
-            relax(self.preset, part, self.preset.values.get("settle_s", 0.0), self.generator)
-            arr.cells.put(index, part)
+        self.place(array, g_plus, g_minus, changed)
         return report
 
 
@@ -123,6 +113,25 @@ def make_chip(
         read_noise="read noise" not in ideal,
         **converters,
     )
+
+
+def gap_chip(
+    n_chips: int,
+    preset: DevicePreset,
+    layout: ChipLayout,
+    levels: int,
+    seed: int,
+    spare_pairs: int,
+    strategy: str,
+    ideal: set[str] | frozenset[str] = frozenset(),
+) -> Chip:
+    """A row's chip: :func:`make_chip` on the model's ``layout`` with ``spare_pairs`` beside its
+    output array, repaired as every deployment is (:func:`memlearn.onchip.deploy.repaired_chip`)."""
+
+    def make(physical: ChipLayout) -> Chip:
+        return make_chip(n_chips, preset, physical, levels, seed, ideal)
+
+    return repaired_chip(make, layout, spare_pairs, strategy)
 
 
 @dataclass
@@ -201,7 +210,7 @@ def attribute_gap(
     ``weight_max``: the loop's full scale per layer; ``peak_weight_max``: the former peak rule's
     (adds the *design* rows).  ``max_chips`` bounds the chips simulated at once (tasks then run
     in rounds; default: one chip per task).  ``spare_pairs``: spare column pairs of the output
-    array, each chip repaired as ``memlearn adapt`` does (:mod:`memlearn.onchip.repair`).
+    array, each chip repaired as ``memlearn adapt`` does (:func:`gap_chip`).
     """
     p = load_preset(preset)
     tasks = support_x.shape[0]
@@ -229,8 +238,7 @@ def attribute_gap(
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
     ) -> GapRow:
-        physical = make_chip(n_chips, p, output_layout(layout, spare_pairs), levels, seed, ideal)
-        chip = repair_output(physical, layout, strategy)
+        chip = gap_chip(n_chips, p, layout, levels, seed, spare_pairs, strategy, ideal)
         config = AdaptConfig(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )
@@ -275,4 +283,32 @@ def attribute_gap(
     for row in rows[1:4]:
         row.delta, row.delta_ci95 = _paired(row.accuracy, soft)
     study.rows = rows
+    return study
+
+
+def gap_study(config: DeployConfig) -> GapStudy:
+    """:func:`attribute_gap` of a deployment (:func:`memlearn.onchip.deploy.prepare`): its
+    tasks, levels, full scale (and the peak rule's) and spare pairs; ``config.chips`` bounds the
+    chips simulated at once."""
+    import time
+
+    from memlearn.onchip.deploy import full_scale, prepare
+    from memlearn.onchip.run import head_weights, task_features
+
+    d = prepare(config)
+    level_g = load_preset(config.preset_name).levels(d.levels)
+    wmax, wmax_from = full_scale(d, level_g)
+    peak, _ = full_scale(d, level_g, "peak")
+    started = time.perf_counter()
+    study = attribute_gap(
+        task_features(d.net, d.tasks.support_x), d.tasks.support_y.long(),
+        task_features(d.net, d.tasks.query_x), d.tasks.query_y.long(),
+        head_weights(d.net), d.inner_lrs, d.layout,
+        weight_max=wmax, peak_weight_max=peak, preset=config.preset_name,
+        strategy=config.strategy, policy=config.policy, levels=d.levels, steps=config.steps,
+        seed=config.seed, max_chips=config.chips, spare_pairs=d.spare_pairs,
+    )  # fmt: skip
+    ways = int(d.net.fc2.weight.shape[0])
+    study.info.update(split=d.split, weight_max_source=wmax_from, ways=ways, shots=config.shots)
+    study.info["seconds"] = time.perf_counter() - started
     return study

@@ -143,16 +143,11 @@ COUNTERS = ("cells_written", "expected_cells", "set_pulses", "reset_pulses", "ve
 
 
 def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
-    """The level conductances (S) the loop maps weights onto."""
+    """The level conductances (S) the loop maps weights onto: ``levels`` when it is a tensor,
+    ``levels`` evenly spaced over the chip's window when it is a count, the chip's own
+    (:attr:`~memlearn.chip.base.Chip.levels`) when it is ``None``."""
     if levels is None:
-        own = getattr(chip, "level_conductances", None)
-        if isinstance(own, torch.Tensor):
-            return own.detach().float().flatten()
-        levels = getattr(chip, "levels", None)
-        if isinstance(levels, torch.Tensor):
-            return levels.detach().float().flatten()
-        if not isinstance(levels, int):
-            raise ValueError("the chip does not say how many levels it uses: pass levels=N")
+        return chip.levels.detach().float().flatten()
     if isinstance(levels, torch.Tensor):
         return levels.detach().float().flatten()
     g_min, g_max = chip.conductance_window

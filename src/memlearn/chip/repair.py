@@ -54,7 +54,8 @@ class RepairedChip(Chip):
     lives on the pairs ``columns[name]`` (``[n_chips, logical]``) of the physical array.
 
     Reads, products and write counts show the chosen pairs only; programming writes them and
-    leaves the other pairs alone.  Energy, time and everything else are the chip's own.
+    leaves the other pairs alone.  Energy, time, levels, preset, strategies and ``close`` are
+    the chip's own.
     """
 
     test_energy_j: torch.Tensor | None = None
@@ -74,8 +75,20 @@ class RepairedChip(Chip):
             tuple(specs), tile_rows=chip.layout.tile_rows, tile_cols=chip.layout.tile_cols
         )
 
-    def __getattr__(self, name: str) -> object:  # levels, preset, close, ...
-        return getattr(self.__dict__["chip"], name)
+    @property
+    def levels(self) -> torch.Tensor:  # type: ignore[override]
+        return self.chip.levels
+
+    @property
+    def preset_name(self) -> str | None:
+        return self.chip.preset_name
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return self.chip.strategies
+
+    def close(self) -> None:
+        self.chip.close()
 
     def _gather(self, array: str, t: torch.Tensor) -> torch.Tensor:
         chosen = self.columns.get(array)
@@ -151,30 +164,13 @@ class RepairedChip(Chip):
         return self.chip.read_voltage
 
 
-def tile_spares(layout: ChipLayout, array: str) -> int:
-    """The pairs left unused in the last tile ``array``'s columns reach into (the spares that
-    cost no extra tile): 11 for FC2's 5 pairs of a 32-column tile."""
-    per_tile = layout.tile_cols // 2
-    return -layout.array(array).cols % per_tile
-
-
-def with_spares(layout: ChipLayout, array: str, spares: int) -> ChipLayout:
-    """``layout`` with ``spares`` more column pairs in ``array`` (the physical array)."""
-    if spares < 0:
-        raise ValueError(f"spare pairs must be >= 0, got {spares}")
-    arrays = tuple(
-        ArraySpec(a.name, a.rows, a.cols + spares) if a.name == array else a for a in layout.arrays
-    )
-    layout.array(array)  # raises naming the arrays when there is no such array
-    return ChipLayout(arrays, tile_rows=layout.tile_rows, tile_cols=layout.tile_cols)
-
-
 def repair_columns(
     chip: Chip, array: str, needed: int, strategy: str, fault_fraction: float = 0.2
 ) -> RepairedChip:
     """Test ``array`` (:func:`scan_faults`), choose ``needed`` pairs per chip and return the
-    chip seen through them.  The result's ``test_energy_j`` (``[n_chips]`` J) is what the test
-    pass cost, ``faulty_pairs`` (``[n_chips]``) the pairs it found a faulty cell in."""
+    chip seen through them (closing it closes ``chip``).  The result's ``test_energy_j``
+    (``[n_chips]`` J) is what the test pass cost, ``faulty_pairs`` (``[n_chips]``) the pairs it
+    found a faulty cell in."""
     before = sum(e.double() for e in chip.energy_ledger().values())
     faulty = scan_faults(chip, array, strategy, fault_fraction)
     repaired = RepairedChip(chip, {array: choose_pairs(faulty, needed)})
@@ -184,16 +180,10 @@ def repair_columns(
     return repaired
 
 
-def output_layout(layout: ChipLayout, spares: int | None = None) -> ChipLayout:
-    """The physical layout for a model's ``layout``: its output (last) array with ``spares``
-    more column pairs (``None``: the rest of that array's tile, :func:`tile_spares`)."""
-    output = layout.arrays[-1].name
-    return with_spares(layout, output, tile_spares(layout, output) if spares is None else spares)
-
-
 def repair_output(chip: Chip, layout: ChipLayout, strategy: str) -> Chip:
-    """``chip`` (built on :func:`output_layout` of the model's ``layout``) with its output array
-    repaired (:func:`repair_columns`) when it has spare pairs; ``chip`` itself when it has none."""
+    """``chip`` (built on :func:`~memlearn.chip.layout.output_layout` of the model's ``layout``)
+    with its output array repaired (:func:`repair_columns`) when it has spare pairs; ``chip``
+    itself when it has none."""
     output = layout.arrays[-1]
     if chip.layout.array(output.name).cols == output.cols:
         return chip
