@@ -42,7 +42,8 @@ def fetch(
 ) -> None:
     """Download the official files of DATASET, verify their checksums, and write them atomically.
 
-    A corrupt or truncated download is refused and nothing is written.
+    A corrupt or truncated download is refused and that file is not written; offline, use
+    --mirror URL or point MEMLEARN_DATA at a copy of the files.
     Files already present and valid are kept.
     """
     from memlearn.data.fetch import fetch as do_fetch
