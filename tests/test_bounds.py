@@ -95,3 +95,15 @@ def test_device_characterize_refuses_unphysical_input(args, words):
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
     assert not Path("/no/such").exists()
+
+
+def test_presets_are_held_to_the_same_voltage_and_temperature_bounds():
+    from memlearn.devices.preset import derive, list_presets, load_preset
+
+    for name in list_presets():
+        load_preset(name)  # every shipped preset lies within the bounds
+    preset = load_preset("hfo2-mlc")
+    with pytest.raises(MemlearnError, match=r"v_read must be a voltage within ±10 V, got 200 V"):
+        derive(preset, {"v_read": 200.0}, "a mV value given in V")
+    with pytest.raises(MemlearnError, match=r"t_ref_k must be a temperature in \[200, 700\] K"):
+        derive(preset, {"t_ref_k": 25.0}, "a °C value given in K")
