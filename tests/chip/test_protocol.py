@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "onchip"))
 from fake_chip import FakeChip  # noqa: E402
 
 from memlearn.chip.protocol import (  # noqa: E402
+    MAX_ECHO_CHARS,
+    MAX_ERROR_CHARS,
     PROTOCOL_VERSION,
     ProtocolError,
     decode_message,
@@ -24,6 +27,8 @@ from memlearn.chip.protocol import (  # noqa: E402
     encode_tensor,
 )
 from memlearn.chip.server import ChipServer  # noqa: E402
+from memlearn.cli.main import app  # noqa: E402
+from memlearn.errors import MemlearnError  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -254,3 +259,122 @@ def test_silent_clients_are_dropped_after_the_idle_timeout():
         c.close()
     finally:
         srv.shutdown()
+
+
+def test_error_replies_quote_at_most_a_bounded_value(server):
+    c = Client(server.address)
+    assert c.call("hello", {"versions": [1]})["ok"]
+    huge = "y" * 50_000
+    for op, args in (
+        (huge, {}),
+        ("read", {"array": huge}),
+        ("advance", {"seconds": [huge]}),
+        ("program", {**_ok_program_args(), "strategy": huge}),
+    ):
+        reply = c.call(op, args)
+        assert reply["ok"] is False
+        assert len(reply["error"]["message"]) <= MAX_ERROR_CHARS + 40
+        assert "y" * (MAX_ECHO_CHARS + 1) not in reply["error"]["message"]
+    c.send_raw(encode_message({"v": 1, "id": huge, "op": "ledger", "args": {}}))
+    reply = c.recv()
+    assert reply["ok"] and reply["id"] is None  # a long id is not echoed
+    c.close()
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None])
+def test_version_must_be_the_integer_one(server, version):
+    c = Client(server.address)
+    assert c.call("hello", {"versions": [1]})["ok"]
+    reply = c.call("ledger", v=version)
+    assert reply["error"]["code"] == "bad_version"
+    c.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"seconds": 1e308}, "at most 1e+10"),
+        ({"seconds": 1.0, "kelvin": 5000.0}, "[200, 700] K"),
+        ({"seconds": 1.0, "kelvin": 100.0}, "[200, 700] K"),
+    ],
+)
+def test_advance_is_bounded_by_physics(server, args, words):
+    c = Client(server.address)
+    assert c.call("hello", {"versions": [1]})["ok"]
+    reply = c.call("advance", args)
+    assert reply["error"]["code"] == "bad_argument" and words in reply["error"]["message"]
+    assert c.call("advance", {"seconds": 3600.0, "kelvin": 423.15})["ok"]
+    c.close()
+
+
+def _wait(predicate, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_clients_beyond_the_limit_get_busy_and_are_closed():
+    srv = ChipServer(FakeChip(1), max_clients=2, idle_timeout_s=5).start()
+    try:
+        a, b = Client(srv.address), Client(srv.address)
+        assert a.call("hello", {"versions": [1]})["ok"] and b.call("hello", {"versions": [1]})["ok"]
+        c = Client(srv.address)
+        reply = c.recv()
+        assert reply["error"]["code"] == "busy" and "2 clients" in reply["error"]["message"]
+        assert c.recv() is None
+        c.close()
+        a.close()
+        _wait(lambda: srv._clients == 1)
+        d = Client(srv.address)
+        assert d.call("hello", {"versions": [1]})["ok"]
+        d.close()
+        b.close()
+    finally:
+        srv.shutdown()
+
+
+def test_buffered_bytes_of_all_clients_are_bounded():
+    kib = 1024
+    srv = ChipServer(
+        FakeChip(1), max_message_bytes=200 * kib, max_buffered_bytes=250 * kib, idle_timeout_s=5
+    ).start()
+    try:
+        # Lines are read (and counted) in 64 KiB pieces: 140,000 bytes with no newline hold two.
+        a = Client(srv.address)
+        a.send_raw(b'{"pad":"' + b"x" * 140_000)
+        _wait(lambda: srv._buffered >= 128 * kib)
+        b = Client(srv.address)
+        b.send_raw(b'{"pad":"' + b"x" * 140_000)
+        reply = b.recv()
+        assert reply["error"]["code"] == "busy"
+        assert "unread request bytes" in reply["error"]["message"]
+        assert b.recv() is None
+        b.close()
+        a.close()
+        _wait(lambda: srv._buffered == 0)
+        c = Client(srv.address)
+        assert c.call("hello", {"versions": [1]})["ok"]
+        c.close()
+    finally:
+        srv.shutdown()
+    with pytest.raises(ValueError, match="max_clients"):
+        ChipServer(FakeChip(1), max_clients=0)
+    with pytest.raises(ValueError, match="max_buffered_bytes"):
+        ChipServer(FakeChip(1), max_message_bytes=4096, max_buffered_bytes=2048)
+
+
+def test_bind_failures_are_one_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MemlearnError, match=f"cannot listen on '127.0.0.1' port {port}"):
+            ChipServer(FakeChip(1), port=port)
+        result = CliRunner().invoke(app, ["chip", "serve", "--port", str(port)])
+        assert result.exit_code == 2
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: cannot listen")
+    # An address of no local interface (TEST-NET-1, RFC 5737): refused without any lookup.
+    result = CliRunner().invoke(app, ["chip", "serve", "--host", "192.0.2.1", "--port", "0"])
+    assert result.exit_code == 2 and result.output.startswith("error: cannot listen")

@@ -70,3 +70,50 @@ def test_check_runs_zip_structure(tmp_path, make_runs):
         pytest.raises(CorruptDataError, match="19 runs, expected 20"),
     ):
         check_runs_zip(handle, "short.zip")
+
+
+def _replace_member(path, member, data):
+    """Rewrite zip ``path`` with ``member``'s bytes replaced (valid CRCs, different content)."""
+    with zipfile.ZipFile(path) as src:
+        items = [(i.filename, src.read(i)) for i in src.infolist()]
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, body in items:
+            dst.writestr(name, data if name == member else body)
+
+
+def test_an_unreadable_png_makes_the_set_invalid(tmp_path, make_image_set):
+    path = make_image_set(tmp_path, "images_background_small1", {"Latin": 1}, as_zip=True)
+    found = by_name(check_data(tmp_path))["omniglot/images_background_small1"]
+    assert "expected 5 / 136" in found.detail  # a small fixture: readable, wrong counts
+    member = "images_background_small1/Latin/character01/0965_07.png"
+    _replace_member(path, member, b"\x89PNG\r\n\x1a\n this is not an image")
+    found = by_name(check_data(tmp_path))["omniglot/images_background_small1"]
+    assert found.state == "invalid" and "0965_07.png: not a readable PNG" in found.detail
+
+
+def test_an_unreadable_png_in_a_folder_is_found(tmp_path, make_image_set):
+    folder = make_image_set(tmp_path, "images_background_small2", {"Latin": 1}, as_zip=False)
+    png = next(folder.rglob("*_03.png"))
+    png.write_bytes(png.read_bytes()[:60])  # truncated
+    found = by_name(check_data(tmp_path))["omniglot/images_background_small2"]
+    assert found.state == "invalid" and png.name in found.detail
+
+
+def test_a_truncated_zip_marks_its_row_and_the_check_goes_on(tmp_path, make_image_set, make_runs):
+    path = make_image_set(tmp_path, "images_evaluation", {"Angelic": 2}, as_zip=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    make_runs(tmp_path, n_runs=20, ways=20, as_zip=True)
+    found = by_name(check_data(tmp_path))
+    evaluation = found["omniglot/images_evaluation"]
+    assert evaluation.state == "invalid" and evaluation.path == str(path)
+    assert "zip" in evaluation.detail
+    assert found["omniglot/all_runs"].state == "valid"  # later rows still checked
+    result = CliRunner().invoke(app, ["data", "check", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_nothing_present_exits_2_saying_what_to_do(tmp_path):
+    result = CliRunner().invoke(app, ["data", "check", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    for words in ("memlearn data fetch", "--mirror", "MEMLEARN_DATA"):
+        assert words in result.output

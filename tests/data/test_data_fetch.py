@@ -144,7 +144,7 @@ def test_broken_downloads_are_refused_and_leave_nothing(shared_data, mirror, tmp
         expected = r"truncated: the connection closed after 659,511 of 1,319,022 bytes"
     with pytest.raises(CorruptDataError, match=expected) as err:
         fetch("omniglot", tmp_path, files=[SMALL1], mirror=mirror.url, progress=False)
-    assert "Nothing was written" in str(err.value)
+    assert f"{SMALL1} was not written" in str(err.value)
     assert leftovers(tmp_path) == []
 
 
@@ -210,3 +210,40 @@ def test_runs_without_checksum_are_verified_by_structure(mirror, tmp_path, make_
     with pytest.raises(CorruptDataError, match="19 runs, expected 20"):
         fetch("omniglot", tmp_path / "d2", files=["all_runs.zip"], mirror=mirror.url)
     assert leftovers(tmp_path / "d2") == []
+
+
+def test_offline_fetch_leaves_no_folder_and_says_what_to_do(tmp_path):
+    # A closed port on loopback: the connection is refused at once, as offline.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path / "new" / "root"
+    result = CliRunner().invoke(
+        app,
+        ["data", "fetch", "mnist", "--root", str(root), "--mirror", f"http://127.0.0.1:{port}"],
+    )
+    assert result.exit_code == 2
+    assert "--mirror" in result.output and "MEMLEARN_DATA" in result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_partial_fetch_names_what_was_written(mirror, tmp_path):
+    body = b"a small official file\n" * 10
+    first = "train-images-idx3-ubyte.gz"
+    spec = OfficialFile("mnist", first, (), hashlib.md5(body, usedforsecurity=False).hexdigest(), 1)
+    mirror.serve(f"/mnist/{first}", body)
+    import memlearn.data.fetch as fetch_module
+
+    real = fetch_module.official_file
+    fake = {first: spec}
+    patched = lambda d, n: fake.get(n) or real(d, n)  # noqa: E731
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fetch_module, "official_file", patched)
+        with pytest.raises(MemlearnError) as err:
+            fetch("mnist", tmp_path, files=[first, "t10k-labels-idx1-ubyte.gz"], mirror=mirror.url)
+    message = str(err.value)
+    assert "nothing was written" not in message.lower()
+    assert f"Written before this failure: {first}" in message
+    assert (tmp_path / "mnist" / first).read_bytes() == body

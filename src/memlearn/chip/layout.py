@@ -9,6 +9,7 @@ healthiest of them).
 
 from __future__ import annotations
 
+from memlearn.bounds import check_spare_pairs
 from memlearn.chip.base import ArraySpec, ChipLayout
 
 
@@ -34,4 +35,5 @@ def output_layout(layout: ChipLayout, spares: int | None = None) -> ChipLayout:
     """The physical layout for a model's ``layout``: its output (last) array with ``spares``
     more column pairs (``None``: the rest of that array's tile, :func:`tile_spares`)."""
     output = layout.arrays[-1].name
-    return with_spares(layout, output, tile_spares(layout, output) if spares is None else spares)
+    free = tile_spares(layout, output)
+    return with_spares(layout, output, free if spares is None else check_spare_pairs(spares, free))

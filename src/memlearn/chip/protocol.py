@@ -51,7 +51,11 @@ tensor encoding), ``too_large`` (a line longer than the server's limit; the serv
 the connection, since it cannot find the next message boundary), ``bad_version``,
 ``not_ready`` (a request before ``hello``), ``unknown_op``, ``bad_argument`` (missing, extra or
 ill-typed argument, NaN/inf, out of range), ``unknown_array``, ``bad_shape``,
-``unknown_strategy``, ``chip_error`` (the chip refused the request), ``internal``.
+``unknown_strategy``, ``chip_error`` (the chip refused the request), ``busy`` (the server
+already serves its maximum of clients, or holds its maximum of unread request bytes from all
+clients; the server then closes the connection), ``internal``.  Error messages quote an
+offending value up to :data:`MAX_ECHO_CHARS` characters and are at most
+:data:`MAX_ERROR_CHARS` long.
 """
 
 from __future__ import annotations
@@ -88,8 +92,11 @@ ERROR_CODES = (
     "bad_shape",
     "unknown_strategy",
     "chip_error",
+    "busy",
     "internal",
 )
+MAX_ECHO_CHARS = 200  # [E] an offending value is quoted in an error reply up to this length
+MAX_ERROR_CHARS = 1000  # [E] an error reply's message is cut to this length
 
 _DTYPES: dict[str, tuple[np.dtype, torch.dtype]] = {
     "float32": (np.dtype("<f4"), torch.float32),
@@ -124,6 +131,21 @@ class RemoteChipError(MemlearnError):
         self.detail = message
 
 
+def show(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting a value in an error message."""
+    if isinstance(value, str | bytes | list) and len(value) > limit:
+        text = repr(value[:limit])[:limit]
+        return f"{text}... (length {len(value)})"
+    return clip(repr(value), limit)
+
+
+def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
     """Encode a tensor as ``{"dtype", "shape", "data"}`` (base64 of little-endian raw bytes)."""
     if not isinstance(tensor, torch.Tensor):
@@ -151,7 +173,7 @@ def decode_tensor(obj: Any, what: str = "tensor") -> torch.Tensor:
     name, shape, data = obj["dtype"], obj["shape"], obj["data"]
     if name not in _DTYPES:
         raise ProtocolError(
-            "malformed", f"{what}: unknown dtype {name!r}; allowed {sorted(_DTYPES)}"
+            "malformed", f"{what}: unknown dtype {show(name)}; allowed {sorted(_DTYPES)}"
         )
     if (
         not isinstance(shape, list)

@@ -5,41 +5,34 @@ serialises every chip operation with one lock, so concurrent clients see whole r
 one at a time (they share the same chips).  Each connection has an idle timeout; a line longer
 than ``max_message_bytes`` is answered with ``too_large`` and the connection is closed; garbage
 gets a ``malformed`` reply and the connection stays usable; a client that disconnects, even in the
-middle of a message, only ends its own thread.  Every argument is validated (names, shapes,
-dtypes, finiteness, ranges) before the chip sees it.  See :mod:`memlearn.chip.protocol`.
+middle of a message, only ends its own thread.  At most ``max_clients`` clients are served at
+once, and the request bytes read but not yet answered, over all clients, are bounded by
+``max_buffered_bytes``; beyond either a client gets a ``busy`` reply and is disconnected.  Each
+request is checked and dispatched by :class:`memlearn.chip.session.Session`.  See
+:mod:`memlearn.chip.protocol`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import socketserver
 import threading
 from typing import Any
 
-import torch
-
-from memlearn import __version__
-from memlearn.chip.base import STRATEGIES, Chip
+from memlearn.chip.base import Chip
 from memlearn.chip.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    OPS,
     PROTOCOL_VERSION,
-    SUPPORTED_VERSIONS,
-    ProtocolError,
-    decode_message,
-    decode_tensor,
     encode_message,
-    encode_tensor,
-    layout_to_wire,
-    report_to_wire,
+    show,
 )
+from memlearn.chip.session import Session
 from memlearn.errors import MemlearnError
 
-log = logging.getLogger(__name__)
-
 DEFAULT_IDLE_TIMEOUT_S = 300.0  # [E] drop a client silent for 5 minutes
-_MAX_BATCH = 65536  # [E] images per multiply request, a bound on the server's work per message
+DEFAULT_MAX_CLIENTS = 16  # [E] a bench serves a handful of experiment scripts at once
+# [E] unread request bytes held for all clients together, by default: four of the largest
+BUFFERED_MESSAGES = 4
+_READ_CHUNK = 1 << 16  # request lines are read, and their bytes counted, in 64 KiB pieces
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -50,36 +43,50 @@ class _Handler(socketserver.StreamRequestHandler):
         super().setup()
 
     def handle(self) -> None:
-        owner = self.server.owner
-        limit = owner.max_message_bytes
-        session = _Session(owner)
+        session = Session(self.server.owner)
         while True:
+            held = 0
             try:
-                line = self.rfile.readline(limit + 1)
-            except (TimeoutError, OSError):
-                return
-            if not line:
-                return
-            if len(line) > limit and not line.endswith(b"\n"):
-                self._send(
-                    {
-                        "v": PROTOCOL_VERSION,
-                        "id": None,
-                        "ok": False,
-                        "error": {
-                            "code": "too_large",
-                            "message": f"message longer than the limit of {limit} bytes",
-                        },
-                    }
-                )
-                return
-            if not line.endswith(b"\n"):
-                return  # truncated: the client hung up in the middle of a message
-            if not line.strip():
-                continue
-            reply, close = session.handle_line(line)
+                line, held = self._read_line()
+                if line is None:
+                    return  # hung up (or timed out), possibly in the middle of a message
+                if isinstance(line, dict):
+                    self._send(line)  # too large, or the server's buffer budget is spent
+                    return
+                if not line.strip():
+                    continue
+                reply, close = session.handle_line(line)
+            finally:
+                self.server.owner.release(held)
             if not self._send(reply) or close:
                 return
+
+    def _read_line(self) -> tuple[bytes | dict[str, Any] | None, int]:
+        """One request line and the buffer bytes it holds; ``None`` when the client is gone, an
+        error reply when the line is too long or the server-wide buffer budget is spent."""
+        owner = self.server.owner
+        limit = owner.max_message_bytes
+        parts: list[bytes] = []
+        held = 0
+        while True:
+            try:
+                chunk = self.rfile.readline(min(_READ_CHUNK, limit + 1 - held))
+            except (TimeoutError, OSError):
+                return None, held
+            if not chunk:
+                return None, held
+            if not owner.reserve(len(chunk)):
+                budget = owner.max_buffered_bytes
+                why = f"the server holds its limit of {budget} unread request bytes; retry later"
+                return _refusal("busy", why), held
+            held += len(chunk)
+            parts.append(chunk)
+            if chunk.endswith(b"\n"):
+                return b"".join(parts), held
+            if held > limit:
+                return _refusal(
+                    "too_large", f"message longer than the limit of {limit} bytes"
+                ), held
 
     def _send(self, reply: dict[str, Any]) -> bool:
         try:
@@ -90,6 +97,12 @@ class _Handler(socketserver.StreamRequestHandler):
             return False
 
 
+def _refusal(code: str, message: str) -> dict[str, Any]:
+    """An error reply sent before the server closes a connection."""
+    error = {"code": code, "message": message}
+    return {"v": PROTOCOL_VERSION, "id": None, "ok": False, "error": error}
+
+
 class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -98,260 +111,34 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.owner = owner
         super().__init__(address, _Handler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.owner.admit():
+            super().process_request(request, client_address)
+            return
+        limit = self.owner.max_clients
+        try:  # one short line, then hang up: the client learns why
+            request.settimeout(1.0)
+            why = f"the server already serves its limit of {limit} clients; retry later"
+            request.sendall(encode_message(_refusal("busy", why)))
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
-class _Session:
-    """One client's state: the negotiated version and request dispatch."""
-
-    def __init__(self, owner: ChipServer) -> None:
-        self.owner = owner
-        self.version: int | None = None
-
-    def handle_line(self, line: bytes) -> tuple[dict[str, Any], bool]:
-        request_id: Any = None
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
-            message = decode_message(line)
-            request_id = message.get("id")
-            if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
-                request_id = None
-            op = message.get("op")
-            if message.get("v") not in SUPPORTED_VERSIONS and op != "hello":
-                raise ProtocolError(
-                    "bad_version",
-                    f"message version {message.get('v')!r}; this server speaks "
-                    f"{list(SUPPORTED_VERSIONS)}",
-                )
-            if op not in OPS:
-                raise ProtocolError("unknown_op", f"unknown op {op!r}; allowed: {list(OPS)}")
-            args = message.get("args", {})
-            if not isinstance(args, dict):
-                raise ProtocolError("malformed", "'args' must be a JSON object")
-            if op != "hello" and self.version is None:
-                raise ProtocolError("not_ready", "send 'hello' first to agree on a version")
-            result = getattr(self, f"_op_{op}")(args)
-            reply = {"v": self.version or PROTOCOL_VERSION, "id": request_id, "ok": True}
-            reply["result"] = result
-            return reply, op == "close"
-        except ProtocolError as exc:
-            error = {"code": exc.code, "message": exc.detail}
-        except (MemlearnError, ValueError, KeyError, TypeError) as exc:
-            error = {"code": "chip_error", "message": str(exc)}
-        except Exception as exc:  # the server must survive anything a client sends
-            log.exception("internal error while serving a request")
-            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        reply = {"v": self.version or PROTOCOL_VERSION, "id": request_id, "ok": False}
-        reply["error"] = error
-        return reply, False
-
-    # -- argument checks ------------------------------------------------------------------
-
-    @staticmethod
-    def _expect(args: dict[str, Any], required: set[str], optional: set[str] = frozenset()) -> None:
-        missing = required - set(args)
-        extra = set(args) - required - set(optional)
-        if missing:
-            raise ProtocolError("bad_argument", f"missing argument(s) {sorted(missing)}")
-        if extra:
-            raise ProtocolError(
-                "bad_argument",
-                f"unexpected argument(s) {sorted(extra)}; "
-                f"allowed: {sorted(required | set(optional))}",
-            )
-
-    def _array(self, args: dict[str, Any]) -> tuple[str, int, int]:
-        name = args["array"]
-        names = [a.name for a in self.owner.chip.layout.arrays]
-        if not isinstance(name, str) or name not in names:
-            raise ProtocolError("unknown_array", f"unknown array {name!r}; this chip has {names}")
-        spec = self.owner.chip.layout.array(name)
-        return name, spec.rows, spec.cols
-
-    def _tensor(
-        self, args: dict[str, Any], key: str, shape: tuple[int, ...], kind: str
-    ) -> torch.Tensor:
-        return self._check(decode_tensor(args[key], what=key), key, shape, kind)
-
-    @staticmethod
-    def _check(tensor: torch.Tensor, key: str, shape: tuple[int, ...], kind: str) -> torch.Tensor:
-        if tuple(tensor.shape) != shape:
-            raise ProtocolError(
-                "bad_shape", f"{key} has shape {list(tensor.shape)}, expected {list(shape)}"
-            )
-        if kind == "float":
-            if not tensor.is_floating_point():
-                raise ProtocolError("bad_argument", f"{key} must be float32 or float64")
-            if not torch.isfinite(tensor).all():
-                raise ProtocolError("bad_argument", f"{key} holds NaN or infinite values")
-            return tensor.to(torch.float32)
-        if kind == "sign":
-            if tensor.is_floating_point() or tensor.dtype == torch.bool:
-                raise ProtocolError("bad_argument", f"{key} must be an integer tensor")
-            if ((tensor < -1) | (tensor > 1)).any():
-                raise ProtocolError("bad_argument", f"{key} values must be in {{-1, 0, +1}}")
-            return tensor.to(torch.int8)
-        if tensor.dtype != torch.bool:
-            raise ProtocolError("bad_argument", f"{key} must be a bool tensor")
-        return tensor
-
-    @staticmethod
-    def _number(args: dict[str, Any], key: str, low: float, low_inclusive: bool) -> float:
-        value = args[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProtocolError("bad_argument", f"{key} must be a number, got {value!r}")
-        value = float(value)
-        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
-        if not ok:
-            bound = ">=" if low_inclusive else ">"
-            raise ProtocolError(
-                "bad_argument", f"{key} must be finite and {bound} {low}, got {value}"
-            )
-        return value
-
-    # -- operations -----------------------------------------------------------------------
-
-    def _op_hello(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"versions"}, {"client"})
-        versions = args["versions"]
-        if not isinstance(versions, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in versions
-        ):
-            raise ProtocolError("bad_argument", "versions must be a list of integers")
-        common = set(versions) & set(SUPPORTED_VERSIONS)
-        if not common:
-            raise ProtocolError(
-                "bad_version",
-                f"no common protocol version: client speaks {versions}, "
-                f"server speaks {list(SUPPORTED_VERSIONS)}",
-            )
-        self.version = max(common)
-        chip = self.owner.chip
-        g_min, g_max = chip.conductance_window
-        return {
-            "version": self.version,
-            "server": f"memlearn {__version__}",
-            "n_chips": chip.n_chips,
-            "layout": layout_to_wire(chip.layout),
-            "window_s": [float(g_min), float(g_max)],
-            "read_voltage_v": float(chip.read_voltage),
-            "levels": _levels_of(chip),
-            "levels_s": _level_conductances_of(chip),
-            "preset": self.owner.preset_name,
-            "max_message_bytes": self.owner.max_message_bytes,
-        }
-
-    def _op_layout(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, set())
-        return {"layout": layout_to_wire(self.owner.chip.layout)}
-
-    def _op_read(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"array"})
-        name, _, _ = self._array(args)
-        with self.owner.lock:
-            g_plus, g_minus = self.owner.chip.read_conductances(name)
-        return {"g_plus": encode_tensor(g_plus), "g_minus": encode_tensor(g_minus)}
-
-    def _op_program(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"array", "g_plus", "g_minus", "strategy"}, {"mask"})
-        name, rows, cols = self._array(args)
-        shape = (self.owner.chip.n_chips, rows, cols)
-        strategy = args["strategy"]
-        if strategy not in STRATEGIES:
-            raise ProtocolError(
-                "unknown_strategy", f"unknown strategy {strategy!r}; allowed: {list(STRATEGIES)}"
-            )
-        g_plus = self._tensor(args, "g_plus", shape, "float")
-        g_minus = self._tensor(args, "g_minus", shape, "float")
-        g_min, g_max = self.owner.chip.conductance_window
-        for key, g in (("g_plus", g_plus), ("g_minus", g_minus)):
-            if (g < g_min).any() or (g > g_max).any():
-                raise ProtocolError(
-                    "bad_argument",
-                    f"{key} targets must lie in the window [{g_min:.4g}, {g_max:.4g}] S",
-                )
-        mask = self._tensor(args, "mask", shape, "bool") if args.get("mask") is not None else None
-        with self.owner.lock:
-            report = self.owner.chip.program(name, g_plus, g_minus, strategy=strategy, mask=mask)
-        return report_to_wire(report)
-
-    def _op_pulse(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"array", "plus", "minus"})
-        name, rows, cols = self._array(args)
-        shape = (self.owner.chip.n_chips, rows, cols)
-        plus = self._tensor(args, "plus", shape, "sign")
-        minus = self._tensor(args, "minus", shape, "sign")
-        with self.owner.lock:
-            report = self.owner.chip.pulse(name, plus, minus)
-        return report_to_wire(report)
-
-    def _op_multiply(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"array", "volts"})
-        name, rows, _ = self._array(args)
-        volts = decode_tensor(args["volts"], what="volts")
-        n_chips = self.owner.chip.n_chips
-        if volts.dim() != 3 or volts.shape[0] != n_chips or volts.shape[2] != rows:
-            raise ProtocolError(
-                "bad_shape",
-                f"volts has shape {list(volts.shape)}, expected [{n_chips}, batch, {rows}]",
-            )
-        if volts.shape[1] > _MAX_BATCH:
-            raise ProtocolError("bad_argument", f"batch {volts.shape[1]} > limit {_MAX_BATCH}")
-        volts = self._check(volts, "volts", tuple(volts.shape), "float")
-        v_read = float(self.owner.chip.read_voltage)
-        if (volts.abs() > v_read * (1 + 1e-6)).any():
-            raise ProtocolError(
-                "bad_argument", f"row voltages must lie within ±{v_read} V (the read voltage)"
-            )
-        with self.owner.lock:
-            amperes = self.owner.chip.multiply(name, volts)
-        return {"amperes": encode_tensor(amperes)}
-
-    def _op_advance(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"seconds"}, {"kelvin"})
-        seconds = self._number(args, "seconds", 0.0, True)
-        kelvin = self._number(args, "kelvin", 0.0, False) if "kelvin" in args else 300.0
-        if kelvin > 1000.0:
-            raise ProtocolError("bad_argument", f"kelvin must be <= 1000, got {kelvin}")
-        with self.owner.lock:
-            self.owner.chip.advance(seconds, kelvin)
-        return {}
-
-    def _op_ledger(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, set())
-        with self.owner.lock:
-            ledger = self.owner.chip.energy_ledger()
-        return {"ledger": {k: encode_tensor(v) for k, v in ledger.items()}}
-
-    def _op_write_counts(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, {"array"})
-        name, _, _ = self._array(args)
-        with self.owner.lock:
-            plus, minus = self.owner.chip.write_counts(name)
-        return {"plus": encode_tensor(plus), "minus": encode_tensor(minus)}
-
-    def _op_close(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._expect(args, set())
-        return {}
-
-
-def _levels_of(chip: Chip) -> int | None:
-    levels = getattr(chip, "levels", None)
-    if isinstance(levels, int):
-        return levels
-    if isinstance(levels, torch.Tensor):
-        return int(levels.numel())
-    return None
-
-
-def _level_conductances_of(chip: Chip) -> list[float] | None:
-    levels = getattr(chip, "levels", None)
-    if isinstance(levels, torch.Tensor) and levels.dim() == 1 and levels.numel() >= 2:
-        return [float(g) for g in levels.double()]
-    return None
+            super().process_request_thread(request, client_address)
+        finally:
+            self.owner.leave()
 
 
 class ChipServer:
     """Serve ``chip`` on ``host:port`` (port 0 picks a free port; see :attr:`address`).
 
-    ``max_message_bytes`` bounds one request line; ``idle_timeout_s`` drops silent clients.
+    ``max_message_bytes`` bounds one request line; ``idle_timeout_s`` drops silent clients;
+    ``max_clients`` bounds the clients served at once and ``max_buffered_bytes`` the unread
+    request bytes held for all of them (default: ``BUFFERED_MESSAGES`` of the largest; a client
+    beyond either gets a ``busy`` reply and is disconnected).  A host or port that cannot be
+    bound raises :class:`MemlearnError`.
     Use :meth:`serve_forever` in the foreground or :meth:`start` for a background thread, and
     :meth:`shutdown` to stop.
     """
@@ -365,6 +152,8 @@ class ChipServer:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         preset_name: str | None = None,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        max_buffered_bytes: int | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -372,14 +161,58 @@ class ChipServer:
             raise ValueError(f"max_message_bytes must be >= 1024, got {max_message_bytes}")
         if not idle_timeout_s > 0:
             raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        if max_clients < 1:
+            raise ValueError(f"max_clients must be >= 1, got {max_clients}")
+        if max_buffered_bytes is None:
+            max_buffered_bytes = BUFFERED_MESSAGES * int(max_message_bytes)
+        if max_buffered_bytes < max_message_bytes:
+            raise ValueError(
+                f"max_buffered_bytes ({max_buffered_bytes}) must be >= max_message_bytes "
+                f"({max_message_bytes})"
+            )
         self.chip = chip
         self.max_message_bytes = int(max_message_bytes)
         self.idle_timeout_s = float(idle_timeout_s)
         self.preset_name = preset_name
+        self.max_clients = int(max_clients)
+        self.max_buffered_bytes = int(max_buffered_bytes)
         self.lock = threading.Lock()
-        self._server = _TCPServer((host, port), self)
+        self._count_lock = threading.Lock()
+        self._clients = 0
+        self._buffered = 0
+        try:
+            self._server = _TCPServer((host, port), self)
+        except (OSError, OverflowError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise MemlearnError(f"cannot listen on {show(host)} port {port}: {reason}") from exc
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
+
+    def admit(self) -> bool:
+        """Count one more client if there is room for it."""
+        with self._count_lock:
+            if self._clients >= self.max_clients:
+                return False
+            self._clients += 1
+            return True
+
+    def leave(self) -> None:
+        """A client has gone."""
+        with self._count_lock:
+            self._clients -= 1
+
+    def reserve(self, n_bytes: int) -> bool:
+        """Hold ``n_bytes`` of the server-wide read budget if it has room."""
+        with self._count_lock:
+            if self._buffered + n_bytes > self.max_buffered_bytes:
+                return False
+            self._buffered += n_bytes
+            return True
+
+    def release(self, n_bytes: int) -> None:
+        """Give back ``n_bytes`` of the read budget."""
+        with self._count_lock:
+            self._buffered -= n_bytes
 
     @property
     def address(self) -> tuple[str, int]:

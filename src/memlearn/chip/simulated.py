@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from memlearn.bounds import check_kelvin, check_seconds
 from memlearn.chip.base import Chip, ChipLayout, ProgramReport, reference_layout
 from memlearn.crossbar.array import CrossbarArray, WriteSummary
 from memlearn.crossbar.ledger import Ledger
@@ -140,10 +141,7 @@ class SimulatedChip(Chip):
         return self._array(array).multiply(volts)
 
     def advance(self, seconds: float, kelvin: float = 300.0) -> None:
-        if not seconds >= 0:
-            raise MemlearnError(f"seconds must be >= 0, got {seconds}")
-        if not kelvin > 0:
-            raise MemlearnError(f"kelvin must be > 0, got {kelvin}")
+        seconds, kelvin = check_seconds(seconds), check_kelvin(kelvin)
         for arr in self.arrays.values():
             arr.advance(seconds, kelvin)
 

@@ -33,6 +33,10 @@ def serve(
     idle_timeout: float = typer.Option(
         300.0, "--idle-timeout", help="Drop a client silent this long (s)."
     ),
+    max_clients: int = typer.Option(16, "--max-clients", help="Clients served at once."),
+    max_buffered_mb: float | None = typer.Option(
+        None, "--max-buffered-mb", help="Unanswered request bytes of all clients (MiB; 4 lines)."
+    ),
 ) -> None:
     """Serve the reference layout (fc1 32x16, fc2 16x5 and its spare pairs: 16x16 by default)
     of ``--chips`` simulated chips.
@@ -57,6 +61,8 @@ def serve(
             max_message_bytes=int(max_message_mb * 2**20),
             idle_timeout_s=idle_timeout,
             preset_name=preset,
+            max_clients=max_clients,
+            max_buffered_bytes=None if max_buffered_mb is None else int(max_buffered_mb * 2**20),
         )
     bound_host, bound_port = server.address
     if bound_host not in ("127.0.0.1", "::1", "localhost"):

@@ -42,7 +42,8 @@ def fetch(
 ) -> None:
     """Download the official files of DATASET, verify their checksums, and write them atomically.
 
-    A corrupt or truncated download is refused and nothing is written.
+    A corrupt or truncated download is refused and that file is not written; offline, use
+    --mirror URL or point MEMLEARN_DATA at a copy of the files.
     Files already present and valid are kept.
     """
     from memlearn.data.fetch import fetch as do_fetch
@@ -68,7 +69,8 @@ def check(
 ) -> None:
     """List which data sets are present and valid (layout, counts, checksums) and which are missing.
 
-    Exit status 1 when a data set is present but invalid.
+    Every image of a set that is not byte-for-byte the official file is checked to be a
+    readable PNG.  Exit status 1 when a data set is present but invalid, 2 when none is present.
     """
     from memlearn.data.check import check_data
     from memlearn.data.layout import search_dirs
@@ -87,5 +89,14 @@ def check(
             if s.path:
                 typer.echo(f"{'':{width}}           {s.path}")
         typer.echo("searched: " + ", ".join(searched))
+    if all(s.state == "missing" for s in statuses):
+        typer.echo(
+            "error: no data set found. Get them with `memlearn data fetch omniglot` (and "
+            "`mnist`), offline from a mirror with `--mirror URL`, or set MEMLEARN_DATA (or "
+            "--root) to a folder that holds them. `memlearn demo` needs none: it uses the "
+            "val alphabets embedded in memlearn.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     if any(s.state == "invalid" for s in statuses):
         raise typer.Exit(code=1)

@@ -97,6 +97,7 @@ def characterize_cmd(
     failed_fraction) holds the baked figures: the same command without the bake gives the
     as-programmed ones (the same seed programs the same cells).
     """
+    from memlearn.bounds import check_celsius, check_hours
     from memlearn.devices.characterize import (
         characterize,
         plot_characterization,
@@ -104,13 +105,18 @@ def characterize_cmd(
     )
 
     with user_errors():
+        for option, path in (("--plot", plot), ("--csv", csv_out)):
+            if path is not None and not path.parent.is_dir():
+                raise ValueError(f"{option}: folder {str(path.parent)!r} does not exist")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise ValueError(f"--plot must name a .png file, got {str(plot)!r}")
+        check_hours(bake_hours, "--bake-hours")
+        check_celsius(bake_celsius, "--bake-celsius")
         window = None
         if window_us is not None and window_us[0] is not None:
             window = (window_us[0] * 1e-6, window_us[1] * 1e-6)
         ch = characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)
         if plot is not None:
-            if plot.suffix.lower() != ".png":
-                raise ValueError(f"--plot must name a .png file, got {str(plot)!r}")
             plot_characterization(ch, str(plot))
         if csv_out is not None:
             write_measurements_csv(ch, str(csv_out))

@@ -3,20 +3,32 @@
 Omniglot image sets are checked for their layout and counts (alphabets, characters, 20 drawings
 each) and, for zips, for their checksum (official MD5, a documented content hash, or at least
 intact CRCs); the runs for 20 runs of 20 training + 20 test images with their labels; MNIST for
-its idx headers, counts and MD5s.
+its idx headers, counts and MD5s.  Every PNG of a set that is not byte-for-byte the official
+file (an extracted folder, a zip whose MD5 and content hash differ, the runs, which have no
+published checksum) must open as a 105x105 image and pass Pillow's ``verify`` (structure and
+chunk CRCs).  A zip that cannot be read (truncated, damaged) marks its row invalid.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import IO
 
+from PIL import Image
+
 from memlearn.data.checksums import file_md5, zip_content_hash
-from memlearn.data.layout import IMAGE_SETS, RUNS_SET, Source, find_source, parse_image_set
+from memlearn.data.layout import (
+    IMAGE_SETS,
+    RUNS_SET,
+    Source,
+    find_source,
+    parse_image_set,
+    search_dirs,
+)
 from memlearn.data.mnist import MNIST_COUNTS, MNIST_FILES, find_mnist_file, read_idx
 from memlearn.data.sources import official_file
 from memlearn.errors import CorruptDataError, DataNotFoundError
@@ -30,6 +42,9 @@ EXPECTED_COUNTS = {
 }
 RUNS = 20  # one-shot runs, each 20-way 1-shot with 20 test items [P] Lake et al. 2015
 RUN_WAYS = 20
+SOURCE_SIZE = 105  # official image side, pixels [P] Lake et al. 2015
+# Errors reading a damaged or truncated zip (zipfile raises several kinds).
+_READ_ERRORS = (CorruptDataError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error)
 
 
 @dataclass
@@ -46,16 +61,41 @@ class DatasetStatus:
         return asdict(self)
 
 
-def _zip_verification(path: Path, name: str) -> str:
+def verify_images(source: Source, rels: list[str]) -> None:
+    """Every PNG among ``rels`` opens as a 105x105 image and passes Pillow's ``verify``;
+    CorruptDataError naming the first that does not."""
+    pngs = [r for r in rels if r.lower().endswith(".png")]
+    for rel, blob in zip(pngs, source.read(pngs), strict=True):
+        try:
+            with Image.open(io.BytesIO(blob)) as im:
+                size = im.size
+                im.verify()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise CorruptDataError(f"{source.describe(rel)}: not a readable PNG ({exc})") from exc
+        if size != (SOURCE_SIZE, SOURCE_SIZE):
+            raise CorruptDataError(
+                f"{source.describe(rel)}: image is {size[0]}x{size[1]} pixels, expected "
+                f"{SOURCE_SIZE}x{SOURCE_SIZE}"
+            )
+
+
+def _verification(source: Source, name: str, rels: list[str]) -> str:
+    """How ``source`` was verified; its images are decoded-checked unless its bytes are proven
+    to be the official ones (MD5, or a documented content hash)."""
+    if not source.is_zip:
+        verify_images(source, rels)
+        return "extracted folder, every image readable"
+    path = source.path
     spec = official_file("omniglot", f"{name}.zip")
     if spec.md5 is not None and path.stat().st_size == spec.size and file_md5(path) == spec.md5:
         return "official file (MD5 ok)"
     content = zip_content_hash(path)  # also checks every member's CRC
     if content in spec.content_sha256:
         return "rebuilt container, content hash matches the documented one (MD5 differs)"
+    verify_images(source, rels)
     if spec.md5 is None:
-        return "zip CRCs ok (no published checksum)"
-    return "zip CRCs ok, but not the official file (MD5 differs)"
+        return "zip CRCs ok, every image readable (no published checksum)"
+    return "zip CRCs ok, every image readable, but not the official file (MD5 differs)"
 
 
 def check_image_set(name: str, root: str | os.PathLike[str] | None = None) -> DatasetStatus:
@@ -65,10 +105,12 @@ def check_image_set(name: str, root: str | os.PathLike[str] | None = None) -> Da
         source = find_source(name, root)
     except DataNotFoundError:
         return DatasetStatus(label, "missing", None, "not found (memlearn data fetch omniglot)")
+    except _READ_ERRORS as exc:
+        return DatasetStatus(label, "invalid", _where(name, root), str(exc))
     try:
         layout = parse_image_set(source)
-        how = _zip_verification(source.path, name) if source.is_zip else "extracted folder"
-    except CorruptDataError as exc:
+        how = _verification(source, name, [r for files in layout.files for r in files])
+    except _READ_ERRORS as exc:
         return DatasetStatus(label, "invalid", str(source.path), str(exc))
     counts = {
         "alphabets": len(layout.alphabet_names),
@@ -87,6 +129,14 @@ def check_image_set(name: str, root: str | os.PathLike[str] | None = None) -> Da
         )
     detail = f"{want_alpha} alphabets, {want_chars} characters x 20 drawings; {how}"
     return DatasetStatus(label, "valid", str(source.path), detail, counts)
+
+
+def _where(name: str, root: str | os.PathLike[str] | None) -> str | None:
+    """The zip a search stopped at (it could not be read), for the status row."""
+    for base in search_dirs(root):
+        if (base / f"{name}.zip").is_file():
+            return str(base / f"{name}.zip")
+    return None
 
 
 def runs_counts(members: list[str], where: str) -> dict[str, int]:
@@ -130,10 +180,13 @@ def check_runs(root: str | os.PathLike[str] | None = None) -> DatasetStatus:
         source: Source = find_source(RUNS_SET, root)
     except DataNotFoundError:
         return DatasetStatus(label, "missing", None, "not found (memlearn data fetch omniglot)")
+    except _READ_ERRORS as exc:
+        return DatasetStatus(label, "invalid", _where(RUNS_SET, root), str(exc))
     try:
-        counts = runs_counts(source.members(), str(source.path))
-        how = _zip_verification(source.path, RUNS_SET) if source.is_zip else "extracted folder"
-    except CorruptDataError as exc:
+        members = source.members()
+        counts = runs_counts(members, str(source.path))
+        how = _verification(source, RUNS_SET, members)
+    except _READ_ERRORS as exc:
         return DatasetStatus(label, "invalid", str(source.path), str(exc))
     detail = f"{RUNS} runs x {RUN_WAYS} training + {RUN_WAYS} test images; {how}"
     return DatasetStatus(label, "valid", str(source.path), detail, counts)

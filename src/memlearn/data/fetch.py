@@ -33,6 +33,11 @@ from memlearn.errors import CorruptDataError, MemlearnError
 from memlearn.io import atomic_write
 
 _CHUNK = 1 << 16
+OFFLINE_HINT = (
+    "Offline or behind a proxy? Download from a mirror laid out like a data root with "
+    f"--mirror URL (or {MIRROR_ENV}), or copy the official files to a folder and point "
+    "MEMLEARN_DATA (or --root) at it."
+)
 
 
 @dataclass(frozen=True)
@@ -160,10 +165,11 @@ def fetch_file(
             ) from exc
         return FetchResult(target, how, downloaded=True)
     if corrupt is not None and len(errors) == 1:
-        raise CorruptDataError(f"{corrupt}. Nothing was written.")
+        raise CorruptDataError(f"{corrupt}. {spec.name} was not written.")
     detail = "\n".join(f"  - {e}" for e in errors)
+    hint = "" if corrupt else f"\n{OFFLINE_HINT}"
     raise (CorruptDataError if corrupt else MemlearnError)(
-        f"could not download {spec.name}; nothing was written. Tried:\n{detail}"
+        f"could not download {spec.name}; it was not written. Tried:\n{detail}{hint}"
     )
 
 
@@ -182,6 +188,7 @@ def fetch(
         raise ValueError(f"unknown data set {dataset!r}; allowed: {', '.join(OFFICIAL_FILES)}")
     specs = [official_file(dataset, f) for f in files] if files else list(OFFICIAL_FILES[dataset])
     folder = resolve_data_root(root) / DATASET_DIRS[dataset][0]
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -189,4 +196,23 @@ def fetch(
             f"cannot create {folder} ({exc}); pass --root DIR (or set MEMLEARN_DATA) to a "
             "writable data root"
         ) from exc
-    return [fetch_file(s, folder, mirror, progress, force, timeout) for s in specs]
+    results: list[FetchResult] = []
+    try:
+        for spec in specs:
+            results.append(fetch_file(spec, folder, mirror, progress, force, timeout))
+    except MemlearnError as exc:
+        _remove_empty(created)
+        written = [r.path.name for r in results if r.downloaded]
+        if not written:
+            raise
+        raise type(exc)(f"{exc}\nWritten before this failure: {', '.join(written)}.") from exc
+    return results
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this fetch created (deepest first) that are still empty."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            return  # not empty, or not ours to remove

@@ -80,9 +80,14 @@ def decode_many(blobs: list[bytes], names: list[str]) -> np.ndarray:
     ink = np.empty((len(blobs), SOURCE_SIZE, SOURCE_SIZE), dtype=np.bool_)
     for i, blob in enumerate(blobs):
         ink[i] = decode_ink(blob, names[i])
-    out = np.empty((len(blobs), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    return resize_many(ink)
+
+
+def resize_many(ink: np.ndarray) -> np.ndarray:
+    """bool [N, 105, 105] ink maps → uint8 [N, 28, 28] (ink = 255), in bounded chunks."""
+    out = np.empty((len(ink), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     step = 2048  # bounds the float32 working set to ~90 MB
-    for lo in range(0, len(blobs), step):
+    for lo in range(0, len(ink), step):
         out[lo : lo + step] = resize_ink(ink[lo : lo + step])
     return out
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from memlearn.data.embedded_val import load_embedded_val, note_embedded
 from memlearn.data.layout import find_source
-from memlearn.data.preprocess import load_image_set
+from memlearn.data.preprocess import ImageSet, load_image_set
 from memlearn.errors import DataNotFoundError
 
 SPLITS = ("train", "val", "evaluation", "small1", "small2", "runs")
@@ -102,6 +103,18 @@ def _select(split: str, alphabets: list[str]) -> np.ndarray:
     return keep
 
 
+def _image_set(split: str, root: str | os.PathLike[str] | None) -> ImageSet:
+    """The decoded image set of ``split``; for ``val`` with no data root given and no data
+    found, the copy embedded in the package (said once on stderr)."""
+    try:
+        return load_image_set(SPLIT_SETS[split], root)
+    except DataNotFoundError:
+        if split != "val" or root is not None:
+            raise
+    note_embedded()
+    return load_embedded_val()
+
+
 def load_split(
     split: str, root: str | os.PathLike[str] | None = None, rotations: bool | None = None
 ) -> ClassImages:
@@ -119,7 +132,7 @@ def load_split(
     if split not in SPLIT_SETS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     rotations = (split == "train") if rotations is None else rotations
-    raw = load_image_set(SPLIT_SETS[split], root)
+    raw = _image_set(split, root)
     images = torch.from_numpy(raw.images).float().div_(255.0).unsqueeze(2)
     alphabet = torch.from_numpy(raw.class_alphabet)
     alphabet_names, class_names = raw.alphabet_names, raw.class_names

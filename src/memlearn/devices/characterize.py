@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from memlearn.bounds import check_celsius, check_hours
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.levels import check_window, level_conductances, nearest_level
 from memlearn.devices.physics import read
@@ -114,10 +115,8 @@ def characterize(
     check_strategy(strategy)
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 2:
         raise MemlearnError(f"cells must be an integer >= 2, got {cells!r}")
-    if bake_hours < 0:
-        raise MemlearnError(f"bake hours must be >= 0, got {bake_hours}")
-    if bake_celsius <= -273.15:
-        raise MemlearnError(f"bake temperature must be above -273.15 °C, got {bake_celsius}")
+    check_hours(bake_hours, "bake hours")
+    check_celsius(bake_celsius, "bake temperature")
     states = p.technology.states
     if states is not None and levels != states:
         raise MemlearnError(

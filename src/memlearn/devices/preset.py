@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from memlearn.bounds import check_kelvin, check_volts
 from memlearn.devices.parameters import (
     COMMON_PARAMETERS,
     OPTIONAL,
@@ -239,6 +240,9 @@ def validate(preset: DevicePreset) -> None:
                 raise MemlearnError(f"preset {preset.name!r}: {key} = {value} must be >= 0")
         elif value <= 0:
             raise MemlearnError(f"preset {preset.name!r}: {key} = {value} must be > 0")
+        unit = PARAMETERS[key][1]
+        if unit in ("V", "K"):  # physical bounds shared by every layer
+            (check_volts if unit == "V" else check_kelvin)(value, f"preset {preset.name!r}: {key}")
     if not v["g_min"] < v["g_max"]:
         raise MemlearnError(
             f"preset {preset.name!r}: window inverted, g_min {v['g_min']} >= g_max {v['g_max']}"

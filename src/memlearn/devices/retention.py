@@ -36,6 +36,7 @@ import math
 
 import torch
 
+from memlearn.bounds import check_celsius, check_hours, check_years
 from memlearn.devices.cells import STUCK_NONE, CellState
 from memlearn.devices.preset import DevicePreset
 from memlearn.errors import MemlearnError
@@ -145,7 +146,10 @@ def bake(
     at the reference temperature (12 h at 150 °C ≈ 10 years at 75 °C for Ea = 1.5 eV)."""
     if not float(hours) >= 0:
         raise MemlearnError(f"hours must be >= 0, got {hours}")
-    seconds = equivalent_seconds(preset, float(hours) * 3600.0, _kelvin(celsius, "celsius"))
+    kelvin = _kelvin(celsius, "celsius")
+    check_hours(hours)
+    check_celsius(celsius)
+    seconds = equivalent_seconds(preset, float(hours) * 3600.0, kelvin)
     relax(preset, cells, seconds, generator)
     return seconds
 
@@ -160,8 +164,9 @@ def age(
     """Age ``cells`` (in place) for ``years`` at ``celsius`` °C; returns effective seconds."""
     if not float(years) >= 0:
         raise MemlearnError(f"years must be >= 0, got {years}")
-    seconds = equivalent_seconds(
-        preset, float(years) * SECONDS_PER_YEAR, _kelvin(celsius, "celsius")
-    )
+    kelvin = _kelvin(celsius, "celsius")
+    check_years(years)
+    check_celsius(celsius)
+    seconds = equivalent_seconds(preset, float(years) * SECONDS_PER_YEAR, kelvin)
     relax(preset, cells, seconds, generator)
     return seconds

@@ -37,6 +37,7 @@ from memlearn.experiments.retention import retention_study
 from memlearn.experiments.strategies import strategies_study
 from memlearn.experiments.sweep import BACKENDS, ray_session
 from memlearn.experiments.window import window_study
+from memlearn.io import default_mode
 from memlearn.onchip.policies import POLICIES
 
 StudyFn = Callable[..., StudyOutcome]
@@ -227,6 +228,7 @@ def staging_dir(out_dir: Path):
     parent = out_dir.absolute().parent
     try:
         stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+        stage.chmod(default_mode(directory=True))  # mkdtemp's is private (0o700)
     except OSError as exc:
         raise MemlearnError(f"cannot write into {str(parent)!r}: {exc}") from exc
     try:
