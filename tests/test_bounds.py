@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from memlearn.onchip.repair import output_layout
+from memlearn.chip.layout import output_layout
 from typer.testing import CliRunner
 
 from memlearn.bounds import (

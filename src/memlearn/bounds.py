@@ -23,7 +23,7 @@ Why these limits:
   HfOx cells, and above the breakdown of their 5-10 nm oxides (~5 MV/cm, i.e. 2.5-5 V); a larger
   value is a unit mistake (mV for V), never a pulse.
 - **Spare pairs**: at most the pairs left free in the output array's last tile (the spares that
-  cost no extra tile, :func:`memlearn.onchip.repair.tile_spares`).
+  cost no extra tile, :func:`memlearn.chip.layout.tile_spares`).
 """
 
 from __future__ import annotations
