@@ -134,7 +134,7 @@ def test_server_going_away_is_reported():
 def test_remote_levels_from_a_count_only_bench_and_none(monkeypatch):
     """A bench that sends only a level count gets that many levels evenly over its window; one
     that sends neither raises when the levels are asked for."""
-    import memlearn.chip.server as server_module
+    import memlearn.chip.session as server_module
 
     monkeypatch.setattr(server_module, "_level_conductances_of", lambda chip: None)
     with ChipServer(FakeChip(2, levels=5)) as server, RemoteChip(*server.address) as remote:
