@@ -22,7 +22,7 @@ from torch import nn
 
 from memlearn.chip.base import Chip, ChipLayout
 from memlearn.chip.layout import output_layout, tile_spares
-from memlearn.chip.repair import repair_output
+from memlearn.chip.repair import RepairedChip, repair_output
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch
@@ -331,7 +331,7 @@ def deploy(config: DeployConfig) -> Deployment:
 def record(deployment: Deployment) -> dict[str, Any]:
     """What a run records of its deployment (JSON-ready): the options as resolved."""
     d, c = deployment, deployment.config
-    chip = d.chip
+    repaired = d.chip if isinstance(d.chip, RepairedChip) else None
     return {
         "checkpoint": d.info.get("path"),
         "seed": c.seed,
@@ -345,8 +345,8 @@ def record(deployment: Deployment) -> dict[str, Any]:
         "weight_max_source": d.weight_max_source,
         "support_copies": c.support_copies,
         "spare_pairs": d.spare_pairs,
-        "repair_test_energy_j": _mean_or_none(getattr(chip, "test_energy_j", None)),
-        "repair_faulty_pairs": _mean_or_none(getattr(chip, "faulty_pairs", None)),
+        "repair_test_energy_j": _mean_or_none(repaired and repaired.test_energy_j),
+        "repair_faulty_pairs": _mean_or_none(repaired and repaired.faulty_pairs),
         "bench": c.bench,
     }
 

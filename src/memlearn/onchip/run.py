@@ -4,9 +4,9 @@
 the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on a chip with
 :func:`memlearn.onchip.loop.adapt_on_chip` and, in the same run, in ideal float
 (:func:`memlearn.onchip.head.software_adapt`); :func:`summarise` gives the figures of
-``memlearn adapt --json``.  :func:`head_layout`, :func:`deployed_levels` and
-:func:`resolve_weight_max` set up a deployment of a checkpoint the same way for every caller
-(``memlearn adapt``/``demo`` and the reference studies).
+``memlearn adapt --json``.  :func:`head_layout`, :func:`deployed_levels`, :func:`with_copies`
+and :func:`resolve_weight_max` are the pieces :mod:`memlearn.onchip.deploy` sets up every
+deployment with.
 """
 
 from __future__ import annotations
