@@ -248,7 +248,6 @@ def fit_measurements(
     family = "reset" if get_strategy(strategy).ends_with_reset else "set"
     n_times = len({(g[1], g[2]) for g in groups})
     n_temps = len({g[2] for g in groups})
-    ea = v["ea_ev"]
     # Ea is identifiable only with two temperatures and a time series at one of them at least
     times_per_temp = {}
     for g in groups:
@@ -256,17 +255,7 @@ def fit_measurements(
     fit_ea = n_temps >= 2 and max(len(t) for t in times_per_temp.values()) >= 2
     n_levels = len({g[0] for g in groups})
     fit_exp = n_times >= 2 and n_levels >= 3
-    g_exp = v.get("relax_g_exp", 0.5)
-
-    def residual(e: float, x: float) -> float:
-        return _drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"], x)[3]
-
-    # coordinate descent on grids: Ea at the base exponent, the exponent at that Ea, Ea again
-    for _ in range(2 if fit_exp else 1):
-        if fit_ea:
-            ea = _grid_min(partial(residual, x=g_exp), 0.2, 3.0, 0.02, 0.002, floor=0.05)
-        if fit_exp:
-            g_exp = _grid_min(partial(residual, ea), 0.0, 1.5, 0.05, 0.005, floor=0.0)
+    ea, g_exp = _search_nonlinear(groups, v, fit_ea, fit_exp)
     levels, p_mean, p_var, _ = _drift_fit(
         groups, ea, v["t_ref_k"], v["relax_t0_s"], v["g_ref"], g_exp
     )
@@ -297,40 +286,15 @@ def fit_measurements(
         if fit_exp:
             changes["relax_g_exp"] = g_exp
             sources["relax_g_exp"] = f"{label}: level exponent of the relaxation"
-        # the intercept variance less the verify band's uniform share and the read noise is the
-        # fast relaxation
-        band = v["verify_tolerance"] ** 2 / 3.0
-        mu0 = np.array([max(s[1], 0.0) for s in stats])
-        noise = read_sigma(preset, torch.as_tensor(mu0, dtype=torch.float64)).numpy() ** 2
-        h2 = (mu0 / v["g_ref"]) ** (2.0 * g_exp)
-        v0 = np.asarray(p_var[:n_l])
-        fast_var = np.clip(v0 - band - noise, 0.0, None) / np.maximum(h2, 1e-12)
-        fast = float(math.sqrt(float(np.mean(fast_var))))
+        fast = _fast_sigma(preset, [s[1] for s in stats], np.asarray(p_var[:n_l]), g_exp)
         changes[f"relax_fast_{family}"] = fast
         sources[f"relax_fast_{family}"] = f"{label}: initial spread beyond the verify band"
     else:
         ea = None
     if not fit_exp:
         g_exp = None
-    new = preset.replace(**changes)
-    merged_sources = dict(new.sources)
-    merged_sources.update(sources)
-    meta = dict(preset.meta)
-    meta["fitted_from"] = str(path)
-    meta["base_preset"] = preset.name
-    meta["fit_strategy"] = strategy
-    meta["fit_levels"] = json.dumps([{"level": s[0], "mean_s": s[1], "std_s": s[2]} for s in stats])
-    fitted = DevicePreset(
-        name=name or f"{preset.name}-fit",
-        kind=preset.kind,
-        description=f"{preset.description} (fitted to {Path(path).name})",
-        values=new.values,
-        sources=merged_sources,
-        origin=str(path),
-        meta=meta,
-    )
     return FitResult(
-        preset=fitted,
+        preset=_fitted_preset(preset, changes, sources, str(path), strategy, stats, name),
         levels=stats,
         drift_mean=drift_mean,
         drift_sigma=drift_sigma,
@@ -340,4 +304,67 @@ def fit_measurements(
         dropped_outliers=dropped,
         rows=len(m.level),
         family=family,
+    )
+
+
+def _search_nonlinear(
+    groups: list, v: dict[str, float], fit_ea: bool, fit_exp: bool
+) -> tuple[float, float]:
+    """``(Ea in eV, level exponent)``: coordinate descent on grids (Ea at the base exponent,
+    the exponent at that Ea, Ea again); the base preset's value where one is not fitted."""
+    ea = v["ea_ev"]
+    g_exp = v.get("relax_g_exp", 0.5)
+
+    def residual(e: float, x: float) -> float:
+        return _drift_fit(groups, e, v["t_ref_k"], v["relax_t0_s"], v["g_ref"], x)[3]
+
+    for _ in range(2 if fit_exp else 1):
+        if fit_ea:
+            ea = _grid_min(partial(residual, x=g_exp), 0.2, 3.0, 0.02, 0.002, floor=0.05)
+        if fit_exp:
+            g_exp = _grid_min(partial(residual, ea), 0.0, 1.5, 0.05, 0.005, floor=0.0)
+    return ea, g_exp
+
+
+def _fast_sigma(
+    preset: DevicePreset, level_means: list[float], v0: np.ndarray, g_exp: float
+) -> float:
+    """The fast relaxation sigma at ``g_ref`` (S): the levels' intercept variances ``v0``
+    (S^2) less the verify band's uniform share and the read noise, scaled to ``g_ref``."""
+    v = preset.values
+    band = v["verify_tolerance"] ** 2 / 3.0
+    mu0 = np.array([max(m, 0.0) for m in level_means])
+    noise = read_sigma(preset, torch.as_tensor(mu0, dtype=torch.float64)).numpy() ** 2
+    h2 = (mu0 / v["g_ref"]) ** (2.0 * g_exp)
+    fast_var = np.clip(v0 - band - noise, 0.0, None) / np.maximum(h2, 1e-12)
+    return float(math.sqrt(float(np.mean(fast_var))))
+
+
+def _fitted_preset(
+    preset: DevicePreset,
+    changes: dict[str, float],
+    sources: dict[str, str],
+    path: str,
+    strategy: str,
+    stats: list[tuple[int, float, float]],
+    name: str | None,
+) -> DevicePreset:
+    """The base preset with the fitted ``changes`` (their ``sources``) and a record of the fit
+    in its meta table."""
+    new = preset.replace(**changes)
+    merged_sources = dict(new.sources)
+    merged_sources.update(sources)
+    meta = dict(preset.meta)
+    meta["fitted_from"] = path
+    meta["base_preset"] = preset.name
+    meta["fit_strategy"] = strategy
+    meta["fit_levels"] = json.dumps([{"level": s[0], "mean_s": s[1], "std_s": s[2]} for s in stats])
+    return DevicePreset(
+        name=name or f"{preset.name}-fit",
+        kind=preset.kind,
+        description=f"{preset.description} (fitted to {Path(path).name})",
+        values=new.values,
+        sources=merged_sources,
+        origin=path,
+        meta=meta,
     )
