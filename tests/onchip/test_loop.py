@@ -181,7 +181,7 @@ def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
     assert acc.loss[:, -1].mean() < verify.loss[:, -1].mean()
     assert acc.cells_written.sum() > verify.cells_written.sum()  # small updates do land
     # bookkeeping of one update on a hand-made state
-    m = DifferentialMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
+    m = DifferentialMapping.from_weight_max(1.4, uniform_levels(10e-6, 150e-6, 8))
     state = LayerState("fc1", m, m.index(torch.full((1, 1, 3), 0.25)))
     state.copy = torch.full((1, 1, 3), 0.25)
     copy = AccumulatePolicy.accumulate(m, state.copy, m.index_weights(state.index),

@@ -38,7 +38,7 @@ from memlearn.stats import ci95
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
 # Update policy of the studies: `memlearn adapt`'s default (memlearn.onchip.policies), so that a
 # study measures the loop users run.  Each sweep point calibrates its own full scale on the
-# level statistics of its device (Workload.full_scale).
+# level statistics of its device (Workload.calibrated_weight_max).
 DEFAULT_POLICY = ONCHIP_DEFAULT_POLICY
 # CSV columns of an adapt_point result that every accuracy sweep writes after its own
 POINT_COLUMNS = [
@@ -77,7 +77,7 @@ class Workload:
     calibration: tuple[torch.Tensor, ...] | None = None
     checkpoint_weight_max: list[float] | None = None
 
-    def full_scale(
+    def calibrated_weight_max(
         self,
         levels: torch.Tensor,
         policy: str,
@@ -138,7 +138,8 @@ def load_workload(
     ``memlearn adapt`` makes (the same seed gives the same tasks; levels, inner learning rates,
     ``support_copies`` distorted copies of each support image); ``split`` defaults to the
     evaluation alphabets when present, else ``val``.  The full scale is calibrated here on
-    noise-free levels; each sweep point recalibrates it on its device (:meth:`Workload.full_scale`).
+    noise-free levels; each sweep point recalibrates it on its device
+    (:meth:`Workload.calibrated_weight_max`).
     """
     from memlearn.meta.inner import HeadTasks
     from memlearn.onchip import head
@@ -321,7 +322,9 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         strategy=point["strategy"],
         policy=policy,
         levels=levels,
-        weight_max=wl.full_scale(chip_levels(chip, levels), policy, preset, point["strategy"]),
+        weight_max=wl.calibrated_weight_max(
+            chip_levels(chip, levels), policy, preset, point["strategy"]
+        ),
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
         seed=(seed + 1) % 2**63,

@@ -292,13 +292,13 @@ def gap_study(config: DeployConfig) -> GapStudy:
     chips simulated at once."""
     import time
 
-    from memlearn.onchip.deploy import full_scale, prepare
+    from memlearn.onchip.deploy import deployment_weight_max, prepare
     from memlearn.onchip.run import head_weights, task_features
 
     d = prepare(config)
     level_g = load_preset(config.preset_name).levels(d.levels)
-    wmax, wmax_from = full_scale(d, level_g)
-    peak, _ = full_scale(d, level_g, "peak")
+    wmax, wmax_from = deployment_weight_max(d, level_g)
+    peak, _ = deployment_weight_max(d, level_g, "peak")
     started = time.perf_counter()
     study = attribute_gap(
         task_features(d.net, d.tasks.support_x), d.tasks.support_y.long(),

@@ -20,6 +20,7 @@ from torch import nn
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
+from memlearn.meta.hardware import update_rule_name
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
@@ -250,15 +251,6 @@ def resolve_weight_max(
     return values, where
 
 
-# The update rule hardware-aware training simulates for each loop policy (a checkpoint without
-# one was trained with "stochastic").
-TRAINING_RULE_OF_POLICY = {
-    "stochastic": "stochastic",
-    "accumulate": "accumulate",
-    "verify": "nearest",
-}
-
-
 def calibrated_for(
     info: Mapping[str, Any],
     preset: str | None,
@@ -276,7 +268,9 @@ def calibrated_for(
         and device.get("preset") == preset
         and device.get("strategy") == strategy
         and device.get("levels") == int(levels.numel())
-        and device.get("update_rule", "stochastic") == TRAINING_RULE_OF_POLICY.get(policy)
+        # hardware-aware training simulates the loop's policy of the same name (a checkpoint
+        # without one was trained with "stochastic")
+        and update_rule_name(device.get("update_rule", "stochastic")) == policy
     )
 
 
