@@ -220,7 +220,7 @@ def load_workload(
 def study_preset(preset: str | DevicePreset) -> DevicePreset:
     """Load ``preset`` and check that the studies can use it (multi-level, resistive)."""
     p = load_preset(preset)
-    if p.kind != "rram":
+    if p.technology.states is not None:  # a cell of fixed states, not a continuum of levels
         raise MemlearnError(
             f"the reference studies need a multi-level resistive (rram) preset; {p.name!r} is "
             f"{p.kind}"

@@ -85,6 +85,9 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
+        # DeployConfig checks the names of a deployment at its boundary; adapt_on_chip is a
+        # public entry point of its own (studies and benches call it with hand-made configs), so
+        # the loop's config checks them too, before any pulse.
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; allowed: {list(STRATEGIES)}")
         if self.policy not in POLICIES:
