@@ -11,7 +11,7 @@ from fake_chip import FakeChip
 from memlearn.chip.base import ArraySpec, ChipLayout
 from memlearn.nn import FewShotNet
 from memlearn.onchip import head_weights, inner_lrs_from, run_adaptation, summarise, task_features
-from memlearn.onchip.loop import AdaptConfig
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.run import ci95
 
 

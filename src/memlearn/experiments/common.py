@@ -137,7 +137,8 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
     accuracy after the bake, and writes, pulses and energy per adaptation (J, by category).
     """
     from memlearn.chip.simulated import SimulatedChip
-    from memlearn.onchip.loop import AdaptConfig, adapt_on_chip, chip_levels
+    from memlearn.onchip.config import AdaptConfig
+    from memlearn.onchip.loop import adapt_on_chip, chip_levels
     from memlearn.onchip.run import summarise
 
     started = time.perf_counter()

@@ -43,9 +43,10 @@ from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.deploy import DeployConfig, repaired_chip
 from memlearn.onchip.head import software_adapt
-from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.loop import adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 

@@ -1,7 +1,7 @@
 """Study 4: retention — accuracy before and after a bake (12 h at 150 °C by default, stated as
 years at 75 °C through the preset's Arrhenius activation energy), iterative SET vs hybrid.
 
-The adapted chips are baked (:class:`memlearn.onchip.loop.AdaptConfig` bake options) and the
+The adapted chips are baked (:class:`memlearn.onchip.config.AdaptConfig` bake options) and the
 query images evaluated again; ``characterize`` with the same bake shows what happens to the
 levels themselves.
 

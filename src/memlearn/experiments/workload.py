@@ -160,12 +160,10 @@ def load_workload(
 
 def _features(net: Any, tasks: Any) -> tuple[torch.Tensor, ...]:
     """Support features, support labels, query features, query labels of a TaskBatch."""
-    from memlearn.onchip.run import task_features
+    from memlearn.onchip.run import head_tasks
 
-    return (
-        task_features(net, tasks.support_x), tasks.support_y.long(),
-        task_features(net, tasks.query_x), tasks.query_y.long(),
-    )  # fmt: skip
+    f = head_tasks(net, tasks)
+    return f.support_x, f.support_y, f.query_x, f.query_y
 
 
 def _record(d: Any, ways: int, weight_max: list[float]) -> dict[str, Any]:

@@ -14,8 +14,9 @@ adaptation runs the one inner loop, :func:`memlearn.meta.inner.inner_loop`.
 """
 
 from memlearn.onchip.calibration import WEIGHT_MAX_RULES, quantised_adapt, weight_max_for
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.deploy import DeployConfig, Deployment, deploy
-from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip, analog_forward
+from memlearn.onchip.loop import AdaptResult, adapt_on_chip, analog_forward
 from memlearn.onchip.mapping import uniform_levels
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES, make_policy
 from memlearn.onchip.run import (

@@ -38,6 +38,7 @@ from memlearn.onchip.policies import (
     DEFAULT_POLICY,
     POLICIES,
     AccumulatePolicy,
+    LevelUpdate,
     UpdatePolicy,
     make_policy,
 )
@@ -135,7 +136,7 @@ class QuantisedHead:
             ]
             new = self.copies
         self.index = [
-            self.rule.next_index(m, i, wi, n, self.rule.generator)
+            self.rule.next_index(LevelUpdate(m, i, wi, n))
             for m, i, wi, n in zip(self.maps, self.index, read, new, strict=True)
         ]
         for p, i in zip(self.pairs or [], self.index, strict=False):

@@ -29,7 +29,7 @@ from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch
 from memlearn.devices.programming import STRATEGIES
 from memlearn.nn.rates import Rates
-from memlearn.onchip.loop import AdaptConfig
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
     MAX_SUPPORT_COPIES,
