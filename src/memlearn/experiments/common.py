@@ -213,6 +213,17 @@ def clearly_greater(a: Sequence[float], b: Sequence[float]) -> tuple[bool, float
     return bool(diff > 0 and (math.isnan(half) or diff > half)), diff, half
 
 
+def paired_claim(
+    checks: dict[str, bool], claim: str, better: dict[str, Any], worse: dict[str, Any]
+) -> str:
+    """Check that the :func:`adapt_point` result ``better`` beats ``worse`` on the same tasks
+    beyond the 95 % CI of the paired difference, record it in ``checks`` under ``claim`` and
+    return the difference in points (:func:`pts`)."""
+    ok, diff, half = clearly_greater(final_accuracies(better), final_accuracies(worse))
+    checks[f"{claim} (95 % CI, paired)"] = ok
+    return pts(diff, half)
+
+
 def pct(x: float) -> str:
     """A fraction as a percentage: ``0.973`` → ``97.3 %``."""
     return f"{100 * x:.1f} %"

@@ -180,39 +180,49 @@ class LevelProgrammer:
         generator: torch.Generator | None = None,
     ) -> Programmed:
         mapping = self.mapping(weight_max)
-        copy = None
-        if previous is not None and previous.level_plus is not None:
-            if previous.level_plus.shape != w.shape:
-                raise ValueError(
-                    f"previous state has shape {list(previous.level_plus.shape)}, weights "
-                    f"{list(w.shape)}"
-                )
-            delta = (w - previous.weight).detach()
-            if self.rounding == "accumulate":
-                start = previous.copy if previous.copy is not None else previous.weight.detach()
-                copy = mapping.accumulate(start, delta)
-                k = mapping.index(copy)
-            else:
-                last = previous.level_plus - previous.level_minus
-                rounding = "stochastic" if self.rounding == "stochastic" else "nearest"
-                k = mapping.update_index(last, delta, rounding, generator)
-        else:
-            k = mapping.index(w)
-            if self.rounding == "accumulate":
-                copy = mapping.clip(w.detach())
+        if previous is not None and previous.level_plus is None:
+            previous = None  # an ideal programmer's state: deploy afresh
+        if previous is not None and previous.level_plus.shape != w.shape:
+            raise ValueError(
+                f"previous state has shape {list(previous.level_plus.shape)}, weights "
+                f"{list(w.shape)}"
+            )
+        k, copy = self._next_index(mapping, w, previous, generator)
         lp, lm = k.clamp(min=0), (-k).clamp(min=0)
         gp = self._program(lp, w.dtype, generator)
         gm = self._program(lm, w.dtype, generator)
-        if previous is not None and previous.level_plus is not None:
+        if previous is None:
+            write = torch.ones_like(lp, dtype=torch.bool)
+        else:  # only cells whose level changed are re-programmed
             write_p, write_m = lp != previous.level_plus, lm != previous.level_minus
             gp = torch.where(write_p, gp, previous.g_plus)
             gm = torch.where(write_m, gm, previous.g_minus)
             write = write_p | write_m
-        else:
-            write = torch.ones_like(lp, dtype=torch.bool)
         value = mapping.to_weight(gp, gm).to(w.dtype)
         weight = w + (value - w).detach()
         return Programmed(weight, gp, gm, lp, lm, write, copy)
+
+    def _next_index(
+        self,
+        mapping: DifferentialMapping,
+        w: torch.Tensor,
+        previous: Programmed | None,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The signed level index of each pair for the requested weights ``w``, and the float
+        copy (``accumulate`` only): nearest to ``w`` at deployment (``previous`` None), else
+        the update ``w - previous.weight`` applied as :attr:`rounding` says."""
+        accumulate = self.rounding == "accumulate"
+        if previous is None:
+            return mapping.index(w), mapping.clip(w.detach()) if accumulate else None
+        delta = (w - previous.weight).detach()
+        if accumulate:
+            start = previous.copy if previous.copy is not None else previous.weight.detach()
+            copy = mapping.accumulate(start, delta)
+            return mapping.index(copy), copy
+        last = previous.level_plus - previous.level_minus
+        rounding = "stochastic" if self.rounding == "stochastic" else "nearest"
+        return mapping.update_index(last, delta, rounding, generator), None
 
     def _program(
         self, level: torch.Tensor, dtype: torch.dtype, generator: torch.Generator | None
