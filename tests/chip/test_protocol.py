@@ -28,6 +28,7 @@ from memlearn.chip.protocol import (  # noqa: E402
 )
 from memlearn.chip.server import ChipServer  # noqa: E402
 from memlearn.cli.main import app  # noqa: E402
+from memlearn.devices.programming import STRATEGIES  # noqa: E402
 from memlearn.errors import MemlearnError  # noqa: E402
 
 
@@ -134,6 +135,7 @@ def test_hello_negotiates_and_is_required_first(server):
     reply = c.call("hello", {"versions": [1, 99]})
     assert reply["ok"] and reply["result"]["version"] == 1
     assert reply["result"]["n_chips"] == 2 and reply["result"]["levels"] == 8
+    assert reply["result"]["strategies"] == list(STRATEGIES)
     assert [a["name"] for a in reply["result"]["layout"]["arrays"]] == ["fc1", "fc2"]
     assert c.call("layout")["ok"]
     reply = c.call("layout", v=2)

@@ -19,7 +19,8 @@ from memlearn.chip.protocol import RemoteChipError  # noqa: E402
 from memlearn.chip.remote import RemoteChip  # noqa: E402
 from memlearn.chip.server import ChipServer  # noqa: E402
 from memlearn.meta.inner import HeadTasks  # noqa: E402
-from memlearn.onchip.loop import AdaptConfig, adapt_on_chip  # noqa: E402
+from memlearn.onchip.config import AdaptConfig  # noqa: E402
+from memlearn.onchip.loop import adapt_on_chip  # noqa: E402
 
 
 def _fake(seed):

@@ -55,8 +55,8 @@ def test_bad_mappings():
 
 
 def test_signed_index_round_trip_and_conductances():
-    m = DifferentialMapping.from_full_scale(0.7, LEVELS)
-    assert float(m.full_scale) == pytest.approx(0.7)
+    m = DifferentialMapping.from_weight_max(0.7, LEVELS)
+    assert float(m.weight_max) == pytest.approx(0.7)
     w = torch.tensor([-0.7, -0.26, -0.04, 0.0, 0.06, 0.31, 0.69, 5.0])
     k = m.index(w)
     assert k.tolist() == [-7, -3, 0, 0, 1, 3, 7, 7]  # nearest of 0.1-wide steps, clipped
@@ -66,7 +66,7 @@ def test_signed_index_round_trip_and_conductances():
 
 
 def test_stochastic_rounding_is_unbiased_and_uses_only_the_two_neighbours():
-    m = DifferentialMapping.from_full_scale(0.7, LEVELS)  # weight levels 0.1 apart
+    m = DifferentialMapping.from_weight_max(0.7, LEVELS)  # weight levels 0.1 apart
     w = torch.tensor([0.013, -0.047, 0.0, 0.7, 0.9, 0.25]).repeat(20000, 1)
     k = m.index(w, "stochastic", torch.Generator().manual_seed(0))
     mean = m.index_weights(k).mean(dim=0)
@@ -85,33 +85,33 @@ def test_stochastic_rounding_is_unbiased_and_uses_only_the_two_neighbours():
         m.index(w, "up")
 
 
-def test_search_full_scale_finds_the_best_and_never_loses_to_its_start():
-    from memlearn.crossbar.mapping import FULL_SCALE_FACTORS, search_full_scale
+def test_search_weight_max_finds_the_best_and_never_loses_to_its_start():
+    from memlearn.crossbar.mapping import WEIGHT_MAX_FACTORS, search_weight_max
 
     peaks = [2.0, 1.0]
-    best = (2.0 * FULL_SCALE_FACTORS[4], 1.0 * FULL_SCALE_FACTORS[9])
+    best = (2.0 * WEIGHT_MAX_FACTORS[4], 1.0 * WEIGHT_MAX_FACTORS[9])
     calls = []
 
     def score(fs):
         calls.append(tuple(fs))
         return -((fs[0] - best[0]) ** 2) - 3 * (fs[1] - best[1]) ** 2
 
-    found = search_full_scale(score, peaks)
+    found = search_weight_max(score, peaks)
     assert found == pytest.approx(list(best))
     assert len(calls) == len(set(calls))  # each candidate scored once
     # a start value off the grid that scores best is kept
-    assert search_full_scale(score, peaks, start=list(best)) == pytest.approx(list(best))
+    assert search_weight_max(score, peaks, start=list(best)) == pytest.approx(list(best))
     odd = [0.777, 0.333]
     assert (
-        search_full_scale(lambda fs: -abs(fs[0] - 0.777) - abs(fs[1] - 0.333), peaks, start=odd)
+        search_weight_max(lambda fs: -abs(fs[0] - 0.777) - abs(fs[1] - 0.333), peaks, start=odd)
         == odd
     )
     with pytest.raises(MemlearnError, match="peaks"):
-        search_full_scale(score, [1.0, 0.0])
+        search_weight_max(score, [1.0, 0.0])
     with pytest.raises(MemlearnError, match="start must hold 2"):
-        search_full_scale(score, peaks, start=[1.0])
-    with pytest.raises(MemlearnError, match="full-scale weight must be finite and > 0"):
-        DifferentialMapping.from_full_scale(0.0, LEVELS)
+        search_weight_max(score, peaks, start=[1.0])
+    with pytest.raises(MemlearnError, match="weight_max must be finite and > 0"):
+        DifferentialMapping.from_weight_max(0.0, LEVELS)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -119,7 +119,7 @@ def test_rounding_follows_the_weights_device():
     """Hardware-aware training calls the shared rounding on GPU weights."""
     from memlearn.crossbar.mapping import ROUNDINGS
 
-    m = DifferentialMapping.from_full_scale(0.7, LEVELS)
+    m = DifferentialMapping.from_weight_max(0.7, LEVELS)
     w = torch.linspace(-1, 1, 101)
     for rounding in ROUNDINGS:
         k = m.index(w.cuda(), rounding)

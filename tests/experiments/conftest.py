@@ -21,7 +21,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_workload(shared_data: Path):
     """12 tasks of the held-out split with the shipped model's head, seed 0."""
-    from memlearn.experiments.common import load_workload
+    from memlearn.experiments.workload import load_workload
 
     return load_workload(tasks=12, seed=0, root=shared_data)
 

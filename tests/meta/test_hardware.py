@@ -61,20 +61,20 @@ def test_updates_round_stochastically_from_the_last_level() -> None:
     moved = (second.level_plus - first.level_plus).float()
     assert set(moved.unique().tolist()) == {0.0, 1.0}
     assert abs(float(moved.mean()) - 0.25) < 0.005
-    nearest = LevelProgrammer(levels=8, spread=None, rounding="nearest")
+    nearest = LevelProgrammer(levels=8, spread=None, rounding="verify")
     again = nearest(first.weight + 0.25 * step, first, 0.5)
     assert not again.written.any()  # nearest rounding drops an update below half a step
 
 
 def test_accumulate_keeps_sub_step_updates_in_a_float_copy() -> None:
-    """Four updates of a quarter step each: ``nearest`` never moves the pair, ``accumulate``
+    """Four updates of a quarter step each: ``verify`` never moves the pair, ``accumulate``
     moves it exactly one level once the copy crosses the half-step boundary (after the second
     update), and the copy holds the requested weight to float precision, clipped at the full
     scale."""
     step = 0.5 / 7
     w = torch.full((4,), 2 * step)
     acc = LevelProgrammer(levels=8, spread=None, rounding="accumulate")
-    near = LevelProgrammer(levels=8, spread=None, rounding="nearest")
+    near = LevelProgrammer(levels=8, spread=None, rounding="verify")
     a, n = acc(w, None, 0.5), near(w, None, 0.5)
     torch.testing.assert_close(a.copy, w)
     levels = []

@@ -151,12 +151,27 @@ def test_hardware_phase_gets_scaled_rates() -> None:
         ({"hardware_lr_scale": 0.0}, "hardware_lr_scale"),
         ({"intermediate_loss": -0.1}, "intermediate_loss"),
         ({"calibration_tasks": "rotated"}, "calibration_tasks"),
+        ({"update_rule": "round"}, "update_rule"),
         ({"bogus": 1}, "unknown config keys"),
     ],
 )
 def test_bad_config(change: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         TrainConfig.from_dict({**TINY, **change})
+
+
+def test_config_takes_the_strategies_of_the_device_layer_and_the_loops_policy_names() -> None:
+    from memlearn.devices.programming import STRATEGIES
+    from memlearn.meta.config import current_names
+
+    for strategy in STRATEGIES:
+        assert TrainConfig.from_dict({**TINY, "strategy": strategy}).strategy == strategy
+    # a config saved when the verify rule was called "nearest" still loads, renamed
+    assert TrainConfig.from_dict({**TINY, "update_rule": "nearest"}).update_rule == "verify"
+    assert current_names({"update_rule": "nearest", "seed": 3}) == {
+        "update_rule": "verify",
+        "seed": 3,
+    }
 
 
 def test_config_file_errors(tmp_path) -> None:

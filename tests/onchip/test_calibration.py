@@ -10,7 +10,8 @@ from test_loop import LAYOUT, LRS, synthetic_tasks
 from memlearn.meta.inner import HeadTasks
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, quantised_adapt, weight_max_for
-from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.loop import adapt_on_chip
 from memlearn.onchip.mapping import uniform_levels
 
 LEVELS = uniform_levels(10e-6, 150e-6, 8)

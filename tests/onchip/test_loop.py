@@ -10,7 +10,8 @@ from memlearn.chip.base import ArraySpec, ChipLayout
 from memlearn.crossbar.mapping import DifferentialMapping
 from memlearn.meta.inner import HeadTasks
 from memlearn.onchip import head
-from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.loop import adapt_on_chip
 from memlearn.onchip.mapping import uniform_levels
 
 LAYOUT = ChipLayout((ArraySpec("fc1", 12, 8), ArraySpec("fc2", 8, 5)))
@@ -160,7 +161,7 @@ def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
     within half a level step of the copy, and the copy itself is SGD taken at the levelled
     weights; over tasks the final loss is no worse than with nearest rounding (``verify``),
     which drops every update below half a step."""
-    from memlearn.onchip.policies import AccumulatePolicy, LayerState
+    from memlearn.onchip.policies import AccumulatePolicy, LayerState, LevelUpdate
 
     sx, sy, qx, qy, ws = synthetic_tasks(32, seed=15)
     kw = dict(steps=5, levels=uniform_levels(10e-6, 150e-6, 4), weight_max=[1.5, 2.0])
@@ -181,13 +182,15 @@ def test_accumulate_policy_follows_float_sgd_closer_than_rounding():
     assert acc.loss[:, -1].mean() < verify.loss[:, -1].mean()
     assert acc.cells_written.sum() > verify.cells_written.sum()  # small updates do land
     # bookkeeping of one update on a hand-made state
-    m = DifferentialMapping.from_full_scale(1.4, uniform_levels(10e-6, 150e-6, 8))
+    m = DifferentialMapping.from_weight_max(1.4, uniform_levels(10e-6, 150e-6, 8))
     state = LayerState("fc1", m, m.index(torch.full((1, 1, 3), 0.25)))
     state.copy = torch.full((1, 1, 3), 0.25)
     copy = AccumulatePolicy.accumulate(m, state.copy, m.index_weights(state.index),
                                        m.index_weights(state.index) + 0.06)  # fmt: skip
     torch.testing.assert_close(copy, torch.full((1, 1, 3), 0.31))
-    assert int(AccumulatePolicy().next_index(m, state.index, copy, copy)[0, 0, 0]) == 2  # 0.31/0.2
+    assert (
+        int(AccumulatePolicy().next_index(LevelUpdate(m, state.index, copy, copy))[0, 0, 0]) == 2
+    )  # 0.31/0.2
 
 
 def test_bake_reevaluates():

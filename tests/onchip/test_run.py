@@ -11,7 +11,7 @@ from fake_chip import FakeChip
 from memlearn.chip.base import ArraySpec, ChipLayout
 from memlearn.nn import FewShotNet
 from memlearn.onchip import head_weights, inner_lrs_from, run_adaptation, summarise, task_features
-from memlearn.onchip.loop import AdaptConfig
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.run import ci95
 
 
@@ -70,7 +70,7 @@ def test_inner_lrs_and_ci():
     assert ci95(values) == pytest.approx(1.96 * 0.5 / 20, rel=0.01)
 
 
-def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
+def test_auto_weight_max_is_the_checkpoints_when_trained_for_this_deployment():
     from memlearn.onchip.run import calibrated_for, resolve_weight_max
 
     info = {
@@ -93,6 +93,9 @@ def test_auto_full_scale_is_the_checkpoints_when_trained_for_this_deployment():
     accumulated = {**info, "device": {**info["device"], "update_rule": "accumulate"}}
     assert calibrated_for(accumulated, "hfo2-mlc", "hybrid", levels, "accumulate")
     assert not calibrated_for(accumulated, "hfo2-mlc", "hybrid", levels, "stochastic")
+    # checkpoints saved before the verify rule took the policy's name say "nearest"
+    nearest = {**info, "device": {**info["device"], "update_rule": "nearest"}}
+    assert calibrated_for(nearest, "hfo2-mlc", "hybrid", levels, "verify")
     values, source = resolve_weight_max(
         None, info, [0.1, 0.2], steps=5, levels=levels, policy="stochastic", ways=5, shots=1,
         preset="hfo2-mlc", strategy="hybrid",

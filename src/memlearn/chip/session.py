@@ -180,6 +180,7 @@ class Session:
             "levels": _levels_of(chip),
             "levels_s": _level_conductances_of(chip),
             "preset": self.owner.preset_name,
+            "strategies": list(chip.strategies),
             "max_message_bytes": self.owner.max_message_bytes,
         }
 

@@ -146,12 +146,10 @@ def _evaluate(
         if not info.get("weight_max"):
             raise ValueError(f"checkpoint {info['path']} has no weight_max for --device")
         from memlearn.onchip.policies import DEFAULT_POLICY
-        from memlearn.onchip.run import TRAINING_RULE_OF_POLICY
 
         # updates reach the levels as the checkpoint was trained to expect, else as the loop's
         # default policy does
-        default_rule = TRAINING_RULE_OF_POLICY[DEFAULT_POLICY]
-        rule = (info.get("device") or {}).get("update_rule", default_rule)
+        rule = (info.get("device") or {}).get("update_rule", DEFAULT_POLICY)
         programmer = TableProgrammer.from_device(device, strategy, levels, seed=seed, rounding=rule)
     result = evaluate(
         net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,

@@ -22,7 +22,7 @@ Both clip at the top level.  Works on any leading shape (e.g. ``[tasks, out, in]
 ``scale`` broadcasts against it, so a per-layer scale is a tensor of shape ``[..., 1, 1]``.
 
 The full-scale weight (the weight on the top level, ``scale * (L_top - L_0)``) trades range for
-resolution; :func:`search_full_scale` picks it per layer by maximising a score (e.g. the query
+resolution; :func:`search_weight_max` picks it per layer by maximising a score (e.g. the query
 accuracy of quantised adaptation on calibration tasks).
 """
 
@@ -38,8 +38,8 @@ from memlearn.errors import MemlearnError
 
 ROUNDINGS = ("nearest", "stochastic")
 
-FULL_SCALE_FACTORS = tuple(0.85**i for i in range(15))
-"""Candidate full-scale weights of :func:`search_full_scale`, as fractions of a layer's peak
+WEIGHT_MAX_FACTORS = tuple(0.85**i for i in range(15))
+"""Candidate full-scale weights of :func:`search_weight_max`, as fractions of a layer's peak
 ``|w|``: 1 down to 0.10 in steps of 15 % (each step changes the level spacing by 15 %)."""
 
 
@@ -118,15 +118,15 @@ class DifferentialMapping:
         return cls(levels=levels, scale=wmax / span)
 
     @classmethod
-    def from_full_scale(
-        cls, full_scale: float | torch.Tensor, levels: torch.Tensor
+    def from_weight_max(
+        cls, weight_max: float | torch.Tensor, levels: torch.Tensor
     ) -> DifferentialMapping:
-        """A mapping whose top level holds the weight ``full_scale`` (> 0; a float or a tensor
+        """A mapping whose top level holds the weight ``weight_max`` (> 0; a float or a tensor
         broadcastable to the weights, e.g. ``[n_chips, 1, 1]``)."""
         levels = torch.as_tensor(levels, dtype=torch.float32).flatten()
-        full = torch.as_tensor(full_scale, dtype=torch.float32)
+        full = torch.as_tensor(weight_max, dtype=torch.float32)
         if not bool(torch.isfinite(full).all()) or bool((full <= 0).any()):
-            raise MemlearnError(f"full-scale weight must be finite and > 0, got {full_scale}")
+            raise MemlearnError(f"weight_max must be finite and > 0, got {weight_max}")
         return cls(levels=levels, scale=full / float(levels[-1] - levels[0]))
 
     @property
@@ -208,13 +208,13 @@ class DifferentialMapping:
         return self.scale * (self.levels[1:] - self.levels[:-1]).min()
 
     @property
-    def full_scale(self) -> torch.Tensor:
+    def weight_max(self) -> torch.Tensor:
         """The weight on the top level (weight units)."""
         return self.scale * self.steps[-1]
 
     def clip(self, weights: torch.Tensor) -> torch.Tensor:
         """``weights`` clipped to ``±`` the full scale (what the pair can hold)."""
-        full = self.full_scale.to(device=weights.device, dtype=weights.dtype)
+        full = self.weight_max.to(device=weights.device, dtype=weights.dtype)
         return torch.maximum(torch.minimum(weights, full), -full)
 
     def accumulate(self, copy: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -223,14 +223,14 @@ class DifferentialMapping:
         return self.clip(copy + delta.detach())
 
 
-def search_full_scale(
+def search_weight_max(
     score: Callable[[list[float]], float],
     peaks: Sequence[float],
-    factors: Sequence[float] = FULL_SCALE_FACTORS,
+    factors: Sequence[float] = WEIGHT_MAX_FACTORS,
     sweeps: int = 2,
     start: Sequence[float] | None = None,
 ) -> list[float]:
-    """Per-layer full-scale weights that maximise ``score(full_scales)``.
+    """Per-layer full-scale weights ``weight_max`` that maximise ``score(weight_max)``.
 
     Coordinate search: from ``start`` (default ``peaks``; one value per layer, > 0), each layer
     in turn, last to first, tries ``factor * peak`` for every ``factor`` and its ``start``

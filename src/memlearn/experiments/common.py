@@ -1,5 +1,5 @@
-"""What every reference study shares: the tasks to learn, the settings of a run, the sweep
-point that adapts a batch of simulated chips, statistics and file output.
+"""What every reference study shares: the settings of a run, the sweep point that adapts a
+batch of simulated chips, statistics and file output (the tasks to learn: ``workload``).
 
 The tasks are drawn once per run (held-out alphabets, the default evaluation split) and their
 head features computed once: every point of every study learns the *same* tasks (common random
@@ -16,30 +16,24 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from memlearn.chip.base import ChipLayout
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.errors import MemlearnError
 from memlearn.experiments.provenance import write_json
 from memlearn.experiments.report import StudyOutcome
 from memlearn.experiments.sweep import run_sweep
+from memlearn.experiments.workload import DEFAULT_POLICY, Workload, load_workload
 from memlearn.io import atomic_write
-from memlearn.nn.rates import Rates
-from memlearn.onchip.policies import DEFAULT_POLICY as ONCHIP_DEFAULT_POLICY
 from memlearn.stats import ci95
 
 CHANCE_MARGIN = 0.05  # how far from 1/ways the accuracy of the deployed head may be [E]
-# Update policy of the studies: `memlearn adapt`'s default (memlearn.onchip.policies), so that a
-# study measures the loop users run.  Each sweep point calibrates its own full scale on the
-# level statistics of its device (Workload.full_scale).
-DEFAULT_POLICY = ONCHIP_DEFAULT_POLICY
 # CSV columns of an adapt_point result that every accuracy sweep writes after its own
 POINT_COLUMNS = [
     "final_accuracy",
@@ -53,173 +47,10 @@ POINT_COLUMNS = [
 ]
 
 
-@dataclass
-class Workload:
-    """The tasks every point learns, as the deployed extractor's features (``[T, B, F]``), with
-    the head to deploy and its ideal-software learning curve on the same tasks."""
-
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
-    weights: list[torch.Tensor]
-    inner_lrs: Rates
-    weight_max: list[float]
-    levels: int
-    layout: ChipLayout
-    steps: int
-    ways: int
-    shots: int
-    software_accuracy: torch.Tensor
-    info: dict[str, Any] = field(default_factory=dict)
-    # Features and labels (support x, support y, query x, query y) of calibration tasks from the
-    # *training* alphabets: the full-scale weight of each point is calibrated on them.
-    calibration: tuple[torch.Tensor, ...] | None = None
-    checkpoint_weight_max: list[float] | None = None
-
-    def full_scale(
-        self,
-        levels: torch.Tensor,
-        policy: str,
-        preset: DevicePreset | str | None = None,
-        strategy: str | None = None,
-    ) -> list[float]:
-        """Full-scale weight per layer for a chip with these ``levels`` (S) and update
-        ``policy``, as ``memlearn adapt --weight-max accuracy`` picks it: the accuracy rule on
-        the calibration tasks, starting from the checkpoint's value, scored on the level
-        statistics of ``preset`` programmed with ``strategy`` when both are given;
-        :attr:`weight_max` without calibration tasks."""
-        if self.calibration is None:
-            return list(self.weight_max)
-        from memlearn.meta.inner import HeadTasks
-        from memlearn.onchip.calibration import device_level_samples, weight_max_for
-
-        samples = None
-        if preset is not None and strategy is not None:
-            samples = device_level_samples(preset, strategy, levels)
-        return weight_max_for(
-            HeadTasks(*self.calibration), self.weights, self.inner_lrs, self.steps, levels,
-            policy, start=self.checkpoint_weight_max, level_samples=samples,
-        )  # fmt: skip
-
-    @property
-    def n_tasks(self) -> int:
-        return int(self.support_x.shape[0])
-
-    def take(self, n: int) -> Workload:
-        """The first ``n`` tasks."""
-        if not 1 <= n <= self.n_tasks:
-            raise MemlearnError(f"tasks must be in [1, {self.n_tasks}], got {n}")
-        return replace(
-            self,
-            support_x=self.support_x[:n],
-            support_y=self.support_y[:n],
-            query_x=self.query_x[:n],
-            query_y=self.query_y[:n],
-            software_accuracy=self.software_accuracy[:n],
-            info={**self.info, "tasks": n},
-        )
-
-
-def load_workload(
-    checkpoint: str | Path | None = None,
-    *,
-    tasks: int,
-    shots: int = 1,
-    steps: int = 5,
-    split: str | None = None,
-    seed: int = 0,
-    root: str | Path | None = None,
-    support_copies: int = DEFAULT_SUPPORT_COPIES,
-) -> Workload:
-    """Sample ``tasks`` held-out tasks and prepare the checkpoint's head for them.
-
-    The model and the tasks are those of :func:`memlearn.onchip.deploy.prepare`, the deployment
-    ``memlearn adapt`` makes (the same seed gives the same tasks; levels, inner learning rates,
-    ``support_copies`` distorted copies of each support image); ``split`` defaults to the
-    evaluation alphabets when present, else ``val``.  The full scale is calibrated here on
-    noise-free levels; each sweep point recalibrates it on its device (:meth:`Workload.full_scale`).
-    """
-    from memlearn.meta.inner import HeadTasks
-    from memlearn.onchip import head
-    from memlearn.onchip.calibration import weight_max_for
-    from memlearn.onchip.deploy import DeployConfig, prepare
-    from memlearn.onchip.mapping import uniform_levels
-    from memlearn.onchip.run import (
-        CALIBRATION_TASKS,
-        QUERIES,
-        calibration_tasks,
-        deployed_levels,
-        head_weights,
-        task_features,
-    )
-
-    if steps < 1:
-        raise MemlearnError(f"steps must be >= 1, got {steps}")
-    config = DeployConfig(
-        checkpoint=checkpoint, tasks=tasks, shots=shots, steps=steps, split=split, seed=seed,
-        root=root, support_copies=support_copies,
-    )  # fmt: skip
-    d = prepare(config)
-    net, info, lrs, split, layout = d.net, d.info, d.inner_lrs, d.split, d.layout
-    ways = int(net.fc2.weight.shape[0])
-    calib = calibration_tasks(ways, shots, seed=seed, root=root, support_copies=support_copies)
-    calibration = (
-        task_features(net, calib.support_x), calib.support_y.long(),
-        task_features(net, calib.query_x), calib.query_y.long(),
-    )  # fmt: skip
-    stored = [float(w) for w in info.get("weight_max") or []] or None
-    sx, qx, sy, qy = d.tasks.support_x, d.tasks.query_x, d.tasks.support_y, d.tasks.query_y
-    sx, qx = task_features(net, sx), task_features(net, qx)
-    sy, qy = sy.long(), qy.long()
-    weights = head_weights(net)
-    software, _ = head.software_adapt(HeadTasks(sx, sy, qx, qy), weights, lrs, steps)
-    # Uniform levels give the same weight grid in any window: the window here is immaterial.
-    model_levels = uniform_levels(10e-6, 150e-6, deployed_levels(info))
-    weight_max = weight_max_for(
-        HeadTasks(*calibration), weights, lrs, steps, model_levels, DEFAULT_POLICY, start=stored
-    )
-    source = (
-        f"accuracy rule on {CALIBRATION_TASKS} within-alphabet training tasks, {DEFAULT_POLICY} "
-        "policy, noise-free levels (each sweep point recalibrates on its device's levels)"
-    )
-    return Workload(
-        support_x=sx,
-        support_y=sy,
-        query_x=qx,
-        query_y=qy,
-        weights=weights,
-        inner_lrs=lrs,
-        weight_max=list(weight_max),
-        levels=deployed_levels(info),
-        layout=layout,
-        steps=steps,
-        ways=ways,
-        shots=shots,
-        software_accuracy=software,
-        info={
-            "checkpoint": info.get("path"),
-            "split": split,
-            "tasks": tasks,
-            "ways": ways,
-            "shots": shots,
-            "queries_per_class": QUERIES,
-            "steps": steps,
-            "task_seed": seed,
-            "inner_lrs": lrs,
-            "weight_max": list(weight_max),
-            "weight_max_source": source,
-            "model_levels": deployed_levels(info),
-        },
-        calibration=calibration,
-        checkpoint_weight_max=stored,
-    )
-
-
 def study_preset(preset: str | DevicePreset) -> DevicePreset:
     """Load ``preset`` and check that the studies can use it (multi-level, resistive)."""
     p = load_preset(preset)
-    if p.kind != "rram":
+    if p.technology.states is not None:  # a cell of fixed states, not a continuum of levels
         raise MemlearnError(
             f"the reference studies need a multi-level resistive (rram) preset; {p.name!r} is "
             f"{p.kind}"
@@ -306,7 +137,8 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
     accuracy after the bake, and writes, pulses and energy per adaptation (J, by category).
     """
     from memlearn.chip.simulated import SimulatedChip
-    from memlearn.onchip.loop import AdaptConfig, adapt_on_chip, chip_levels
+    from memlearn.onchip.config import AdaptConfig
+    from memlearn.onchip.loop import adapt_on_chip, chip_levels
     from memlearn.onchip.run import summarise
 
     started = time.perf_counter()
@@ -321,7 +153,9 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         strategy=point["strategy"],
         policy=policy,
         levels=levels,
-        weight_max=wl.full_scale(chip_levels(chip, levels), policy, preset, point["strategy"]),
+        weight_max=wl.calibrated_weight_max(
+            chip_levels(chip, levels), policy, preset, point["strategy"]
+        ),
         bake_seconds=bake_hours * 3600.0,
         bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
         seed=(seed + 1) % 2**63,
@@ -377,6 +211,17 @@ def clearly_greater(a: Sequence[float], b: Sequence[float]) -> tuple[bool, float
     also returns the difference and the CI half-width."""
     diff, half = paired_difference(a, b)
     return bool(diff > 0 and (math.isnan(half) or diff > half)), diff, half
+
+
+def paired_claim(
+    checks: dict[str, bool], claim: str, better: dict[str, Any], worse: dict[str, Any]
+) -> str:
+    """Check that the :func:`adapt_point` result ``better`` beats ``worse`` on the same tasks
+    beyond the 95 % CI of the paired difference, record it in ``checks`` under ``claim`` and
+    return the difference in points (:func:`pts`)."""
+    ok, diff, half = clearly_greater(final_accuracies(better), final_accuracies(worse))
+    checks[f"{claim} (95 % CI, paired)"] = ok
+    return pts(diff, half)
 
 
 def pct(x: float) -> str:

@@ -43,9 +43,10 @@ from memlearn.devices.preset import PARAMETERS, DevicePreset, load_preset
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates
 from memlearn.onchip.calibration import quantised_adapt
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.deploy import DeployConfig, repaired_chip
 from memlearn.onchip.head import software_adapt
-from memlearn.onchip.loop import AdaptConfig, adapt_on_chip
+from memlearn.onchip.loop import adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 
@@ -234,23 +235,10 @@ def attribute_gap(
     soft, _ = software_adapt(feats, weights, inner_lrs, steps)
     level_g = p.levels(levels)
     quant, _ = quantised_adapt(feats, weights, inner_lrs, steps, weight_max, level_g, policy, seed)
-
-    def on_chip(
-        group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
-    ) -> GapRow:
-        chip = gap_chip(n_chips, p, layout, levels, seed, spare_pairs, strategy, ideal)
-        config = AdaptConfig(
-            steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
-        )
-        res = adapt_on_chip(chip, feats, weights, inner_lrs, config)
-        return GapRow(
-            group,
-            name,
-            res.accuracy,
-            energy_j=float(res.energy_per_adaptation().mean()),
-            writes=float(res.cells_written.sum(dim=1).double().mean()),
-        )
-
+    on_chip = _GapChips(
+        feats, weights, inner_lrs, layout, p, strategy, levels, level_g, steps, seed, n_chips,
+        spare_pairs,
+    )  # fmt: skip
     everything = frozenset(NON_IDEALITIES)
     real = on_chip("chip", "the chip", frozenset(), policy, weight_max)
     ideal = on_chip("chip", "ideal chip", everything, policy, weight_max)
@@ -268,11 +256,67 @@ def attribute_gap(
         row = on_chip("add one", f"only {part}", everything - {part}, policy, weight_max)
         row.delta, row.delta_ci95 = _paired(row.accuracy, ideal.accuracy)
         rows.append(row)
+    rows += _design_rows(on_chip, real, policy, weight_max, peak_weight_max)
+    for row in rows[1:4]:
+        row.delta, row.delta_ci95 = _paired(row.accuracy, soft)
+    study.rows = rows
+    return study
+
+
+@dataclass
+class _GapChips:
+    """The chips of the study's rows: every row adapts the same tasks on fresh chips."""
+
+    feats: HeadTasks
+    weights: list[torch.Tensor]
+    inner_lrs: Rates
+    layout: ChipLayout
+    preset: DevicePreset
+    strategy: str
+    levels: int
+    level_g: torch.Tensor
+    steps: int
+    seed: int
+    n_chips: int
+    spare_pairs: int
+
+    def __call__(
+        self, group: str, name: str, ideal: frozenset[str], policy: str, wmax: list[float]
+    ) -> GapRow:
+        """One row: the loop with ``policy`` and full scale ``wmax`` on chips whose
+        non-idealities ``ideal`` are removed."""
+        chip = gap_chip(
+            self.n_chips, self.preset, self.layout, self.levels, self.seed, self.spare_pairs,
+            self.strategy, ideal,
+        )  # fmt: skip
+        config = AdaptConfig(
+            steps=self.steps, strategy=self.strategy, policy=policy, levels=self.level_g,
+            weight_max=wmax, seed=self.seed,
+        )  # fmt: skip
+        res = adapt_on_chip(chip, self.feats, self.weights, self.inner_lrs, config)
+        return GapRow(
+            group,
+            name,
+            res.accuracy,
+            energy_j=float(res.energy_per_adaptation().mean()),
+            writes=float(res.cells_written.sum(dim=1).double().mean()),
+        )
+
+
+def _design_rows(
+    on_chip: _GapChips,
+    real: GapRow,
+    policy: str,
+    weight_max: list[float],
+    peak_weight_max: list[float] | None,
+) -> list[GapRow]:
+    """The *design* rows: the loop's former choices on the real chip, against ``real``."""
     design = [("nearest rounding (verify)", "verify", list(weight_max))]
     if peak_weight_max is not None:
         design.append(("peak full scale", policy, list(peak_weight_max)))
         design.append(("former loop: peak + nearest", "verify", list(peak_weight_max)))
     done = {(policy, tuple(weight_max))}  # the chip's own design: no row of its own
+    rows = []
     for name, pol, wmax in design:
         if (pol, tuple(wmax)) in done:
             continue
@@ -280,10 +324,7 @@ def attribute_gap(
         row = on_chip("design (on the real chip)", name, frozenset(), pol, wmax)
         row.delta, row.delta_ci95 = _paired(row.accuracy, real.accuracy)
         rows.append(row)
-    for row in rows[1:4]:
-        row.delta, row.delta_ci95 = _paired(row.accuracy, soft)
-    study.rows = rows
-    return study
+    return rows
 
 
 def gap_study(config: DeployConfig) -> GapStudy:
@@ -292,13 +333,13 @@ def gap_study(config: DeployConfig) -> GapStudy:
     chips simulated at once."""
     import time
 
-    from memlearn.onchip.deploy import full_scale, prepare
+    from memlearn.onchip.deploy import deployment_weight_max, prepare
     from memlearn.onchip.run import head_weights, task_features
 
     d = prepare(config)
     level_g = load_preset(config.preset_name).levels(d.levels)
-    wmax, wmax_from = full_scale(d, level_g)
-    peak, _ = full_scale(d, level_g, "peak")
+    wmax, wmax_from = deployment_weight_max(d, level_g)
+    peak, _ = deployment_weight_max(d, level_g, "peak")
     started = time.perf_counter()
     study = attribute_gap(
         task_features(d.net, d.tasks.support_x), d.tasks.support_y.long(),

@@ -30,11 +30,9 @@ from memlearn.experiments.common import (
     StudyInfo,
     StudyRun,
     adapt_point,
-    clearly_greater,
     conclude,
-    final_accuracies,
+    paired_claim,
     pct,
-    pts,
     pyplot,
     save_data,
     save_figure,
@@ -130,8 +128,7 @@ def overlap_study(
     drops, checks = [], {}
     for n, rows in by_levels.items():
         low, high = rows[0], rows[-1]
-        ok, diff, half = clearly_greater(final_accuracies(low), final_accuracies(high))
-        checks[f"{n} levels: least overlap beats most (95 % CI, paired)"] = ok
+        drop = paired_claim(checks, f"{n} levels: least overlap beats most", low, high)
         drops.append(
             f"{n} levels: {pct(low['final_accuracy'])} at σ/Δ = "
             f"{low['sigma_over_spacing']:.2f} → {pct(high['final_accuracy'])} at "
@@ -145,7 +142,7 @@ def overlap_study(
                     f"{pct(r['final_accuracy'])} ± {pct(r['final_ci95'])}",
                 )
             )
-        numbers.append((f"{n} levels: drop, most vs least overlap", pts(diff, half)))
+        numbers.append((f"{n} levels: drop, most vs least overlap", drop))
     least = [rows[0] for rows in by_levels.values()]
     more_levels_help = least[-1]["final_accuracy"] >= least[0]["final_accuracy"]
     notes = (

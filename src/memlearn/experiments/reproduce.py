@@ -127,21 +127,7 @@ def reproduce(
     ``support_copies`` the distorted copies of each support image it learns from.
     """
     names = list(STUDIES) if studies is None else list(dict.fromkeys(studies))
-    if not names:
-        raise MemlearnError("no study to run")
-    for name in names:
-        study_settings(name, quick)  # unknown names fail here, before anything runs
-    for name in overrides or {}:
-        if name not in names:
-            raise MemlearnError(f"settings given for study {name!r}, which is not run")
-    if backend not in BACKENDS:
-        raise MemlearnError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
-    if policy not in POLICIES:
-        raise MemlearnError(f"unknown update policy {policy!r}; allowed: {', '.join(POLICIES)}")
-    if seed < 0:
-        raise MemlearnError(f"seed must be >= 0, got {seed}")
-    if support_copies < 0:
-        raise MemlearnError(f"support copies must be >= 0, got {support_copies}")
+    _check_options(names, quick, overrides, backend, policy, seed, support_copies)
     preset = study_preset(preset)
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
@@ -160,16 +146,8 @@ def reproduce(
             checkpoint=Path(checkpoint) if checkpoint else None,
             root=Path(root) if root else None,
         )
-        outcomes, seconds = [], {}
         with ray_session(backend, ray_address):
-            bar = tqdm(names, desc="studies", disable=not progress)
-            for name in bar:
-                bar.set_postfix_str(name)
-                t0 = time.perf_counter()
-                outcome = STUDIES[name](run, **settings[name])
-                seconds[name] = time.perf_counter() - t0
-                outcome.numbers.append(("wall time of the study", f"{seconds[name]:.0f} s"))
-                outcomes.append(outcome)
+            outcomes, seconds = _run_studies(run, names, settings, progress)
         total = time.perf_counter() - started
         config = {
             "command": command or "memlearn reproduce",
@@ -195,6 +173,49 @@ def reproduce(
         write_json(stage / "run.json", info)
         md, page = write_report(stage, outcomes, info, title="memlearn reproduction")
     return Reproduction(out_dir, outcomes, total, out_dir / md.name, out_dir / page.name)
+
+
+def _check_options(
+    names: list[str],
+    quick: bool,
+    overrides: dict[str, dict[str, Any]] | None,
+    backend: str,
+    policy: str,
+    seed: int,
+    support_copies: int,
+) -> None:
+    """Check :func:`reproduce`'s options before anything runs."""
+    if not names:
+        raise MemlearnError("no study to run")
+    for name in names:
+        study_settings(name, quick)  # unknown names fail here, before anything runs
+    for name in overrides or {}:
+        if name not in names:
+            raise MemlearnError(f"settings given for study {name!r}, which is not run")
+    if backend not in BACKENDS:
+        raise MemlearnError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if policy not in POLICIES:
+        raise MemlearnError(f"unknown update policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if seed < 0:
+        raise MemlearnError(f"seed must be >= 0, got {seed}")
+    if support_copies < 0:
+        raise MemlearnError(f"support copies must be >= 0, got {support_copies}")
+
+
+def _run_studies(
+    run: StudyRun, names: list[str], settings: dict[str, dict[str, Any]], progress: bool
+) -> tuple[list[StudyOutcome], dict[str, float]]:
+    """Run the studies ``names`` in turn: their outcomes and wall times (s)."""
+    outcomes, seconds = [], {}
+    bar = tqdm(names, desc="studies", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        outcome = STUDIES[name](run, **settings[name])
+        seconds[name] = time.perf_counter() - t0
+        outcome.numbers.append(("wall time of the study", f"{seconds[name]:.0f} s"))
+        outcomes.append(outcome)
+    return outcomes, seconds
 
 
 def _check_replaceable(out_dir: Path) -> None:

@@ -1,7 +1,7 @@
 """Study 4: retention — accuracy before and after a bake (12 h at 150 °C by default, stated as
 years at 75 °C through the preset's Arrhenius activation energy), iterative SET vs hybrid.
 
-The adapted chips are baked (:class:`memlearn.onchip.loop.AdaptConfig` bake options) and the
+The adapted chips are baked (:class:`memlearn.onchip.config.AdaptConfig` bake options) and the
 query images evaluated again; ``characterize`` with the same bake shows what happens to the
 levels themselves.
 
@@ -81,6 +81,40 @@ def retention_study(
     bake = {"bake_hours": bake_hours, "bake_celsius": bake_celsius}
     points = [run.point(wl, s, levels, **bake) for s in strategies]
     results = run.sweep(KEY, adapt_point, points)
+    figures = _add_level_errors(run, results, levels, cells, bake_hours, bake_celsius, years)
+    figures.insert(0, _plot(run, results, bake_hours, bake_celsius).name)
+    settings = {
+        "strategies": list(strategies),
+        "levels": levels,
+        "bake_hours": bake_hours,
+        "bake_celsius": bake_celsius,
+        "use_celsius": use_celsius,
+        "equivalent_years": years,
+        "ea_ev": run.preset.values.get("ea_ev"),
+        "cells": cells,
+        "tasks": tasks,
+    }
+    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
+    bake = f"{bake_hours:g} h at {bake_celsius:g} °C (≈ {years:.3g} years at {use_celsius:g} °C)"
+    observed, checks, numbers = _verdict(run, results, bake, years, use_celsius)
+    notes = (
+        f"{levels} levels, policy {run.policy}; {tasks} tasks, one chip each; level error rates "
+        f"from {cells} cells per level."
+    )
+    return conclude(INFO, observed, checks, figures, data, numbers, notes)
+
+
+def _add_level_errors(
+    run: StudyRun,
+    results: list[dict[str, Any]],
+    levels: int,
+    cells: int,
+    bake_hours: float,
+    bake_celsius: float,
+    years: float,
+) -> list[str]:
+    """Add each strategy's level error rates (before and after the bake, on ``cells`` cells
+    per level) and retained accuracy to its result; return the characterisation figures."""
     seed = run.study_seed(KEY)
     figures = []
     for r in results:
@@ -97,19 +131,13 @@ def retention_study(
         path = run.path(f"retention_{r['strategy']}.png")
         plot_characterization(ch, str(path))
         figures.append(path.name)
-    figures.insert(0, _plot(run, results, bake_hours, bake_celsius).name)
-    settings = {
-        "strategies": list(strategies),
-        "levels": levels,
-        "bake_hours": bake_hours,
-        "bake_celsius": bake_celsius,
-        "use_celsius": use_celsius,
-        "equivalent_years": years,
-        "ea_ev": run.preset.values.get("ea_ev"),
-        "cells": cells,
-        "tasks": tasks,
-    }
-    data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
+    return figures
+
+
+def _verdict(
+    run: StudyRun, results: list[dict[str, Any]], bake: str, years: float, use_celsius: float
+) -> tuple[str, dict[str, bool], list[tuple[str, str]]]:
+    """What was observed, the checks against the reference and the numbers of the report."""
     by = {r["strategy"]: r for r in results}
     checks: dict[str, bool] = {}
     if "hybrid" in by:
@@ -124,7 +152,6 @@ def retention_study(
         checks["hybrid has fewer level errors after the bake than iterative SET"] = (
             hyb["level_error_rate_after_bake"] < iset["level_error_rate_after_bake"]
         )
-    bake = f"{bake_hours:g} h at {bake_celsius:g} °C (≈ {years:.3g} years at {use_celsius:g} °C)"
     observed = f"after {bake}: " + "; ".join(
         f"{s} {pct(r['final_accuracy'])} → {pct(r['final_accuracy_after_bake'])} "
         f"({pct(r['retained'])} kept)"
@@ -153,11 +180,7 @@ def retention_study(
         )
     if compared:
         numbers.append(("accuracy lost in the bake, iterative SET − hybrid", pts(diff, half)))
-    notes = (
-        f"{levels} levels, policy {run.policy}; {tasks} tasks, one chip each; level error rates "
-        f"from {cells} cells per level."
-    )
-    return conclude(INFO, observed, checks, figures, data, numbers, notes)
+    return observed, checks, numbers
 
 
 _COLUMNS = [

@@ -23,11 +23,9 @@ from memlearn.experiments.common import (
     StudyInfo,
     StudyRun,
     adapt_point,
-    clearly_greater,
     conclude,
-    final_accuracies,
+    paired_claim,
     pct,
-    pts,
     pyplot,
     save_data,
     save_figure,
@@ -89,15 +87,14 @@ def window_study(
     for n in levels:
         rows = [r for r in results if r["levels"] == n]
         narrow, wide = rows[0], rows[-1]
-        ok, diff, half = clearly_greater(final_accuracies(wide), final_accuracies(narrow))
-        checks[f"{n} levels: widest window beats narrowest (95 % CI, paired)"] = ok
+        gain = paired_claim(checks, f"{n} levels: widest window beats narrowest", wide, narrow)
         observed.append(
             f"{n} levels: {pct(narrow['final_accuracy'])} at {narrow['span_us']:g} µS → "
             f"{pct(wide['final_accuracy'])} at {wide['span_us']:g} µS"
         )
         reach = [r["span_us"] for r in rows if r["final_accuracy"] >= NEEDED_FRACTION * best]
         needed[n] = min(reach) if reach else math.inf
-        numbers.append((f"{n} levels: gain, widest vs narrowest window", pts(diff, half)))
+        numbers.append((f"{n} levels: gain, widest vs narrowest window", gain))
         numbers.append(
             (
                 f"{n} levels: window needed for {pct(NEEDED_FRACTION * best)}",

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from memlearn.crossbar.mapping import search_full_scale
+from memlearn.crossbar.mapping import search_weight_max
 from memlearn.data import ClassImages, TaskBatch, TaskSampler
 from memlearn.data.augment import Affine, with_support_copies
 from memlearn.meta.config import TrainConfig
@@ -76,13 +76,12 @@ def calibrate_weight_max(
     ``programmer`` (default: the hardware phase's, :func:`hardware_programmer` — the device's
     measured level statistics, failed cells included, and the config's update rule).  Every
     candidate sees the same random draws, so candidates are compared on the same noise; see
-    :func:`memlearn.crossbar.mapping.search_full_scale`.  ``weight_max_margin`` scales the
+    :func:`memlearn.crossbar.mapping.search_weight_max`.  ``weight_max_margin`` scales the
     result (and ``start``, a previous result, is unscaled by it first).
 
     A noise-free grid is the wrong judge: it rewards the large full scale that keeps small
-    updates, blind to the weight error of a misprogrammed cell, which grows with it (with the
-    ``accumulate`` rule it chose FC1 0.36, FC2 1.07, with which the chip learned 93.9 % of 1,000
-    tasks, against 95.6 % with 0.16, 0.75)."""
+    updates, blind to the weight error of a misprogrammed cell, which grows with it (README,
+    "On-chip adaptation", for the measurements)."""
     learner.eval()
     queries = min(15, classes.n_per_class - config.shots)
     seed = step_seed(config.seed, "maml", -1)
@@ -108,15 +107,15 @@ def calibrate_weight_max(
     ]
     programmer = programmer or hardware_programmer(config)
 
-    def score(full_scales: list[float]) -> float:
+    def score(candidate: list[float]) -> float:
         gen = torch.Generator(device=device).manual_seed(seed)
         res = adapt(fs, sy, w1, w2, lrs, config.inner_steps, programmer=programmer,
-                    weight_max=(full_scales[0], full_scales[1]), generator=gen)  # fmt: skip
+                    weight_max=(candidate[0], candidate[1]), generator=gen)  # fmt: skip
         logits = head_forward(fq, res.fc1[-1].detach(), res.fc2[-1].detach())
         return float((logits.argmax(-1) == qy).float().mean())
 
     margin = config.weight_max_margin
-    best = search_full_scale(
+    best = search_weight_max(
         score, peaks, start=None if start is None else [w / margin for w in start]
     )
     learner.train()

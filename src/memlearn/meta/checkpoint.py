@@ -28,6 +28,7 @@ import torch
 
 from memlearn.errors import CorruptDataError, MemlearnError
 from memlearn.io import atomic_write
+from memlearn.meta.hardware import update_rule_name
 from memlearn.nn import FewShotNet
 from memlearn.nn.rates import Rates, rate_table, stored_rates
 
@@ -143,5 +144,9 @@ def load_checkpoint(
         rate_table(info["inner_lrs"], 2)
     except ValueError as exc:
         raise CorruptDataError(f"checkpoint {path}: {exc}") from exc
+    device = info.get("device")
+    if isinstance(device, dict) and "update_rule" in device:
+        # checkpoints saved before the rule took the loop's policy name say "nearest"
+        info["device"] = {**device, "update_rule": update_rule_name(device["update_rule"])}
     info["path"] = str(path)
     return net.eval(), info

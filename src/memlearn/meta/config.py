@@ -8,7 +8,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from memlearn.meta.hardware import DEFAULT_G_MAX, DEFAULT_G_MIN, DEFAULT_LEVELS
+from memlearn.meta.hardware import (
+    DEFAULT_G_MAX,
+    DEFAULT_G_MIN,
+    DEFAULT_LEVELS,
+    UPDATE_RULES,
+    update_rule_name,
+)
 
 # Length of the hardware-aware phase when a device preset is named on the command line.  Short
 # on purpose: with the accumulate rule, a 1,500-step phase (cosine decay, hardware_lr_scale 0.1)
@@ -204,11 +210,10 @@ class TrainConfig:
             raise ValueError(
                 f"pretrain_head must be 'features' or 'fc1', got {self.pretrain_head!r}"
             )
-        strategies = ("single-set", "iterative-set", "iterative-reset", "hybrid")
-        if self.strategy not in strategies:
-            raise ValueError(f"unknown strategy {self.strategy!r}; allowed: {list(strategies)}")
-        from memlearn.meta.hardware import UPDATE_RULES
+        from memlearn.devices.programming import STRATEGIES
 
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; allowed: {list(STRATEGIES)}")
         if self.update_rule not in UPDATE_RULES:
             raise ValueError(
                 f"unknown update_rule {self.update_rule!r}; allowed: {list(UPDATE_RULES)}"
@@ -239,6 +244,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = current_names(data)
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -258,3 +264,10 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"config file {path} must hold a JSON object")
         return cls.from_dict(data)
+
+
+def current_names(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (dict) with former option values under their current names."""
+    if "update_rule" not in saved:
+        return dict(saved)
+    return {**saved, "update_rule": update_rule_name(saved["update_rule"])}

@@ -10,7 +10,7 @@ The level arithmetic is the chip loop's own (:class:`memlearn.crossbar.Different
 deployment rounds each weight to the nearest level; an update ``Δw`` is applied as the loop's
 policy of the same name does (``rounding``): ``stochastic`` from the last *programmed level*,
 rounded stochastically (unbiased: a pair moves one level with probability ``|Δw| / step``);
-``nearest`` from the last level, to the nearest; ``accumulate`` to a float copy of the weights
+``verify`` from the last level, to the nearest; ``accumulate`` to a float copy of the weights
 (the computer's, clipped to the full scale), the pair going to the level nearest the copy.
 Only *cells* whose target level changed are re-programmed (a chip does not rewrite a cell it
 need not touch); the others keep their conductances.
@@ -74,7 +74,15 @@ class Programmed:
 
 # How an update reaches the levels: the loop's policies of the same names
 # (memlearn.onchip.policies).
-UPDATE_RULES = ("stochastic", "nearest", "accumulate")
+UPDATE_RULES = ("stochastic", "verify", "accumulate")
+# Former names of update rules, still found in saved configs and checkpoints: "nearest" was
+# the training name of the loop's "verify" policy.
+_FORMER_UPDATE_RULES = {"nearest": "verify"}
+
+
+def update_rule_name(name: str) -> str:
+    """The current name of an update rule read from a saved config or checkpoint."""
+    return _FORMER_UPDATE_RULES.get(name, name)
 
 
 class WeightProgrammer(Protocol):
@@ -113,7 +121,7 @@ class LevelProgrammer:
     """Differential pairs on ``levels`` levels per cell in ``[g_min, g_max]`` S, programmed with
     a spread ``spread(g_target) -> σ`` (S); conductances are clamped at 0 (a cell cannot go
     negative).  Updates reach the levels as ``rounding`` says (:data:`UPDATE_RULES`: the chip
-    loop's policies ``stochastic`` and ``accumulate``, or ``nearest``); only cells whose target
+    loop's policies ``stochastic``, ``verify`` and ``accumulate``); only cells whose target
     level changed are re-programmed.
     """
 
@@ -155,7 +163,7 @@ class LevelProgrammer:
                 raise ValueError("weight_max must be > 0")
         elif not weight_max > 0:
             raise ValueError(f"weight_max must be > 0, got {weight_max}")
-        return DifferentialMapping.from_full_scale(weight_max, self.conductances)
+        return DifferentialMapping.from_weight_max(weight_max, self.conductances)
 
     def target_levels(
         self, w: torch.Tensor, weight_max: float | torch.Tensor
@@ -172,38 +180,49 @@ class LevelProgrammer:
         generator: torch.Generator | None = None,
     ) -> Programmed:
         mapping = self.mapping(weight_max)
-        copy = None
-        if previous is not None and previous.level_plus is not None:
-            if previous.level_plus.shape != w.shape:
-                raise ValueError(
-                    f"previous state has shape {list(previous.level_plus.shape)}, weights "
-                    f"{list(w.shape)}"
-                )
-            delta = (w - previous.weight).detach()
-            if self.rounding == "accumulate":
-                start = previous.copy if previous.copy is not None else previous.weight.detach()
-                copy = mapping.accumulate(start, delta)
-                k = mapping.index(copy)
-            else:
-                last = previous.level_plus - previous.level_minus
-                k = mapping.update_index(last, delta, self.rounding, generator)
-        else:
-            k = mapping.index(w)
-            if self.rounding == "accumulate":
-                copy = mapping.clip(w.detach())
+        if previous is not None and previous.level_plus is None:
+            previous = None  # an ideal programmer's state: deploy afresh
+        if previous is not None and previous.level_plus.shape != w.shape:
+            raise ValueError(
+                f"previous state has shape {list(previous.level_plus.shape)}, weights "
+                f"{list(w.shape)}"
+            )
+        k, copy = self._next_index(mapping, w, previous, generator)
         lp, lm = k.clamp(min=0), (-k).clamp(min=0)
         gp = self._program(lp, w.dtype, generator)
         gm = self._program(lm, w.dtype, generator)
-        if previous is not None and previous.level_plus is not None:
+        if previous is None:
+            write = torch.ones_like(lp, dtype=torch.bool)
+        else:  # only cells whose level changed are re-programmed
             write_p, write_m = lp != previous.level_plus, lm != previous.level_minus
             gp = torch.where(write_p, gp, previous.g_plus)
             gm = torch.where(write_m, gm, previous.g_minus)
             write = write_p | write_m
-        else:
-            write = torch.ones_like(lp, dtype=torch.bool)
         value = mapping.to_weight(gp, gm).to(w.dtype)
         weight = w + (value - w).detach()
         return Programmed(weight, gp, gm, lp, lm, write, copy)
+
+    def _next_index(
+        self,
+        mapping: DifferentialMapping,
+        w: torch.Tensor,
+        previous: Programmed | None,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The signed level index of each pair for the requested weights ``w``, and the float
+        copy (``accumulate`` only): nearest to ``w`` at deployment (``previous`` None), else
+        the update ``w - previous.weight`` applied as :attr:`rounding` says."""
+        accumulate = self.rounding == "accumulate"
+        if previous is None:
+            return mapping.index(w), mapping.clip(w.detach()) if accumulate else None
+        delta = (w - previous.weight).detach()
+        if accumulate:
+            start = previous.copy if previous.copy is not None else previous.weight.detach()
+            copy = mapping.accumulate(start, delta)
+            return mapping.index(copy), copy
+        last = previous.level_plus - previous.level_minus
+        rounding = "stochastic" if self.rounding == "stochastic" else "nearest"
+        return mapping.update_index(last, delta, rounding, generator), None
 
     def _program(
         self, level: torch.Tensor, dtype: torch.dtype, generator: torch.Generator | None

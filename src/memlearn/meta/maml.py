@@ -16,6 +16,7 @@ extractor, the FC initialisation and the inner learning rates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -206,13 +207,11 @@ class MetaLearner(nn.Module):
         query_x: torch.Tensor,
         query_y: torch.Tensor,
         steps: int,
-        *,
-        second_order: bool = False,
-        programmer: WeightProgrammer | None = None,
-        weight_max: tuple[float, float] | None = None,
-        generator: torch.Generator | None = None,
+        **options: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One meta-batch: ``support_x [T, S, 1, 28, 28]``, ``query_x [T, Q, 1, 28, 28]``.
+        """One meta-batch: ``support_x [T, S, 1, 28, 28]``, ``query_x [T, Q, 1, 28, 28]``;
+        ``options``: those of :meth:`head_episode` (``second_order``, ``programmer``,
+        ``weight_max``, ``generator``).
 
         Returns the outer loss (mean query cross-entropy after ``steps`` updates, a scalar with
         a graph to every parameter) and the per-task query accuracy ``[T]`` after the last step.
@@ -228,10 +227,7 @@ class MetaLearner(nn.Module):
             feats[t * s :].view(t, q, -1),
             query_y,
             steps,
-            second_order=second_order,
-            programmer=programmer,
-            weight_max=weight_max,
-            generator=generator,
+            **options,
         )
 
     def head_episode(

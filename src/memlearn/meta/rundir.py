@@ -19,6 +19,7 @@ import torch
 from memlearn.errors import CorruptDataError, MemlearnError
 from memlearn.io import atomic_write
 from memlearn.meta.checkpoint import read_torch_file
+from memlearn.meta.config import current_names
 
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
@@ -138,8 +139,8 @@ def saved_config(out: Path) -> dict[str, Any] | None:
     record's (a run killed before its first save), else None."""
     blob = read_state(out)
     if blob is not None:
-        return dict(blob["config"])
+        return current_names(blob["config"])
     first = RunLog(out / LOG_FILE).first()
     if first is not None and first.get("event") == "start":
-        return dict(first["config"])
+        return current_names(first["config"])
     return None

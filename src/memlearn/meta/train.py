@@ -28,7 +28,7 @@ from memlearn.meta.calibration import (
 )
 from memlearn.meta.checkpoint import load_checkpoint
 from memlearn.meta.classifier import make_classifier
-from memlearn.meta.config import TrainConfig
+from memlearn.meta.config import TrainConfig, current_names
 from memlearn.meta.hardware import LevelProgrammer
 from memlearn.meta.maml import MetaLearner
 from memlearn.meta.phases import META_PHASES, end_phase, meta_phase, pretrain, save_model
@@ -111,7 +111,7 @@ def _validation(config: TrainConfig, val: ClassImages) -> Validation:
 def config_differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     """The options in which ``config`` differs from a saved config (options added since it was
     saved take their defaults, which keep the former behaviour)."""
-    stored, current = {**TrainConfig().to_dict(), **saved}, config.to_dict()
+    stored, current = {**TrainConfig().to_dict(), **current_names(saved)}, config.to_dict()
     return sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
 
 

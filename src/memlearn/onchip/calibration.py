@@ -9,7 +9,7 @@ levels: the peak is set by a few outliers.
 ``rule="accuracy"`` (default) chooses, per layer, the ``weight_max`` that maximises the query
 accuracy of :func:`quantised_adapt` – the loop's own policy on a noise-free chip with the chip's
 levels – on *calibration* tasks (from the training alphabets, never the tasks to be learned),
-by :func:`memlearn.crossbar.mapping.search_full_scale` over fractions of the peak.  The
+by :func:`memlearn.crossbar.mapping.search_weight_max` over fractions of the peak.  The
 simulation runs the one inner loop (:func:`memlearn.meta.inner.inner_loop`) with the policy's
 own :meth:`~memlearn.onchip.policies.UpdatePolicy.next_index` and the shared rounding of
 :mod:`memlearn.crossbar.mapping`, so what is calibrated is what runs on the chip (the
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from memlearn.crossbar.mapping import DifferentialMapping, search_full_scale
+from memlearn.crossbar.mapping import DifferentialMapping, search_weight_max
 from memlearn.devices.preset import DevicePreset
 from memlearn.meta.inner import Tasks, inner_loop
 from memlearn.nn.rates import Rates
@@ -38,6 +38,7 @@ from memlearn.onchip.policies import (
     DEFAULT_POLICY,
     POLICIES,
     AccumulatePolicy,
+    LevelUpdate,
     UpdatePolicy,
     make_policy,
 )
@@ -135,7 +136,7 @@ class QuantisedHead:
             ]
             new = self.copies
         self.index = [
-            self.rule.next_index(m, i, wi, n, self.rule.generator)
+            self.rule.next_index(LevelUpdate(m, i, wi, n))
             for m, i, wi, n in zip(self.maps, self.index, read, new, strict=True)
         ]
         for p, i in zip(self.pairs or [], self.index, strict=False):
@@ -175,7 +176,7 @@ def quantised_adapt(
             f"{list(level_samples.shape)}"
         )
     rule = make_policy("verify" if policy == "manhattan" else policy, seed)
-    maps = [DifferentialMapping.from_full_scale(m, levels) for m in weight_max]
+    maps = [DifferentialMapping.from_weight_max(m, levels) for m in weight_max]
     holder = QuantisedHead(maps, head.per_task(weights, tasks.support_x.shape[0]), rule)
     if level_samples is not None:
         draws = torch.Generator().manual_seed(seed + 1)
@@ -224,4 +225,4 @@ def weight_max_for(
         )
         return float(accuracy[:, -1].mean())
 
-    return search_full_scale(score, peaks, start=start)
+    return search_weight_max(score, peaks, start=start)

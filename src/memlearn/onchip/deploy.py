@@ -6,7 +6,8 @@ data or model is loaded) and set it up here: :func:`deploy` loads the checkpoint
 tasks (:func:`sample_tasks`: the same seed gives the same tasks everywhere), builds the chip
 (simulated, or a bench behind ``HOST:PORT``) on the model's layout with spare pairs beside its
 output array and repairs it (:func:`build_chip`), and resolves the full-scale weight
-(:func:`full_scale`).  The :class:`Deployment` it returns owns the chip: use it in ``with``.
+(:func:`deployment_weight_max`).  The :class:`Deployment` it returns owns the chip: use it in
+``with``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch
 from memlearn.devices.programming import STRATEGIES
 from memlearn.nn.rates import Rates
-from memlearn.onchip.loop import AdaptConfig
+from memlearn.onchip.config import AdaptConfig
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
     MAX_SUPPORT_COPIES,
@@ -301,7 +302,7 @@ def _closed_on_error(chip: Chip) -> Iterator[None]:
         raise
 
 
-def full_scale(
+def deployment_weight_max(
     deployment: Deployment, levels: torch.Tensor, source: str | None = None
 ) -> tuple[list[float], str]:
     """The full-scale weight per layer for a chip with ``levels`` (S), and where it came from
@@ -324,7 +325,7 @@ def deploy(config: DeployConfig) -> Deployment:
         d.levels = int(d.level_conductances.numel())
         if config.bench:
             d.preset = d.chip.preset_name
-        d.weight_max, d.weight_max_source = full_scale(d, d.level_conductances)
+        d.weight_max, d.weight_max_source = deployment_weight_max(d, d.level_conductances)
     return d
 
 

@@ -74,6 +74,18 @@ class LayerState:
     copy: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class LevelUpdate:
+    """One layer's update as a level-based policy sees it: the layer's ``mapping``, the signed
+    level ``index`` last programmed, the read-out weights ``w_read`` and the requested weights
+    ``w_new`` (weight units, ``[n_chips, rows, cols]``)."""
+
+    mapping: DifferentialMapping
+    index: torch.Tensor
+    w_read: torch.Tensor
+    w_new: torch.Tensor
+
+
 def find_faults(
     state: LayerState, g_plus: torch.Tensor, g_minus: torch.Tensor, threshold: float
 ) -> None:
@@ -158,17 +170,9 @@ class UpdatePolicy:
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(int(seed))
 
-    def next_index(
-        self,
-        mapping: DifferentialMapping,
-        index: torch.Tensor,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """New signed level index per pair (``[n, rows, cols]`` int64), from the last
-        programmed ``index``, the read-out weights ``w_read`` and the requested weights
-        ``w_new`` (weight units)."""
+    def next_index(self, u: LevelUpdate) -> torch.Tensor:
+        """New signed level index per pair (``[n, rows, cols]`` int64) for the update ``u``;
+        random rounding draws from :attr:`generator`."""
         raise NotImplementedError(f"policy {self.name!r} does not target levels")
 
     def apply(
@@ -179,7 +183,7 @@ class UpdatePolicy:
         w_new: torch.Tensor,
         strategy: str,
     ) -> tuple[ProgramReport, torch.Tensor]:
-        new_index = self.next_index(state.mapping, state.index, w_read, w_new, self.generator)
+        new_index = self.next_index(LevelUpdate(state.mapping, state.index, w_read, w_new))
         return program_targets(chip, state, new_index, strategy)
 
 
@@ -188,15 +192,8 @@ class StochasticPolicy(UpdatePolicy):
 
     name = "stochastic"
 
-    def next_index(
-        self,
-        mapping: DifferentialMapping,
-        index: torch.Tensor,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        return mapping.update_index(index, w_new - w_read, "stochastic", generator)
+    def next_index(self, u: LevelUpdate) -> torch.Tensor:
+        return u.mapping.update_index(u.index, u.w_new - u.w_read, "stochastic", self.generator)
 
 
 class VerifyPolicy(UpdatePolicy):
@@ -204,15 +201,8 @@ class VerifyPolicy(UpdatePolicy):
 
     name = "verify"
 
-    def next_index(
-        self,
-        mapping: DifferentialMapping,
-        index: torch.Tensor,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        return mapping.index(w_new, "nearest")
+    def next_index(self, u: LevelUpdate) -> torch.Tensor:
+        return u.mapping.index(u.w_new, "nearest")
 
 
 class AccumulatePolicy(VerifyPolicy):
@@ -259,16 +249,9 @@ class ThresholdPolicy(UpdatePolicy):
             raise ValueError(f"threshold fraction must be > 0, got {fraction}")
         self.fraction = fraction
 
-    def next_index(
-        self,
-        mapping: DifferentialMapping,
-        index: torch.Tensor,
-        w_read: torch.Tensor,
-        w_new: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        write = (w_new - w_read).abs() > self.fraction * mapping.min_weight_step
-        return torch.where(write, mapping.index(w_new, "nearest"), index)
+    def next_index(self, u: LevelUpdate) -> torch.Tensor:
+        write = (u.w_new - u.w_read).abs() > self.fraction * u.mapping.min_weight_step
+        return torch.where(write, u.mapping.index(u.w_new, "nearest"), u.index)
 
 
 class ManhattanPolicy(UpdatePolicy):

@@ -20,11 +20,13 @@ from torch import nn
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
+from memlearn.meta.hardware import update_rule_name
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
-from memlearn.onchip.loop import AdaptConfig, AdaptResult, adapt_on_chip
+from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.loop import AdaptResult, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 
@@ -80,6 +82,13 @@ def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float] | li
     return stored_rates(lrs, layers)
 
 
+def head_tasks(net: nn.Module, tasks: Any) -> HeadTasks:
+    """A TaskBatch's images as the head sees them: features of the deployed extractor."""
+    sx = task_features(net, tasks.support_x)
+    qx = task_features(net, tasks.query_x)
+    return HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
+
+
 def run_adaptation(
     chip: Chip,
     net: nn.Module,
@@ -89,9 +98,7 @@ def run_adaptation(
 ) -> AdaptResult:
     """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software."""
     config = config or AdaptConfig()
-    sx = task_features(net, tasks.support_x)
-    qx = task_features(net, tasks.query_x)
-    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
+    feats = head_tasks(net, tasks)
     weights = head_weights(net)
     result = adapt_on_chip(chip, feats, weights, inner_lrs, config)
     result.software_accuracy, result.software_loss = head.software_adapt(
@@ -106,29 +113,21 @@ def calibrate_weight_max(
     tasks: Any,
     steps: int,
     levels: torch.Tensor,
-    policy: str = DEFAULT_POLICY,
-    rule: str = "accuracy",
-    margin: float = 1.0,
-    seed: int = 0,
-    start: list[float] | None = None,
-    level_samples: torch.Tensor | None = None,
+    **options: Any,
 ) -> list[float]:
     """Full-scale weight per FC layer, calibrated on ``tasks`` (a TaskBatch from the *training*
-    alphabets, not the tasks to be learned) with the chip's ``levels`` (S), the loop's
-    ``policy`` and the device's measured ``level_samples`` (``[levels, samples]`` S); see
-    :func:`memlearn.onchip.calibration.weight_max_for` for the rules.
+    alphabets, not the tasks to be learned) with the chip's ``levels`` (S); ``options`` (the
+    loop's ``policy``, ``rule``, ``margin``, ``seed``, ``start``, the device's measured
+    ``level_samples``) and the rules are those of
+    :func:`memlearn.onchip.calibration.weight_max_for`.
 
     A scale set from the deployed weights alone can clip the adaptation (a meta-learned output
     layer often starts near zero and grows ten-fold in a few steps); one set by the peak of the
     adaptation is too coarse for a few levels.
     """
-    sx = task_features(net, tasks.support_x)
-    qx = task_features(net, tasks.query_x)
-    feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     return weight_max_for(
-        feats, head_weights(net), inner_lrs, steps, levels, policy, rule, margin, seed, start,
-        level_samples,
-    )  # fmt: skip
+        head_tasks(net, tasks), head_weights(net), inner_lrs, steps, levels, **options
+    )
 
 
 WEIGHT_MAX_SOURCES = ("auto", "checkpoint", "accuracy", "peak")
@@ -148,12 +147,9 @@ def calibration_tasks(
     ``support_copies`` distorted copies of each support image as the adaptation will have
     (:func:`with_copies`).
 
-    The network has learned the training classes: random-class tasks of them are easy (98.7 %
-    with the previous shipped model) and leave too few errors to rank full scales by, while
-    within-alphabet tasks (93 %) rank them as held-out tasks do.  On 512 tasks with the
-    hfo2-mlc level statistics, FC1 full scales 0.1 … 0.55 scored 92.2, 93.2, 93.3, 93.3, 93.0,
-    92.6, 92.3, 91.5 % (three draws each within ±0.1), peaking where held-out val tasks peak;
-    on random-class tasks they spread over 98.2-98.8 % with draw-to-draw noise of ±0.15.
+    The network has learned the training classes: random-class tasks of them are easy and
+    leave too few errors to rank full scales by, while within-alphabet tasks rank them as
+    held-out tasks do (README, "On-chip adaptation", for the measurements).
     """
     from memlearn.data import TaskSampler, load_split
 
@@ -210,10 +206,7 @@ def resolve_weight_max(
     rule starting from the checkpoint's ``weight_max`` when it has one (kept unless a candidate
     does better on the calibration tasks).  The checkpoint's value comes first because training
     calibrated it on the device model before the hardware-aware phase, and that phase adapted
-    the head to it: with the previous shipped model (64-channel third conv block) and 1,000
-    tasks on 1,000 chips, the checkpoint's [0.20, 0.38] learns 96.15 %, a fresh device-aware
-    search (FC1 0.23, FC2 0.28) 96.03 %, and the former noise-free search on random-class
-    training tasks (FC1 0.36, FC2 1.07) 93.85 %.
+    the head to it (README, "On-chip adaptation", for the measurements).
     """
     if source not in WEIGHT_MAX_SOURCES:
         raise ValueError(
@@ -239,7 +232,7 @@ def resolve_weight_max(
     if rule == "accuracy" and preset is not None and strategy is not None:
         samples = device_level_samples(preset, strategy, levels, seed=seed)
     values = calibrate_weight_max(
-        net, inner_lrs, calib, steps, levels, policy, rule, seed=seed, start=start,
+        net, inner_lrs, calib, steps, levels, policy=policy, rule=rule, seed=seed, start=start,
         level_samples=samples,
     )  # fmt: skip
     where = f"{rule} rule on {tasks} within-alphabet training tasks"
@@ -248,15 +241,6 @@ def resolve_weight_max(
     if start is not None:
         where += ", " + ("kept the checkpoint's" if values == start else "from the checkpoint's")
     return values, where
-
-
-# The update rule hardware-aware training simulates for each loop policy (a checkpoint without
-# one was trained with "stochastic").
-TRAINING_RULE_OF_POLICY = {
-    "stochastic": "stochastic",
-    "accumulate": "accumulate",
-    "verify": "nearest",
-}
 
 
 def calibrated_for(
@@ -276,7 +260,9 @@ def calibrated_for(
         and device.get("preset") == preset
         and device.get("strategy") == strategy
         and device.get("levels") == int(levels.numel())
-        and device.get("update_rule", "stochastic") == TRAINING_RULE_OF_POLICY.get(policy)
+        # hardware-aware training simulates the loop's policy of the same name (a checkpoint
+        # without one was trained with "stochastic")
+        and update_rule_name(device.get("update_rule", "stochastic")) == policy
     )
 
 
