@@ -12,7 +12,7 @@ from memlearn.errors import MemlearnError
 from memlearn.snn import energy
 from memlearn.snn.evaluate import EvalConfig, chip_synapses, ideal_synapses
 from memlearn.snn.model import downscale, tanh_decision
-from memlearn.snn.neuron import NeuronConfig, NeuronState, integrate_and_fire
+from memlearn.snn.neuron import V_RAIL, NeuronConfig, NeuronState, integrate_and_fire
 from memlearn.snn.simulate import run
 from memlearn.snn.synapses import SynapseArray
 from memlearn.snn.train import load_checkpoint
@@ -64,12 +64,15 @@ def test_refractory_integrates_without_spiking() -> None:
     st = NeuronState.zeros(1, 1, 1)
     st.refractory.fill_(2)
     on = torch.ones(1, 1, dtype=torch.bool)
-    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.7), on, 0.5, 2)
-    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.7)
-    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.1), on, 0.5, 2)
-    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.8)
-    pos, _ = integrate_and_fire(st, torch.zeros(1, 1, 1), on, 0.5, 2)  # refractory over
-    assert bool(pos.all()) and float(st.v) == pytest.approx(0.3)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.3), on, 0.25, 2)
+    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.3)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.1), on, 0.25, 2)
+    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.4)
+    pos, _ = integrate_and_fire(st, torch.zeros(1, 1, 1), on, 0.25, 2)  # refractory over
+    assert bool(pos.all()) and float(st.v) == pytest.approx(0.15)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 5.0), on, 0.25, 2)
+    assert float(st.v) == pytest.approx(V_RAIL)  # clipped at the rail, refractory again
+    assert not bool(pos.any())
 
 
 def test_zero_input_zero_events_and_energy() -> None:

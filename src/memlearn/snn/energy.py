@@ -31,10 +31,9 @@ from __future__ import annotations
 import torch
 
 from memlearn.snn.model import CLASSES, INPUTS
-from memlearn.snn.neuron import INJECTOR_GAIN
+from memlearn.snn.neuron import INJECTOR_GAIN, VDD
 from memlearn.snn.synapses import CELLS_PER_SYNAPSE
 
-VDD = 1.2  # [E] 130 nm core supply
 E_COMPARE = 50e-15  # [E] one dynamic comparator decision in 130 nm (tens of fJ)
 E_SPIKE = 0.5e-12  # [E] spike pulse generation and output routing per output spike
 C_WORD_LINE = 120e-15  # [E] word line of 80 1T1R gates (~1 fF each) plus wire (~40 fF)

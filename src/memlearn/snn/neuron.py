@@ -7,7 +7,8 @@ neuron's ``C_MEM`` = 200 fF MOM capacitor, so one event moves the membrane by
 ``INJECTOR_GAIN * v_read * read_pulse_s * (G+ - G-) / C_MEM`` volts.  Two comparators at
 ``±threshold`` emit positive / negative output spikes; a spike removes ``threshold`` from the
 membrane [E] (charge-removal reset) and starts a refractory period ``refractory_s`` during which
-the neuron keeps integrating but cannot spike [P].  No leak [E] (a MOM capacitor with the
+the neuron keeps integrating but cannot spike [P].  The membrane clips at the rails, ±``V_RAIL``
+around its rest level [E].  No leak [E] (a MOM capacitor with the
 injector off holds its charge over the ~100 µs of a classification).  The threshold is a design
 choice [E]: ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS
 cells), so a ±4 stimulation produces a spike [P] despite the LRS spread.
@@ -36,6 +37,8 @@ from memlearn.errors import MemlearnError
 
 C_MEM = 200e-15  # [P] SPIRIT neuron: 200 fF MOM capacitor
 INJECTOR_GAIN = 1.0 / 64.0  # [E] current-mirror copy ratio: a ±4 event moves the membrane ~0.3 V
+VDD = 1.2  # [E] 130 nm core supply
+V_RAIL = VDD / 2  # [E] the membrane swings ±VDD/2 around its mid-rail rest level and clips there
 THRESHOLD_FRACTION = 0.875  # [E] comparator threshold / nominal ±4 step (a ±4 input must spike)
 DELTA_S = 10  # [P] published operating point "ΔS = 10" (reading: see module docstring)
 
@@ -110,7 +113,7 @@ def integrate_and_fire(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Add ``dv`` (V) to active neurons, fire where allowed; returns ``(pos, neg)`` spikes."""
     act = active[..., None]
-    st.v += torch.where(act, dv, 0.0)
+    st.v = (st.v + torch.where(act, dv, 0.0)).clamp(-V_RAIL, V_RAIL)
     free = (st.refractory == 0) & act
     pos = (st.v >= theta) & free
     neg = (st.v <= -theta) & free

@@ -101,3 +101,24 @@ def run(
     last = final_decision(st, syn.theta)
     out.decision[alive] = torch.where(active, last, out.decision[alive])
     return SpikeRun(*(t.T.contiguous() for t in vars(out).values()))
+
+
+def trace(
+    x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """One image ``x [144]`` on chip 0 of ``syn``, recorded step by step until the decision:
+    ``v`` (V, ``[T, 10]``), ``pos`` / ``neg`` output spikes and ``inputs`` (``[T, 144]``)."""
+    x = check_inputs(x.view(1, -1))
+    cfg.check()
+    st = NeuronState.zeros(1, 1, CLASSES)
+    on = torch.ones(1, 1, dtype=torch.bool)
+    rec: dict[str, list[torch.Tensor]] = {"v": [], "pos": [], "neg": [], "inputs": []}
+    for _ in range(cfg.steps):
+        s = input_spikes(x, cfg, gen)
+        dv = (s @ syn.dv[0]).view(1, 1, CLASSES)
+        pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps)
+        for key, value in (("v", st.v), ("pos", pos), ("neg", neg), ("inputs", s)):
+            rec[key].append(value.reshape(-1).clone())
+        if float(leader_margin(st)[1]) >= cfg.delta_s:
+            break
+    return {k: torch.stack(v) for k, v in rec.items()}
