@@ -144,3 +144,13 @@ def test_evaluate_cli_json(shared_data) -> None:
     assert out["synaptic_events_per_image"] == pytest.approx(10 * out["input_spikes_per_image"])
     bad = CliRunner().invoke(app, ["snn", "evaluate", "--chips", "0"])
     assert bad.exit_code == 2 and "chips" in bad.output
+
+
+def test_hidden_net_shapes_and_errors() -> None:
+    from memlearn.snn.hidden import HiddenNet
+
+    net = HiddenNet(8, generator=_gen())
+    out = net(torch.rand(5, 144, generator=_gen()))
+    assert out.shape == (5, 10) and bool((out.abs() <= 1).all())
+    with pytest.raises(MemlearnError, match="hidden"):
+        HiddenNet(0)

@@ -97,5 +97,25 @@ def evaluate(
         typer.echo(json.dumps(out, indent=2))
 
 
+@app.command()
+def hidden(
+    hidden: int = typer.Option(32, help="Hidden neurons H of the 144-H-10 network."),
+    epochs: int = typer.Option(8, help="Passes over the 60,000 training images."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Ideal accuracy of a 144-H-10 network with the chip's integer weights and tanh neurons."""
+    with user_errors():
+        from memlearn.data.mnist import load_mnist
+        from memlearn.snn.hidden import HiddenNet, train_hidden
+        from memlearn.snn.train import TrainConfig
+
+        cfg = TrainConfig(epochs=epochs, seed=seed).check()
+        HiddenNet(hidden)  # checks H before loading data
+        _threads()
+        out = train_hidden(load_mnist("train"), load_mnist("test"), hidden, cfg)
+        typer.echo(json.dumps(out) if as_json else json.dumps(out, indent=2))
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="snn", help=HELP)
