@@ -108,7 +108,7 @@ def evaluate(w, float_w, x, labels, cfg: EvalConfig, progress=None) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     arr = SynapseArray(cfg.preset, cfg.chips, w, strategy=cfg.strategy, generator=gen)
     arr.advance(cfg.hours * 3600.0)
-    flips = arr.disturb(cfg.reads, gen)
+    flips = arr.disturb(cfg.reads, torch.Generator().manual_seed(cfg.seed + 1))
     v = arr.preset.values
     res = run(x, chip_synapses(arr, cfg.read_noise), cfg.neuron, gen, progress)
     out = summarise(res, labels, v["v_read"], v["read_pulse_s"])

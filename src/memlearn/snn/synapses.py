@@ -100,18 +100,22 @@ class SynapseArray:
         if seconds > 0:
             self.array.advance(seconds)
 
-    def disturb(self, reads: float, generator: torch.Generator) -> torch.Tensor:
-        """Apply ``reads`` read pulses per cell (SET disturb of HRS cells); flips per chip."""
+    def disturb(
+        self, reads: float, generator: torch.Generator, volts: float | None = None
+    ) -> torch.Tensor:
+        """Apply ``reads`` read pulses per cell at ``volts`` (default: the preset's ``v_read``;
+        SET disturb of HRS cells); returns the flipped cells per chip."""
         if reads < 0 or not math.isfinite(reads):
             raise MemlearnError(f"reads must be a finite number >= 0, got {reads}")
         self.reads += reads
         if reads == 0:
             return torch.zeros(self.n_chips, dtype=torch.float64)
         v = self.preset.values
+        volts = v["v_read"] if volts is None else float(volts)
+        if not 0 <= volts <= v["v_set"]:
+            raise MemlearnError(f"read volts must be in [0, v_set = {v['v_set']}] V, got {volts}")
         rate = (
-            v["read_pulse_s"]
-            / v["set_pulse_s"]
-            * math.exp((v["v_read"] - v["v_set"]) / DISTURB_V_ACCEL)
+            v["read_pulse_s"] / v["set_pulse_s"] * math.exp((volts - v["v_set"]) / DISTURB_V_ACCEL)
         )
         p = -math.expm1(-reads * rate)
         cells = self.array.cells
