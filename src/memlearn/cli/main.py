@@ -62,6 +62,10 @@ def _register() -> None:
 
     meta_cli.register(app)
 
+    from memlearn.cli import snn as snn_cli
+
+    snn_cli.register(app)
+
     from memlearn.cli import reproduce as reproduce_cli
 
     reproduce_cli.register(app)

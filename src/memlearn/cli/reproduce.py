@@ -150,7 +150,8 @@ def reproduce_cmd(
     levels); window (2: memory window x levels, heatmap); strategies (3: the write strategies'
     histograms, level errors, pulses, energy, accuracy); retention (4: before/after a bake,
     iterative SET vs hybrid); curves (5: learning curves over 16 task sets on 16 chips, with
-    ideal software); energy (6: energy and writes per adaptation vs levels and strategy).
+    ideal software); energy (6: energy and writes per adaptation vs levels and strategy);
+    spirit (7: the SPIRIT spiking chip on SLC cells vs window, spread, time and reads).
     """
     import torch
 

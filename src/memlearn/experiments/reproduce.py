@@ -34,6 +34,7 @@ from memlearn.experiments.overlap import overlap_study
 from memlearn.experiments.provenance import provenance, write_json
 from memlearn.experiments.report import StudyOutcome, write_report
 from memlearn.experiments.retention import retention_study
+from memlearn.experiments.spirit import spirit_study
 from memlearn.experiments.strategies import strategies_study
 from memlearn.experiments.sweep import BACKENDS, ray_session
 from memlearn.experiments.window import window_study
@@ -49,6 +50,7 @@ STUDIES: dict[str, StudyFn] = {
     "retention": retention_study,
     "curves": curves_study,
     "energy": energy_study,
+    "spirit": spirit_study,
 }
 assert tuple(STUDIES) == STUDY_NAMES
 
@@ -70,6 +72,7 @@ FULL: dict[str, dict[str, Any]] = {
     "retention": {"cells": 2000, "tasks": 256},
     "curves": {"task_sets": 16},
     "energy": {"levels": (2, 4, 8, 16), "tasks": 64},
+    "spirit": {"chips": 20, "images": 2000},
 }
 MARKER = "memlearn-reproduce"  # run.json "kind": what may be replaced at out_dir
 

@@ -1,0 +1,121 @@
+"""``memlearn snn train`` and ``memlearn snn evaluate``: the SPIRIT spiking layer on SLC RRAM."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from memlearn.cli.errors import user_errors
+
+HELP = "SPIRIT spiking inference on single-level RRAM (train the layer, evaluate on chips)."
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
+
+
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@app.command()
+def train(
+    out: Path = typer.Option(None, help="Checkpoint .pt to write (default: the shipped one)."),
+    epochs: int = typer.Option(8, help="Passes over the 60,000 training images."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Train the 144 -> 10 layer (integer weights -4..+4, tanh neurons) and its float twin."""
+    with user_errors():
+        from tqdm import tqdm
+
+        from memlearn.data.mnist import load_mnist
+        from memlearn.snn.train import CHECKPOINT, TrainConfig, save_checkpoint, train_layer
+
+        cfg = TrainConfig(epochs=epochs, seed=seed).check()
+        _threads()
+        train_set, test_set = load_mnist("train"), load_mnist("test")
+        bar = tqdm(total=2 * epochs, desc="snn train", disable=as_json)
+        result = train_layer(train_set, test_set, cfg, progress=lambda: bar.update())
+        bar.close()
+        path = out or CHECKPOINT
+        command = "memlearn snn train" + (" " + shlex.join(sys.argv[3:]) if sys.argv[3:] else "")
+        save_checkpoint(result, path, command)
+        metrics = json.loads(path.with_suffix(".json").read_text())
+        metrics["checkpoint"] = str(path)
+        typer.echo(json.dumps(metrics) if as_json else json.dumps(metrics, indent=2))
+
+
+@app.command()
+def evaluate(
+    chips: int = typer.Option(100, help="Simulated chips (each with its own cells)."),
+    images: int = typer.Option(10_000, help="MNIST test images (the first M)."),
+    preset: str = typer.Option("oxram-slc", help="Device preset of the cells."),
+    strategy: str = typer.Option("single-set", help="Write strategy (single-set: no verify)."),
+    hours: float = typer.Option(1.0, help="Time between programming and inference (h)."),
+    reads: float = typer.Option(0.0, help="Read pulses per cell before inference (disturb)."),
+    delta_s: int = typer.Option(10, "--delta-s", help="ΔS: stop when the leader is ahead by ΔS."),
+    seed: int = typer.Option(0, help="Random seed."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint (default: the shipped one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+) -> None:
+    """Program the layer into SLC cells of CHIPS chips and classify IMAGES test images."""
+    with user_errors():
+        from tqdm import tqdm
+
+        from memlearn.data.mnist import MNIST_COUNTS, load_mnist
+        from memlearn.errors import MemlearnError
+        from memlearn.experiments.provenance import provenance
+        from memlearn.snn.evaluate import EvalConfig
+        from memlearn.snn.evaluate import evaluate as run_eval
+        from memlearn.snn.model import downscale
+        from memlearn.snn.neuron import NeuronConfig
+        from memlearn.snn.train import load_checkpoint
+
+        if not 1 <= images <= MNIST_COUNTS["test"]:
+            raise MemlearnError(f"--images must be in 1..10000, got {images}")
+        cfg = EvalConfig(
+            chips=chips, preset=preset, strategy=strategy, hours=hours, reads=reads, seed=seed,
+            neuron=NeuronConfig(delta_s=delta_s),
+        ).check()  # fmt: skip
+        w, float_w = load_checkpoint(checkpoint)
+        _threads()
+        test = load_mnist("test")
+        x, y = downscale(test.images[:images]), test.labels[:images]
+        bar = tqdm(total=cfg.neuron.steps, desc="time steps", disable=as_json)
+        out = run_eval(w, float_w, x, y, cfg, progress=lambda _: bar.update())
+        bar.close()
+        out["images"] = images
+        out.update(provenance(out.pop("config")))
+        if as_json:
+            typer.echo(json.dumps(out))
+            return
+        out.pop("accuracy_per_chip")
+        typer.echo(json.dumps(out, indent=2))
+
+
+@app.command()
+def hidden(
+    hidden: int = typer.Option(32, help="Hidden neurons H of the 144-H-10 network."),
+    epochs: int = typer.Option(8, help="Passes over the 60,000 training images."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Ideal accuracy of a 144-H-10 network with the chip's integer weights and tanh neurons."""
+    with user_errors():
+        from memlearn.data.mnist import load_mnist
+        from memlearn.snn.hidden import HiddenNet, train_hidden
+        from memlearn.snn.train import TrainConfig
+
+        cfg = TrainConfig(epochs=epochs, seed=seed).check()
+        HiddenNet(hidden)  # checks H before loading data
+        _threads()
+        out = train_hidden(load_mnist("train"), load_mnist("test"), hidden, cfg)
+        typer.echo(json.dumps(out) if as_json else json.dumps(out, indent=2))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="snn", help=HELP)

@@ -1,0 +1,137 @@
+"""SPIRIT's analog integrate-and-fire neurons and rate-coded inputs, simulated in time steps.
+
+Circuit (Valentian et al., IEDM 2019 [P] unless marked): each input spike is one read pulse
+(``read_pulse_s`` at ``v_read`` <= 100 mV) on its row; the summed positive and negative cell
+currents of each synapse are copied by a current injector (gain ``INJECTOR_GAIN``) onto the
+neuron's ``C_MEM`` = 200 fF MOM capacitor, so one event moves the membrane by
+``INJECTOR_GAIN * v_read * read_pulse_s * (G+ - G-) / C_MEM`` volts.  Two comparators at
+``±threshold`` emit positive / negative output spikes; a spike removes ``threshold`` from the
+membrane [E] (charge-removal reset) and starts a refractory period ``refractory_s`` during which
+the neuron keeps integrating but cannot spike [P].  The membrane clips at the rails, ±``V_RAIL``
+around its rest level [E].  No leak [E] (a MOM capacitor with the
+injector off holds its charge over the ~100 µs of a classification).  The threshold is a design
+choice [E]: ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS
+cells), so a ±4 stimulation produces a spike [P] despite the LRS spread.
+
+Inputs: each of the 144 pixels fires Bernoulli spikes per time step ``dt_s`` with probability
+``intensity * rate_hz * dt_s`` (rate coding of the intensity [P]); the same spike trains are
+replayed to every chip.  The event order inside one step does not matter for the integration;
+only the comparators sample once per step (fine steps: event by event).
+
+Decision ``delta_s`` (ΔS): a classification stops as soon as the output neuron with the most
+spikes (positive minus negative) leads the second by ``delta_s`` spikes, and that neuron is the
+answer; otherwise the leader at ``t_max_s`` (ties by membrane potential).  SPIRIT quotes 136 input
+spikes per image "for ΔS = 10" [P]; the search of the public record found only the abstract, so
+this reading (a stopping criterion on the output spike-count difference, which makes the input
+spike count per image a result) is the one best supported by that figure [I]; ``delta_s`` is a
+parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from memlearn.errors import MemlearnError
+
+C_MEM = 200e-15  # [P] SPIRIT neuron: 200 fF MOM capacitor
+INJECTOR_GAIN = 1.0 / 64.0  # [E] current-mirror copy ratio: a ±4 event moves the membrane ~0.3 V
+VDD = 1.2  # [E] 130 nm core supply
+V_RAIL = VDD / 2  # [E] the membrane swings ±VDD/2 around its mid-rail rest level and clips there
+THRESHOLD_FRACTION = 0.875  # [E] comparator threshold / nominal ±4 step (a ±4 input must spike)
+DELTA_S = 10  # [P] published operating point "ΔS = 10" (reading: see module docstring)
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """Timing of the simulation and the decision (s, Hz, spikes)."""
+
+    dt_s: float = 1e-6  # [E] time step: 1 µs (at most ~0.1 input spike per pixel per step)
+    rate_hz: float = 100e3  # [E] input rate of a white pixel (SPI-fed event generator)
+    refractory_s: float = 2e-6  # [E] refractory period: two time steps
+    delta_s: int = DELTA_S
+    t_max_s: float = 1e-3  # [E] longest presentation of one image
+
+    def check(self) -> NeuronConfig:
+        for name in ("dt_s", "rate_hz", "t_max_s"):
+            if not getattr(self, name) > 0:
+                raise MemlearnError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.refractory_s < 0:
+            raise MemlearnError(f"refractory_s must be >= 0 s, got {self.refractory_s}")
+        if self.rate_hz * self.dt_s > 1:
+            raise MemlearnError(
+                f"rate_hz * dt_s must be <= 1 (one spike per pixel per step), got "
+                f"{self.rate_hz * self.dt_s:g}"
+            )
+        if isinstance(self.delta_s, bool) or not isinstance(self.delta_s, int) or self.delta_s < 1:
+            raise MemlearnError(f"delta_s must be an integer >= 1, got {self.delta_s!r}")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return max(1, round(self.t_max_s / self.dt_s))
+
+    @property
+    def refractory_steps(self) -> int:
+        return round(self.refractory_s / self.dt_s)
+
+
+def membrane_step(v_read: float, pulse_s: float) -> float:
+    """Membrane volts per siemens of net synaptic conductance for one input spike."""
+    return INJECTOR_GAIN * v_read * pulse_s / C_MEM
+
+
+def threshold(v_read: float, pulse_s: float, g_min: float, g_max: float) -> float:
+    """Comparator threshold (V): ``THRESHOLD_FRACTION`` of a nominal ±4 event's step."""
+    return THRESHOLD_FRACTION * 4 * (g_max - g_min) * membrane_step(v_read, pulse_s)
+
+
+def input_spikes(x: torch.Tensor, cfg: NeuronConfig, gen: torch.Generator) -> torch.Tensor:
+    """One time step of rate-coded input spikes ``[N, 144]`` (float 0/1) of intensities ``x``."""
+    p = x * (cfg.rate_hz * cfg.dt_s)
+    return (torch.rand(x.shape, generator=gen) < p).float()
+
+
+@dataclass
+class NeuronState:
+    """Membranes (V), refractory steps left and spike counts, each ``[N, n_chips, 10]``."""
+
+    v: torch.Tensor
+    refractory: torch.Tensor
+    pos: torch.Tensor
+    neg: torch.Tensor
+
+    @classmethod
+    def zeros(cls, n: int, chips: int, neurons: int) -> NeuronState:
+        z = torch.zeros(n, chips, neurons)
+        return cls(z.clone(), torch.zeros_like(z, dtype=torch.int32), z.clone(), z.clone())
+
+
+def integrate_and_fire(
+    st: NeuronState, dv: torch.Tensor, active: torch.Tensor, theta: float, refr: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add ``dv`` (V) to active neurons, fire where allowed; returns ``(pos, neg)`` spikes."""
+    act = active[..., None]
+    st.v = (st.v + torch.where(act, dv, 0.0)).clamp(-V_RAIL, V_RAIL)
+    free = (st.refractory == 0) & act
+    pos = (st.v >= theta) & free
+    neg = (st.v <= -theta) & free
+    st.v -= theta * (pos.float() - neg.float())
+    fired = pos | neg
+    st.refractory = torch.where(fired, refr, (st.refractory - act.int()).clamp(min=0))
+    st.pos += pos.float()
+    st.neg += neg.float()
+    return pos, neg
+
+
+def leader_margin(st: NeuronState) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(leading neuron, its lead in spikes over the second)``, each ``[N, n_chips]``."""
+    score = st.pos - st.neg
+    top = score.topk(2, dim=-1)
+    return top.indices[..., 0], top.values[..., 0] - top.values[..., 1]
+
+
+def final_decision(st: NeuronState, theta: float) -> torch.Tensor:
+    """Leader by spike count, ties broken by the membrane potential, ``[N, n_chips]``."""
+    return (st.pos - st.neg + 0.5 * (st.v / theta).clamp(-0.999, 0.999)).argmax(dim=-1)

@@ -1,0 +1,124 @@
+"""The spiking layer run in time steps, vectorised over images and chips.
+
+``run`` takes intensities ``[N, 144]`` and per-chip synapses (net conductance ``[n_chips, 144,
+10]``, the read conductance of every row's 80 cells ``[n_chips, 144]``, optionally the read-noise
+variance of each synapse) and returns per (chip, image) the decision, the input spikes and the
+output spikes until the decision, and the summed conductance of the cells read (S, for the
+energy ledger).  Loops run over time steps only; finished images leave the working set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from memlearn.snn.model import CLASSES, INPUTS, check_inputs
+from memlearn.snn.neuron import (
+    NeuronConfig,
+    NeuronState,
+    final_decision,
+    input_spikes,
+    integrate_and_fire,
+    leader_margin,
+)
+
+
+@dataclass
+class SpikeRun:
+    """Per (chip, image) results, each ``[n_chips, N]``: ``decision`` (class), ``input_spikes``,
+    ``output_spikes`` (positive + negative), ``g_read`` (S summed over every cell read),
+    ``stopped`` (the ΔS criterion was met before ``t_max_s``), ``steps`` (time steps used)."""
+
+    decision: torch.Tensor
+    input_spikes: torch.Tensor
+    output_spikes: torch.Tensor
+    g_read: torch.Tensor
+    stopped: torch.Tensor
+    steps: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Synapses:
+    """What the simulation needs of the cells: ``dv`` (V per input spike, ``[n, 144, 10]``),
+    ``g_row`` (S, all 80 cells of a row, ``[n, 144]``), ``dv_var`` (V^2 read-noise variance of
+    ``dv`` per event, ``[n, 144, 10]``, or ``None``), ``theta`` (comparator threshold, V)."""
+
+    dv: torch.Tensor
+    g_row: torch.Tensor
+    dv_var: torch.Tensor | None
+    theta: float
+
+
+def run(
+    x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator, progress=None
+) -> SpikeRun:
+    """Classify ``x [N, 144]`` on every chip of ``syn``; see the module docstring."""
+    x = check_inputs(x)
+    cfg.check()
+    n, chips = x.shape[0], syn.dv.shape[0]
+    k_flat = syn.dv.permute(1, 0, 2).reshape(INPUTS, chips * CLASSES)
+    var_flat = None
+    if syn.dv_var is not None:
+        var_flat = syn.dv_var.permute(1, 0, 2).reshape(INPUTS, chips * CLASSES)
+    out = SpikeRun(
+        decision=torch.zeros(n, chips, dtype=torch.long),
+        input_spikes=torch.zeros(n, chips),
+        output_spikes=torch.zeros(n, chips),
+        g_read=torch.zeros(n, chips, dtype=torch.float64),
+        stopped=torch.zeros(n, chips, dtype=torch.bool),
+        steps=torch.zeros(n, chips),
+    )
+    alive = torch.arange(n)
+    st = NeuronState.zeros(n, chips, CLASSES)
+    active = torch.ones(n, chips, dtype=torch.bool)
+    for step in range(cfg.steps):
+        s = input_spikes(x[alive], cfg, gen)
+        dv = (s @ k_flat).view(-1, chips, CLASSES)
+        if var_flat is not None:
+            sigma = (s @ var_flat).clamp(min=0).sqrt().view(-1, chips, CLASSES)
+            dv = dv + sigma * torch.randn(dv.shape, generator=gen)
+        act = active.float()
+        out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
+        out.g_read[alive] += (s.double() @ syn.g_row.double().T) * act.double()
+        out.steps[alive] += act
+        pos, neg = integrate_and_fire(st, dv, active, syn.theta, cfg.refractory_steps)
+        out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
+        leader, lead = leader_margin(st)
+        done = active & (lead >= cfg.delta_s)
+        out.decision[alive] = torch.where(done, leader, out.decision[alive])
+        out.stopped[alive] |= done
+        active &= ~done
+        if progress is not None:
+            progress(step)
+        if not bool(active.any()):
+            break
+        if step % 8 == 7:
+            keep = active.any(dim=1)
+            if not bool(keep.all()):
+                alive, active = alive[keep], active[keep]
+                st = NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
+    last = final_decision(st, syn.theta)
+    out.decision[alive] = torch.where(active, last, out.decision[alive])
+    return SpikeRun(*(t.T.contiguous() for t in vars(out).values()))
+
+
+def trace(
+    x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """One image ``x [144]`` on chip 0 of ``syn``, recorded step by step until the decision:
+    ``v`` (V, ``[T, 10]``), ``pos`` / ``neg`` output spikes and ``inputs`` (``[T, 144]``)."""
+    x = check_inputs(x.view(1, -1))
+    cfg.check()
+    st = NeuronState.zeros(1, 1, CLASSES)
+    on = torch.ones(1, 1, dtype=torch.bool)
+    rec: dict[str, list[torch.Tensor]] = {"v": [], "pos": [], "neg": [], "inputs": []}
+    for _ in range(cfg.steps):
+        s = input_spikes(x, cfg, gen)
+        dv = (s @ syn.dv[0]).view(1, 1, CLASSES)
+        pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps)
+        for key, value in (("v", st.v), ("pos", pos), ("neg", neg), ("inputs", s)):
+            rec[key].append(value.reshape(-1).clone())
+        if float(leader_margin(st)[1]) >= cfg.delta_s:
+            break
+    return {k: torch.stack(v) for k, v in rec.items()}

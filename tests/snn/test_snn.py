@@ -1,0 +1,156 @@
+"""SPIRIT spiking layer: event conservation, neuron behaviour, energy, errors, agreement."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from memlearn.errors import MemlearnError
+from memlearn.snn import energy
+from memlearn.snn.evaluate import EvalConfig, chip_synapses, ideal_synapses
+from memlearn.snn.model import downscale, tanh_decision
+from memlearn.snn.neuron import V_RAIL, NeuronConfig, NeuronState, integrate_and_fire
+from memlearn.snn.simulate import run
+from memlearn.snn.synapses import SynapseArray
+from memlearn.snn.train import load_checkpoint
+
+PRESET = "oxram-slc"
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_event_counts_conserved() -> None:
+    w = torch.full((144, 10), 2, dtype=torch.long)
+    syn = ideal_synapses(PRESET, w)
+    x = torch.rand(50, 144, generator=_gen())
+    res = run(x, syn, NeuronConfig(t_max_s=50e-6), _gen(1))
+    spikes = res.input_spikes.double()
+    assert float(spikes.sum()) > 0
+    # every input spike reads one row: the same conductance on every row here
+    assert torch.allclose(res.g_read, spikes * float(syn.g_row[0, 0]), rtol=1e-9)
+    assert torch.equal(energy.synaptic_events(spikes), spikes * 10)
+    assert torch.equal(energy.cell_reads(spikes), spikes * 80)
+
+
+def test_plus_minus_four_always_spike() -> None:
+    w = torch.zeros(144, 10, dtype=torch.long)
+    w[0, 0], w[0, 1] = 4, -4
+    syn = ideal_synapses(PRESET, w)
+    st = NeuronState.zeros(1, 1, 10)
+    s = torch.zeros(1, 144)
+    s[0, 0] = 1.0
+    dv = (s @ syn.dv[0]).view(1, 1, 10)
+    pos, neg = integrate_and_fire(st, dv, torch.ones(1, 1, dtype=torch.bool), syn.theta, 2)
+    assert bool(pos[0, 0, 0]) and bool(neg[0, 0, 1])
+    assert int(pos.sum()) == 1 and int(neg.sum()) == 1
+    # programmed chips: one event on a +4 synapse whose 4 positive cells all are in LRS spikes
+    w_all = torch.full((144, 10), 4, dtype=torch.long)
+    arr = SynapseArray(PRESET, 2, w_all, strategy="hybrid", generator=_gen())
+
+    chip = chip_synapses(arr, read_noise=False)
+    g_min, g_max = arr.preset.window
+    g = arr.cells()
+    healthy = ((g[..., :4] > (g_min * g_max) ** 0.5).all(-1)) & (g[..., 4:] < 2 * g_min).all(-1)
+    assert float(healthy.double().mean()) > 0.9
+    assert bool((chip.dv[healthy] >= chip.theta).all())
+
+
+def test_refractory_integrates_without_spiking() -> None:
+    st = NeuronState.zeros(1, 1, 1)
+    st.refractory.fill_(2)
+    on = torch.ones(1, 1, dtype=torch.bool)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.3), on, 0.25, 2)
+    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.3)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 0.1), on, 0.25, 2)
+    assert not bool(pos.any()) and float(st.v) == pytest.approx(0.4)
+    pos, _ = integrate_and_fire(st, torch.zeros(1, 1, 1), on, 0.25, 2)  # refractory over
+    assert bool(pos.all()) and float(st.v) == pytest.approx(0.15)
+    pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 5.0), on, 0.25, 2)
+    assert float(st.v) == pytest.approx(V_RAIL)  # clipped at the rail, refractory again
+    assert not bool(pos.any())
+
+
+def test_zero_input_zero_events_and_energy() -> None:
+    w = torch.randint(-4, 5, (144, 10), generator=_gen())
+    arr = SynapseArray(PRESET, 2, w, generator=_gen())
+
+    res = run(torch.zeros(5, 144), chip_synapses(arr, True), NeuronConfig(t_max_s=20e-6), _gen())
+    assert float(res.input_spikes.sum()) == 0 and float(res.output_spikes.sum()) == 0
+    lines = energy.breakdown(res.input_spikes, res.output_spikes, res.g_read, 0.1, 1e-7)
+    assert all(float(v.abs().sum()) == 0 for v in lines.values())
+
+
+def test_bad_inputs_are_refused() -> None:
+    w_bad = torch.full((144, 10), 5, dtype=torch.long)
+    with pytest.raises(MemlearnError, match="-4..\\+4"):
+        SynapseArray(PRESET, 1, w_bad, generator=_gen())
+    with pytest.raises(MemlearnError, match="unknown preset"):
+        EvalConfig(preset="nope").check()
+    with pytest.raises(MemlearnError, match="chips"):
+        EvalConfig(chips=0).check()
+    with pytest.raises(MemlearnError, match="28, 28"):
+        downscale(torch.zeros(3, 12, 12))
+    with pytest.raises(MemlearnError, match="144"):
+        run(torch.zeros(3, 100), ideal_synapses(PRESET, w_bad.clamp(-4, 4)), NeuronConfig(), _gen())
+    with pytest.raises(MemlearnError, match="delta_s"):
+        NeuronConfig(delta_s=0).check()
+
+
+def test_read_disturb_negligible_at_100mv_grows_with_voltage() -> None:
+    w = torch.zeros(144, 10, dtype=torch.long)
+    arr = SynapseArray(PRESET, 1, w, generator=_gen())
+    assert float(arr.disturb(1e9, _gen())) == 0.0
+    few = float(arr.disturb(1e9, _gen(), volts=0.6))
+    many = float(arr.disturb(1e9, _gen(), volts=0.9))
+    assert 0 < few < many
+    with pytest.raises(MemlearnError, match="volts"):
+        arr.disturb(1.0, _gen(), volts=5.0)
+
+
+@pytest.fixture(scope="module")
+def mnist_subset(shared_data):
+    from memlearn.data.mnist import load_mnist
+
+    test = load_mnist("test", shared_data)
+    return downscale(test.images[:300]), test.labels[:300]
+
+
+def test_spiking_ideal_cells_agree_with_tanh(mnist_subset) -> None:
+    x, y = mnist_subset
+    w, _ = load_checkpoint()
+    fine = NeuronConfig(dt_s=0.2e-6, refractory_s=0.0, t_max_s=400e-6)
+    res = run(x, ideal_synapses(PRESET, w), fine, _gen())
+    agree = float((res.decision[0] == tanh_decision(x, w)).double().mean())
+    assert agree >= 0.85  # measured 0.9+ (README)
+    assert float((tanh_decision(x, w) == y).double().mean()) >= 0.85
+
+
+def test_evaluate_cli_json(shared_data) -> None:
+    from memlearn.cli.main import app
+
+    r = CliRunner().invoke(app, ["snn", "evaluate", "--chips", "2", "--images", "40", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    for key in ("accuracy", "accuracy_ci95", "accuracy_ideal", "accuracy_float",
+                "input_spikes_per_image", "synaptic_events_per_image", "energy_per_event_j",
+                "energy_per_image_j", "energy_breakdown_j", "cells", "failed_cells"):  # fmt: skip
+        assert key in out
+    assert out["cells"] == 11520
+    assert out["synaptic_events_per_image"] == pytest.approx(10 * out["input_spikes_per_image"])
+    bad = CliRunner().invoke(app, ["snn", "evaluate", "--chips", "0"])
+    assert bad.exit_code == 2 and "chips" in bad.output
+
+
+def test_hidden_net_shapes_and_errors() -> None:
+    from memlearn.snn.hidden import HiddenNet
+
+    net = HiddenNet(8, generator=_gen())
+    out = net(torch.rand(5, 144, generator=_gen()))
+    assert out.shape == (5, 10) and bool((out.abs() <= 1).all())
+    with pytest.raises(MemlearnError, match="hidden"):
+        HiddenNet(0)
