@@ -38,6 +38,6 @@ def test_bad_settings(field, value, message):
 
 def test_defaults_and_quick():
     config = EPConfig().validate()
-    assert config.sizes == (784, 500, 10) and config.lrs == (0.08, 0.04)
+    assert config.sizes == (784, 500, 10) and config.lrs == (0.2, 0.1)
     q = quick(EPConfig()).validate()
     assert q.train_images < 60000 and q.test_images < 10000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from memlearn.io import atomic_write
 from memlearn.stats import ci95
 
 CHECKPOINT = "checkpoint.pkl"
+METRICS = "metrics.json"
 EVAL_BATCH = 500  # [E] test images per evaluation batch (memory, not results)
 
 
@@ -52,6 +54,13 @@ class RunState:
     images_seen: int = 0
     wall_s: float = 0.0
     generator_state: torch.Tensor | None = None
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """``payload`` as indented JSON, written atomically."""
+    with atomic_write(path) as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
 
 
 def build(config: EPConfig, generator: torch.Generator) -> Any:
@@ -224,5 +233,6 @@ def train(
         if path is not None:
             out.mkdir(parents=True, exist_ok=True)
             save_state(path, state, generator)
+            write_json(out / METRICS, summarise(state, config))
     bar.close()
     return summarise(state, config)
