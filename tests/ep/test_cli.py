@@ -47,6 +47,10 @@ def test_train_json_and_resume(shared_data, tmp_path):
     assert two["epochs"] == 2 and len(two["history"]) == 2
     assert two["history"][0] == one["history"][0]  # the first epoch was not redone
     assert two["writes_per_cell"]["mean"] >= one["writes_per_cell"]["mean"]
+    straight = runner.invoke(app, [*TINY, "--epochs", "2", "--out", str(tmp_path / "s")])
+    whole = json.loads(straight.stdout)
+    assert whole["history"][1]["test_accuracy"] == two["history"][1]["test_accuracy"]
+    assert whole["pulses"] == two["pulses"]  # resuming continues the same seeded run
     other = runner.invoke(app, [*TINY, "--epochs", "2", "--out", str(out), "--resume",
                                 "--levels", "16"])  # fmt: skip
     assert other.exit_code == 2 and "different configuration" in other.output

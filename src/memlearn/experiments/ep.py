@@ -67,13 +67,19 @@ def ep_study(
     base = {"network": network, "epochs": epochs, "train_images": train_images,
             "test_images": test_images}  # fmt: skip
     EPConfig(**base).validate()
-    curves = [
-        _run(run, base, rule=r, substrate=s)
-        for r in ("ep", "backprop")
-        for s in ("float", "array")
-    ]  # fmt: skip
-    by_levels = [_run(run, base, substrate="array", levels=n) for n in levels]
-    by_spread = [_run(run, base, substrate="array", spread=f) for f in spreads]
+    done: dict[tuple, dict[str, Any]] = {}
+
+    def point(**extra: Any) -> dict[str, Any]:
+        # the same configuration is trained once (e.g. 8 levels, spread 1 is the curves' run)
+        full = {"rule": "ep", "substrate": "array", "levels": 8, "spread": 1.0, **extra}
+        key = tuple(sorted(full.items()))
+        if key not in done:
+            done[key] = _run(run, base, **full)
+        return done[key]
+
+    curves = [point(rule=r, substrate=s) for r in ("ep", "backprop") for s in ("float", "array")]
+    by_levels = [point(levels=int(n)) for n in levels]
+    by_spread = [point(spread=float(f)) for f in spreads]
     final = {(c["rule"], c["substrate"]): c["final_accuracy"] for c in curves}
     gap_bp = final[("ep", "float")] - final[("backprop", "float")]
     gap_array = final[("ep", "array")] - final[("ep", "float")]
