@@ -16,13 +16,13 @@ HELP = "Equilibrium propagation on simulated crossbars (and the backprop baselin
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP)
 
 
-def _lrs(text: str | None) -> tuple[float, ...] | None:
+def _lrs(text: str | None, option: str) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError as exc:
-        raise ValueError(f"--lrs must be comma-separated numbers, got {text!r}") from exc
+        raise ValueError(f"{option} must be comma-separated numbers, got {text!r}") from exc
 
 
 def _clean(value):
@@ -53,6 +53,9 @@ def train_command(
     batch: int = typer.Option(50, "--batch", help="Mini-batch size."),
     lrs: str = typer.Option(None, "--lrs", help="Learning rates per layer, e.g. 0.2,0.1."),
     spread: float = typer.Option(1.0, "--spread", help="Programming spread factor."),
+    full_scale: str = typer.Option(
+        None, "--full-scale", help="Full-scale weight per layer x sqrt(fan-in), e.g. 3,8."
+    ),
     strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
     train_images: int = typer.Option(60000, "--train-images", help="Training images used."),
     test_images: int = typer.Option(10000, "--test-images", help="Test images used."),
@@ -70,9 +73,9 @@ def train_command(
         config = EPConfig(
             network=network, rule=rule, substrate="float" if software else "array",
             update=update, beta=beta, symmetric=not one_sided, t_free=t_free, t_nudge=t_nudge,
-            batch=batch, lrs=_lrs(lrs), epochs=epochs, train_images=train_images,
+            batch=batch, lrs=_lrs(lrs, "--lrs"), epochs=epochs, train_images=train_images,
             test_images=test_images, preset=preset, levels=levels, strategy=strategy,
-            chips=chips, spread=spread, seed=seed,
+            chips=chips, spread=spread, seed=seed, full_scale=_lrs(full_scale, "--full-scale"),
         )  # fmt: skip
         if quick_run:
             quick(config)

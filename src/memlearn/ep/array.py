@@ -5,9 +5,10 @@ analog reads: ``forward`` is the rows-to-columns VMM of :meth:`CrossbarArray.mul
 ``[s; 1] * V_read``, the bias a row driven at ``V_read``), ``backward`` the columns-to-rows read
 of :mod:`memlearn.ep.transpose`.  Weight layer ``l`` (``[out, in + 1]``) is an array of
 ``in + 1`` rows and ``out`` pair columns; ``w = scale * (G+ - G-)`` on ``levels`` linear levels
-(:class:`~memlearn.crossbar.mapping.DifferentialMapping`), full scale ``full_scale /
-sqrt(fan_in)`` [E].  Updates (``delta = -lr * grad``, computed beside the array from the layer
-states at its edges) reach the cells through the devices layer's programming:
+(:class:`~memlearn.crossbar.mapping.DifferentialMapping`), full scale ``full_scale[l] /
+sqrt(fan_in)`` (:func:`~memlearn.ep.config.default_full_scales`).  Updates (``delta = -lr *
+grad``, computed beside the array from the layer states at its edges) reach the cells
+through the devices layer's programming:
 
 ``accumulate``
     (a) a float32 copy of every weight OFF the array (mixed precision, as the on-chip loop's
@@ -65,7 +66,7 @@ class ArrayNetwork:
         self.pulses = torch.zeros(config.chips, dtype=torch.float64)
         self.phase_energy: dict[str, torch.Tensor] = {}
         self.phase = "free"
-        for theta in thetas:
+        for layer, theta in enumerate(thetas):
             n, out, fan_in = theta.shape
             array = CrossbarArray(
                 self.preset, n, fan_in, out,
@@ -74,7 +75,7 @@ class ArrayNetwork:
                 ledger=self.ledger,
             )  # fmt: skip
             mapping = DifferentialMapping.from_full_scale(
-                config.full_scale / (fan_in - 1) ** 0.5, levels
+                config.full_scale[layer] / (fan_in - 1) ** 0.5, levels
             )
             self.arrays.append(array)
             self.maps.append(mapping)
