@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-from memlearn.chip.layout import output_layout
 from typer.testing import CliRunner
 
 from memlearn.bounds import (
@@ -23,6 +22,7 @@ from memlearn.bounds import (
     check_years,
 )
 from memlearn.chip.base import reference_layout
+from memlearn.chip.layout import output_layout
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.cli.main import app
 from memlearn.errors import MemlearnError

@@ -66,6 +66,10 @@ def _register() -> None:
 
     snn_cli.register(app)
 
+    from memlearn.cli import ep as ep_cli
+
+    app.add_typer(ep_cli.app, name="ep", help=ep_cli.HELP)
+
     from memlearn.cli import reproduce as reproduce_cli
 
     reproduce_cli.register(app)

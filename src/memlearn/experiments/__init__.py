@@ -7,4 +7,4 @@ runs them and writes the report.  Importing this package is cheap: the study mod
 imported where they are used.
 """
 
-STUDY_NAMES = ("overlap", "window", "strategies", "retention", "curves", "energy", "spirit")
+STUDY_NAMES = ("overlap", "window", "strategies", "retention", "curves", "energy", "spirit", "ep")

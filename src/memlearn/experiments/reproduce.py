@@ -30,6 +30,7 @@ from memlearn.experiments import STUDY_NAMES
 from memlearn.experiments.common import DEFAULT_POLICY, StudyRun, study_preset
 from memlearn.experiments.curves import curves_study
 from memlearn.experiments.energy import energy_study
+from memlearn.experiments.ep import ep_study
 from memlearn.experiments.overlap import overlap_study
 from memlearn.experiments.provenance import provenance, write_json
 from memlearn.experiments.report import StudyOutcome, write_report
@@ -51,6 +52,7 @@ STUDIES: dict[str, StudyFn] = {
     "curves": curves_study,
     "energy": energy_study,
     "spirit": spirit_study,
+    "ep": ep_study,
 }
 assert tuple(STUDIES) == STUDY_NAMES
 
@@ -73,6 +75,7 @@ FULL: dict[str, dict[str, Any]] = {
     "curves": {"task_sets": 16},
     "energy": {"levels": (2, 4, 8, 16), "tasks": 64},
     "spirit": {"chips": 20, "images": 2000},
+    "ep": {"network": "784-500-10", "epochs": 10, "train_images": 60000, "test_images": 10000},
 }
 MARKER = "memlearn-reproduce"  # run.json "kind": what may be replaced at out_dir
 
