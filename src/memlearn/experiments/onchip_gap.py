@@ -32,6 +32,7 @@ same loop seed.  The switches (:data:`NON_IDEALITIES`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +186,23 @@ def _paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     return float(diff.mean()), ci95(diff)
 
 
+def _design_rows(
+    policy: str, weight_max: list[float], peak_weight_max: list[float] | None
+) -> list[tuple[str, str, list[float]]]:
+    """The *design* rows (name, policy, full scale) that differ from the chip's own design."""
+    design = [("nearest rounding (verify)", "verify", list(weight_max))]
+    if peak_weight_max is not None:
+        design.append(("peak full scale", policy, list(peak_weight_max)))
+        design.append(("former loop: peak + nearest", "verify", list(peak_weight_max)))
+    done = {(policy, tuple(weight_max))}  # the chip's own design: no row of its own
+    rows = []
+    for name, pol, wmax in design:
+        if (pol, tuple(wmax)) not in done:
+            done.add((pol, tuple(wmax)))
+            rows.append((name, pol, wmax))
+    return rows
+
+
 def attribute_gap(
     support_x: torch.Tensor,
     support_y: torch.Tensor,
@@ -204,6 +222,7 @@ def attribute_gap(
     seed: int = 0,
     max_chips: int | None = None,
     spare_pairs: int = 0,
+    progress: Callable[[int, int], object] | None = None,
 ) -> GapStudy:
     """Run every row of the study (see the module docstring) on the same ``T`` tasks.
 
@@ -211,6 +230,7 @@ def attribute_gap(
     (adds the *design* rows).  ``max_chips`` bounds the chips simulated at once (tasks then run
     in rounds; default: one chip per task).  ``spare_pairs``: spare column pairs of the output
     array, each chip repaired as ``memlearn adapt`` does (:func:`gap_chip`).
+    ``progress(done, total)`` is called after each configuration run on chips.
     """
     p = load_preset(preset)
     tasks = support_x.shape[0]
@@ -235,6 +255,10 @@ def attribute_gap(
     level_g = p.levels(levels)
     quant, _ = quantised_adapt(feats, weights, inner_lrs, steps, weight_max, level_g, policy, seed)
 
+    design = _design_rows(policy, weight_max, peak_weight_max)
+    total = 2 + 2 * len(NON_IDEALITIES) + len(design)  # configurations run on chips
+    runs = iter(range(1, total + 1))
+
     def on_chip(
         group: str, name: str, ideal: frozenset[str], pol: str, wmax: list[float]
     ) -> GapRow:
@@ -243,6 +267,8 @@ def attribute_gap(
             steps=steps, strategy=strategy, policy=pol, levels=level_g, weight_max=wmax, seed=seed
         )
         res = adapt_on_chip(chip, feats, weights, inner_lrs, config)
+        if progress is not None:
+            progress(next(runs), total)
         return GapRow(
             group,
             name,
@@ -268,15 +294,7 @@ def attribute_gap(
         row = on_chip("add one", f"only {part}", everything - {part}, policy, weight_max)
         row.delta, row.delta_ci95 = _paired(row.accuracy, ideal.accuracy)
         rows.append(row)
-    design = [("nearest rounding (verify)", "verify", list(weight_max))]
-    if peak_weight_max is not None:
-        design.append(("peak full scale", policy, list(peak_weight_max)))
-        design.append(("former loop: peak + nearest", "verify", list(peak_weight_max)))
-    done = {(policy, tuple(weight_max))}  # the chip's own design: no row of its own
     for name, pol, wmax in design:
-        if (pol, tuple(wmax)) in done:
-            continue
-        done.add((pol, tuple(wmax)))
         row = on_chip("design (on the real chip)", name, frozenset(), pol, wmax)
         row.delta, row.delta_ci95 = _paired(row.accuracy, real.accuracy)
         rows.append(row)
@@ -286,10 +304,12 @@ def attribute_gap(
     return study
 
 
-def gap_study(config: DeployConfig) -> GapStudy:
+def gap_study(
+    config: DeployConfig, progress: Callable[[int, int], object] | None = None
+) -> GapStudy:
     """:func:`attribute_gap` of a deployment (:func:`memlearn.onchip.deploy.prepare`): its
     tasks, levels, full scale (and the peak rule's) and spare pairs; ``config.chips`` bounds the
-    chips simulated at once."""
+    chips simulated at once (``progress``: as :func:`attribute_gap`'s)."""
     import time
 
     from memlearn.onchip.deploy import full_scale, prepare
@@ -306,7 +326,7 @@ def gap_study(config: DeployConfig) -> GapStudy:
         head_weights(d.net), d.inner_lrs, d.layout,
         weight_max=wmax, peak_weight_max=peak, preset=config.preset_name,
         strategy=config.strategy, policy=config.policy, levels=d.levels, steps=config.steps,
-        seed=config.seed, max_chips=config.chips, spare_pairs=d.spare_pairs,
+        seed=config.seed, max_chips=config.chips, spare_pairs=d.spare_pairs, progress=progress,
     )  # fmt: skip
     ways = int(d.net.fc2.weight.shape[0])
     study.info.update(split=d.split, weight_max_source=wmax_from, ways=ways, shots=config.shots)

@@ -143,9 +143,9 @@ def reproduce(
     if support_copies < 0:
         raise MemlearnError(f"support copies must be >= 0, got {support_copies}")
     preset = study_preset(preset)
+    settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
-    settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
     started = time.perf_counter()
     with staging_dir(out_dir) as stage:
         run = StudyRun(

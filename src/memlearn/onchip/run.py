@@ -11,7 +11,7 @@ deployment with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -86,14 +86,16 @@ def run_adaptation(
     inner_lrs: Rates,
     tasks: Any,
     config: AdaptConfig | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> AdaptResult:
-    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software."""
+    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software
+    (``progress``: see :func:`~memlearn.onchip.loop.adapt_on_chip`)."""
     config = config or AdaptConfig()
     sx = task_features(net, tasks.support_x)
     qx = task_features(net, tasks.query_x)
     feats = HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
     weights = head_weights(net)
-    result = adapt_on_chip(chip, feats, weights, inner_lrs, config)
+    result = adapt_on_chip(chip, feats, weights, inner_lrs, config, progress)
     result.software_accuracy, result.software_loss = head.software_adapt(
         feats, weights, inner_lrs, config.steps
     )
