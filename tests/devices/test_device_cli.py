@@ -29,7 +29,8 @@ SCHEMA = {
 
 
 def check_schema(out: dict, levels: int) -> None:
-    assert set(out) == set(SCHEMA)  # exactly the keys
+    assert set(out) == set(SCHEMA) | {"config"}  # exactly the keys, and the config
+    assert out["config"]["levels"] == levels and "torch" in out["config"]["versions"]
     for key, kind in SCHEMA.items():
         assert type(out[key]) is kind, key
     assert len(out["levels"]) == levels

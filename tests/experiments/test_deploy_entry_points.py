@@ -32,7 +32,7 @@ def _captured(monkeypatch, module, name, args) -> DeployConfig:
     """The DeployConfig the CLI hands to ``module.name`` for ``args``."""
     seen = []
 
-    def capture(config):
+    def capture(config, *args, **kwargs):
         seen.append(config)
         raise SystemExit(0)
 
@@ -59,7 +59,7 @@ def test_entry_points_build_the_same_chip_and_tasks(monkeypatch, shared_data, ti
     bench = _bench_module()
     assert bench.config(bench.parse(["--chips", n])) == cli_config
     gap_config = _captured(
-        monkeypatch, onchip_gap, "gap_study", ["adapt-gap", "--tasks", n, "--max-chips", n]
+        monkeypatch, onchip_gap, "gap_study", ["adapt-gap", "--tasks", n, "--chips", n]
     )
     assert gap_config == cli_config
 

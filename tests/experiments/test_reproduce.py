@@ -94,7 +94,7 @@ def test_cli_runs_one_study_and_prints_one_json_object(tmp_path: Path, shared_da
         "--root",
         str(shared_data),
         "--json",
-        "--quiet",
+        "--no-progress",
     )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
@@ -118,12 +118,12 @@ def test_cli_runs_one_study_and_prints_one_json_object(tmp_path: Path, shared_da
         (["--ratios", "0.1"], "--ratios must be at least two numbers > 0"),
         (["--tasks", "0"], "--tasks must be >= 1"),
         (["--seed", "-1"], "--seed must be >= 0"),
-        (["--support-copies", "-2"], "support copies must be >= 0, got -2"),
+        (["--support-copies", "-2"], "--support-copies must be in [0, 64], got -2"),
     ],
 )
 def test_cli_bad_input_is_named_and_writes_nothing(tmp_path: Path, args, words):
     out = tmp_path / "out"
-    res = _cli(*args, "--out", str(out), "--quiet")
+    res = _cli(*args, "--out", str(out), "--no-progress")
     assert res.exit_code == 2
     assert words in " ".join(res.output.split()), res.output
     assert list(tmp_path.iterdir()) == []
@@ -132,11 +132,11 @@ def test_cli_bad_input_is_named_and_writes_nothing(tmp_path: Path, args, words):
 def test_cli_unwritable_out_dir_is_named(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    res = _cli("energy", "--out", str(blocker / "out"), "--quiet")
+    res = _cli("energy", "--out", str(blocker / "out"), "--no-progress")
     assert res.exit_code == 2
     assert "cannot create the directory" in res.output
     existing = tmp_path / "other"
     existing.mkdir()
     (existing / "data.csv").write_text("x")
-    res = _cli("energy", "--out", str(existing), "--quiet")
+    res = _cli("energy", "--out", str(existing), "--no-progress")
     assert res.exit_code == 2 and "not a memlearn reproduction" in res.output

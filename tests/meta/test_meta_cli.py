@@ -29,8 +29,10 @@ def test_evaluate_json(tiny_checkpoint, shared_data) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert list(out) == [
-        "split", "ways", "shots", "steps", "tasks", "accuracy_by_step", "accuracy_ci95"
+        "split", "ways", "shots", "steps", "tasks", "accuracy_by_step", "accuracy_ci95", "config"
     ]  # fmt: skip
+    assert out["config"]["split"] == "val" and out["config"]["tasks"] == 30
+    assert "torch" in out["config"]["versions"]
     assert out["split"] == "val" and out["tasks"] == 30 and out["steps"] == 3
     assert len(out["accuracy_by_step"]) == 4
     assert out["accuracy_by_step"][0] == pytest.approx(0.2, abs=1e-6)  # zero FC2: all tied
@@ -65,7 +67,7 @@ def test_evaluate_wrong_ways(tiny_checkpoint, shared_data) -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--device", "hfo2-mcl"], "unknown preset 'hfo2-mcl'"),
+        (["--preset", "hfo2-mcl"], "unknown preset 'hfo2-mcl'"),
         (["--strategy", "hybird"], "unknown strategy 'hybird'"),
         (["--torch-device", "gpu"], "unknown torch device 'gpu'"),
         (["--config", "SPLIT"], "unknown val_split 'vall'"),
@@ -122,7 +124,7 @@ def test_meta_train_resume_reuses_the_saved_config(monkeypatch, tmp_path, tiny_s
     # an explicit option that contradicts the saved config is named, with both values
     res = runner.invoke(app, ["meta-train", "--out", str(out), "--resume", "--seed", "5"])
     assert res.exit_code == 2 and "seed (4 saved, 5 given)" in res.stderr
-    res = runner.invoke(app, ["meta-train", "--out", str(out), "--resume", "--device", "hfo2-mlc"])
+    res = runner.invoke(app, ["meta-train", "--out", str(out), "--resume", "--preset", "hfo2-mlc"])
     assert res.exit_code == 2 and "hardware_steps (0 saved, 250 given)" in res.stderr
     assert len(runs) == 1
 

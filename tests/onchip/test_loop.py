@@ -358,3 +358,16 @@ def test_per_step_rates_drive_each_update_on_chip_and_in_software():
     assert (res.cells_written[:, 1:] <= res.cells_written[:, :1] // 10).all()
     with pytest.raises(ValueError, match="row of inner_lrs must hold 2"):
         adapt_on_chip(FakeChip(8, LAYOUT), HeadTasks(sx, sy, qx, qy), ws, [[1.0, 1.0], [1.0]])
+
+
+def test_progress_counts_every_evaluation_and_changes_nothing():
+    """``progress`` is called once per evaluation of each round (rounds x (steps + 1)) and the
+    results are bit-identical to a run without it."""
+    sx, sy, qx, qy, ws = synthetic_tasks(7, seed=4)
+    cfg = AdaptConfig(steps=3)
+    calls: list[int] = []
+    seen = adapt_on_chip(FakeChip(3, LAYOUT), HeadTasks(sx, sy, qx, qy), ws, LRS, cfg, calls.append)
+    plain = adapt_on_chip(FakeChip(3, LAYOUT), HeadTasks(sx, sy, qx, qy), ws, LRS, cfg)
+    assert calls == [1] * (3 * 4)  # 3 rounds of 3 chips for 7 tasks, 4 evaluations each
+    assert torch.equal(seen.accuracy, plain.accuracy) and torch.equal(seen.loss, plain.loss)
+    assert torch.equal(seen.cells_written, plain.cells_written)

@@ -219,5 +219,5 @@ def test_adapt_gap_attributes_the_gap(shared_data, shipped_model):
     assert names[0] == "ideal software (float)" and "without stuck cells" in names
     assert out["info"]["tasks"] == 4 and out["info"]["weight_max_source"].startswith("checkpoint")
     assert all(len(r["accuracy_by_step"]) == 2 for r in out["rows"])
-    bad = CliRunner().invoke(app, [*args[:-1], "--max-chips", "0"])
+    bad = CliRunner().invoke(app, [*args[:-1], "--chips", "0"])
     assert bad.exit_code == 2 and "chips (chips simulated at once) must be >= 1" in bad.stderr

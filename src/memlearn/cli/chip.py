@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import typer
 
 from memlearn.chip.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT
@@ -10,6 +12,30 @@ from memlearn.cli.errors import user_errors
 HELP = "Serve simulated chips over the bench protocol (JSON lines over TCP)."
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+
+
+def _check_options(
+    chips: int,
+    seed: int,
+    max_message_mb: float,
+    idle_timeout: float,
+    max_clients: int,
+    max_buffered_mb: float | None,
+) -> None:
+    """The server's options, named as on the command line (the server checks them again)."""
+    for name, value, low in (("--chips", chips, 1), ("--seed", seed, 0),
+                             ("--max-clients", max_clients, 1)):  # fmt: skip
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    if not (math.isfinite(max_message_mb) and max_message_mb >= 2**-10):
+        raise ValueError(f"--max-message-mb must be >= 1/1024 (1 KiB), got {max_message_mb}")
+    if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+        raise ValueError(f"--idle-timeout must be > 0 s, got {idle_timeout}")
+    if max_buffered_mb is not None and not max_buffered_mb >= max_message_mb:
+        raise ValueError(
+            f"--max-buffered-mb must be >= --max-message-mb ({max_message_mb:g}), "
+            f"got {max_buffered_mb}"
+        )
 
 
 @app.command("serve")
@@ -39,7 +65,7 @@ def serve(
     ),
 ) -> None:
     """Serve the reference layout (fc1 32x16, fc2 16x5 and its spare pairs: 16x16 by default)
-    of ``--chips`` simulated chips.
+    of --chips simulated chips.
 
     One thread per client; every chip operation runs under one lock (clients share the chips).
     Stop with Ctrl-C.
@@ -50,8 +76,9 @@ def serve(
     from memlearn.chip.simulated import SimulatedChip
 
     with user_errors():
-        if chips < 1:
-            raise ValueError(f"--chips must be >= 1, got {chips}")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"--port must be in 0..65535 (0: any free port), got {port}")
+        _check_options(chips, seed, max_message_mb, idle_timeout, max_clients, max_buffered_mb)
         layout = output_layout(reference_layout(), spare_pairs)
         chip = SimulatedChip(chips, preset=preset, layout=layout, levels=levels, seed=seed)
         server = ChipServer(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from memlearn.cli.common import progress_option, with_config
 from memlearn.cli.errors import user_errors
 
 HELP = "Fetch the official data sets (with checksums) and check which are present and valid."
@@ -37,7 +38,7 @@ def fetch(
     force: bool = typer.Option(
         False, "--force", help="Download again even if a valid copy exists."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = progress_option("Show a progress bar on stderr (never with --json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Download the official files of DATASET, verify their checksums, and write them atomically.
@@ -49,13 +50,20 @@ def fetch(
     from memlearn.data.fetch import fetch as do_fetch
 
     with user_errors():
-        results = do_fetch(dataset, root, files=file, mirror=mirror, progress=progress, force=force)
+        results = do_fetch(
+            dataset, root, files=file, mirror=mirror, progress=progress and not as_json,
+            force=force,
+        )  # fmt: skip
     if as_json:
         files = [
             {"path": str(r.path), "verified": r.verified, "downloaded": r.downloaded}
             for r in results
         ]
-        typer.echo(json.dumps({"dataset": dataset, "files": files}))
+        record = {
+            "dataset": dataset, "root": None if root is None else str(root), "files": file,
+            "mirror": mirror, "force": force,
+        }  # fmt: skip
+        typer.echo(json.dumps(with_config({"dataset": dataset, "files": files}, record)))
         return
     for r in results:
         action = "downloaded" if r.downloaded else "present"
@@ -77,11 +85,13 @@ def check(
     from memlearn.data.roots import dataset_dirs
 
     with user_errors():
+        if root is not None and not root.is_dir():
+            raise ValueError(f"--root {root} is not a folder")
         statuses = check_data(root)
     searched = [str(p) for p in search_dirs(root)] + [str(p) for p in dataset_dirs("mnist", root)]
     if as_json:
         out = {"datasets": [s.as_dict() for s in statuses], "searched": searched}
-        typer.echo(json.dumps(out))
+        typer.echo(json.dumps(with_config(out, {"root": None if root is None else str(root)})))
     else:
         width = max(len(s.name) for s in statuses)
         for s in statuses:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import typer
 
+from memlearn.cli.common import with_config
 from memlearn.cli.errors import user_errors
 from memlearn.devices.preset import DEFAULT_PRESET
 
@@ -31,13 +33,13 @@ def presets(
         if show:
             p = load_preset(show)
             if as_json:
-                typer.echo(json.dumps({
+                typer.echo(json.dumps(with_config({
                     "name": p.name, "kind": p.kind, "description": p.description,
                     "parameters": {
                         k: {"value": p.values[k], "unit": PARAMETERS[k][1], "source": p.sources[k]}
                         for k in PARAMETERS if k in p.values
                     },
-                }))  # fmt: skip
+                }, {"show": show})))  # fmt: skip
                 return
             typer.echo(f"{p.name} ({p.kind}): {p.description}")
             for key in PARAMETERS:
@@ -48,7 +50,7 @@ def presets(
         names = sorted(list_presets(), key=lambda n: (n != DEFAULT_PRESET, n))
         loaded = [load_preset(n) for n in names]
         if as_json:
-            typer.echo(json.dumps({
+            typer.echo(json.dumps(with_config({
                 "default": DEFAULT_PRESET,
                 "presets": [
                     {"name": p.name, "kind": p.kind, "description": p.description,
@@ -56,7 +58,7 @@ def presets(
                      "sources": sorted(set(p.sources.values()))}
                     for p in loaded
                 ],
-            }))  # fmt: skip
+            }, {"show": None})))  # fmt: skip
             return
         for p in loaded:
             mark = " (default)" if p.name == DEFAULT_PRESET else ""
@@ -110,6 +112,8 @@ def characterize_cmd(
                 raise ValueError(f"{option}: folder {str(path.parent)!r} does not exist")
         if plot is not None and plot.suffix.lower() != ".png":
             raise ValueError(f"--plot must name a .png file, got {str(plot)!r}")
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {seed}")
         check_hours(bake_hours, "--bake-hours")
         check_celsius(bake_celsius, "--bake-celsius")
         window = None
@@ -121,7 +125,14 @@ def characterize_cmd(
         if csv_out is not None:
             write_measurements_csv(ch, str(csv_out))
     if as_json:
-        typer.echo(json.dumps(ch.as_json()))
+        record = {
+            "preset": preset, "strategy": strategy, "levels": levels, "cells": cells,
+            "window_us": None if window is None else [window_us[0], window_us[1]],
+            "bake_hours": bake_hours, "bake_celsius": bake_celsius, "seed": seed,
+            "plot": None if plot is None else str(plot),
+            "csv": None if csv_out is None else str(csv_out),
+        }  # fmt: skip
+        typer.echo(json.dumps(with_config(ch.as_json(), record)))
         return
     stages = [("after programming", ch.programmed)]
     if ch.baked is not None:
@@ -156,6 +167,14 @@ def fit_cmd(
     from memlearn.devices.preset import save_preset
 
     with user_errors():
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise ValueError(
+                f"--name must be a plain name (letters, digits, '.', '_', '-'), got {name!r}"
+            )
+        if out is not None and not out.parent.is_dir():
+            raise ValueError(f"--out: folder {str(out.parent)!r} does not exist")
+        if out is not None and out.suffix.lower() not in (".toml", ".json"):
+            raise ValueError(f"--out must name a .toml or .json file, got {str(out)!r}")
         result = fit_measurements(measurements, base, strategy, name)
         target = out or Path(f"{result.preset.name}.toml")
         save_preset(result.preset, target)
@@ -174,7 +193,11 @@ def fit_cmd(
         "relax_g_exp": result.g_exp,
     }  # fmt: skip
     if as_json:
-        typer.echo(json.dumps(summary))
+        record = {
+            "measurements": str(measurements), "preset": base, "strategy": strategy,
+            "name": name, "out": str(target),
+        }  # fmt: skip
+        typer.echo(json.dumps(with_config(summary, record)))
         return
     typer.echo(f"fitted {result.rows} reads ({result.dropped_outliers} outliers dropped)")
     for lv, m, s in result.levels:

@@ -53,8 +53,8 @@ def train_command(
     batch: int = typer.Option(50, "--batch", help="Mini-batch size."),
     lrs: str = typer.Option(None, "--lrs", help="Learning rates per layer, e.g. 0.2,0.1."),
     spread: float = typer.Option(1.0, "--spread", help="Programming spread factor."),
-    full_scale: str = typer.Option(
-        None, "--full-scale", help="Full-scale weight per layer x sqrt(fan-in), e.g. 3,8."
+    weight_max: str = typer.Option(
+        None, "--weight-max", help="Full-scale weight per layer x sqrt(fan-in), e.g. 3,8."
     ),
     strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
     train_images: int = typer.Option(60000, "--train-images", help="Training images used."),
@@ -75,7 +75,7 @@ def train_command(
             update=update, beta=beta, symmetric=not one_sided, t_free=t_free, t_nudge=t_nudge,
             batch=batch, lrs=_lrs(lrs, "--lrs"), epochs=epochs, train_images=train_images,
             test_images=test_images, preset=preset, levels=levels, strategy=strategy,
-            chips=chips, spread=spread, seed=seed, full_scale=_lrs(full_scale, "--full-scale"),
+            chips=chips, spread=spread, seed=seed, weight_max=_lrs(weight_max, "--weight-max"),
         )  # fmt: skip
         if quick_run:
             quick(config)

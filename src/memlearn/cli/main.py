@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # OpenMP worker threads that spin-wait between parallel regions made runs on shared 2-core
 # machines several-fold slower (`memlearn demo`: 102 s instead of 13 s; bench/program.py).  Let
@@ -12,6 +13,47 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import typer  # noqa: E402
 
 from memlearn import __version__  # noqa: E402
+
+
+def _flags_show_no_type() -> None:
+    """Typer's help shows ``<bool>`` after every flag (``--json <bool>``), as if it took a value:
+    a flag's type column stays empty instead (an explicit ``metavar`` still shows)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_memlearn", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        if self.metavar is None and self.is_flag and not self.count:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._memlearn = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+def _usage_errors_in_one_line() -> None:
+    """A usage error (``--tasks abc``, an unknown option) is one ``error:`` line on stderr, as
+    every other mistake, instead of Typer's usage block and framed panel."""
+    from typer import rich_utils
+
+    if getattr(rich_utils.rich_format_error, "_memlearn", False):
+        return
+
+    def one_line(exc: Any) -> None:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is shown instead
+            return
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+
+    one_line._memlearn = True  # type: ignore[attr-defined]
+    rich_utils.rich_format_error = one_line  # type: ignore[assignment]
+
+
+_flags_show_no_type()
+_usage_errors_in_one_line()
 
 app = typer.Typer(
     name="memlearn",

@@ -7,13 +7,24 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from memlearn.cli.common import (
+    TASK_SPLITS,
+    bar_disabled,
+    deprecated_alias,
+    progress_bar,
+    progress_option,
+    split_help,
+    with_config,
+)
 from memlearn.cli.errors import user_errors
 
 CHECKPOINT_HELP = "Checkpoint (.pt) to evaluate; default: the model shipped with memlearn."
-SPLIT_HELP = "Split to sample tasks from (default: 'evaluation' when present, else 'val')."
+SPLIT_HELP = split_help("Split to sample tasks from")
+PROGRESS_HELP = "Show a progress bar on stderr (never with --json)."
 ROOT_HELP = "Data root (default: $MEMLEARN_DATA, else the per-user data folder)."
 
 
@@ -62,13 +73,14 @@ def _train_config(
 
 def meta_train(
     config: Path | None = typer.Option(None, "--config", help="JSON file of TrainConfig keys."),
-    device: str | None = typer.Option(
+    preset: str | None = typer.Option(
         None,
-        "--device",
+        "--preset",
         help="Device preset for hardware-aware training (e.g. hfo2-mlc); adds the hardware-"
         "aware phase (250 steps, memlearn.meta.config.DEFAULT_HARDWARE_STEPS, unless the "
         "config sets hardware_steps).",
     ),
+    device: str | None = typer.Option(None, "--device", hidden=True),
     strategy: str | None = typer.Option(None, "--strategy", help="Write strategy (hybrid...)."),
     out: Path = typer.Option(Path("runs/meta"), "--out", help="Output folder."),
     resume: bool = typer.Option(
@@ -82,7 +94,7 @@ def meta_train(
     torch_device: str | None = typer.Option(
         None, "--torch-device", help="cpu or cuda (default: cuda when present)."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool = progress_option(),
 ) -> None:
     """Meta-train the few-shot network on the train split, validating on held-out alphabets.
 
@@ -95,8 +107,9 @@ def meta_train(
         from memlearn.meta.train import check_run
         from memlearn.meta.train import meta_train as run
 
+        preset = deprecated_alias("--device", "--preset", device, preset)
         _set_threads()
-        overrides = {"seed": seed, "strategy": strategy, "device_preset": device}
+        overrides = {"seed": seed, "strategy": strategy, "device_preset": preset}
         cfg = _train_config(config, overrides, out, resume)
         # every option is checked before any data is read or any folder made
         check_run(cfg, out, resume=resume, overwrite=overwrite, device=torch_device)
@@ -112,61 +125,89 @@ def meta_train(
     typer.echo(json.dumps(summary, indent=2))
 
 
-def _evaluate(
-    checkpoint: Path | None,
-    split: str | None,
-    ways: int,
-    shots: int,
-    steps: int,
-    tasks: int,
-    queries: int,
-    seed: int,
-    root: Path | None,
-    as_json: bool,
-    transductive: bool,
-    baseline: bool,
-    device: str | None = None,
-    strategy: str = "hybrid",
-    levels: int = 8,
-) -> None:
+def _check_evaluate(o: dict[str, Any]) -> None:
+    """Every option of ``evaluate``/``baseline``, before the checkpoint or the data is read."""
+    from memlearn.data.layout import DRAWERS
+    from memlearn.devices.programming import STRATEGIES
+    from memlearn.onchip.deploy import MAX_LEVELS
+
+    for name, low in (("ways", 2), ("shots", 1), ("steps", 0), ("tasks", 1), ("queries", 1),
+                      ("seed", 0)):  # fmt: skip
+        if o[name] < low:
+            raise ValueError(f"--{name} must be >= {low}, got {o[name]}")
+    if o["shots"] >= DRAWERS:
+        raise ValueError(
+            f"--shots {o['shots']} leaves no query image: an Omniglot class has {DRAWERS} "
+            f"images, so --shots must be in [1, {DRAWERS - 1}]"
+        )
+    if o["split"] is not None and o["split"] not in TASK_SPLITS:
+        raise ValueError(f"unknown split {o['split']!r}; allowed: {', '.join(TASK_SPLITS)}")
+    if o["checkpoint"] is not None and not o["checkpoint"].is_file():
+        raise ValueError(f"checkpoint {o['checkpoint']} does not exist (or is not a file)")
+    if o["root"] is not None and not o["root"].is_dir():
+        raise ValueError(f"--root {o['root']} is not a folder")
+    if o.get("preset") is not None:
+        from memlearn.devices.preset import load_preset
+
+        load_preset(o["preset"])  # an unknown preset fails here, naming the presets
+        if o["strategy"] not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {o['strategy']!r}; allowed: {', '.join(STRATEGIES)}"
+            )
+        if not 2 <= o["levels"] <= MAX_LEVELS:
+            raise ValueError(f"--levels must be in [2, {MAX_LEVELS}], got {o['levels']}")
+
+
+def _evaluate(o: dict[str, Any], baseline: bool, progress: bool) -> None:
+    """Run ``evaluate`` (or ``baseline``) with the options ``o`` (named as the command's)."""
     from memlearn.data import default_eval_split, load_split
     from memlearn.meta.checkpoint import load_checkpoint, shipped_checkpoint_path
     from memlearn.meta.evaluate import evaluate
 
+    _check_evaluate(o)
     _set_threads()
+    checkpoint, root, preset = o["checkpoint"], o["root"], o.get("preset")
+    strategy, levels, seed = o.get("strategy"), o.get("levels"), o["seed"]
     if baseline and checkpoint is None:
         checkpoint = shipped_checkpoint_path("omniglot_5way_baseline.pt")
     net, info = load_checkpoint(checkpoint)
-    name = split or default_eval_split(root)
+    name = o["split"] or default_eval_split(root)
     classes = load_split(name, root)
     programmer = None
-    if device:
+    if preset:
         from memlearn.meta.hardware import TableProgrammer
 
         if not info.get("weight_max"):
-            raise ValueError(f"checkpoint {info['path']} has no weight_max for --device")
+            raise ValueError(f"checkpoint {info['path']} has no weight_max for --preset")
         from memlearn.onchip.policies import DEFAULT_POLICY
 
         # updates reach the levels as the checkpoint was trained to expect, else as the loop's
         # default policy does
         rule = (info.get("device") or {}).get("update_rule", DEFAULT_POLICY)
-        programmer = TableProgrammer.from_device(device, strategy, levels, seed=seed, rounding=rule)
-    result = evaluate(
-        net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
-        queries=queries, seed=seed, transductive=transductive, programmer=programmer,
-        weight_max=info.get("weight_max") if device else None,
-    )  # fmt: skip
+        programmer = TableProgrammer.from_device(preset, strategy, levels, seed=seed, rounding=rule)
+    ways, shots, steps, tasks = o["ways"], o["shots"], o["steps"], o["tasks"]
+    with progress_bar(tasks, "tasks", bar_disabled(progress, o["as_json"])) as bar:
+        result = evaluate(
+            net, info["inner_lrs"], classes, ways=ways, shots=shots, steps=steps, tasks=tasks,
+            queries=o["queries"], seed=seed, transductive=o.get("transductive", False),
+            programmer=programmer, weight_max=info.get("weight_max") if preset else None,
+            progress=bar.update,
+        )  # fmt: skip
     note = f"checkpoint {info['path']}; split {name!r} ({classes.n_classes} classes)"
-    if device:
+    if preset:
         note += (
-            f"; head programmed as {device}/{strategy}, {levels} levels, {programmer.rounding} "
+            f"; head programmed as {preset}/{strategy}, {levels} levels, {programmer.rounding} "
             "updates (software model)"
         )
-    if transductive:
+    if o.get("transductive"):
         note += "; TRANSDUCTIVE batch norm (statistics of each task's images, not chip-like)"
-    if as_json:
+    if o["as_json"]:
         typer.echo(note, err=True)
-        typer.echo(json.dumps(result))
+        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in o.items() if k != "as_json"}
+        record.update(checkpoint=str(info["path"]), split=name, inner_lrs=info["inner_lrs"])
+        if programmer is not None:
+            record["update_rule"] = programmer.rounding
+        typer.echo(json.dumps(with_config(result, record)))
         return
     typer.echo(note)
     typer.echo(f"{ways}-way {shots}-shot, {tasks} tasks, {steps} updates (lrs {info['inner_lrs']})")
@@ -182,27 +223,33 @@ def evaluate_cmd(
     shots: int = typer.Option(1, "--shots", help="Support images per class."),
     steps: int = typer.Option(5, "--steps", help="Inner SGD updates of the head."),
     tasks: int = typer.Option(1000, "--tasks", help="Tasks to average over."),
-    queries: int = typer.Option(15, "--queries", help="Query images per class."),
+    queries: int = typer.Option(
+        15, "--queries", help="Query images per class (at most 20 - shots: what a class has)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Task sampling seed."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     transductive: bool = typer.Option(
         False, "--transductive", help="Extra, not chip-like: BN with each task's statistics."
     ),
-    device: str | None = typer.Option(
+    preset: str | None = typer.Option(
         None,
-        "--device",
+        "--preset",
         help="Extra: hold the head on this device preset's levels with its measured "
         "programming statistics (default: ideal float weights).",
     ),
-    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy for --device."),
-    levels: int = typer.Option(8, "--levels", help="Levels per cell for --device."),
+    device: str | None = typer.Option(None, "--device", hidden=True),
+    strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy for --preset."),
+    levels: int = typer.Option(8, "--levels", help="Levels per cell for --preset."),
+    progress: bool = progress_option(PROGRESS_HELP),
 ) -> None:
     """Ideal-software few-shot accuracy of a checkpoint after 0..STEPS head updates."""
     with user_errors():
-        _evaluate(checkpoint, split, ways, shots, steps, tasks, queries, seed, root, as_json,
-                  transductive, baseline=False, device=device, strategy=strategy,
-                  levels=levels)  # fmt: skip
+        preset = deprecated_alias("--device", "--preset", device, preset)
+        options = dict(locals())
+        for key in ("device", "progress"):
+            options.pop(key)
+        _evaluate(options, baseline=False, progress=progress)
 
 
 def baseline_cmd(
@@ -214,18 +261,22 @@ def baseline_cmd(
     shots: int = typer.Option(1, "--shots", help="Support images per class."),
     steps: int = typer.Option(5, "--steps", help="Fine-tuning SGD updates of the head."),
     tasks: int = typer.Option(1000, "--tasks", help="Tasks to average over."),
-    queries: int = typer.Option(15, "--queries", help="Query images per class."),
+    queries: int = typer.Option(
+        15, "--queries", help="Query images per class (at most 20 - shots: what a class has)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Task sampling seed."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    progress: bool = progress_option(PROGRESS_HELP),
 ) -> None:
     """Baseline without meta-learning: pretrained classifier, head fine-tuned on the support set.
 
-    Prints the same JSON as ``evaluate``.
+    Prints the same JSON as memlearn evaluate.
     """
     with user_errors():
-        _evaluate(checkpoint, split, ways, shots, steps, tasks, queries, seed, root, as_json,
-                  transductive=False, baseline=True)  # fmt: skip
+        options = dict(locals())
+        options.pop("progress")
+        _evaluate(options, baseline=True, progress=progress)
 
 
 def register(app: typer.Typer) -> None:

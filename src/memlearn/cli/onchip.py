@@ -15,6 +15,14 @@ from typing import Any
 
 import typer
 
+from memlearn.cli.common import (
+    bar_disabled,
+    deprecated_alias,
+    progress_bar,
+    progress_option,
+    split_help,
+    with_config,
+)
 from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.programming import STRATEGIES
@@ -22,6 +30,8 @@ from memlearn.onchip.deploy import DEFAULT_PRESET, DeployConfig, deploy, record
 from memlearn.onchip.loop import AdaptResult
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import ci95, deployment_summary, run_adaptation, summarise
+
+GAP_CHIPS = 1000  # [E] adapt-gap's chips simulated at once (a round of 1000 tasks fits in memory)
 
 # Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
 _CHECKPOINT = typer.Option(
@@ -35,9 +45,7 @@ _POLICY = typer.Option(DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.j
 _WAYS = typer.Option(5, "--ways", help="Classes per task (must match the model).")
 _SHOTS = typer.Option(1, "--shots", help="Support images per class.")
 _STEPS = typer.Option(5, "--steps", help="On-chip gradient updates per task.")
-_SPLIT = typer.Option(
-    None, "--split", help="Alphabets to draw tasks from (default: evaluation if present, else val)."
-)
+_SPLIT = typer.Option(None, "--split", help=split_help())
 _LEVELS = typer.Option(
     None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
 )
@@ -62,17 +70,23 @@ _SPARE_PAIRS = typer.Option(
 _SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+_PROGRESS = progress_option("Show a progress bar on stderr (never with --json).")
 
 
-def run(config: DeployConfig) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
-    """Run one adaptation study; returns the JSON summary, the per-task result and run info."""
+def run(
+    config: DeployConfig, disable: bool | None = True
+) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
+    """Run one adaptation study; returns the JSON summary, the per-task result and run info.
+    ``disable``: tqdm's, of the progress bar over the rounds' steps."""
     with deploy(config) as deployment:
         chip = deployment.chip
         started = time.perf_counter()
-        result = run_adaptation(
-            chip, deployment.net, deployment.inner_lrs, deployment.tasks,
-            deployment.adapt_config(),
-        )  # fmt: skip
+        rounds = -(-config.tasks // chip.n_chips)
+        with progress_bar(rounds * (config.steps + 1), "adapt", disable) as bar:
+            result = run_adaptation(
+                chip, deployment.net, deployment.inner_lrs, deployment.tasks,
+                deployment.adapt_config(), progress=bar.update,
+            )  # fmt: skip
         elapsed = time.perf_counter() - started
     summary = {
         "preset": deployment.preset or config.preset_name,
@@ -181,7 +195,7 @@ def adapt(
     bench: str | None = typer.Option(
         None,
         "--bench",
-        help="Drive a bench (HOST:PORT, e.g. `memlearn chip serve`) instead; it decides the "
+        help="Drive a bench (HOST:PORT, e.g. memlearn chip serve) instead; it decides the "
         "preset, the levels and the chips (an explicit --preset/--levels/--chips that differs "
         "is refused).",
     ),
@@ -189,6 +203,7 @@ def adapt(
     support_copies: int = _SUPPORT_COPIES,
     spare_pairs: int | None = _SPARE_PAIRS,
     as_json: bool = _JSON,
+    progress: bool = _PROGRESS,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
     from memlearn.experiments.provenance import package_versions
@@ -200,7 +215,7 @@ def adapt(
             weight_max=weight_max, support_copies=support_copies, spare_pairs=spare_pairs,
             seed=seed, root=root, bench=bench, bake_hours=bake_hours, bake_celsius=bake_celsius,
         )  # fmt: skip
-        summary, result, info = run(config)
+        summary, result, info = run(config, bar_disabled(progress, as_json))
     if as_json:
         typer.echo(f"split: {info['split']}", err=True)
         record = {k: v for k, v in info.items() if k != "seconds"}  # the JSON is reproducible
@@ -216,6 +231,7 @@ def demo(
     strategy: str = _STRATEGY,
     seed: int = _SEED,
     root: Path | None = _ROOT,
+    progress: bool = _PROGRESS,
 ) -> None:
     """The shipped model learns 16 new 5-way 1-shot tasks on 16 simulated chips."""
     from memlearn.experiments.provenance import provenance, write_json
@@ -228,7 +244,7 @@ def demo(
             checkpoint=checkpoint, preset=preset, strategy=strategy, chips=16, tasks=16,
             ways=5, shots=1, steps=5, seed=seed, root=root,
         )  # fmt: skip
-        summary, result, info = run(config)
+        summary, result, info = run(config, bar_disabled(progress))
         _table(summary, result, info)
         png = learning_curve_png(out / "learning_curve.png", result, summary, info)
         payload = provenance({"command": " ".join(["memlearn", *sys.argv[1:]]), **info})
@@ -249,9 +265,10 @@ def adapt_gap(
     strategy: str = _STRATEGY,
     policy: str = _POLICY,
     tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
-    max_chips: int = typer.Option(
-        1000, "--max-chips", help="Chips simulated at once (more tasks run in rounds)."
+    chips: int | None = typer.Option(
+        None, "--chips", help="Chips simulated at once (default 1000; more tasks run in rounds)."
     ),
+    max_chips: int | None = typer.Option(None, "--max-chips", hidden=True),
     ways: int = _WAYS,
     shots: int = _SHOTS,
     steps: int = _STEPS,
@@ -263,6 +280,7 @@ def adapt_gap(
     seed: int = _SEED,
     root: Path | None = _ROOT,
     as_json: bool = _JSON,
+    progress: bool = _PROGRESS,
 ) -> None:
     """Attribute the gap between on-chip and ideal-software accuracy to each non-ideality.
 
@@ -273,17 +291,30 @@ def adapt_gap(
     from memlearn.experiments.onchip_gap import gap_study
 
     with user_errors():
+        chips = deprecated_alias("--max-chips", "--chips", max_chips, chips)
         config = DeployConfig(
             checkpoint=checkpoint, preset=preset, strategy=strategy, policy=policy,
-            chips=max_chips, tasks=tasks, ways=ways, shots=shots, steps=steps, split=split,
-            levels=levels, weight_max=weight_max, support_copies=support_copies,
+            chips=GAP_CHIPS if chips is None else chips, tasks=tasks, ways=ways, shots=shots,
+            steps=steps, split=split, levels=levels, weight_max=weight_max,
+            support_copies=support_copies,
             spare_pairs=spare_pairs, seed=seed, root=root,
         )  # fmt: skip
-        study = gap_study(config)
+        with progress_bar(None, "configurations", bar_disabled(progress, as_json)) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            study = gap_study(config, progress=advance)
     wmax_from = study.info["weight_max_source"]
     split = study.info["split"]
     if as_json:
-        typer.echo(json.dumps(study.as_dict()))
+        config_record = {
+            **{k: v for k, v in study.info.items() if k != "seconds"},
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "weight_max_rule": weight_max, "support_copies": support_copies,
+        }  # fmt: skip
+        typer.echo(json.dumps(with_config(study.as_dict(), config_record)))
         return
     from rich.console import Console
     from rich.table import Table

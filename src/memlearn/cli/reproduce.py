@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from memlearn.cli.common import progress_option, with_config
 from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET
@@ -61,6 +62,35 @@ def _at_least(name: str, value: int, low: int) -> int:
     return value
 
 
+def _check_plain_options(
+    strategy: str | None,
+    support_copies: int,
+    checkpoint: Path | None,
+    root: Path | None,
+    bake_hours: float | None,
+    bake_celsius: float | None,
+) -> None:
+    """The options that are not sweeps, checked before any folder is made or data is read."""
+    from memlearn.bounds import check_celsius, check_hours
+    from memlearn.devices.programming import STRATEGIES
+    from memlearn.onchip.run import MAX_SUPPORT_COPIES
+
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if not 0 <= support_copies <= MAX_SUPPORT_COPIES:
+        raise ValueError(
+            f"--support-copies must be in [0, {MAX_SUPPORT_COPIES}], got {support_copies}"
+        )
+    if checkpoint is not None and not checkpoint.is_file():
+        raise ValueError(f"--checkpoint {checkpoint} does not exist (or is not a file)")
+    if root is not None and not root.is_dir():
+        raise ValueError(f"--root {root} is not a folder")
+    if bake_hours is not None:
+        check_hours(bake_hours, "--bake-hours")
+    if bake_celsius is not None:
+        check_celsius(bake_celsius, "--bake-celsius")
+
+
 def study_overrides(studies: list[str], given: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per-study keyword arguments from the sweep options that were given (not ``None``)."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -86,7 +116,7 @@ def reproduce_cmd(
         help=f"Studies to run (default: all): {', '.join(STUDY_NAMES)}.",
         show_default=False,
     ),
-    quick: bool = typer.Option(False, "--quick", help="Small sweeps (~10 minutes on 2 cores)."),
+    quick: bool = typer.Option(False, "--quick", help="Small sweeps (a few minutes on 2 cores)."),
     preset: str = typer.Option(
         DEFAULT_PRESET, "--preset", help="Device preset name or file (multi-level, rram)."
     ),
@@ -141,7 +171,8 @@ def reproduce_cmd(
         None, "--bake-celsius", help="retention: bake temperature (°C)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    progress: bool = progress_option(),
+    quiet: bool = typer.Option(False, "--quiet", hidden=True),
 ) -> None:
     """Reproduce the reference studies and write figures, data and a report beside the
     published trends (REFERENCE.md §1).
@@ -161,12 +192,16 @@ def reproduce_cmd(
     # on a quiet machine and ~10x faster on a busy one (OpenMP threads spin-wait for a core).
     torch.set_num_threads(1)
     with user_errors():
+        if quiet:
+            typer.echo("note: --quiet is deprecated; use --no-progress", err=True)
+            progress = False
         names = list(dict.fromkeys(studies)) if studies else list(STUDIES)
         unknown = [s for s in names if s not in STUDIES]
         if unknown:
             raise ValueError(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")
         if seed < 0:
             raise ValueError(f"--seed must be >= 0, got {seed}")
+        _check_plain_options(strategy, support_copies, checkpoint, root, bake_hours, bake_celsius)
         overrides = study_overrides(
             names,
             {
@@ -198,21 +233,24 @@ def reproduce_cmd(
             checkpoint=checkpoint,
             root=root,
             overrides=overrides,
-            progress=not quiet,
+            progress=progress and not as_json,
             command=" ".join(["memlearn", *sys.argv[1:]]),
         )
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "out": str(result.out_dir),
-                    "report": str(result.report_md),
-                    "report_html": str(result.report_html),
-                    "seconds": result.seconds,
-                    "studies": [o.as_dict() for o in result.outcomes],
-                }
-            )
-        )
+        payload = {
+            "out": str(result.out_dir),
+            "report": str(result.report_md),
+            "report_html": str(result.report_html),
+            "seconds": result.seconds,
+            "studies": [o.as_dict() for o in result.outcomes],
+        }
+        record = {
+            "studies": names, "quick": quick, "preset": preset, "backend": backend,
+            "seed": seed, "policy": policy, "support_copies": support_copies,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "root": None if root is None else str(root), "overrides": overrides,
+        }  # fmt: skip
+        typer.echo(json.dumps(with_config(payload, record)))
         return
     for o in result.outcomes:
         mark = "reproduced" if o.reproduced else "NOT reproduced"

@@ -5,8 +5,8 @@ analog reads: ``forward`` is the rows-to-columns VMM of :meth:`CrossbarArray.mul
 ``[s; 1] * V_read``, the bias a row driven at ``V_read``), ``backward`` the columns-to-rows read
 of :mod:`memlearn.ep.transpose`.  Weight layer ``l`` (``[out, in + 1]``) is an array of
 ``in + 1`` rows and ``out`` pair columns; ``w = scale * (G+ - G-)`` on ``levels`` linear levels
-(:class:`~memlearn.crossbar.mapping.DifferentialMapping`), full scale ``full_scale[l] /
-sqrt(fan_in)`` (:func:`~memlearn.ep.config.default_full_scales`).  Updates (``delta = -lr *
+(:class:`~memlearn.crossbar.mapping.DifferentialMapping`), full-scale weight ``weight_max[l] /
+sqrt(fan_in)`` (:func:`~memlearn.ep.config.default_weight_max`).  Updates (``delta = -lr *
 grad``, computed beside the array from the layer states at its edges) reach the cells
 through the devices layer's programming:
 
@@ -74,8 +74,8 @@ class ArrayNetwork:
                 read_noise=config.read_noise, wire_ohms=config.wire_ohms, tolerance=tolerance,
                 ledger=self.ledger,
             )  # fmt: skip
-            mapping = DifferentialMapping.from_full_scale(
-                config.full_scale[layer] / (fan_in - 1) ** 0.5, levels
+            mapping = DifferentialMapping.from_weight_max(
+                config.weight_max[layer] / (fan_in - 1) ** 0.5, levels
             )
             self.arrays.append(array)
             self.maps.append(mapping)

@@ -48,7 +48,7 @@ def default_lrs(n_layers: int) -> tuple[float, ...]:
     return tuple(max(0.2 / 2**i, 0.025) for i in range(n_layers))
 
 
-def default_full_scales(n_layers: int) -> tuple[float, ...]:
+def default_weight_max(n_layers: int) -> tuple[float, ...]:
     """Full-scale weight per layer in units of ``1/sqrt(fan_in)``: 3 for hidden layers, 8 for the
     output layer.  [E] from the trained float weights of 784-500-10 (software EP, 4 epochs,
     training data only): 99.7 % of ``|W_0|`` and 99.8 % of ``|W_1|`` lie below these."""
@@ -78,7 +78,7 @@ class EPConfig:
     strategy: str = "hybrid"
     spread: float = 1.0  # programming spread factor (devices.variants.scale_spread); 1 = preset
     chips: int = 1
-    full_scale: tuple[float, ...] | None = None  # per layer, units of 1/sqrt(fan-in)
+    weight_max: tuple[float, ...] | None = None  # per layer, units of 1/sqrt(fan-in)
     counter_bits: int = 4  # [E] counter scheme: signed digital counter per weight
     adc_bits: int | None = 8
     dac_bits: int | None = 8
@@ -129,20 +129,20 @@ class EPConfig:
                 f"got {self.lrs}"
             )
         self.lrs = lrs
-        fs = default_full_scales(n_layers) if self.full_scale is None else self.full_scale
+        fs = default_weight_max(n_layers) if self.weight_max is None else self.weight_max
         fs = tuple(float(x) for x in fs)
         if len(fs) != n_layers or not all(x > 0 and math.isfinite(x) for x in fs):
             raise MemlearnError(
-                f"full_scale must hold {n_layers} values > 0 (one per weight layer, in units of "
-                f"1/sqrt(fan-in)), got {self.full_scale}"
+                f"weight_max must hold {n_layers} values > 0 (one per weight layer, in units of "
+                f"1/sqrt(fan-in)), got {self.weight_max}"
             )
-        self.full_scale = fs
+        self.weight_max = fs
         return self
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["lrs"] = list(self.lrs or ())
-        out["full_scale"] = list(self.full_scale or ())
+        out["weight_max"] = list(self.weight_max or ())
         out["sizes"] = list(self.sizes)
         return out
 

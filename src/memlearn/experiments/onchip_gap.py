@@ -32,6 +32,7 @@ same loop seed.  The switches (:data:`NON_IDEALITIES`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,7 @@ def attribute_gap(
     seed: int = 0,
     max_chips: int | None = None,
     spare_pairs: int = 0,
+    progress: Callable[[int, int], object] | None = None,
 ) -> GapStudy:
     """Run every row of the study (see the module docstring) on the same ``T`` tasks.
 
@@ -212,6 +214,7 @@ def attribute_gap(
     (adds the *design* rows).  ``max_chips`` bounds the chips simulated at once (tasks then run
     in rounds; default: one chip per task).  ``spare_pairs``: spare column pairs of the output
     array, each chip repaired as ``memlearn adapt`` does (:func:`gap_chip`).
+    ``progress(done, total)`` is called after each configuration run on chips.
     """
     p = load_preset(preset)
     tasks = support_x.shape[0]
@@ -235,9 +238,10 @@ def attribute_gap(
     soft, _ = software_adapt(feats, weights, inner_lrs, steps)
     level_g = p.levels(levels)
     quant, _ = quantised_adapt(feats, weights, inner_lrs, steps, weight_max, level_g, policy, seed)
+    design = _design(policy, weight_max, peak_weight_max)
     on_chip = _GapChips(
         feats, weights, inner_lrs, layout, p, strategy, levels, level_g, steps, seed, n_chips,
-        spare_pairs,
+        spare_pairs, progress, 2 + 2 * len(NON_IDEALITIES) + len(design),
     )  # fmt: skip
     everything = frozenset(NON_IDEALITIES)
     real = on_chip("chip", "the chip", frozenset(), policy, weight_max)
@@ -256,7 +260,7 @@ def attribute_gap(
         row = on_chip("add one", f"only {part}", everything - {part}, policy, weight_max)
         row.delta, row.delta_ci95 = _paired(row.accuracy, ideal.accuracy)
         rows.append(row)
-    rows += _design_rows(on_chip, real, policy, weight_max, peak_weight_max)
+    rows += _design_rows(on_chip, real, design)
     for row in rows[1:4]:
         row.delta, row.delta_ci95 = _paired(row.accuracy, soft)
     study.rows = rows
@@ -279,6 +283,9 @@ class _GapChips:
     seed: int
     n_chips: int
     spare_pairs: int
+    progress: Callable[[int, int], object] | None = None
+    total: int = 0
+    done: int = 0
 
     def __call__(
         self, group: str, name: str, ideal: frozenset[str], policy: str, wmax: list[float]
@@ -294,6 +301,9 @@ class _GapChips:
             weight_max=wmax, seed=self.seed,
         )  # fmt: skip
         res = adapt_on_chip(chip, self.feats, self.weights, self.inner_lrs, config)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
         return GapRow(
             group,
             name,
@@ -303,14 +313,10 @@ class _GapChips:
         )
 
 
-def _design_rows(
-    on_chip: _GapChips,
-    real: GapRow,
-    policy: str,
-    weight_max: list[float],
-    peak_weight_max: list[float] | None,
-) -> list[GapRow]:
-    """The *design* rows: the loop's former choices on the real chip, against ``real``."""
+def _design(
+    policy: str, weight_max: list[float], peak_weight_max: list[float] | None
+) -> list[tuple[str, str, list[float]]]:
+    """The *design* rows (name, policy, full scale) that differ from the chip's own design."""
     design = [("nearest rounding (verify)", "verify", list(weight_max))]
     if peak_weight_max is not None:
         design.append(("peak full scale", policy, list(peak_weight_max)))
@@ -318,19 +324,30 @@ def _design_rows(
     done = {(policy, tuple(weight_max))}  # the chip's own design: no row of its own
     rows = []
     for name, pol, wmax in design:
-        if (pol, tuple(wmax)) in done:
-            continue
-        done.add((pol, tuple(wmax)))
+        if (pol, tuple(wmax)) not in done:
+            done.add((pol, tuple(wmax)))
+            rows.append((name, pol, wmax))
+    return rows
+
+
+def _design_rows(
+    on_chip: _GapChips, real: GapRow, design: list[tuple[str, str, list[float]]]
+) -> list[GapRow]:
+    """The *design* rows: the loop's former choices on the real chip, against ``real``."""
+    rows = []
+    for name, pol, wmax in design:
         row = on_chip("design (on the real chip)", name, frozenset(), pol, wmax)
         row.delta, row.delta_ci95 = _paired(row.accuracy, real.accuracy)
         rows.append(row)
     return rows
 
 
-def gap_study(config: DeployConfig) -> GapStudy:
+def gap_study(
+    config: DeployConfig, progress: Callable[[int, int], object] | None = None
+) -> GapStudy:
     """:func:`attribute_gap` of a deployment (:func:`memlearn.onchip.deploy.prepare`): its
     tasks, levels, full scale (and the peak rule's) and spare pairs; ``config.chips`` bounds the
-    chips simulated at once."""
+    chips simulated at once (``progress``: as :func:`attribute_gap`'s)."""
     import time
 
     from memlearn.onchip.deploy import deployment_weight_max, prepare
@@ -347,7 +364,7 @@ def gap_study(config: DeployConfig) -> GapStudy:
         head_weights(d.net), d.inner_lrs, d.layout,
         weight_max=wmax, peak_weight_max=peak, preset=config.preset_name,
         strategy=config.strategy, policy=config.policy, levels=d.levels, steps=config.steps,
-        seed=config.seed, max_chips=config.chips, spare_pairs=d.spare_pairs,
+        seed=config.seed, max_chips=config.chips, spare_pairs=d.spare_pairs, progress=progress,
     )  # fmt: skip
     ways = int(d.net.fc2.weight.shape[0])
     study.info.update(split=d.split, weight_max_source=wmax_from, ways=ways, shots=config.shots)

@@ -135,9 +135,9 @@ def reproduce(
     names = list(STUDIES) if studies is None else list(dict.fromkeys(studies))
     _check_options(names, quick, overrides, backend, policy, seed, support_copies)
     preset = study_preset(preset)
+    settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
-    settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
     started = time.perf_counter()
     with staging_dir(out_dir) as stage:
         run = StudyRun(

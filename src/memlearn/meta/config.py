@@ -102,7 +102,7 @@ class TrainConfig:
     extractor_lr: float = 2e-4
     lr_lr: float = 1e-2  # outer learning rate of the log inner learning rates
     cosine_decay: bool = True
-    # phase 3: hardware-aware MAML (0: off; `memlearn meta-train --device P` turns it on with
+    # phase 3: hardware-aware MAML (0: off; `memlearn meta-train --preset P` turns it on with
     # DEFAULT_HARDWARE_STEPS)
     hardware_steps: int = 0
     hardware_lr_scale: float = 0.1  # its outer rates, relative to phase 3's
@@ -159,6 +159,7 @@ class TrainConfig:
             "meta_steps",
             "hardware_steps",
             "inner_steps",
+            "seed",
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

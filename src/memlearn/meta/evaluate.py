@@ -8,6 +8,7 @@ query images, as in the MAML paper) is available as a labelled extra only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,11 +43,13 @@ def evaluate_classes(
     generator: torch.Generator | None = None,
     chunk: int = 25,
     transductive: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
     """Adapt on each task's support set and score its query set after 0..``steps`` updates.
 
     Returns ``accuracy_by_step`` (mean over tasks, fractions), ``accuracy_ci95`` (after the
-    last step) and ``per_task`` (``[steps + 1, T]`` tensor).
+    last step) and ``per_task`` (``[steps + 1, T]`` tensor).  ``progress(n)`` is called with
+    the ``n`` tasks of each chunk done (a progress bar's update).
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -74,6 +77,8 @@ def evaluate_classes(
                 generator=generator,
             )
         )
+        if progress is not None:
+            progress(len(part))
     net.train(was_training)
     per_task = torch.cat(accs, dim=1).cpu()
     return {
@@ -125,9 +130,11 @@ def evaluate(
     programmer: WeightProgrammer | None = None,
     weight_max: list[float] | tuple[float, float] | None = None,
     transductive: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
     """Sample ``tasks`` ``ways``-way ``shots``-shot tasks from ``classes`` (seeded) and score
-    them as :func:`evaluate_classes`; returns the issue-4 JSON fields (no ``per_task``)."""
+    them as :func:`evaluate_classes` (``progress`` too); returns the issue-4 JSON fields (no
+    ``per_task``)."""
     if tasks < 1:
         raise ValueError(f"tasks must be >= 1, got {tasks}")
     if ways != net.ways:
@@ -143,6 +150,7 @@ def evaluate(
         weight_max=weight_max,
         generator=torch.Generator().manual_seed(seed),
         transductive=transductive,
+        progress=progress,
     )
     return {
         "split": classes.split,

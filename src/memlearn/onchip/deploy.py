@@ -21,12 +21,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from memlearn.bounds import check_celsius, check_hours, check_spare_pairs
 from memlearn.chip.base import Chip, ChipLayout
 from memlearn.chip.layout import output_layout, tile_spares
 from memlearn.chip.repair import RepairedChip, repair_output
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch
+from memlearn.data.splits import SPLITS
 from memlearn.devices.programming import STRATEGIES
 from memlearn.nn.rates import Rates
 from memlearn.onchip.config import AdaptConfig
@@ -46,6 +48,7 @@ DEFAULT_PRESET = "hfo2-mlc"  # the reference device (REFERENCE.md)
 DEFAULT_CHIPS = 100  # [E] simulated chips at once: tasks beyond them run in rounds
 MAX_LEVELS = 64  # [E] 6 bits per cell, beyond any multi-level RRAM reported
 MAX_BAKE_CELSIUS = 400.0  # [E] above back-end-of-line processing temperatures
+TASK_SPLITS = tuple(s for s in SPLITS if s != "runs")  # the splits that hold classes
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,12 @@ class DeployConfig:
     def __post_init__(self) -> None:
         _check_counts(self)
         _check_names(self)
-        if not self.bake_hours >= 0:
-            raise ValueError(f"bake_hours must be >= 0, got {self.bake_hours}")
+        check_hours(self.bake_hours, "bake_hours")
         if not -273.15 < self.bake_celsius <= MAX_BAKE_CELSIUS:
             raise ValueError(
                 f"bake_celsius must be in (-273.15, {MAX_BAKE_CELSIUS:g}], got {self.bake_celsius}"
             )
+        check_celsius(self.bake_celsius, "bake_celsius")  # the shared lower bound
         if self.bench is not None:
             bench_address(self.bench)
         elif self.bake_hours > 0 and self.n_chips < self.tasks:
@@ -98,6 +101,7 @@ class DeployConfig:
                 f"a bake ages every cell of a chip, so each task needs its own chip: give chips "
                 f">= tasks with a bake (got chips {self.n_chips}, tasks {self.tasks})"
             )
+        _check_paths(self)
 
     @property
     def n_chips(self) -> int:
@@ -144,8 +148,17 @@ def _check_names(c: DeployConfig) -> None:
     ):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+    if c.split is not None and c.split not in TASK_SPLITS:
+        raise ValueError(f"unknown split {c.split!r}; allowed: {', '.join(TASK_SPLITS)}")
     if c.preset is not None or c.bench is None:
         load_preset(c.preset_name)  # an unknown preset fails here, naming the presets
+
+
+def _check_paths(c: DeployConfig) -> None:
+    if c.checkpoint is not None and not Path(c.checkpoint).is_file():
+        raise ValueError(f"checkpoint {c.checkpoint} does not exist (or is not a file)")
+    if c.root is not None and not Path(c.root).is_dir():
+        raise ValueError(f"root {c.root} is not a folder (the data root)")
 
 
 def bench_address(bench: str) -> tuple[str, int]:
@@ -227,11 +240,10 @@ def prepare(config: DeployConfig) -> Deployment:
     if config.ways is not None and config.ways != ways:
         raise ValueError(f"the checkpoint is a {ways}-way model; ways {config.ways} does not fit")
     lrs = inner_lrs_from(info)
-    split, tasks = sample_tasks(config, ways)
     layout = head_layout(net)
-    spares = config.spare_pairs
-    if spares is None:
-        spares = tile_spares(layout, layout.arrays[-1].name)
+    free = tile_spares(layout, layout.arrays[-1].name)
+    spares = free if config.spare_pairs is None else check_spare_pairs(config.spare_pairs, free)
+    split, tasks = sample_tasks(config, ways)  # after every check: the data is read last
     return Deployment(
         config, net, info, lrs, layout, deployed_levels(info, config.levels), split, tasks,
         spares, None if config.bench else config.preset_name,

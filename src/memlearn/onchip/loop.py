@@ -30,6 +30,7 @@ Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -193,12 +194,14 @@ def adapt_on_chip(
     weights: list[torch.Tensor],
     inner_lrs: Rates,
     config: AdaptConfig | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> AdaptResult:
     """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
 
     ``tasks`` (e.g. :class:`~memlearn.meta.inner.HeadTasks`): ``support_x``/``query_x``, head
     inputs (the digital extractor's features, ≥ 0), ``[T, B, in]``; labels ``support_y`` /
-    ``query_y``, ``[T, B]``.  Returns per-task curves, writes and energy.
+    ``query_y``, ``[T, B]``.  Returns per-task curves, writes and energy; ``progress(1)`` after
+    each of the ``steps + 1`` evaluations of each round (a progress bar's update).
     """
     config = config or AdaptConfig()
     arrays = _check_inputs(chip, tasks, weights, inner_lrs)
@@ -216,9 +219,8 @@ def adapt_on_chip(
     for start in range(0, n_tasks, n_chips):
         stop = min(start + n_chips, n_tasks)
         part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
-        rounds.append(
-            (stop - start, _round(chip, arrays, part, weights, inner_lrs, config, policy, levels))
-        )
+        result = _round(chip, arrays, part, weights, inner_lrs, config, policy, levels, progress)
+        rounds.append((stop - start, result))
     merged: dict[str, object] = {}
     first = rounds[0][1]
     for key, value in first.items():
@@ -325,13 +327,20 @@ def _round(
     config: AdaptConfig,
     policy: UpdatePolicy,
     levels: torch.Tensor,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, object]:
     before = _ledger(chip)
     states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
     deploy_energy = _delta(_ledger(chip), before)
     holder = ChipHead(chip, states, config, policy)
     curves = head.QueryCurves(tasks, config.steps)
-    inner_loop(holder, tasks, inner_lrs, config.steps, head.gradients, observe=curves)
+
+    def observe(k: int, held: ChipHead) -> None:
+        curves(k, held)
+        if progress is not None:
+            progress(1)
+
+    inner_loop(holder, tasks, inner_lrs, config.steps, head.gradients, observe=observe)
     after_bake = None
     if config.bake_seconds > 0:
         chip.advance(config.bake_seconds, config.bake_kelvin)

@@ -11,7 +11,7 @@ deployment with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -95,12 +95,14 @@ def run_adaptation(
     inner_lrs: Rates,
     tasks: Any,
     config: AdaptConfig | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> AdaptResult:
-    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software."""
+    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software
+    (``progress``: see :func:`~memlearn.onchip.loop.adapt_on_chip`)."""
     config = config or AdaptConfig()
     feats = head_tasks(net, tasks)
     weights = head_weights(net)
-    result = adapt_on_chip(chip, feats, weights, inner_lrs, config)
+    result = adapt_on_chip(chip, feats, weights, inner_lrs, config, progress)
     result.software_accuracy, result.software_loss = head.software_adapt(
         feats, weights, inner_lrs, config.steps
     )
