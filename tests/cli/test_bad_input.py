@@ -203,6 +203,32 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
         (["--max-buffered-mb", "-1"], "--max-buffered-mb"),
         (["--seed", "-1"], "seed"),
     ],
+    "snn train": [
+        (["--epochs", "0"], "epochs must be >= 1"),
+    ],
+    "snn evaluate": [
+        (["--chips", "0"], "chips must be an integer >= 1"),
+        (["--images", "0"], "--images must be in 1..10000"),
+        (["--preset", "no-such"], "no-such"),
+        (["--strategy", "magic"], "unknown strategy 'magic'"),
+        (["--hours", "-1"], "hours must be >= 0"),
+        (["--reads", "-1"], "reads must be >= 0"),
+        (["--delta-s", "0"], "delta_s must be an integer >= 1"),
+    ],
+    "snn hidden": [
+        (["--hidden", "0"], "hidden must be an integer in 1..1024"),
+        (["--epochs", "0"], "epochs must be >= 1"),
+    ],
+    "ep train": [
+        (["--network", "784-x-10"], "unknown network string '784-x-10'"),
+        (["--beta", "0"], "beta must be a finite number > 0"),
+        (["--levels", "1"], "levels must be an integer in [2, 64]"),
+        (["--update", "foo"], "unknown update 'foo'"),
+        (["--rule", "foo"], "unknown rule 'foo'"),
+        (["--preset", "no-such"], "no-such"),
+        (["--chips", "0"], "chips must be an integer >= 1"),
+        (["--epochs", "0"], "epochs must be an integer >= 1"),
+    ],
 }
 
 
