@@ -20,6 +20,12 @@ from memlearn.continual.store import ChipStore, SoftwareStore
 
 BNN_LR = 0.005
 """[P] Adam learning rate of the binarised network's hidden weights (Laborieux et al. 2021)."""
+LR_STEPS = 60.0
+"""[I] learning rate x steps per task of Laborieux et al. 2021 on permuted MNIST (0.005 x 20
+epochs x 600 minibatches): hidden weights must travel this far for f_meta to consolidate
+them.  Runs with fewer steps per task scale the rate to keep it (``bnn_lr``)."""
+BNN_LR_MAX = 0.1
+"""[E] the largest scaled rate (a few LSBs of the 8-bit hidden words per step at w_max = 3)."""
 FLOAT_LR = 1e-3
 """[E] Adam learning rate of the float baselines (PyTorch's default)."""
 ADAM_BETAS = (0.9, 0.999)
@@ -28,6 +34,12 @@ INIT_WIDTH = 0.1
 """[E] hidden weights start uniform in +-0.1 (small against the 8-bit full scale)."""
 FISHER_SAMPLES = 500
 """[E] training images per task whose squared gradients estimate EWC's diagonal Fisher."""
+
+
+def bnn_lr(steps_per_task: int) -> float:
+    """Adam rate of the hidden weights for ``steps_per_task``: ``LR_STEPS / steps`` within
+    ``[BNN_LR, BNN_LR_MAX]``."""
+    return min(BNN_LR_MAX, max(BNN_LR, LR_STEPS / steps_per_task))
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

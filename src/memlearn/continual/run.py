@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from memlearn.continual.benchmarks import check_benchmark, make_tasks
-from memlearn.continual.learners import BNN_LR, FLOAT_LR, BinaryLearner, FloatLearner
+from memlearn.continual.learners import FLOAT_LR, BinaryLearner, FloatLearner, bnn_lr
 from memlearn.continual.metaplastic import check_meta
 from memlearn.continual.network import check_fits_chip, network_spec
 from memlearn.continual.store import DEFAULT_W_MAX, ROUNDINGS
@@ -104,8 +104,8 @@ class ContinualResult:
     config: ContinualConfig
 
 
-def make_learner(config: ContinualConfig, generator: torch.Generator):
-    """The learner ``config`` asks for."""
+def make_learner(config: ContinualConfig, generator: torch.Generator, steps_per_task: int):
+    """The learner ``config`` asks for (``steps_per_task`` sets the default BNN rate)."""
     sizes = config.spec.sizes(config.outputs)
     if config.method == "bnn":
         chip = None
@@ -116,7 +116,7 @@ def make_learner(config: ContinualConfig, generator: torch.Generator):
                 "rounding": config.rounding,
                 "w_max": config.w_max,
             }
-        lr = BNN_LR if config.lr is None else config.lr
+        lr = bnn_lr(steps_per_task) if config.lr is None else config.lr
         return BinaryLearner(sizes, config.chips, config.meta, generator, chip=chip, lr=lr)
     ewc = config.ewc_lambda if config.method == "ewc" else 0.0
     lr = FLOAT_LR if config.lr is None else config.lr
@@ -139,10 +139,10 @@ def run_continual(
         config.benchmark, config.tasks, config.spec.side, gen,
         config.train_size, config.test_size, config.root,
     )  # fmt: skip
-    learner = make_learner(config, gen)
     n_train = len(tasks[0].train_x)
     per_epoch = -(-n_train // config.batch)
     steps_per_task = per_epoch * config.epochs
+    learner = make_learner(config, gen, steps_per_task)
     marks = {
         round(steps_per_task * (k + 1) / config.curve_points) for k in range(config.curve_points)
     }
