@@ -11,6 +11,7 @@ Images are binarised to +-1 (pixel > 1/2 of full ink, after an optional 2x2 aver
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +55,13 @@ def binarise(images: torch.Tensor, side: int) -> torch.Tensor:
     return torch.where(x.flatten(1) > 0.5, 1, -1).to(torch.int8)
 
 
+@functools.lru_cache(maxsize=2)
+def _binarised(side: int, root: str | None) -> tuple[torch.Tensor, ...]:
+    """Binarised MNIST train/test images and labels (cached: loading takes seconds)."""
+    train, test = load_mnist("train", root), load_mnist("test", root)
+    return binarise(train.images, side), train.labels, binarise(test.images, side), test.labels
+
+
 def _subset(n: int, size: int | None, generator: torch.Generator) -> torch.Tensor:
     if size is None or size >= n:
         return torch.arange(n)
@@ -72,8 +80,7 @@ def make_tasks(
     """The ``tasks`` tasks of ``benchmark`` with at most ``train_size``/``test_size`` images
     each (random subsets)."""
     check_benchmark(benchmark, tasks)
-    train, test = load_mnist("train", root), load_mnist("test", root)
-    tr_x, te_x = binarise(train.images, side), binarise(test.images, side)
+    tr_x, tr_y, te_x, te_y = _binarised(side, None if root is None else str(root))
     out: list[Task] = []
     for t in range(tasks):
         if benchmark == "permuted-mnist":
@@ -84,11 +91,11 @@ def make_tasks(
             )
             i = _subset(len(tr_x), train_size, generator)
             j = _subset(len(te_x), test_size, generator)
-            out.append(Task(tr_x[i][:, perm], train.labels[i], te_x[j][:, perm], test.labels[j]))
+            out.append(Task(tr_x[i][:, perm], tr_y[i], te_x[j][:, perm], te_y[j]))
         else:
-            keep_tr = torch.nonzero((train.labels // 2) == t).squeeze(1)
-            keep_te = torch.nonzero((test.labels // 2) == t).squeeze(1)
+            keep_tr = torch.nonzero((tr_y // 2) == t).squeeze(1)
+            keep_te = torch.nonzero((te_y // 2) == t).squeeze(1)
             i = keep_tr[_subset(len(keep_tr), train_size, generator)]
             j = keep_te[_subset(len(keep_te), test_size, generator)]
-            out.append(Task(tr_x[i], train.labels[i] % 2, te_x[j], test.labels[j] % 2))
+            out.append(Task(tr_x[i], tr_y[i] % 2, te_x[j], te_y[j] % 2))
     return out
