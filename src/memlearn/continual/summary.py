@@ -23,6 +23,12 @@ import torch
 
 from memlearn.continual.run import ContinualResult
 from memlearn.continual.store import ChipStore
+from memlearn.devices.feram import (
+    sense_lifetime_cycles,
+    switched_fraction,
+    switching_energy,
+    window_fraction,
+)
 
 PJ_PER_MEMRISTOR_PROGRAM = 1e-12
 """[P] energy assumed per memristor program (Martemucci et al., Nat. Electron. 2025)."""
@@ -86,7 +92,17 @@ def memory_figures(result: ContinualResult) -> dict[str, Any] | None:
                     energy[key] = energy.get(key, 0.0) + float(e.mean()) / steps
     fe_cells_written = float(fe_writes.double().sum(1).mean())
     ox_cells_written = float(ox_writes.double().sum(1).mean())
+    preset = fe[0].preset
+    physics = {
+        "switched_fraction_at_write_pulse": float(
+            switched_fraction(preset, preset.values["fe_write_v"], preset.values["write_pulse_s"])
+        ),
+        "switching_energy_j": switching_energy(preset),
+        "window_after_run": float(window_fraction(preset, float(fe_writes.max()) / 2)),
+        "sense_lifetime_cycles": sense_lifetime_cycles(preset),
+    }
     return {
+        "feram_physics": physics,
         "feram": _wear(fe_writes, fe_end, tasks),
         "oxram": _wear(ox_writes, ox_end, tasks),
         "hidden_in_oxram": _wear(fe_updates, ox_end, tasks),
