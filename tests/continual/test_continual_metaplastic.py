@@ -40,3 +40,14 @@ def test_m_zero_is_the_plain_binarised_update():
 def test_bad_meta_is_refused(bad):
     with pytest.raises(MemlearnError, match="meta"):
         check_meta(bad)
+
+
+def test_forgetting_counts_only_accuracy_after_a_task_was_learned():
+    from memlearn.continual.summary import accuracy_figures
+
+    acc = torch.tensor([[[0.9, 0.8, 0.1], [0.5, 0.7, 0.1], [0.4, 0.6, 0.9]]])
+    out = accuracy_figures(acc)
+    # task 1: best 0.9 -> 0.4; task 2: best after learning it 0.7 (not the 0.8 before) -> 0.6
+    assert out["forgetting"] == pytest.approx(((0.9 - 0.4) + (0.7 - 0.6)) / 2)
+    assert out["mean_final_accuracy"] == pytest.approx((0.4 + 0.6 + 0.9) / 3)
+    assert out["learned_accuracy"] == pytest.approx((0.9 + 0.7 + 0.9) / 3)

@@ -2,8 +2,8 @@
 
 - ``mean_final_accuracy``: mean over tasks of the accuracy after the last task;
   ``learned_accuracy``: mean of the accuracy each task reached right after it was learned
-  (the diagonal); ``forgetting``: mean over all but the last task of (best accuracy ever -
-  final accuracy) (Chaudhry et al., ECCV 2018).  Chip-averaged, with per-chip values.
+  (the diagonal); ``forgetting``: mean over all but the last task of (best accuracy once
+  learned - final accuracy) (Chaudhry et al., ECCV 2018).  Chip-averaged, with per-chip values.
 - ``writes_per_cell``: write operations per cell over the run (OxRAM: one SET or RESET;
   FeRAM: one polarisation reversal, two per destructive read of a '1'), mean and max over
   cells and chips; ``endurance_used`` = max / (2 x endurance cycles);
@@ -42,8 +42,10 @@ def accuracy_figures(acc: torch.Tensor) -> dict[str, Any]:
     learned = torch.diagonal(acc, dim1=1, dim2=2).mean(1)
     t = acc.shape[1]
     if t > 1:
-        best = acc[:, :-1, :-1].amax(1)
-        forgetting = (best - acc[:, -1, :-1]).mean(1)
+        # best accuracy of task j once learned: rows i >= j, before the last one
+        learned_rows = torch.ones(t - 1, t - 1, dtype=torch.bool).tril()
+        seen = torch.where(learned_rows, acc[:, :-1, :-1], float("-inf"))
+        forgetting = (seen.amax(1) - acc[:, -1, :-1]).mean(1)
     else:
         forgetting = torch.zeros(acc.shape[0])
     return {
