@@ -116,5 +116,9 @@ def _register() -> None:
 
     reproduce_cli.register(app)
 
+    from memlearn.cli import continual as continual_cli
+
+    continual_cli.register(app)
+
 
 _register()

@@ -80,6 +80,20 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "write_energy_j": ("feram", "J", "energy of one ferroelectric write"),
     "write_pulse_s": ("feram", "s", "ferroelectric switching pulse width"),
     "bit_fail_rate": ("feram", "1", "fraction of writes that do not switch"),
+    # ferroelectric polarisation physics (optional: devices.feram.FERAM_PHYSICS defaults)
+    "fe_write_v": ("ferroelectric", "V", "write (and destructive read) pulse amplitude"),
+    "fe_thickness_m": ("ferroelectric", "m", "ferroelectric film thickness"),
+    "fe_tau0_s": ("ferroelectric", "s", "Merz-law attempt time of switching"),
+    "fe_activation_v_per_m": ("ferroelectric", "V/m", "Merz-law activation field"),
+    "fe_kai_exponent": ("ferroelectric", "1", "KAI (Avrami) exponent of switching"),
+    "fe_pr_c_per_m2": ("ferroelectric", "C/m^2", "remanent polarisation"),
+    "fe_area_m2": ("ferroelectric", "m^2", "capacitor area"),
+    "fe_wake_fraction": ("ferroelectric", "1", "pristine window / woken-up window"),
+    "fe_wake_cycles": ("ferroelectric", "1", "cycles of the wake-up time constant"),
+    "fe_fatigue_cycles": ("ferroelectric", "1", "cycles at which fatigue halves the window"),
+    "fe_sense_margin": ("ferroelectric", "1", "smallest window the sense amplifier reads"),
+    "fe_retention_decade": ("ferroelectric", "1", "window lost per decade of time"),
+    "fe_retention_t0_s": ("ferroelectric", "s", "origin of the log-time retention loss"),
 }
 
 COMMON_PARAMETERS = frozenset(
