@@ -203,6 +203,18 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
         (["--max-buffered-mb", "-1"], "--max-buffered-mb"),
         (["--seed", "-1"], "seed"),
     ],
+    "continual": [
+        (["--meta", "-1"], "meta (m) must be a finite number >= 0"),
+        (["--tasks", "0"], "tasks must be an integer >= 1"),
+        (["--benchmark", "foo"], "unknown benchmark 'foo'"),
+        (["--chips", "0"], "chips must be an integer >= 1"),
+        (["--network", "chip", "--hidden", "5000,5000"], "the chip holds 16384 binary weights"),
+        (["--network", "foo"], "unknown network 'foo'"),
+        (["--weight-max", "0"], "weight_max must be > 0"),
+        (["--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--batch", "0"], "batch must be an integer >= 1"),
+        (["--rounding", "foo"], "unknown rounding 'foo'"),
+    ],
     "snn train": [
         (["--epochs", "0"], "epochs must be >= 1"),
     ],

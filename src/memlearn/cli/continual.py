@@ -56,7 +56,9 @@ def continual(
     lr: float | None = typer.Option(
         None, "--lr", help="Adam rate (default: BNN 60/steps per task in [0.005, 0.1]; float 1e-3)."
     ),
-    w_max: float = typer.Option(DEFAULT_W_MAX, "--w-max", help="Full scale of hidden words."),
+    weight_max: float = typer.Option(
+        DEFAULT_W_MAX, "--weight-max", help="Full scale of hidden words."
+    ),
     ewc_lambda: float = typer.Option(1000.0, "--ewc-lambda", help="EWC penalty strength."),
     seed: int = typer.Option(0, "--seed", help="Seed of tasks, chips and training."),
     root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA)."),
@@ -76,8 +78,8 @@ def continual(
             benchmark=benchmark, tasks=tasks, meta=meta, network=network,
             hidden=_hidden(hidden), method=method, memory="software" if software else "chip",
             chips=chips, epochs=epochs, batch=batch, train_size=train_size,
-            test_size=test_size, lr=lr, rounding=rounding, w_max=w_max, ewc_lambda=ewc_lambda,
-            seed=seed, root=str(root) if root else None,
+            test_size=test_size, lr=lr, rounding=rounding, weight_max=weight_max,
+            ewc_lambda=ewc_lambda, seed=seed, root=str(root) if root else None,
         ).check()  # fmt: skip
         bar = tqdm(desc="continual", unit="step", disable=as_json)
         result = run_continual(config, progress=lambda s: bar.update(s - bar.n))

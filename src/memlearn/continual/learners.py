@@ -25,7 +25,7 @@ LR_STEPS = 60.0
 epochs x 600 minibatches): hidden weights must travel this far for f_meta to consolidate
 them.  Runs with fewer steps per task scale the rate to keep it (``bnn_lr``)."""
 BNN_LR_MAX = 0.1
-"""[E] the largest scaled rate (a few LSBs of the 8-bit hidden words per step at w_max = 3)."""
+"""[E] the largest scaled rate (a few LSBs of the 8-bit hidden words per step at weight_max = 3)."""
 FLOAT_LR = 1e-3
 """[E] Adam learning rate of the float baselines (PyTorch's default)."""
 ADAM_BETAS = (0.9, 0.999)

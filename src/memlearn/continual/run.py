@@ -43,7 +43,7 @@ class ContinualConfig:
     train_size: int | None = None
     test_size: int | None = None
     rounding: str = "stochastic"
-    w_max: float = DEFAULT_W_MAX
+    weight_max: float = DEFAULT_W_MAX
     ewc_lambda: float = 1000.0
     feram_preset: str = "feram-1t1c"
     oxram_preset: str = "oxram-slc"
@@ -70,8 +70,8 @@ class ContinualConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise MemlearnError(f"{name} must be an integer >= 1 or None, got {value!r}")
-        if not self.w_max > 0 or not self.ewc_lambda >= 0:
-            raise MemlearnError("w_max must be > 0 and ewc_lambda >= 0")
+        if not self.weight_max > 0 or not self.ewc_lambda >= 0:
+            raise MemlearnError("weight_max must be > 0 and ewc_lambda >= 0")
         if self.lr is not None and not self.lr > 0:
             raise MemlearnError(f"lr must be > 0, got {self.lr}")
         self.spec = network_spec(self.network, self.hidden)
@@ -114,7 +114,7 @@ def make_learner(config: ContinualConfig, generator: torch.Generator, steps_per_
                 "feram_preset": config.feram_preset,
                 "oxram_preset": config.oxram_preset,
                 "rounding": config.rounding,
-                "w_max": config.w_max,
+                "weight_max": config.weight_max,
             }
         lr = bnn_lr(steps_per_task) if config.lr is None else config.lr
         return BinaryLearner(sizes, config.chips, config.meta, generator, chip=chip, lr=lr)

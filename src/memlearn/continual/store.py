@@ -2,7 +2,7 @@
 
 - ``SoftwareStore``: float hidden weights, ``W_b = sign(W_h)`` (the software reference).
 - ``ChipStore``: hidden weights as 8-bit words ``q`` in FeRAM, ``W_h = (q + 1/2) lsb`` with
-  ``lsb = w_max / 128`` (256 odd multiples of lsb/2, never 0, so ``sign`` is the word's top
+  ``lsb = weight_max / 128`` (256 odd multiples of lsb/2, never 0, so ``sign`` is the word's top
   bit), and binary weights in OxRAM.  ``hidden()`` reads every word (destructive read and
   write-back), ``write(target)`` rounds the targets to words (``ROUNDINGS``), writes the words
   that changed and reprograms only the OxRAM pairs whose sign flipped.
@@ -57,15 +57,15 @@ class ChipStore:
         feram_preset: str,
         oxram_preset: str,
         rounding: str,
-        w_max: float,
+        weight_max: float,
         generator: torch.Generator,
     ) -> None:
         if rounding not in ROUNDINGS:
             raise MemlearnError(f"unknown rounding {rounding!r}; allowed {list(ROUNDINGS)}")
-        if not w_max > 0:
-            raise MemlearnError(f"w_max must be > 0, got {w_max}")
+        if not weight_max > 0:
+            raise MemlearnError(f"weight_max must be > 0, got {weight_max}")
         n_chips, out_f, in_f = w_hidden.shape
-        self.rounding, self.lsb, self.generator = rounding, w_max / 128.0, generator
+        self.rounding, self.lsb, self.generator = rounding, weight_max / 128.0, generator
         self.feram = FeramWords(feram_preset, n_chips, (out_f, in_f))
         self.oxram = OxramBinary(oxram_preset, n_chips, out_f, in_f, generator)
         self.residual = torch.zeros_like(w_hidden)
