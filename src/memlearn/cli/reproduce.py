@@ -19,7 +19,7 @@ from memlearn.cli.common import progress_option, with_config
 from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET
-from memlearn.experiments import STUDY_NAMES
+from memlearn.experiments import DEFAULT_STUDIES, STUDY_NAMES
 from memlearn.onchip.policies import DEFAULT_POLICY
 
 # option -> the studies whose keyword argument it sets (and that keyword)
@@ -113,7 +113,7 @@ def reproduce_cmd(
     studies: list[str] | None = typer.Argument(
         None,
         metavar="STUDY",
-        help=f"Studies to run (default: all): {', '.join(STUDY_NAMES)}.",
+        help=f"Studies to run: {', '.join(STUDY_NAMES)} (default: {', '.join(DEFAULT_STUDIES)}).",
         show_default=False,
     ),
     quick: bool = typer.Option(False, "--quick", help="Small sweeps (a few minutes on 2 cores)."),
@@ -195,7 +195,7 @@ def reproduce_cmd(
         if quiet:
             typer.echo("note: --quiet is deprecated; use --no-progress", err=True)
             progress = False
-        names = list(dict.fromkeys(studies)) if studies else list(STUDIES)
+        names = list(dict.fromkeys(studies)) if studies else list(DEFAULT_STUDIES)
         unknown = [s for s in names if s not in STUDIES]
         if unknown:
             raise ValueError(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")

@@ -8,3 +8,7 @@ imported where they are used.
 """
 
 STUDY_NAMES = ("overlap", "window", "strategies", "retention", "curves", "energy", "spirit", "ep")
+# What `memlearn reproduce` runs when no study is named: the reference chip's six studies.  The
+# other systems' studies (SPIRIT, equilibrium propagation) train networks on MNIST and take far
+# longer; they run when named.
+DEFAULT_STUDIES = STUDY_NAMES[:6]

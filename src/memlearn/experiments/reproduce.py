@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset
 from memlearn.errors import MemlearnError
-from memlearn.experiments import STUDY_NAMES
+from memlearn.experiments import DEFAULT_STUDIES, STUDY_NAMES
 from memlearn.experiments.common import DEFAULT_POLICY, StudyRun, study_preset
 from memlearn.experiments.curves import curves_study
 from memlearn.experiments.energy import energy_study
@@ -125,14 +125,15 @@ def reproduce(
     progress: bool = True,
     command: str = "",
 ) -> Reproduction:
-    """Run ``studies`` (default: all six) and write the reproduction into ``out_dir``.
+    """Run ``studies`` (default: the reference chip's six, ``DEFAULT_STUDIES``) and write the
+    reproduction into ``out_dir``.
 
     ``overrides`` maps a study to keyword arguments that replace its quick/full settings (e.g.
     ``{"overlap": {"levels": (4, 8)}}``).  The run's seed fixes the tasks and, through each
     study's sweep seed, every chip; ``policy`` is the on-chip update policy of every study and
     ``support_copies`` the distorted copies of each support image it learns from.
     """
-    names = list(STUDIES) if studies is None else list(dict.fromkeys(studies))
+    names = list(DEFAULT_STUDIES) if studies is None else list(dict.fromkeys(studies))
     _check_options(names, quick, overrides, backend, policy, seed, support_copies)
     preset = study_preset(preset)
     settings = {n: study_settings(n, quick, (overrides or {}).get(n)) for n in names}
