@@ -306,8 +306,6 @@ def adapt_gap(
                 bar.update(done - bar.n)
 
             study = gap_study(config, progress=advance)
-    wmax_from = study.info["weight_max_source"]
-    split = study.info["split"]
     if as_json:
         config_record = {
             **{k: v for k, v in study.info.items() if k != "seconds"},
@@ -316,6 +314,13 @@ def adapt_gap(
         }  # fmt: skip
         typer.echo(json.dumps(with_config(study.as_dict(), config_record)))
         return
+    _gap_table(study, ways, shots, steps, strategy, policy)
+
+
+def _gap_table(study: Any, ways: int, shots: int, steps: int, strategy: str, policy: str) -> None:
+    """Print ``adapt-gap``'s table: each configuration, its accuracy and its paired difference."""
+    wmax_from = study.info["weight_max_source"]
+    split = study.info["split"]
     from rich.console import Console
     from rich.table import Table
 
