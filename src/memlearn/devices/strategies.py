@@ -157,8 +157,8 @@ class IterativeSet(VerifiedStrategy):
     def transition(
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
-        st.k += st.action == SET
-        st.k.masked_fill_(st.action != SET, 0.0)
+        was_set = st.action == SET
+        st.k = torch.where(was_set, st.k + 1, 0.0)
         st.action = torch.where(r > st.hi, FULL_RESET, SET).to(torch.int8)
         return ok
 
@@ -179,13 +179,8 @@ class IterativeReset(VerifiedStrategy):
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
         was_reset = st.action == RESET
-        restart = ~was_reset
-        st.volts += preset.values["reset_step"] * was_reset
-        if bool(restart.any()):
-            rs = restart.nonzero().squeeze(1)
-            st.volts.index_copy_(
-                0, rs, trim_start(preset, r.index_select(0, rs), st.target.index_select(0, rs))
-            )
+        volts = st.volts + preset.values["reset_step"] * was_reset
+        st.volts = torch.where(was_reset, volts, trim_start(preset, r, st.target))
         st.action = torch.where(r < st.lo, STRONG_SET, RESET).to(torch.int8)
         return ok
 
@@ -214,27 +209,24 @@ class Hybrid(VerifiedStrategy):
     def transition(
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
+        v = preset.values
         action = st.action
         above = r > st.hi
         ok &= action == RESET  # every state ends with a RESET trim
         was_set = action == SET
+        was_reset = action == RESET
         # after a SET the ramp goes on; after a trim that undershot, SET again at the aim
         st.k = torch.where(was_set, st.k + 1, self.ramp_start(preset))
-        begin_trim = was_set & above & (r <= st.hi_coarse)
-        st.volts += preset.values["reset_step"] * (action == RESET)
-        if bool(begin_trim.any()):
-            ts = begin_trim.nonzero().squeeze(1)
-            st.volts.index_copy_(
-                0, ts, trim_start(preset, r.index_select(0, ts), st.target.index_select(0, ts))
-            )
-        new_action = torch.full_like(action, SET)
-        new_action[above & (r > st.hi_coarse)] = FULL_RESET
-        new_action[above & (r <= st.hi_coarse)] = RESET
-        # a trim that made no progress at the top amplitude falls back to a full reset
-        new_action[(action == RESET) & above & (st.volts >= preset.values["reset_v_max"])] = (
-            FULL_RESET
-        )
-        st.action = new_action
+        coarse = above & (r <= st.hi_coarse)
+        begin_trim = was_set & coarse
+        volts = st.volts + v["reset_step"] * was_reset
+        st.volts = torch.where(begin_trim, trim_start(preset, r, st.target), volts)
+        # above the coarse band: full reset; in it: trim; below the band: SET.  A trim that
+        # made no progress at the top amplitude falls back to a full reset.
+        stalled = was_reset & above & (st.volts >= v["reset_v_max"])
+        st.action = torch.where(
+            (above & ~coarse) | stalled, FULL_RESET, torch.where(coarse, RESET, SET)
+        ).to(torch.int8)
         return ok
 
 
