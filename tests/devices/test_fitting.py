@@ -34,7 +34,7 @@ def measured(tmp_path_factory):
         (150.0, (600.0, 3600.0, 43200.0)),
     )
     for temp, times in plan:
-        r = program(preset, levels.repeat_interleave(per_level), "hybrid", generator=gen)
+        r = program(preset, levels.repeat_interleave(per_level), "iterative-reset", generator=gen)
         age = 0.0
         lvl = torch.arange(5).repeat_interleave(per_level).tolist()
         for t in times:
@@ -51,7 +51,7 @@ def measured(tmp_path_factory):
 
 
 def test_fit_recovers_known_parameters(measured, tmp_path):
-    res = fit_measurements(measured, "hfo2-mlc", "hybrid", name="lab-cell")
+    res = fit_measurements(measured, "hfo2-mlc", "iterative-reset", name="lab-cell")
     assert res.drift_sigma == pytest.approx(TRUE["relax_log_reset"], rel=0.15)
     assert res.drift_mean == pytest.approx(TRUE["relax_mean_reset"], rel=0.2)
     assert res.ea_ev == pytest.approx(TRUE["ea_ev"], abs=0.15)  # weakly identified: ~0.1 eV s.e.
@@ -108,7 +108,7 @@ def test_fitted_preset_reproduces_the_measured_drift(measured, tmp_path):
     """Round trip: the fitted preset, saved and reloaded, ages its cells as the data did."""
     from memlearn.devices import save_preset
 
-    res = fit_measurements(measured, "hfo2-mlc", "hybrid")
+    res = fit_measurements(measured, "hfo2-mlc", "iterative-reset")
     path = save_preset(res.preset, tmp_path / "fitted.json")
     fitted = load_preset(str(path))
     true = load_preset("hfo2-mlc").replace(**TRUE)

@@ -92,8 +92,13 @@ def test_bake_widens_and_hybrid_drifts_less_than_iterative_set():
         sb = torch.stack([before[i][ok[i]].std() for i in range(8)])
         sa = torch.stack([after[i][ok[i]].std() for i in range(8)])
         assert bool((sa > sb).all()), s
-        growth[s] = float((sa - sb).mean())
-    assert growth["hybrid"] < 0.6 * growth["iterative-set"]
+        growth[s] = sa - sb
+    # hybrid's RESET-verified levels (below its split) drift like RESET-terminated states;
+    # its SET-verified levels like iterative SET's
+    trimmed = lv < PRESET.values["hybrid_split"]
+    hybrid, iset = growth["hybrid"], growth["iterative-set"]
+    assert float(hybrid[trimmed].mean()) < 0.6 * float(iset[trimmed].mean())
+    assert float(hybrid.mean()) < float(iset.mean())
 
 
 def test_stuck_cells_do_not_move_and_zero_time_is_a_no_op():

@@ -36,7 +36,8 @@ FULL_RESET, SET, STRONG_SET, RESET = 0, 1, 2, 3
 
 CARRIED = (
     "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "k",
-    "volts", "action", "energy", "verify_energy", "sets",
+    "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset", "onset_var",
+    "k_mem",
 )  # fmt: skip
 """The per-cell fields of ``ControllerState`` that compaction carries (the rest are derived)."""
 
@@ -47,16 +48,20 @@ class ControllerState:
 
     Carried (``CARRIED``): ``index`` the cell's flat index in the operation; ``g`` true
     conductance (S); ``target`` (S); ``gain``, ``shift`` the cell's device-to-device SET gain
-    and RESET onset shift (V); ``life`` pulses it had left when the operation began;
-    ``healthy`` not stuck; ``worn`` worn out during this operation; ``reset_final`` its last
-    pulse was a RESET; ``k`` the SET ramp index; ``volts`` (V) the next trim amplitude;
-    ``action`` the next pulse (``FULL_RESET`` ... ``RESET``); ``energy``, ``verify_energy`` (J)
-    spent so far; ``sets`` (int32) SET pulses so far.  Derived from the target (``derive``):
-    ``lo``, ``hi`` (S) the verify band; ``hi_coarse`` (S) the top of the band the hybrid SET
-    phase is content with; ``aim`` (A) the nominal compliance of the SET aim.  Shared:
-    ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells (positions
-    of retired cells stay until a quarter of them are, then ``compact`` drops them);
-    ``any_worn`` some cell wore out; ``tol`` (S) and ``margin`` (fraction).
+    and RESET onset shift (V), known to the physics only; ``life`` pulses it had left when the
+    operation began; ``healthy`` not stuck; ``worn`` worn out during this operation;
+    ``reset_final`` its last pulse was a RESET; ``action`` the next pulse (``FULL_RESET`` ...
+    ``RESET``); ``energy``, ``verify_energy`` (J) spent so far; ``sets`` (int32) SET pulses so
+    far.  What the controller learns of the cell, from its reads only: ``r_prev`` (S) the last
+    read; ``onset`` (V) its estimated RESET-onset shift and ``onset_var`` (V^2) the variance of
+    that estimate; ``k`` the SET ramp index of the next SET and ``k_mem`` the index a ramp
+    restarts from (the remembered compliance); ``volts`` (V) the next trim amplitude.
+    Derived from the target (``derive``): ``lo``, ``hi`` (S) the verify band; ``hi_coarse``
+    (S) the top of the band a SET aimed above the target is content with; ``aim`` (A) the
+    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``).  Shared: ``pulses``
+    given to every unfinished cell so far; ``n_live`` unfinished cells (positions of retired
+    cells stay until a quarter of them are, then ``compact`` drops them); ``any_worn`` some
+    cell wore out; ``tol`` (S) the band half width; ``strategy`` the write strategy.
     """
 
     index: torch.Tensor
@@ -74,8 +79,12 @@ class ControllerState:
     energy: torch.Tensor
     verify_energy: torch.Tensor
     sets: torch.Tensor
+    r_prev: torch.Tensor
+    onset: torch.Tensor
+    onset_var: torch.Tensor
+    k_mem: torch.Tensor
     tol: float
-    margin: float
+    strategy: VerifiedStrategy
     pulses: int = 0
     n_live: int = 0
     any_worn: bool = False
@@ -86,10 +95,10 @@ class ControllerState:
 
     def derive(self, preset: DevicePreset) -> None:
         """(Re)compute the band and the SET aim from ``target``."""
-        tgt, tol, margin = self.target, self.tol, self.margin
+        tgt, tol, margin = self.target, self.tol, self.strategy.margin(preset)
         self.lo, self.hi = tgt - tol, tgt + tol
         self.hi_coarse = self.hi + 2.0 * margin * tgt + 2.0 * tol
-        self.aim = physics.nominal_compliance(preset, tgt * (1.0 + margin))
+        self.aim = self.strategy.set_aim(preset, tgt)
 
     def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
@@ -111,6 +120,7 @@ def start(
     g = flat.g.clone()
     r = physics.read(preset, g, generator)
     venergy = physics.read_energy(preset, g)
+    k = torch.zeros_like(g) + strategy.ramp_start(preset, target)
     st = ControllerState(
         index=torch.arange(g.numel()),
         g=g,
@@ -121,14 +131,18 @@ def start(
         healthy=flat.stuck == STUCK_NONE,
         worn=torch.zeros(g.shape, dtype=torch.bool),
         reset_final=flat.reset_final.clone(),
-        k=torch.full_like(g, strategy.ramp_start(preset)),
+        k=k,
         volts=torch.zeros_like(g),
         action=torch.full(g.shape, SET, dtype=torch.int8),
         energy=venergy.clone(),
         verify_energy=venergy,
         sets=torch.zeros(g.shape, dtype=torch.int32),
+        r_prev=r,
+        onset=torch.zeros_like(g),
+        onset_var=torch.full_like(g, preset.values["reset_d2d"] ** 2),
+        k_mem=k.clone(),
         tol=tol,
-        margin=strategy.margin(preset),
+        strategy=strategy,
         n_live=g.numel(),
     )
     st.derive(preset)
@@ -168,9 +182,39 @@ def verify_loop(
             return
         pulse(preset, st, live, generator)
         r = read_live(preset, st, live, generator)
+        observe(preset, st, r)
         finished = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
+        st.r_prev = r
         if live is not None:
             finished &= live
+
+
+def observe(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
+    """Update each cell's RESET-onset estimate from the read ``r`` (S) after a trim pulse.
+
+    A trim at amplitude V that lowered the read to r implies the onset shift
+    ``V - reset_amplitude(r)`` (the nominal curve inverted); it enters the estimate as a
+    one-dimensional Kalman update, its noise the RESET step's lognormal spread (growing with
+    the jump) and half the verify band of read uncertainty, both seen through the curve's
+    slope.  A trim that left the cell where it was bounds the shift from below: the onset lies
+    above that amplitude (less one step).  Other pulses teach nothing about the onset.
+    """
+    v = preset.values
+    trim = st.action == RESET
+    amp = st.volts.clamp(max=v["reset_v_max"])
+    slope, tiny = v["reset_v_slope"], 1e-9
+    r_now, r_was = r.clamp_min(tiny), st.r_prev.clamp_min(tiny)
+    below_ref = r_was < v["reset_g_ref"]
+    fell = trim & below_ref & (r_now < r_was - 0.5 * st.tol)
+    jump = torch.log(r_was / r_now).clamp_min(0)
+    noise = slope * (v["reset_c2c"] + v["reset_c2c_jump"] * jump)
+    noise_var = noise * noise + (slope * 0.5 * st.tol / r_now) ** 2
+    gain = st.onset_var / (st.onset_var + noise_var).clamp_min(1e-30)
+    seen = amp - physics.reset_amplitude(preset, r_now)
+    onset = torch.where(fell, st.onset + gain * (seen - st.onset), st.onset)
+    st.onset_var = torch.where(fell, st.onset_var * (1.0 - gain), st.onset_var)
+    bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
+    st.onset = torch.where(trim & below_ref & ~fell, torch.maximum(onset, bound), onset)
 
 
 def read_live(

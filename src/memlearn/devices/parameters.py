@@ -45,7 +45,9 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "max_pulses": ("verify", "1", "pulse limit per cell and program operation"),
     "iset_start": ("verify", "1", "iterative SET: first compliance, fraction of nominal"),
     "iset_step": ("verify", "1", "iterative SET: compliance step, fraction of nominal"),
-    "hybrid_margin": ("verify", "1", "hybrid: SET aims this fraction above the target"),
+    "hybrid_margin": ("verify", "1", "hybrid, trimmed levels: SET aims this fraction above"),
+    "hybrid_split": ("verify", "S", "hybrid: levels below are RESET-verified, others SET-verified"),
+    "hybrid_window_ratio": ("window", "1", "hybrid's lowest level over g_min (< 1: wider window)"),
     "ireset_margin": ("verify", "1", "iterative RESET: first amplitude aims this far above"),
     "reset_step": ("verify", "V", "RESET-verify amplitude step"),
     "settle_s": ("verify", "s", "time between the end of programming and first use"),
@@ -135,6 +137,15 @@ OPTIONAL: dict[str, tuple[float, str]] = {
         0.0,
         "[E] default: no short-term read noise beyond the 1/f term (not given in the file)",
     ),
+    "hybrid_split": (
+        1.0,
+        "[E] default: every level below 1 S, i.e. all, is RESET-verified (SET then RESET trim); "
+        "not given in the preset file",
+    ),
+    "hybrid_window_ratio": (
+        1.0,
+        "[E] default: hybrid programs the preset's window (not given in the preset file)",
+    ),
     "relax_g_exp": (
         0.5,
         "[I] default: sigma_G ∝ sqrt(G) from Poisson defect statistics (sigma_R/R ∝ R^0.5, "
@@ -161,6 +172,7 @@ ZERO_OK = {
     "endurance_sigma",
     "inc_noise",
     "hybrid_margin",
+    "hybrid_split",
     "ireset_margin",
     "settle_s",
     "bit_fail_rate",
