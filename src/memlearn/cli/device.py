@@ -105,6 +105,9 @@ def characterize_cmd(
         plot_characterization,
         write_measurements_csv,
     )
+    from memlearn.devices.levels import strategy_window
+    from memlearn.devices.preset import load_preset
+    from memlearn.devices.programming import check_strategy
 
     with user_errors():
         for option, path in (("--plot", plot), ("--csv", csv_out)):
@@ -119,7 +122,10 @@ def characterize_cmd(
         window = None
         if window_us is not None and window_us[0] is not None:
             window = (window_us[0] * 1e-6, window_us[1] * 1e-6)
-        ch = characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)
+        p = load_preset(preset)
+        check_strategy(strategy)
+        win = window if window is not None else strategy_window(p, strategy)
+        ch = characterize(p, strategy, levels, cells, win, bake_hours, bake_celsius, seed)
         if plot is not None:
             plot_characterization(ch, str(plot))
         if csv_out is not None:

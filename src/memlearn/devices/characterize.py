@@ -7,7 +7,8 @@ level other than their target; ``healthy_error_rate`` the same over the cells th
 stuck (what the strategy controls).  Per-level mean and std are over cells that are not stuck
 (stuck cells are counted in ``failed_fraction`` and in the error rate); ``sigma_over_spacing``
 is the mean per-level std over the mean level spacing (sigma/Delta).  Without an explicit
-window, levels are placed in the strategy's window (``levels.strategy_window``).
+window, levels are placed in the preset's; ``levels.strategy_window`` gives the window a
+strategy reaches (hybrid's opens lower), as ``memlearn device characterize`` uses by default.
 """
 
 from __future__ import annotations
@@ -19,12 +20,7 @@ import torch
 
 from memlearn.bounds import check_celsius, check_hours
 from memlearn.devices.cells import STUCK_NONE
-from memlearn.devices.levels import (
-    check_window,
-    level_conductances,
-    nearest_level,
-    strategy_window,
-)
+from memlearn.devices.levels import check_window, level_conductances, nearest_level
 from memlearn.devices.physics import read
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
@@ -128,8 +124,8 @@ def characterize(
     bake_celsius: float = 150.0,
     seed: int = 0,
 ) -> Characterization:
-    """Program ``cells`` cells per level of ``levels`` in ``window`` (S; default the
-    strategy's, ``levels.strategy_window``) and measure them."""
+    """Program ``cells`` cells per level of ``levels`` in ``window`` (S; default the preset's)
+    and measure them."""
     p = load_preset(preset)
     check_strategy(strategy)
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 2:
@@ -141,7 +137,7 @@ def characterize(
         raise MemlearnError(
             f"{p.name} stores {states} states per cell: levels must be {states}, got {levels}"
         )
-    win = check_window(window) if window is not None else strategy_window(p, strategy)
+    win = check_window(window) if window is not None else p.window
     targets = level_conductances(levels, win)
     generator = torch.Generator().manual_seed(int(seed))
     result = program(p, targets.repeat_interleave(cells), strategy, generator=generator)

@@ -6,6 +6,12 @@ its energy, applies endurance wear, reads the cell back with read noise and lets
 pick the next action (``strategies.VerifiedStrategy.transition``).  A cell finishes when its
 read falls in ``target ± tolerance`` (and the strategy accepts it) or after ``max_pulses``.
 
+The controller adapts per cell from what its reads showed, never from the hidden device
+properties: ``observe`` keeps an estimate of each cell's RESET-onset shift (and its variance),
+from which a strategy places the first amplitude of a RESET-verify trim (one step below the
+estimated onset, then ramping up; after an undershoot and a new SET, from the estimate rather
+than the nominal curve); a SET ramp remembers the compliance that overshot (``k_mem``).
+
 The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
 written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
 once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still

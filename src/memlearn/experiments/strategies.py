@@ -21,6 +21,7 @@ from memlearn.devices.characterize import (
     characterize,
     plot_characterization,
 )
+from memlearn.devices.levels import strategy_window
 from memlearn.devices.programming import STRATEGIES, check_strategy
 from memlearn.experiments.common import (
     StudyInfo,
@@ -48,9 +49,13 @@ INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 def characterize_strategies(
     run: StudyRun, strategies: Sequence[str], levels: int, cells: int, key: str
 ) -> dict[str, Characterization]:
-    """``characterize`` each strategy on the run's preset (seeded from the study's seed)."""
+    """``characterize`` each strategy on the run's preset, in the strategy's window (seeded
+    from the study's seed)."""
     seed = run.study_seed(key)
-    return {s: characterize(run.preset, s, levels, cells, seed=seed) for s in strategies}
+    return {
+        s: characterize(run.preset, s, levels, cells, strategy_window(run.preset, s), seed=seed)
+        for s in strategies
+    }
 
 
 def low_half_sigma(ch: Characterization) -> float:
