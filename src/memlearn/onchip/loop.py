@@ -30,6 +30,7 @@ Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -221,16 +222,33 @@ def adapt_on_chip(
         part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
         result = _round(chip, arrays, part, weights, inner_lrs, config, policy, levels, progress)
         rounds.append((stop - start, result))
+    return _merge(rounds)
+
+
+def _merge(parts: list[tuple[int, dict[str, object]]]) -> AdaptResult:
+    """One result of the first ``n`` tasks of each part's fields, in order."""
     merged: dict[str, object] = {}
-    first = rounds[0][1]
-    for key, value in first.items():
+    for key, value in parts[0][1].items():
         if isinstance(value, dict):
-            merged[key] = {k: torch.cat([r[key][k][:n] for n, r in rounds]) for k in value}
+            merged[key] = {k: torch.cat([r[key][k][:n] for n, r in parts]) for k in value}  # type: ignore[index]
         elif value is None:
             merged[key] = None
         else:
-            merged[key] = torch.cat([r[key][:n] for n, r in rounds])
+            merged[key] = torch.cat([r[key][:n] for n, r in parts])  # type: ignore[index]
     return AdaptResult(**merged)  # type: ignore[arg-type]
+
+
+def merge_results(results: list[AdaptResult]) -> AdaptResult:
+    """The tasks of ``results`` one after another, as one result (``extra`` of the first)."""
+    if len(results) == 1:
+        return results[0]
+    parts = []
+    for r in results:
+        fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "extra"}
+        parts.append((r.accuracy.shape[0], fields))
+    merged = _merge(parts)
+    merged.extra = results[0].extra
+    return merged
 
 
 def _deploy(
