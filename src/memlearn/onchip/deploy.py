@@ -284,10 +284,14 @@ def build_chip(config: DeployConfig, layout: ChipLayout, levels: int, spare_pair
 
         return SimulatedChip(
             config.n_chips, preset=config.preset_name, layout=physical, levels=levels,
-            seed=config.seed,
+            seed=config.seed, device=config.torch_device,
         )  # fmt: skip
 
-    return repaired_chip(make, layout, spare_pairs, config.strategy)
+    from memlearn.chip.simulated import on_device
+
+    device = config.torch_device
+    with on_device(None if device is None or device == "cpu" else device):  # the repair's too
+        return repaired_chip(make, layout, spare_pairs, config.strategy)
 
 
 def _bench_chip(config: DeployConfig, physical: ChipLayout) -> Chip:
@@ -345,7 +349,7 @@ def deploy(config: DeployConfig) -> Deployment:
     d = prepare(config)
     d.chip = build_chip(config, d.layout, d.levels, d.spare_pairs)
     with _closed_on_error(d.chip):
-        d.level_conductances = d.chip.levels.detach().float().flatten()
+        d.level_conductances = d.chip.levels.detach().float().flatten().cpu()
         d.levels = int(d.level_conductances.numel())
         if config.bench:
             d.preset = d.chip.preset_name

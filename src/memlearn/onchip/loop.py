@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 
 from memlearn.chip.base import Chip
+from memlearn.chip.simulated import on_device
 from memlearn.crossbar.mapping import DifferentialMapping
 from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
 from memlearn.nn.rates import Rates, rate_table
@@ -83,6 +84,18 @@ class AdaptResult:
     def pulses(self) -> torch.Tensor:
         """SET + RESET pulses per task and step."""
         return self.set_pulses + self.reset_pulses
+
+    def to(self, device: torch.device | str) -> AdaptResult:
+        """A copy with every tensor on ``device``."""
+        moved: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor):
+                v = v.to(device)
+            elif isinstance(v, dict) and f.name != "extra":
+                v = {k: t.to(device) for k, t in v.items()}
+            moved[f.name] = v
+        return AdaptResult(**moved)  # type: ignore[arg-type]
 
     def energy_per_adaptation(self) -> torch.Tensor:
         """Joules per task over the K update steps, all categories."""
@@ -206,8 +219,32 @@ def adapt_on_chip(
     """
     config = config or AdaptConfig()
     arrays = _check_inputs(chip, tasks, weights, inner_lrs)
+    device = chip.levels.device
+    if device.type == "cpu":  # the default path: no device context
+        return _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+    tasks = HeadTasks(*(t.to(device) for t in (tasks.support_x, tasks.support_y,
+                                                tasks.query_x, tasks.query_y)))  # fmt: skip
+    weights = [w.to(device) for w in weights]
+    with on_device(device):
+        result = _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+    return result.to("cpu")
+
+
+def _adapt_all(
+    chip: Chip,
+    arrays: list[str],
+    tasks: Tasks,
+    weights: list[torch.Tensor],
+    inner_lrs: Rates,
+    config: AdaptConfig,
+    progress: Callable[[int], object] | None,
+) -> AdaptResult:
+    """:func:`adapt_on_chip` on the chip's device, inputs checked and on it."""
     policy = make_policy(config.policy, config.seed)
-    levels = chip_levels(chip, config.levels)
+    device = chip.levels.device
+    if device.type != "cpu":  # the policy's rounding draws on the chip's device
+        policy.generator = torch.Generator(device=device).manual_seed(int(config.seed))
+    levels = chip_levels(chip, config.levels).to(device)
     sx, sy, qx, qy = tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y
     n_chips, n_tasks = chip.n_chips, sx.shape[0]
     if config.bake_seconds > 0 and n_tasks > n_chips:
