@@ -3,8 +3,8 @@
 A budget bounds the process's peak resident memory (bytes).  ``parse_memory("4G")`` reads a
 size; :func:`default_budget` is :data:`DEFAULT_FRACTION` of the machine's physical memory (read
 with ``os.sysconf`` where the system has it, else :data:`FALLBACK_BUDGET`); :func:`peak_rss`
-is the process's peak resident set size so far (``resource.getrusage``; ``None`` where the
-system does not report it).
+is the process's peak resident set size so far (``None`` where the system does not report
+it).
 """
 
 from __future__ import annotations
@@ -57,7 +57,17 @@ def default_budget() -> int:
 
 
 def peak_rss() -> int | None:
-    """The process's peak resident memory so far (bytes); ``None`` where it is not reported."""
+    """The process's peak resident memory so far (bytes); ``None`` where it is not reported.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (``ru_maxrss`` there starts a fresh program at
+    the resident size of the process that started it); elsewhere ``resource.getrusage``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # not on every system (Windows)
