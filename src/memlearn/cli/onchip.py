@@ -182,7 +182,14 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
             f"after the bake: {100 * summary['accuracy_after_bake']:.2f} % "
             f"({100 * ratio:.1f} % of the pre-bake accuracy)"
         )
-    console.print(f"[dim]{info['seconds']:.1f} s[/dim]")
+    from memlearn.onchip.memory import format_bytes
+
+    mem = summary["memory"]
+    console.print(
+        f"[dim]{info['seconds']:.1f} s; {mem['rounds']} round(s) of up to "
+        f"{mem['chips_per_round']} chips within {format_bytes(mem['budget_bytes'])}, peak "
+        f"memory {format_bytes(mem['peak_bytes'])}[/dim]"
+    )
 
 
 def adapt(
