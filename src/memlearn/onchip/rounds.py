@@ -72,10 +72,12 @@ class Plan:
 
 
 def chip_bytes(config: DeployConfig, ways: int) -> int:
-    """Estimated peak bytes one chip of ``config`` adds to a round: its task's images, with
-    the sampler's and the extractor's copies, and its cells and loop temporaries."""
+    """Estimated peak bytes one chip of ``config`` adds to a round: the images of its tasks
+    (``tasks / chips`` of them, all sampled up front), with the sampler's and the extractor's
+    copies, and its cells and loop temporaries."""
     images = ways * (config.shots * (1 + config.support_copies) + 15 + config.shots)
-    return images * BYTES_PER_IMAGE + BYTES_PER_CHIP
+    tasks_per_chip = -(-config.tasks // config.n_chips)
+    return tasks_per_chip * images * BYTES_PER_IMAGE + BYTES_PER_CHIP
 
 
 def plan(config: DeployConfig, ways: int, held: int | None = None) -> Plan:
