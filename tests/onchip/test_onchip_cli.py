@@ -29,6 +29,7 @@ KEYS = {
     "pulses_per_adaptation",
     "energy_per_adaptation_j",
     "energy_breakdown_j",
+    "memory",
 }
 
 
@@ -61,8 +62,11 @@ def test_adapt_json_is_exact_and_deterministic(shared_data, shipped_model):
     total = sum(out["energy_breakdown_j"].values())
     assert out["energy_per_adaptation_j"] == pytest.approx(total)
     assert "split:" in first.stderr
-    again = _adapt(shared_data, "--seed", "3")
-    assert json.loads(again.stdout) == out
+    memory = out.pop("memory")
+    assert memory["rounds"] == 1 and memory["chips_per_round"] == 4 and memory["peak_bytes"] > 0
+    again = json.loads(_adapt(shared_data, "--seed", "3").stdout)
+    assert again.pop("memory")["budget_bytes"] == memory["budget_bytes"]
+    assert again == out  # all but the measured peak memory
 
 
 def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
@@ -88,6 +92,9 @@ def test_adapt_bake_adds_accuracy_after_bake(shared_data, shipped_model):
         (["--bake-hours", "12"], "give chips >= tasks with a bake"),
         (["--shots", "25"], "shots 25 is too many"),
         (["--bench", "nowhere"], "bench must be HOST:PORT"),
+        (["--max-memory", "4X"], "max_memory must be bytes, optionally with a suffix"),
+        (["--max-memory", "1K"], "max_memory must be at least 64M"),
+        (["--torch-device", "nowhere"], "unknown torch device 'nowhere'"),
     ],
 )
 def test_adapt_bad_inputs_need_neither_data_nor_model(tmp_path, extra, words):

@@ -26,10 +26,10 @@ from memlearn.cli.common import (
 from memlearn.cli.errors import user_errors
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.programming import STRATEGIES
-from memlearn.onchip.deploy import DEFAULT_PRESET, DeployConfig, deploy, record
+from memlearn.onchip.deploy import DEFAULT_PRESET, DeployConfig, record
 from memlearn.onchip.loop import AdaptResult
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
-from memlearn.onchip.run import ci95, deployment_summary, run_adaptation, summarise
+from memlearn.onchip.run import ci95, deployment_summary, summarise
 
 GAP_CHIPS = 1000  # [E] adapt-gap's chips simulated at once (a round of 1000 tasks fits in memory)
 
@@ -77,17 +77,22 @@ def run(
     config: DeployConfig, disable: bool | None = True
 ) -> tuple[dict[str, Any], AdaptResult, dict[str, Any]]:
     """Run one adaptation study; returns the JSON summary, the per-task result and run info.
-    ``disable``: tqdm's, of the progress bar over the rounds' steps."""
-    with deploy(config) as deployment:
-        chip = deployment.chip
-        started = time.perf_counter()
-        rounds = -(-config.tasks // chip.n_chips)
-        with progress_bar(rounds * (config.steps + 1), "adapt", disable) as bar:
-            result = run_adaptation(
-                chip, deployment.net, deployment.inner_lrs, deployment.tasks,
-                deployment.adapt_config(), progress=bar.update,
-            )  # fmt: skip
-        elapsed = time.perf_counter() - started
+    ``disable``: tqdm's, of the progress bar over the rounds' steps.  The chips are simulated
+    in rounds within ``config.max_memory`` (:func:`~memlearn.onchip.rounds.adapt_in_rounds`)."""
+    from memlearn.onchip.memory import peak_rss
+    from memlearn.onchip.rounds import adapt_in_rounds, plan_run
+
+    plan = plan_run(config)
+    seen: dict[str, Any] = {}
+
+    def first(deployment: Any) -> None:
+        seen["record"], seen["deployment"] = record(deployment), deployment
+
+    started = time.perf_counter()
+    with progress_bar(plan.evaluations(config.steps), "adapt", disable) as bar:
+        result = adapt_in_rounds(config, plan, progress=bar.update, on_first=first)
+    elapsed = time.perf_counter() - started
+    deployment = seen["deployment"]
     summary = {
         "preset": deployment.preset or config.preset_name,
         "strategy": config.strategy,
@@ -95,11 +100,17 @@ def run(
         "shots": config.shots,
         "steps": config.steps,
         "tasks": config.tasks,
-        "chips": chip.n_chips,
+        "chips": config.n_chips if config.bench is None else deployment.chip.n_chips,
         **summarise(result),
+        "memory": {
+            "budget_bytes": plan.budget,
+            "chips_per_round": plan.chips_per_round,
+            "rounds": len(plan.groups),
+            "peak_bytes": peak_rss(),
+        },
     }
     run_info = {
-        **record(deployment),
+        **seen["record"],
         "seconds": elapsed,
         "deployment": deployment_summary(result),
         "software_accuracy_ci95": ci95(result.software_accuracy[:, -1]),
@@ -171,7 +182,14 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
             f"after the bake: {100 * summary['accuracy_after_bake']:.2f} % "
             f"({100 * ratio:.1f} % of the pre-bake accuracy)"
         )
-    console.print(f"[dim]{info['seconds']:.1f} s[/dim]")
+    from memlearn.onchip.memory import format_bytes
+
+    mem = summary["memory"]
+    console.print(
+        f"[dim]{info['seconds']:.1f} s; {mem['rounds']} round(s) of up to "
+        f"{mem['chips_per_round']} chips within {format_bytes(mem['budget_bytes'])}, peak "
+        f"memory {format_bytes(mem['peak_bytes'])}[/dim]"
+    )
 
 
 def adapt(
@@ -202,6 +220,15 @@ def adapt(
     weight_max: str = _WEIGHT_MAX,
     support_copies: int = _SUPPORT_COPIES,
     spare_pairs: int | None = _SPARE_PAIRS,
+    max_memory: str | None = typer.Option(
+        None,
+        "--max-memory",
+        help="Memory budget (bytes, or with K/M/G/T, e.g. 4G): the chips are simulated in "
+        "rounds within it (default: half the machine's memory).",
+    ),
+    torch_device: str | None = typer.Option(
+        None, "--torch-device", help="Where the simulated chips live: cpu (default) or cuda."
+    ),
     as_json: bool = _JSON,
     progress: bool = _PROGRESS,
 ) -> None:
@@ -214,6 +241,7 @@ def adapt(
             tasks=tasks, ways=ways, shots=shots, steps=steps, split=split, levels=levels,
             weight_max=weight_max, support_copies=support_copies, spare_pairs=spare_pairs,
             seed=seed, root=root, bench=bench, bake_hours=bake_hours, bake_celsius=bake_celsius,
+            max_memory=max_memory, torch_device=torch_device,
         )  # fmt: skip
         summary, result, info = run(config, bar_disabled(progress, as_json))
     if as_json:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
-from memlearn.crossbar.vmm import analog_vmm, dac, ir_drop
+from memlearn.crossbar.vmm import dac, differential_tiles, ir_drop, tiled_product
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
@@ -105,6 +105,36 @@ class CrossbarArray:
         self.cells = sample_cells(self.preset, shape, generator)
         self.last_target = torch.full(shape, float("nan"))
         self.writes = torch.zeros(shape, dtype=torch.int32)
+        self._cached: tuple[tuple[object, ...], dict[str, torch.Tensor | None]] | None = None
+
+    def _derived(self) -> dict[str, torch.Tensor | None]:
+        """What reads and VMMs need of the cells and that changes only when the cells do:
+        ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``g_sum`` (S,
+        ``[n, rows]``, a row's cells after IR drop) and ``read_j`` (J per chip of reading every
+        cell once).  Recomputed when ``cells.g`` is replaced or written in place (its version
+        counter), or when the read-noise or wire settings change."""
+        g = self.cells.g
+        key = (g, g._version, self.read_noise, self.wire_ohms, self.tile_rows, self.tile_cols)
+        if self._cached is not None and all(
+            a is b or (not isinstance(a, torch.Tensor) and a == b)
+            for a, b in zip(self._cached[0], key, strict=True)
+        ):
+            return self._cached[1]
+        gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
+        gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
+        sp = sm = None
+        if self.read_noise:
+            sp = self.technology.read_sigma(self.preset, g[..., 0])
+            sm = self.technology.read_sigma(self.preset, g[..., 1])
+        diff, var = differential_tiles(gp, gm, self.tile_rows, sp, sm)
+        derived = {
+            "diff": diff,
+            "var": var,
+            "g_sum": (gp + gm).sum(dim=2),
+            "read_j": self.technology.read_energy(self.preset, g).sum(dim=(1, 2, 3)),
+        }
+        self._cached = (key, derived)
+        return derived
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -125,8 +155,8 @@ class CrossbarArray:
         """Read every cell once at ``v_read`` with read noise; charges the ``read`` ledger."""
         g = self.cells.g
         tech = self.technology
+        per_chip = self._derived()["read_j"]
         noisy = tech.read(self.preset, g, self.generator) if self.read_noise else g.clone()
-        per_chip = tech.read_energy(self.preset, g).sum(dim=(1, 2, 3))
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
         self.ledger.add("read", per_chip, t)
         return noisy[..., 0], noisy[..., 1]
@@ -280,35 +310,23 @@ class CrossbarArray:
                 f"{list(volts.shape)}"
             )
         volts = volts.float()
-        if not bool(torch.isfinite(volts).all()):
+        vmax = float(volts.abs().amax()) if volts.numel() else 0.0  # NaN and inf propagate
+        if not math.isfinite(vmax):
             raise MemlearnError("volts must be finite")
-        vmax = float(volts.abs().max()) if volts.numel() else 0.0
         if vmax > self.v_read * (1 + 1e-6):
             raise MemlearnError(
                 f"row voltages must be within ±{self.v_read} V (the read voltage), got {vmax:g} V"
             )
         v_in = dac(volts, self.dac_bits, self.v_read)
-        g = self.cells.g
-        gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
-        gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
-        sp = sm = None
-        if self.read_noise:
-            sp = self.technology.read_sigma(self.preset, g[..., 0])
-            sm = self.technology.read_sigma(self.preset, g[..., 1])
-        out = analog_vmm(
-            v_in,
-            gp,
-            gm,
-            tile_rows=self.tile_rows,
-            adc_bits=self.adc_bits,
-            adc_full_scale=self.adc_full_scale,
-            sigma_plus=sp,
-            sigma_minus=sm,
-            generator=self.generator,
-        )
+        v_sq = v_in * v_in
+        derived = self._derived()
+        out = tiled_product(
+            v_in, derived["diff"], derived["var"], self.adc_bits, self.adc_full_scale,
+            self.generator, volts_squared=v_sq,
+        )  # fmt: skip
         batch = volts.shape[1]
         t_read = self.preset.values["read_pulse_s"]
-        cell_energy = torch.einsum("nbr,nr->n", v_in * v_in, (gp + gm).sum(dim=2)) * t_read
+        cell_energy = torch.einsum("nbr,nr->n", v_sq, derived["g_sum"]) * t_read
         self.ledger.add("read", cell_energy, batch * t_read)
         v = self.preset.values
         e_dac = torch.full((self.n_chips,), batch * self.rows * v["dac_j"])

@@ -25,7 +25,7 @@ def dac(volts: torch.Tensor, bits: int | None, v_max: float) -> torch.Tensor:
     if not v_max > 0:
         raise MemlearnError(f"DAC range v_max must be > 0 V, got {v_max}")
     steps = 2**bits - 1
-    return torch.round(volts.clamp(-v_max, v_max) / v_max * steps) * (v_max / steps)
+    return volts.clamp(-v_max, v_max).div_(v_max).mul_(steps).round_().mul_(v_max / steps)
 
 
 def adc(current: torch.Tensor, bits: int | None, full_scale: float) -> torch.Tensor:
@@ -79,21 +79,64 @@ def analog_vmm(
         raise MemlearnError(
             f"volts {list(volts.shape)} do not match conductances {list(g_plus.shape)}"
         )
-    cols = g_plus.shape[2]
+    diff, var = differential_tiles(g_plus, g_minus, tile_rows, sigma_plus, sigma_minus)
+    return tiled_product(volts, diff, var, adc_bits, adc_full_scale, generator)
+
+
+def differential_tiles(
+    g_plus: torch.Tensor,
+    g_minus: torch.Tensor,
+    tile_rows: int,
+    sigma_plus: torch.Tensor | None = None,
+    sigma_minus: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What a VMM needs of the cells, per tile: ``G+ - G-`` (S) and, with read noise, the
+    summed variance ``sigma+^2 + sigma-^2`` (S^2), each ``[n, tiles, tile_rows, cols]``, rows
+    padded with zeros to whole tiles.  It changes only when the cells do (cache it)."""
+    n, rows, cols = g_plus.shape
     tiles = math.ceil(rows / tile_rows)
     pad = tiles * tile_rows - rows
     diff = g_plus - g_minus
-    v = volts
-    if pad:
-        v = torch.nn.functional.pad(v, (0, pad))
-        diff = torch.nn.functional.pad(diff, (0, 0, 0, pad))
-    v4 = v.view(n, batch, tiles, tile_rows)
-    current = torch.einsum("nbtr,ntrc->nbtc", v4, diff.view(n, tiles, tile_rows, cols))
+    var = None
     if sigma_plus is not None and sigma_minus is not None:
         var = sigma_plus * sigma_plus + sigma_minus * sigma_minus
-        if pad:
-            var = torch.nn.functional.pad(var, (0, 0, 0, pad))
-        noise_var = torch.einsum("nbtr,ntrc->nbtc", v4 * v4, var.view(n, tiles, tile_rows, cols))
-        noise = torch.randn(current.shape, generator=generator, dtype=current.dtype)
-        current = current + noise_var.clamp_min(0).sqrt() * noise
-    return adc(current, adc_bits, adc_full_scale).sum(dim=2)
+    if pad:
+        diff = torch.nn.functional.pad(diff, (0, 0, 0, pad))
+        var = None if var is None else torch.nn.functional.pad(var, (0, 0, 0, pad))
+    diff = diff.view(n, tiles, tile_rows, cols)
+    return diff, None if var is None else var.view(n, tiles, tile_rows, cols)
+
+
+def tiled_product(
+    volts: torch.Tensor,
+    diff: torch.Tensor,
+    var: torch.Tensor | None,
+    adc_bits: int | None,
+    adc_full_scale: float,
+    generator: torch.Generator | None = None,
+    volts_squared: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Differential currents (A) ``[n, batch, cols]`` of ``volts [n, batch, rows]`` on the tiles
+    of :func:`differential_tiles`: per tile, ``V·ΔG`` plus Gaussian read noise of variance
+    ``V²·var``, through the ADC, summed over tiles.  ``volts_squared``: ``volts * volts`` when
+    the caller has it already."""
+    n, batch, rows = volts.shape
+    tiles, tile_rows = diff.shape[1], diff.shape[2]
+    pad = tiles * tile_rows - rows
+    v = torch.nn.functional.pad(volts, (0, pad)) if pad else volts
+    v4 = v.view(n, batch, tiles, tile_rows)
+    current = torch.einsum("nbtr,ntrc->nbtc", v4, diff)
+    if var is not None:
+        if volts_squared is None or pad:
+            v2 = v4 * v4
+        else:
+            v2 = volts_squared.view(n, batch, tiles, tile_rows)
+        noise_var = torch.einsum("nbtr,ntrc->nbtc", v2, var)
+        noise = torch.randn(
+            current.shape, generator=generator, dtype=current.dtype, device=current.device
+        )
+        current = current + noise_var.clamp_min_(0).sqrt_().mul_(noise)
+    if adc_bits is not None:  # adc(), in place on this temporary
+        lsb = adc_lsb(adc_bits, adc_full_scale)
+        current.clamp_(-adc_full_scale, adc_full_scale).div_(lsb).round_().mul_(lsb)
+    return current.squeeze(2) if tiles == 1 else current.sum(dim=2)

@@ -30,8 +30,10 @@ from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch
 from memlearn.data.splits import SPLITS
 from memlearn.devices.programming import STRATEGIES
+from memlearn.meta.state import pick_device
 from memlearn.nn.rates import Rates
 from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.memory import parse_memory
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
     MAX_SUPPORT_COPIES,
@@ -62,7 +64,11 @@ class DeployConfig:
     ``ways``: ``None`` takes the model's.  ``weight_max``: a source of
     :data:`~memlearn.onchip.run.WEIGHT_MAX_SOURCES`.  ``spare_pairs``: spare column pairs
     beside the output array (``None``: the rest of its tile; 0: no repair).  ``bake_hours`` at
-    ``bake_celsius``: an optional bake after adaptation.
+    ``bake_celsius``: an optional bake after adaptation.  ``max_memory``: the budget (bytes, or
+    a size such as ``"4G"``: :func:`~memlearn.onchip.memory.parse_memory`) within which the
+    chips are simulated in rounds (:mod:`memlearn.onchip.rounds`; ``None``: a fraction of the
+    machine's memory).  ``torch_device``: where the simulated chips live (``"cpu"``, the
+    default, or ``"cuda"``, ``"cuda:1"`` ...).
     """
 
     checkpoint: Path | str | None = None
@@ -84,8 +90,14 @@ class DeployConfig:
     bench: str | None = None
     bake_hours: float = 0.0
     bake_celsius: float = 150.0
+    max_memory: int | str | None = None
+    torch_device: str | None = None
 
     def __post_init__(self) -> None:
+        if self.max_memory is not None:  # normalised to bytes
+            object.__setattr__(self, "max_memory", parse_memory(self.max_memory))
+        if self.torch_device is not None:
+            object.__setattr__(self, "torch_device", str(pick_device(self.torch_device)))
         _check_counts(self)
         _check_names(self)
         check_hours(self.bake_hours, "bake_hours")
@@ -272,10 +284,14 @@ def build_chip(config: DeployConfig, layout: ChipLayout, levels: int, spare_pair
 
         return SimulatedChip(
             config.n_chips, preset=config.preset_name, layout=physical, levels=levels,
-            seed=config.seed,
+            seed=config.seed, device=config.torch_device,
         )  # fmt: skip
 
-    return repaired_chip(make, layout, spare_pairs, config.strategy)
+    from memlearn.chip.simulated import on_device
+
+    device = config.torch_device
+    with on_device(None if device is None or device == "cpu" else device):  # the repair's too
+        return repaired_chip(make, layout, spare_pairs, config.strategy)
 
 
 def _bench_chip(config: DeployConfig, physical: ChipLayout) -> Chip:
@@ -333,7 +349,7 @@ def deploy(config: DeployConfig) -> Deployment:
     d = prepare(config)
     d.chip = build_chip(config, d.layout, d.levels, d.spare_pairs)
     with _closed_on_error(d.chip):
-        d.level_conductances = d.chip.levels.detach().float().flatten()
+        d.level_conductances = d.chip.levels.detach().float().flatten().cpu()
         d.levels = int(d.level_conductances.numel())
         if config.bench:
             d.preset = d.chip.preset_name

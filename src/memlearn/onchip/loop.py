@@ -30,12 +30,14 @@ Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from memlearn.chip.base import Chip
+from memlearn.chip.simulated import on_device
 from memlearn.crossbar.mapping import DifferentialMapping
 from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
 from memlearn.nn.rates import Rates, rate_table
@@ -83,6 +85,18 @@ class AdaptResult:
         """SET + RESET pulses per task and step."""
         return self.set_pulses + self.reset_pulses
 
+    def to(self, device: torch.device | str) -> AdaptResult:
+        """A copy with every tensor on ``device``."""
+        moved: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor):
+                v = v.to(device)
+            elif isinstance(v, dict) and f.name != "extra":
+                v = {k: t.to(device) for k, t in v.items()}
+            moved[f.name] = v
+        return AdaptResult(**moved)  # type: ignore[arg-type]
+
     def energy_per_adaptation(self) -> torch.Tensor:
         """Joules per task over the K update steps, all categories."""
         total = sum(e.sum(dim=1) for e in self.energy_j.values())
@@ -129,9 +143,9 @@ def analog_forward(
     for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
         if i > 0:
             a = torch.relu(pre[-1])
-        peak = a.abs().amax(dim=-1, keepdim=True)
+        peak = torch.linalg.vector_norm(a, float("inf"), dim=-1, keepdim=True)  # max |a|
         peak = torch.where(peak > 0, peak, torch.ones_like(peak))
-        volts = (a / peak * v_read).clamp(-v_read, v_read)
+        volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
         pre.append(amperes * scale * peak / v_read)
     return pre
@@ -205,8 +219,32 @@ def adapt_on_chip(
     """
     config = config or AdaptConfig()
     arrays = _check_inputs(chip, tasks, weights, inner_lrs)
+    device = chip.levels.device
+    if device.type == "cpu":  # the default path: no device context
+        return _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+    tasks = HeadTasks(*(t.to(device) for t in (tasks.support_x, tasks.support_y,
+                                                tasks.query_x, tasks.query_y)))  # fmt: skip
+    weights = [w.to(device) for w in weights]
+    with on_device(device):
+        result = _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+    return result.to("cpu")
+
+
+def _adapt_all(
+    chip: Chip,
+    arrays: list[str],
+    tasks: Tasks,
+    weights: list[torch.Tensor],
+    inner_lrs: Rates,
+    config: AdaptConfig,
+    progress: Callable[[int], object] | None,
+) -> AdaptResult:
+    """:func:`adapt_on_chip` on the chip's device, inputs checked and on it."""
     policy = make_policy(config.policy, config.seed)
-    levels = chip_levels(chip, config.levels)
+    device = chip.levels.device
+    if device.type != "cpu":  # the policy's rounding draws on the chip's device
+        policy.generator = torch.Generator(device=device).manual_seed(int(config.seed))
+    levels = chip_levels(chip, config.levels).to(device)
     sx, sy, qx, qy = tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y
     n_chips, n_tasks = chip.n_chips, sx.shape[0]
     if config.bake_seconds > 0 and n_tasks > n_chips:
@@ -221,16 +259,33 @@ def adapt_on_chip(
         part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
         result = _round(chip, arrays, part, weights, inner_lrs, config, policy, levels, progress)
         rounds.append((stop - start, result))
+    return _merge(rounds)
+
+
+def _merge(parts: list[tuple[int, dict[str, object]]]) -> AdaptResult:
+    """One result of the first ``n`` tasks of each part's fields, in order."""
     merged: dict[str, object] = {}
-    first = rounds[0][1]
-    for key, value in first.items():
+    for key, value in parts[0][1].items():
         if isinstance(value, dict):
-            merged[key] = {k: torch.cat([r[key][k][:n] for n, r in rounds]) for k in value}
+            merged[key] = {k: torch.cat([r[key][k][:n] for n, r in parts]) for k in value}  # type: ignore[index]
         elif value is None:
             merged[key] = None
         else:
-            merged[key] = torch.cat([r[key][:n] for n, r in rounds])
+            merged[key] = torch.cat([r[key][:n] for n, r in parts])  # type: ignore[index]
     return AdaptResult(**merged)  # type: ignore[arg-type]
+
+
+def merge_results(results: list[AdaptResult]) -> AdaptResult:
+    """The tasks of ``results`` one after another, as one result (``extra`` of the first)."""
+    if len(results) == 1:
+        return results[0]
+    parts = []
+    for r in results:
+        fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "extra"}
+        parts.append((r.accuracy.shape[0], fields))
+    merged = _merge(parts)
+    merged.extra = results[0].extra
+    return merged
 
 
 def _deploy(

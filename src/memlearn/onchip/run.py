@@ -30,7 +30,7 @@ from memlearn.onchip.loop import AdaptResult, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 
-_FEATURE_CHUNK = 2048  # images per extractor call: bounds memory on 1,000-task batches
+_FEATURE_CHUNK = 256  # images per extractor call: bounds the extractor's activations (memory)
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 MAX_SUPPORT_COPIES = 64  # bounds the support passes per update (each copy is one more image)
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)

@@ -1,0 +1,220 @@
+"""Benchmark: on-chip adaptation from 1 to 10,000 simulated chips, with the float floor and,
+when it is importable, IBM aihwkit on the same workload.
+
+Workload (issue 20): N Omniglot 5-way 1-shot tasks (with the loop's distorted support copies)
+of the evaluation alphabets, the shipped meta-learned 32→16→5 head and its per-layer rates,
+5 updates and 6 query passes per task, one chip per task.  For each N:
+
+- memlearn: ``adapt_on_chip`` (deploy with the hybrid program-and-verify, the updates, the
+  evaluations, the ledger) on the repaired simulated chips, groups of at most 1,000 chips one
+  after another as ``memlearn adapt`` runs them (chips built outside the timing, as
+  bench/adapt.py does);
+- float: ideal float adaptation of the same tasks, all at once (``software_adapt``);
+- aihwkit (optional, never a dependency): the same head as two ``AnalogLinear`` layers on its
+  ReRAM preset, one network per task, looped.
+
+Each configuration runs in a fresh process, so its peak resident memory (``ru_maxrss``) is its
+own; the features of the tasks are computed once, outside every timing, and shared through a
+file.  Times are medians of ``--repeats`` runs (one run from 1,000 chips up).
+
+    MEMLEARN_DATA=/work/shared/data .venv/bin/python bench/scale.py [--chips 1,10,100,1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/program.py
+
+import torch  # noqa: E402
+
+from memlearn.meta.inner import HeadTasks  # noqa: E402
+from memlearn.onchip.deploy import DeployConfig, build_chip, deploy, sample_tasks  # noqa: E402
+from memlearn.onchip.head import software_adapt  # noqa: E402
+from memlearn.onchip.loop import adapt_on_chip  # noqa: E402
+from memlearn.onchip.memory import format_bytes, peak_rss  # noqa: E402
+from memlearn.onchip.rounds import ROUND_CHIPS, group_seed  # noqa: E402
+from memlearn.onchip.run import head_tasks, head_weights  # noqa: E402
+
+SYSTEMS = ("memlearn", "float", "aihwkit")
+FIELDS = ("support_x", "support_y", "query_x", "query_y")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chips", default="1,10,100,1000,10000", help="comma-separated counts")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per count below 1,000")
+    parser.add_argument("--torch-device", default=None, help="memlearn's chips: cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--child", nargs=3, metavar=("SYSTEM", "CHIPS", "FEATURES"),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace, chips: int, seed: int) -> DeployConfig:
+    return DeployConfig(
+        chips=chips, tasks=chips, steps=args.steps, weight_max="checkpoint", seed=seed,
+        torch_device=args.torch_device,
+    )  # fmt: skip
+
+
+def _groups(n: int) -> list[tuple[int, int]]:
+    """``(group, chips)`` of ``n`` chips in groups of at most ROUND_CHIPS (as adapt runs)."""
+    return [(g, min(ROUND_CHIPS, n - start)) for g, start in enumerate(range(0, n, ROUND_CHIPS))]
+
+
+def features(args: argparse.Namespace, n: int, path: str) -> None:
+    """The head inputs of the ``n`` tasks, group by group, saved to ``path`` (not timed)."""
+    parts = []
+    with deploy(_config(args, 1, args.seed)) as d:
+        net, ways = d.net, int(d.net.fc2.weight.shape[0])
+        info = {"weights": head_weights(net), "lrs": d.inner_lrs}
+    for g, chips in _groups(n):
+        _, batch = sample_tasks(_config(args, chips, group_seed(args.seed, g)), ways)
+        parts.append(head_tasks(net, batch))
+    tasks = {f: torch.cat([getattr(p, f) for p in parts]) for f in FIELDS}
+    torch.save({"tasks": tasks, **info}, path)
+
+
+def run_memlearn(args: argparse.Namespace, n: int, saved: dict) -> float:
+    tasks, seconds, start = HeadTasks(**saved["tasks"]), 0.0, 0
+    with deploy(_config(args, 1, args.seed)) as d:  # layout, levels, full scale (not timed)
+        first = d
+    for g, chips in _groups(n):
+        config = _config(args, chips, group_seed(args.seed, g))
+        chip = build_chip(config, first.layout, first.levels, first.spare_pairs)  # as adapt's
+        adapt = dataclasses.replace(first.adapt_config(), seed=config.seed)
+        part = HeadTasks(*(getattr(tasks, f)[start : start + chips] for f in FIELDS))
+        t0 = time.perf_counter()
+        adapt_on_chip(chip, part, saved["weights"], saved["lrs"], adapt)
+        seconds += time.perf_counter() - t0
+        chip.close()
+        start += chips
+    return seconds
+
+
+def run_float(args: argparse.Namespace, n: int, saved: dict) -> float:
+    tasks = HeadTasks(**saved["tasks"])
+    t0 = time.perf_counter()
+    software_adapt(tasks, saved["weights"], saved["lrs"], args.steps)
+    return time.perf_counter() - t0
+
+
+def run_aihwkit(args: argparse.Namespace, n: int, saved: dict) -> float:
+    """aihwkit's analog head (its ReRAM preset), one network per task, looped."""
+    from aihwkit.nn import AnalogLinear, AnalogSequential
+    from aihwkit.optim import AnalogSGD
+    from aihwkit.simulator.configs import SingleRPUConfig
+    from aihwkit.simulator.presets.devices import ReRamSBPresetDevice
+
+    tasks, (w1, w2) = HeadTasks(**saved["tasks"]), saved["weights"]
+    lrs = saved["lrs"]
+    rates = [float(r) for r in (lrs[0] if isinstance(lrs[0], list) else lrs)]
+    rpu = SingleRPUConfig(device=ReRamSBPresetDevice())
+    t0 = time.perf_counter()
+    for t in range(n):
+        fc1 = AnalogLinear(w1.shape[0], w1.shape[1], bias=False, rpu_config=rpu)
+        fc2 = AnalogLinear(w2.shape[0], w2.shape[1], bias=False, rpu_config=rpu)
+        fc1.set_weights(w1.T.contiguous())
+        fc2.set_weights(w2.T.contiguous())
+        model = AnalogSequential(fc1, torch.nn.ReLU(), fc2)
+        opt = AnalogSGD([{"params": fc1.parameters(), "lr": rates[0]},
+                         {"params": fc2.parameters(), "lr": rates[1]}])  # fmt: skip
+        for k in range(args.steps + 1):
+            with torch.no_grad():
+                model(tasks.query_x[t]).argmax(dim=-1)
+            if k == args.steps:
+                break
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(tasks.support_x[t]), tasks.support_y[t])
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - t0
+
+
+def child(args: argparse.Namespace) -> None:
+    system, n, path = args.child[0], int(args.child[1]), args.child[2]
+    torch.set_num_threads(args.threads)
+    saved = torch.load(path, weights_only=False)
+    run = {"memlearn": run_memlearn, "float": run_float, "aihwkit": run_aihwkit}[system]
+    repeats = args.repeats if n < 1000 else 1
+    times = [run(args, n, saved) for _ in range(repeats)]
+    print(json.dumps({"seconds": statistics.median(times), "peak_bytes": peak_rss()}))
+
+
+def measure(args: argparse.Namespace, system: str, n: int, path: str) -> dict | str:
+    cmd = [sys.executable, __file__, "--child", system, str(n), path,
+           "--steps", str(args.steps), "--threads", str(args.threads),
+           "--seed", str(args.seed), "--repeats", str(args.repeats)]  # fmt: skip
+    if args.torch_device:
+        cmd += ["--torch-device", args.torch_device]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _aihwkit_importable() -> str | None:
+    try:
+        import aihwkit  # noqa: F401
+    except ImportError as exc:
+        return f"aihwkit is not importable ({exc}): its column is skipped"
+    return None
+
+
+def main() -> None:
+    args = parse()
+    if args.child:
+        return child(args)
+    counts = [int(c) for c in args.chips.split(",")]
+    skip = _aihwkit_importable()
+    if skip:
+        print(skip, file=sys.stderr)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "features.pt")
+        features(args, max(counts), path)
+        for n in counts:
+            row: dict = {"chips": n}
+            for system in SYSTEMS:
+                if system == "aihwkit" and skip:
+                    continue
+                row[system] = measure(args, system, n, path)
+            rows.append(row)
+            if not args.json:
+                print(_line(row), flush=True)
+    if args.json:
+        print(json.dumps({"threads": args.threads, "steps": args.steps, "rows": rows}))
+
+
+def _line(row: dict) -> str:
+    """One row: seconds, adaptations/s and peak memory per system, and the ratios."""
+    n, cells = row["chips"], [f"{row['chips']:>6} chips"]
+    for system in SYSTEMS:
+        r = row.get(system)
+        if isinstance(r, dict):
+            cells.append(f"{system} {r['seconds']:.4f} s ({n / r['seconds']:.0f}/s, "
+                         f"peak {format_bytes(r['peak_bytes'])})")  # fmt: skip
+        elif r is not None:
+            cells.append(f"{system}: {r}")
+    mem, flt, ai = (row.get(s) for s in SYSTEMS)
+    if isinstance(mem, dict) and isinstance(flt, dict):
+        cells.append(f"memlearn/float {mem['seconds'] / flt['seconds']:.1f}x")
+    if isinstance(mem, dict) and isinstance(ai, dict):
+        cells.append(f"aihwkit/memlearn {ai['seconds'] / mem['seconds']:.2f}x")
+    return " | ".join(cells)
+
+
+if __name__ == "__main__":
+    main()
