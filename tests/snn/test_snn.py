@@ -12,7 +12,15 @@ from memlearn.errors import MemlearnError
 from memlearn.snn import energy
 from memlearn.snn.evaluate import EvalConfig, chip_synapses, ideal_synapses
 from memlearn.snn.model import downscale, tanh_decision
-from memlearn.snn.neuron import V_RAIL, NeuronConfig, NeuronState, integrate_and_fire
+from memlearn.snn.neuron import (
+    CODINGS,
+    V_RAIL,
+    NeuronConfig,
+    NeuronState,
+    input_phase,
+    input_spikes,
+    integrate_and_fire,
+)
 from memlearn.snn.simulate import run
 from memlearn.snn.synapses import SynapseArray
 from memlearn.snn.train import load_checkpoint
@@ -99,6 +107,26 @@ def test_bad_inputs_are_refused() -> None:
         run(torch.zeros(3, 100), ideal_synapses(PRESET, w_bad.clamp(-4, 4)), NeuronConfig(), _gen())
     with pytest.raises(MemlearnError, match="delta_s"):
         NeuronConfig(delta_s=0).check()
+    with pytest.raises(MemlearnError, match="coding must be one of periodic, poisson"):
+        NeuronConfig(coding="burst").check()
+
+
+def test_periodic_coding_counts_are_exact_and_poisson_is_noisier() -> None:
+    x = torch.tensor([[0.0, 0.05, 0.3, 1.0] + [0.5] * 140]).expand(400, -1)
+    steps = 200
+    for coding in CODINGS:
+        cfg = NeuronConfig(coding=coding)
+        gen = _gen(3)
+        phase = input_phase(400, cfg, gen)
+        counts = sum(input_spikes(x, phase, k, cfg, gen) for k in range(steps))
+        expected = x * cfg.rate_hz * cfg.dt_s * steps  # 0, 1, 6, 20, 10 spikes
+        assert float(counts[:, 0].abs().max()) == 0.0  # a black pixel sends nothing
+        if coding == "periodic":  # floor(f t + u): the rate's count, give or take one
+            assert float((counts - expected).abs().max()) < 1.0
+            assert float(counts[:, 3].var()) == 0.0
+        else:  # Bernoulli per step: variance ~ the mean
+            assert float(counts[:, 3].var()) > 5.0
+            assert float(counts[:, 4:].mean()) == pytest.approx(10.0, rel=0.05)
 
 
 def test_read_disturb_negligible_at_100mv_grows_with_voltage() -> None:

@@ -18,6 +18,7 @@ from memlearn.snn.neuron import (
     NeuronConfig,
     NeuronState,
     final_decision,
+    input_phase,
     input_spikes,
     integrate_and_fire,
     leader_margin,
@@ -70,10 +71,11 @@ def run(
         steps=torch.zeros(n, chips),
     )
     alive = torch.arange(n)
+    phase = input_phase(n, cfg, gen)
     st = NeuronState.zeros(n, chips, CLASSES)
     active = torch.ones(n, chips, dtype=torch.bool)
     for step in range(cfg.steps):
-        s = input_spikes(x[alive], cfg, gen)
+        s = input_spikes(x[alive], phase[alive], step, cfg, gen)
         dv = (s @ k_flat).view(-1, chips, CLASSES)
         if var_flat is not None:
             sigma = (s @ var_flat).clamp(min=0).sqrt().view(-1, chips, CLASSES)
@@ -113,8 +115,9 @@ def trace(
     st = NeuronState.zeros(1, 1, CLASSES)
     on = torch.ones(1, 1, dtype=torch.bool)
     rec: dict[str, list[torch.Tensor]] = {"v": [], "pos": [], "neg": [], "inputs": []}
-    for _ in range(cfg.steps):
-        s = input_spikes(x, cfg, gen)
+    phase = input_phase(1, cfg, gen)
+    for step in range(cfg.steps):
+        s = input_spikes(x, phase, step, cfg, gen)
         dv = (s @ syn.dv[0]).view(1, 1, CLASSES)
         pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps)
         for key, value in (("v", st.v), ("pos", pos), ("neg", neg), ("inputs", s)):
