@@ -49,6 +49,7 @@ INJECTOR_GAIN = 1.0 / 64.0  # [E] current-mirror copy ratio: a ±4 event moves t
 VDD = 1.2  # [E] 130 nm core supply
 V_RAIL = VDD / 2  # [E] the membrane swings ±VDD/2 around its mid-rail rest level and clips there
 THRESHOLD_FRACTION = 0.875  # [E] comparator threshold / nominal ±4 step (a ±4 input must spike)
+THRESHOLD_WEIGHT_UNITS = THRESHOLD_FRACTION * 4  # the threshold in integer-weight units
 DELTA_S = 10  # [P] published operating point "ΔS = 10" (N2D2's TerminateDelta [S])
 CODINGS = ("periodic", "poisson")
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from memlearn.snn.model import CLASSES, INPUTS, check_inputs
+from memlearn.snn.model import CLASSES, INPUTS, check_inputs, check_weights
 from memlearn.snn.neuron import (
+    THRESHOLD_WEIGHT_UNITS,
     NeuronConfig,
     NeuronState,
     final_decision,
@@ -125,3 +126,20 @@ def trace(
         if float(leader_margin(st)[1]) >= cfg.delta_s:
             break
     return {k: torch.stack(v) for k, v in rec.items()}
+
+
+def input_spikes_estimate(
+    x: torch.Tensor, w: torch.Tensor, delta_s: int, theta_w: float = THRESHOLD_WEIGHT_UNITS
+) -> torch.Tensor:
+    """Input spikes ``[N]`` each image needs to reach the ΔS decision, without simulation.
+
+    An input spike of pixel ``i`` adds ``w_ij`` weight units to neuron ``j``; pixels fire in
+    proportion to their intensity, so per input spike the leader gains ``(z_1 - z_2) / sum(x)``
+    weight units on the second (``z = x @ w``, ideal cells, no rails or refractory limit), and
+    a lead of ΔS output spikes takes ``ΔS theta_w`` weight units (``theta_w``: the comparator
+    threshold in weight units).  Hence ``N = ΔS theta_w sum(x) / (z_1 - z_2)``: the count is
+    set by ΔS, the threshold and the trained layer's margin; near-ties need very many."""
+    x, w = check_inputs(x), check_weights(w).float()
+    top = (x @ w).topk(2, dim=1).values
+    margin = (top[:, 0] - top[:, 1]).clamp(min=1e-9)
+    return delta_s * theta_w * x.sum(dim=1) / margin
