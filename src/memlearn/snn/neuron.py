@@ -13,15 +13,17 @@ injector off holds its charge over the ~100 µs of a classification).  The thres
 choice [E]: ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS
 cells), so a ±4 stimulation produces a spike [P] despite the LRS spread.
 
-Inputs (``coding``): rate coding of the intensity, event by event [P], as in N2D2, the CEA
-framework SPIRIT's offline learning was tailored from [S] (``SpikeGenerator::nextEvent``):
+Inputs (``coding``): rate coding of the intensity, event by event [P], as in N2D2 [S]
+(``SpikeGenerator::nextEvent``; SPIRIT's abstract names no framework, only "an existing
+framework was tailored for offline learning": N2D2 is CEA's, with a spiking RRAM layer and the
+ΔS below [I]):
 a pixel of intensity ``x`` fires at ``f = f_min + (f_max - f_min) x``.  ``periodic`` (default):
 N2D2's ``JitteredPeriodic`` with ``PeriodRelStdDev = 0`` (its spike-coding examples,
 ``models/LeNet_Spike.ini``) [S]: strictly periodic spikes, period ``1 / f``, the first one at a
 uniformly random phase; ``poisson``: Bernoulli spikes per time step with probability ``f dt``
 (N2D2's ``Poissonian``; the count of an interval then has Poisson noise on top of the rate).
 ``f_max`` = ``rate_hz``; ``f_min`` = 0: a black pixel sends nothing [E] (N2D2's examples put
-``f_min = 1e-4 f_max``; over a ~100 µs classification this is < 0.02 spike per image).  The
+``f_min = 1e-4 f_max``: over a ~100 µs classification, < 0.15 spike per image).  The
 same spike trains are replayed to every chip.  The event order inside one step does not matter
 for the integration; only the comparators sample once per step (fine steps: event by event).
 
