@@ -186,6 +186,9 @@ def test_evaluate_cli_json(shared_data) -> None:
         assert key in out
     assert out["cells"] == 11520
     assert out["synaptic_events_per_image"] == pytest.approx(10 * out["input_spikes_per_image"])
+    assert 0 < out["input_spikes_per_image_median"] <= out["input_spikes_per_image_p90"]
+    per_op = out["formal_energy_per_mac_j"] / out["energy_per_event_j"]
+    assert out["formal_to_spiking_energy_per_operation"] == pytest.approx(per_op)
     bad = CliRunner().invoke(app, ["snn", "evaluate", "--chips", "0"])
     assert bad.exit_code == 2 and "chips" in bad.output
 
