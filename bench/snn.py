@@ -5,7 +5,7 @@ simulation (``memlearn.snn.simulate.run``) and prints images x chips per second,
 images through the float layer (one matrix product, repeated over the chips) in the same run,
 with the ratio of the two rates.  Needs MNIST (``MEMLEARN_DATA``).
 
-    .venv/bin/python bench/snn.py [--chips 100] [--images 10000] [--threads 2]
+    .venv/bin/python bench/snn.py [--chips 100] [--images 10000] [--threads 2] [--coding poisson]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--preset", default="oxram-slc")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--coding", default="periodic", choices=("periodic", "poisson"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     w, float_w = load_checkpoint()
@@ -47,7 +48,7 @@ def main() -> None:
     arr.advance(3600.0)
     t_program = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = run(x, chip_synapses(arr, True), NeuronConfig(), gen)
+    res = run(x, chip_synapses(arr, True), NeuronConfig(coding=args.coding), gen)
     t_spiking = time.perf_counter() - t0
     t0 = time.perf_counter()
     fw = float_w.expand(args.chips, -1, -1)
@@ -58,6 +59,7 @@ def main() -> None:
         "chips": args.chips,
         "images": args.images,
         "threads": args.threads,
+        "coding": args.coding,
         "program_s": round(t_program, 3),
         "spiking_s": round(t_spiking, 3),
         "spiking_images_x_chips_per_s": pairs / t_spiking,

@@ -217,6 +217,7 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
     ],
     "snn train": [
         (["--epochs", "0"], "epochs must be >= 1"),
+        (["--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
     ],
     "snn evaluate": [
         (["--chips", "0"], "chips must be an integer >= 1"),
@@ -226,6 +227,7 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
         (["--hours", "-1"], "hours must be >= 0"),
         (["--reads", "-1"], "reads must be >= 0"),
         (["--delta-s", "0"], "delta_s must be an integer >= 1"),
+        (["--coding", "burst"], "coding must be one of periodic, poisson"),
     ],
     "snn hidden": [
         (["--hidden", "0"], "hidden must be an integer in 1..1024"),

@@ -23,29 +23,49 @@ def _threads() -> None:
 
 @app.command()
 def train(
-    out: Path = typer.Option(None, help="Checkpoint .pt to write (default: the shipped one)."),
-    epochs: int = typer.Option(8, help="Passes over the 60,000 training images."),
-    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(
+        Path("runs/spirit-snn"), help="Run folder: spirit-snn.pt, its .json and state.pt."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an --out that holds a run (removes it)."
+    ),
+    epochs: int = typer.Option(None, help="Passes over the 60,000 training images [8]."),
+    seed: int = typer.Option(None, help="Random seed [0]."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ) -> None:
-    """Train the 144 -> 10 layer (integer weights -4..+4, tanh neurons) and its float twin."""
+    """Train the 144 -> 10 layer (integer weights -4..+4, tanh neurons) and its float twin.
+
+    Writes OUT/spirit-snn.pt, OUT/spirit-snn.json and OUT/state.pt (saved after every epoch:
+    --resume continues a killed run with its saved config).  An OUT that holds a run is refused
+    unless --resume or --overwrite.  The shipped model is OUT's two spirit-snn files, trained
+    with the defaults (memlearn.snn.train.SHIPPED_COMMAND)."""
     with user_errors():
+        from dataclasses import asdict
+
         from tqdm import tqdm
 
         from memlearn.data.mnist import load_mnist
-        from memlearn.snn.train import CHECKPOINT, TrainConfig, save_checkpoint, train_layer
+        from memlearn.snn import rundir
+        from memlearn.snn.train import TrainConfig, epochs_done, train_run
 
-        cfg = TrainConfig(epochs=epochs, seed=seed).check()
+        given = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+        TrainConfig(**given).check()  # bad options first, before the folder is looked at
+        rundir.check_run_folder(out, resume, overwrite)
+        state = rundir.read_state(out) if resume else None
+        base = asdict(TrainConfig()) if state is None else state["config"]
+        cfg = TrainConfig(**{**base, **given}).check()
         _threads()
         train_set, test_set = load_mnist("train"), load_mnist("test")
-        bar = tqdm(total=2 * epochs, desc="snn train", disable=as_json)
-        result = train_layer(train_set, test_set, cfg, progress=lambda: bar.update())
-        bar.close()
-        path = out or CHECKPOINT
+        bar = tqdm(total=2 * cfg.epochs, desc="snn train", disable=as_json)
+        bar.update(epochs_done(state, cfg))
         command = "memlearn snn train" + (" " + shlex.join(sys.argv[3:]) if sys.argv[3:] else "")
-        save_checkpoint(result, path, command)
-        metrics = json.loads(path.with_suffix(".json").read_text())
-        metrics["checkpoint"] = str(path)
+        metrics = train_run(
+            train_set, test_set, cfg, out, resume=resume, overwrite=overwrite, command=command,
+            progress=lambda: bar.update(),
+        )  # fmt: skip
+        bar.close()
+        metrics["checkpoint"] = str(out / rundir.MODEL_FILE)
         typer.echo(json.dumps(metrics) if as_json else json.dumps(metrics, indent=2))
 
 
@@ -57,7 +77,12 @@ def evaluate(
     strategy: str = typer.Option("single-set", help="Write strategy (single-set: no verify)."),
     hours: float = typer.Option(1.0, help="Time between programming and inference (h)."),
     reads: float = typer.Option(0.0, help="Read pulses per cell before inference (disturb)."),
-    delta_s: int = typer.Option(10, "--delta-s", help="ΔS: stop when the leader is ahead by ΔS."),
+    delta_s: int = typer.Option(
+        10, "--delta-s", help="ΔS (N2D2 TerminateDelta): stop when the leader is ΔS spikes ahead."
+    ),
+    coding: str = typer.Option(
+        "periodic", help="Input rate coding: periodic (N2D2 JitteredPeriodic) or poisson."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
     checkpoint: Path = typer.Option(None, help="Checkpoint (default: the shipped one)."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
@@ -79,7 +104,7 @@ def evaluate(
             raise MemlearnError(f"--images must be in 1..10000, got {images}")
         cfg = EvalConfig(
             chips=chips, preset=preset, strategy=strategy, hours=hours, reads=reads, seed=seed,
-            neuron=NeuronConfig(delta_s=delta_s),
+            neuron=NeuronConfig(delta_s=delta_s, coding=coding),
         ).check()  # fmt: skip
         w, float_w = load_checkpoint(checkpoint)
         _threads()

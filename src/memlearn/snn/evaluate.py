@@ -10,6 +10,7 @@ noise: ``accuracy_spiking_ideal_cells``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -76,6 +77,12 @@ def ideal_synapses(preset_name: str, w: torch.Tensor) -> Synapses:
     return Synapses((w * (g_max - g_min) * k)[None], g_row[None], None, theta)
 
 
+def _percentile(t: torch.Tensor, q: float) -> float:
+    """Nearest-rank ``q`` quantile of all of ``t`` (no size limit, unlike ``torch.quantile``)."""
+    flat = t.reshape(-1).double()
+    return float(flat.kthvalue(max(1, math.ceil(q * flat.numel()))).values)
+
+
 def summarise(res: SpikeRun, labels: torch.Tensor, v_read: float, pulse_s: float) -> dict:
     """Accuracy, events and energy of a ``SpikeRun`` (means over chips and images)."""
     per_chip = (res.decision == labels).double().mean(dim=1)
@@ -88,6 +95,8 @@ def summarise(res: SpikeRun, labels: torch.Tensor, v_read: float, pulse_s: float
         "accuracy_per_chip": per_chip.tolist(),
         "stopped_fraction": float(res.stopped.double().mean()),
         "input_spikes_per_image": float(res.input_spikes.double().mean()),
+        "input_spikes_per_image_median": float(res.input_spikes.double().median()),
+        "input_spikes_per_image_p90": _percentile(res.input_spikes, 0.9),
         "synaptic_events_per_image": float(events.mean()),
         "cell_reads_per_image": float(energy.cell_reads(res.input_spikes.double()).mean()),
         "output_spikes_per_image": float(res.output_spikes.double().mean()),
@@ -127,5 +136,9 @@ def evaluate(w, float_w, x, labels, cfg: EvalConfig, progress=None) -> dict:
     formal = energy.formal_energy_per_image()
     out["formal_energy_per_image_j"] = formal
     out["formal_to_spiking_energy_ratio"] = formal / max(out["energy_per_image_j"], 1e-30)
+    out["formal_energy_per_mac_j"] = energy.formal_energy_per_mac()
+    out["formal_to_spiking_energy_per_operation"] = energy.formal_energy_per_mac() / max(
+        out["energy_per_event_j"], 1e-30
+    )
     out["config"] = asdict(cfg)
     return out

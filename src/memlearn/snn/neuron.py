@@ -13,18 +13,28 @@ injector off holds its charge over the ~100 µs of a classification).  The thres
 choice [E]: ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS
 cells), so a ±4 stimulation produces a spike [P] despite the LRS spread.
 
-Inputs: each of the 144 pixels fires Bernoulli spikes per time step ``dt_s`` with probability
-``intensity * rate_hz * dt_s`` (rate coding of the intensity [P]); the same spike trains are
-replayed to every chip.  The event order inside one step does not matter for the integration;
-only the comparators sample once per step (fine steps: event by event).
+Inputs (``coding``): rate coding of the intensity, event by event [P], as in N2D2 [S]
+(``SpikeGenerator::nextEvent``; SPIRIT's abstract names no framework, only "an existing
+framework was tailored for offline learning": N2D2 is CEA's, with a spiking RRAM layer and the
+ΔS below [I]):
+a pixel of intensity ``x`` fires at ``f = f_min + (f_max - f_min) x``.  ``periodic`` (default):
+N2D2's ``JitteredPeriodic`` with ``PeriodRelStdDev = 0`` (its spike-coding examples,
+``models/LeNet_Spike.ini``) [S]: strictly periodic spikes, period ``1 / f``, the first one at a
+uniformly random phase; ``poisson``: Bernoulli spikes per time step with probability ``f dt``
+(N2D2's ``Poissonian``; the count of an interval then has Poisson noise on top of the rate).
+``f_max`` = ``rate_hz``; ``f_min`` = 0: a black pixel sends nothing [E] (N2D2's examples put
+``f_min = 1e-4 f_max``: over a ~100 µs classification, < 0.15 spike per image).  The
+same spike trains are replayed to every chip.  The event order inside one step does not matter
+for the integration; only the comparators sample once per step (fine steps: event by event).
 
 Decision ``delta_s`` (ΔS): a classification stops as soon as the output neuron with the most
 spikes (positive minus negative) leads the second by ``delta_s`` spikes, and that neuron is the
-answer; otherwise the leader at ``t_max_s`` (ties by membrane potential).  SPIRIT quotes 136 input
-spikes per image "for ΔS = 10" [P]; the search of the public record found only the abstract, so
-this reading (a stopping criterion on the output spike-count difference, which makes the input
-spike count per image a result) is the one best supported by that figure [I]; ``delta_s`` is a
-parameter.
+answer; otherwise the leader at ``t_max_s`` (ties by membrane potential).  This is N2D2's
+``TerminateDelta`` of a spiking output layer [S] (``FcCell_Spike_RRAM::incomingSpike``: after
+every output spike, stop when the top two counts of ``+1`` per positive, ``-1`` per negative
+spike differ by ``>= TerminateDelta``); SPIRIT quotes 136 input spikes per image "for
+ΔS = 10" [P], and the paper's figures were not found in the public record, so the name match
+with N2D2's parameter is the source [I].
 """
 
 from __future__ import annotations
@@ -34,13 +44,16 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.errors import MemlearnError
+from memlearn.snn.model import INPUTS
 
 C_MEM = 200e-15  # [P] SPIRIT neuron: 200 fF MOM capacitor
 INJECTOR_GAIN = 1.0 / 64.0  # [E] current-mirror copy ratio: a ±4 event moves the membrane ~0.3 V
 VDD = 1.2  # [E] 130 nm core supply
 V_RAIL = VDD / 2  # [E] the membrane swings ±VDD/2 around its mid-rail rest level and clips there
 THRESHOLD_FRACTION = 0.875  # [E] comparator threshold / nominal ±4 step (a ±4 input must spike)
-DELTA_S = 10  # [P] published operating point "ΔS = 10" (reading: see module docstring)
+THRESHOLD_WEIGHT_UNITS = THRESHOLD_FRACTION * 4  # the threshold in integer-weight units
+DELTA_S = 10  # [P] published operating point "ΔS = 10" (N2D2's TerminateDelta [S])
+CODINGS = ("periodic", "poisson")
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class NeuronConfig:
     refractory_s: float = 2e-6  # [E] refractory period: two time steps
     delta_s: int = DELTA_S
     t_max_s: float = 1e-3  # [E] longest presentation of one image
+    coding: str = "periodic"  # [S] N2D2 JitteredPeriodic, no jitter (module docstring)
 
     def check(self) -> NeuronConfig:
         for name in ("dt_s", "rate_hz", "t_max_s"):
@@ -66,6 +80,8 @@ class NeuronConfig:
             )
         if isinstance(self.delta_s, bool) or not isinstance(self.delta_s, int) or self.delta_s < 1:
             raise MemlearnError(f"delta_s must be an integer >= 1, got {self.delta_s!r}")
+        if self.coding not in CODINGS:
+            raise MemlearnError(f"coding must be one of {', '.join(CODINGS)}, got {self.coding!r}")
         return self
 
     @property
@@ -87,10 +103,26 @@ def threshold(v_read: float, pulse_s: float, g_min: float, g_max: float) -> floa
     return THRESHOLD_FRACTION * 4 * (g_max - g_min) * membrane_step(v_read, pulse_s)
 
 
-def input_spikes(x: torch.Tensor, cfg: NeuronConfig, gen: torch.Generator) -> torch.Tensor:
-    """One time step of rate-coded input spikes ``[N, 144]`` (float 0/1) of intensities ``x``."""
+def input_phase(n: int, cfg: NeuronConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random phases ``[n, 144]`` in [0, 1) of the periodic spike trains, drawn once per image
+    (zeros, drawing nothing, for ``poisson``)."""
+    if cfg.coding == "poisson":
+        return torch.zeros(n, INPUTS)
+    return torch.rand(n, INPUTS, generator=gen)
+
+
+def input_spikes(
+    x: torch.Tensor, phase: torch.Tensor, step: int, cfg: NeuronConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """Input spikes ``[N, 144]`` (float 0/1) of intensities ``x`` in time step ``step``.
+
+    ``periodic``: a pixel of rate ``f`` and phase ``u`` has emitted ``floor(f t + u)`` spikes by
+    time ``t``, so the step holds the difference of that count at its two ends (0 or 1 since
+    ``f dt <= 1``).  ``poisson``: Bernoulli(``f dt``), ``phase`` unused."""
     p = x * (cfg.rate_hz * cfg.dt_s)
-    return (torch.rand(x.shape, generator=gen) < p).float()
+    if cfg.coding == "poisson":
+        return (torch.rand(x.shape, generator=gen) < p).float()
+    return torch.floor(p * (step + 1) + phase) - torch.floor(p * step + phase)
 
 
 @dataclass

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-from memlearn.snn.model import CLASSES, INPUTS, check_inputs
+from memlearn.snn.model import CLASSES, INPUTS, check_inputs, check_weights
 from memlearn.snn.neuron import (
+    THRESHOLD_WEIGHT_UNITS,
     NeuronConfig,
     NeuronState,
     final_decision,
+    input_phase,
     input_spikes,
     integrate_and_fire,
     leader_margin,
@@ -70,10 +72,11 @@ def run(
         steps=torch.zeros(n, chips),
     )
     alive = torch.arange(n)
+    phase = input_phase(n, cfg, gen)
     st = NeuronState.zeros(n, chips, CLASSES)
     active = torch.ones(n, chips, dtype=torch.bool)
     for step in range(cfg.steps):
-        s = input_spikes(x[alive], cfg, gen)
+        s = input_spikes(x[alive], phase[alive], step, cfg, gen)
         dv = (s @ k_flat).view(-1, chips, CLASSES)
         if var_flat is not None:
             sigma = (s @ var_flat).clamp(min=0).sqrt().view(-1, chips, CLASSES)
@@ -113,8 +116,9 @@ def trace(
     st = NeuronState.zeros(1, 1, CLASSES)
     on = torch.ones(1, 1, dtype=torch.bool)
     rec: dict[str, list[torch.Tensor]] = {"v": [], "pos": [], "neg": [], "inputs": []}
-    for _ in range(cfg.steps):
-        s = input_spikes(x, cfg, gen)
+    phase = input_phase(1, cfg, gen)
+    for step in range(cfg.steps):
+        s = input_spikes(x, phase, step, cfg, gen)
         dv = (s @ syn.dv[0]).view(1, 1, CLASSES)
         pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps)
         for key, value in (("v", st.v), ("pos", pos), ("neg", neg), ("inputs", s)):
@@ -122,3 +126,20 @@ def trace(
         if float(leader_margin(st)[1]) >= cfg.delta_s:
             break
     return {k: torch.stack(v) for k, v in rec.items()}
+
+
+def input_spikes_estimate(
+    x: torch.Tensor, w: torch.Tensor, delta_s: int, theta_w: float = THRESHOLD_WEIGHT_UNITS
+) -> torch.Tensor:
+    """Input spikes ``[N]`` each image needs to reach the ΔS decision, without simulation.
+
+    An input spike of pixel ``i`` adds ``w_ij`` weight units to neuron ``j``; pixels fire in
+    proportion to their intensity, so per input spike the leader gains ``(z_1 - z_2) / sum(x)``
+    weight units on the second (``z = x @ w``, ideal cells, no rails or refractory limit), and
+    a lead of ΔS output spikes takes ``ΔS theta_w`` weight units (``theta_w``: the comparator
+    threshold in weight units).  Hence ``N = ΔS theta_w sum(x) / (z_1 - z_2)``: the count is
+    set by ΔS, the threshold and the trained layer's margin; near-ties need very many."""
+    x, w = check_inputs(x), check_weights(w).float()
+    top = (x @ w).topk(2, dim=1).values
+    margin = (top[:, 0] - top[:, 1]).clamp(min=1e-9)
+    return delta_s * theta_w * x.sum(dim=1) / margin
