@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from memlearn.cli.main import app
 from memlearn.meta.checkpoint import load_checkpoint, save_checkpoint
-from memlearn.meta.config import TrainConfig
+from memlearn.meta.config import DEFAULT_CURVE_STEPS, TrainConfig
 from memlearn.meta.evaluate import curve_dips
 from memlearn.meta.inner import HeadTasks
 from memlearn.meta.maml import evaluate_features
@@ -157,7 +157,12 @@ def test_meta_train_curve_from_takes_the_checkpoints_config(monkeypatch, tmp_pat
     )
     assert res.exit_code == 0, res.output
     (cfg,) = runs
-    assert (cfg.seed, cfg.inner_steps, cfg.init_phase, cfg.curve_steps) == (7, 3, "curve", 1000)
+    assert (cfg.seed, cfg.inner_steps, cfg.init_phase, cfg.curve_steps) == (
+        7,
+        3,
+        "curve",
+        DEFAULT_CURVE_STEPS,
+    )
     assert cfg.init_from == str(ckpt) and cfg.widths == [4, 4, 4, 4]
     res = runner.invoke(
         app, ["meta-train", "--curve-from", str(ckpt), "--config", str(ckpt), "--out", "o"]

@@ -114,7 +114,8 @@ def meta_train(
         "--curve-from",
         help="Run the curve phase alone on this checkpoint (e.g. the shipped model's .pt), with "
         "the config it was trained with: its per-step inner rates re-learned on cached features "
-        "so that every update helps (curve_steps, default 1000, and curve_loss of TrainConfig).",
+        "so that every update helps (TrainConfig's curve_steps, default 500, curve_loss and "
+        "curve_tasks).",
     ),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     torch_device: str | None = typer.Option(

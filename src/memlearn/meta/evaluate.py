@@ -89,6 +89,25 @@ def evaluate_classes(
 
 
 @torch.no_grad()
+def task_features(net: FewShotNet, tasks: TaskBatch, chunk: int = 25) -> HeadTasks:
+    """``tasks`` as the head sees them (eval-mode extractor), for scoring the same tasks again
+    and again while the extractor does not change."""
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    parts = []
+    for i in range(0, len(tasks), chunk):
+        part = tasks[i : i + chunk].to(device)
+        parts.append(_features(net, torch.cat([part.support_x, part.query_x], 1), False))
+    net.train(was_training)
+    joint, n_support = torch.cat(parts), tasks.support_x.shape[1]
+    return HeadTasks(
+        joint[:, :n_support], tasks.support_y.to(device), joint[:, n_support:],
+        tasks.query_y.to(device),
+    )  # fmt: skip
+
+
+@torch.no_grad()
 def prototype_accuracy(
     net: FewShotNet, tasks: TaskBatch, *, hidden: bool = True, chunk: int = 25
 ) -> float:

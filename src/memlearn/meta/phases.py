@@ -28,8 +28,9 @@ from memlearn.meta.calibration import (
     support_copies,
 )
 from memlearn.meta.checkpoint import load_checkpoint, save_checkpoint
-from memlearn.meta.evaluate import prototype_accuracy
+from memlearn.meta.evaluate import prototype_accuracy, task_features
 from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.rundir import BASELINE_FILE, PLAIN_MODEL_FILE
 from memlearn.meta.state import Training, cosine, meta_optimizer, pretrained, step_seed
 
@@ -152,7 +153,10 @@ def _meta_step(
     seed = step_seed(config.seed, phase, k)
     source = tr.train if cached is None else cached
     n_tasks = config.meta_batch if cached is None else config.head_batch
-    tasks = TaskSampler(source, config.ways, config.shots, config.queries, seed=seed)
+    within = phase == "curve" and config.curve_tasks == "within-alphabet"
+    tasks = TaskSampler(
+        source, config.ways, config.shots, config.queries, seed=seed, within_alphabet=within
+    )
     tasks = tasks.sample(n_tasks)
     distort = _distortion(tr)
     if distort is not None and cached is None:
@@ -184,14 +188,19 @@ def _length(tr: Training, phase: str) -> int:
 
 
 def _validate_into(
-    tr: Training, record: dict, programmer: WeightProgrammer | None, bar: tqdm
+    tr: Training,
+    record: dict,
+    programmer: WeightProgrammer | None,
+    bar: tqdm,
+    features: HeadTasks | None = None,
 ) -> None:
-    """Add the validation accuracies to ``record``; note when the target is first reached."""
+    """Add the validation accuracies to ``record``; note when the target is first reached
+    (``features``: the validation tasks' features, when the extractor is frozen)."""
     prog = tr.progress
-    curve = tr.validate_curve()
+    curve = tr.validate_curve(features=features)
     record["val_accuracy"] = curve[-1]
     if programmer is not None:
-        hardware = tr.validate_curve(programmer)
+        hardware = tr.validate_curve(programmer, features)
         record["val_accuracy_hardware"] = hardware[-1]
     if record["event"] == "curve":  # the phase that shapes the curve logs all of it
         record["val_accuracy_by_step"] = curve
@@ -234,7 +243,14 @@ def _steps(tr: Training, phase: str, total: int) -> bool:
     val_programmer = programmer
     if phase == "curve" and config.hardware_steps > 0 and prog.weight_max is not None:
         val_programmer = tr.programmer
-    cached = cached_features(tr.learner.net, tr.train) if phase in CACHED_PHASES else None
+    cached = None
+    if phase in CACHED_PHASES:  # within-alphabet tasks: the classes as drawn
+        within = phase == "curve" and config.curve_tasks == "within-alphabet"
+        cached = cached_features(tr.learner.net, tr.train.unrotated() if within else tr.train)
+    # the curve phase moves no weight: its validation tasks' features are computed once
+    features = (
+        task_features(tr.learner.net, tr.validation.adapt_tasks) if phase == "curve" else None
+    )
     bar = tqdm(total=total, initial=prog.step, desc=phase, disable=not tr.show_progress)
     tr.learner.train()
     while prog.step < total:
@@ -254,7 +270,7 @@ def _steps(tr: Training, phase: str, total: int) -> bool:
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc.mean()):.3f}")
         if (k + 1) % config.val_every == 0 or k + 1 == total:
-            _validate_into(tr, record, val_programmer, bar)
+            _validate_into(tr, record, val_programmer, bar, features)
         tr.emit(record)
         if (k + 1) % config.checkpoint_every == 0 or k + 1 == total or stop:
             tr.save()

@@ -24,7 +24,8 @@ from memlearn.errors import CorruptDataError
 from memlearn.meta.config import TrainConfig
 from memlearn.meta.evaluate import evaluate_classes
 from memlearn.meta.hardware import LevelProgrammer, WeightProgrammer
-from memlearn.meta.maml import MetaLearner
+from memlearn.meta.inner import HeadTasks
+from memlearn.meta.maml import MetaLearner, evaluate_features
 from memlearn.meta.rundir import RunLog, write_state
 
 PHASES = ("pretrain", "head", "maml", "hardware", "curve")
@@ -193,9 +194,22 @@ class Training:
         """Accuracy on the validation tasks after the last inner step."""
         return self.validate_curve(programmer)[-1]
 
-    def validate_curve(self, programmer: WeightProgrammer | None = None) -> list[float]:
-        """Accuracy on the validation tasks after 0..``inner_steps`` inner steps."""
+    def validate_curve(
+        self, programmer: WeightProgrammer | None = None, features: HeadTasks | None = None
+    ) -> list[float]:
+        """Accuracy on the validation tasks after 0..``inner_steps`` inner steps (``features``:
+        the tasks as :func:`~memlearn.meta.evaluate.task_features` gave them, while the
+        extractor is frozen)."""
         val = self.validation
+        if features is not None:
+            net = self.learner.net
+            return evaluate_features(
+                features, net.fc1.weight, net.fc2.weight, self.learner.inner_lrs().detach(),
+                self.config.inner_steps, programmer=programmer,
+                weight_max=None if self.progress.weight_max is None
+                else tuple(self.progress.weight_max),
+                generator=torch.Generator(device=self.device).manual_seed(val.seed),
+            ).mean(1).tolist()  # fmt: skip
         acc = evaluate_classes(
             self.learner.net,
             self.learner.inner_lrs().detach(),
