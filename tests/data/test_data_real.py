@@ -70,3 +70,23 @@ def test_small_sets(shared_data, split, expected):
     assert classes.images.shape == (sum(expected.values()), 20, 1, 28, 28)
     sizes = torch.bincount(classes.alphabet).tolist()
     assert dict(zip(classes.alphabet_names, sizes, strict=True)) == expected
+
+
+@pytest.mark.parametrize(
+    ("rest", "small", "alphabets"), [("rest1", "small1", 22), ("rest2", "small2", 19)]
+)
+def test_rest_splits_share_no_alphabet_with_their_small_set_or_val(
+    shared_data, rest, small, alphabets
+):
+    from memlearn.data.splits import SIBLING_SCRIPTS, SMALL_ALPHABETS
+
+    classes = load_split(rest, shared_data)
+    names = set(classes.alphabet_names)
+    assert len(names) == alphabets and classes.rotation.max() == 0
+    assert not names & set(load_split(small, shared_data).alphabet_names)
+    assert not names & set(VAL_ALPHABETS)
+    small_names = set(load_split(small, shared_data).alphabet_names)
+    assert small_names == set(SMALL_ALPHABETS[small])
+    for group in SIBLING_SCRIPTS:  # no sibling script of a small-set alphabet
+        assert not (small_names & set(group) and names & set(group))
+    assert sorted(set(classes.alphabet.tolist())) == list(range(alphabets))

@@ -29,8 +29,10 @@ def test_evaluate_json(tiny_checkpoint, shared_data) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert list(out) == [
-        "split", "ways", "shots", "steps", "tasks", "accuracy_by_step", "accuracy_ci95", "config"
+        "split", "ways", "shots", "steps", "tasks", "accuracy_by_step", "accuracy_ci95",
+        "accuracy_ci95_by_step", "config",
     ]  # fmt: skip
+    assert len(out["accuracy_ci95_by_step"]) == 4 and out["accuracy_ci95_by_step"][0] == 0.0
     assert out["config"]["split"] == "val" and out["config"]["tasks"] == 30
     assert "torch" in out["config"]["versions"]
     assert out["split"] == "val" and out["tasks"] == 30 and out["steps"] == 3

@@ -35,14 +35,31 @@ def _set_threads() -> None:
         torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def _curve_config(checkpoint: Path) -> dict[str, Any]:
+    """The config of ``--curve-from``: the one the checkpoint was trained with (its network's
+    shape in any case), with the curve phase alone to run on it."""
+    from memlearn.meta.checkpoint import load_checkpoint
+    from memlearn.meta.config import DEFAULT_CURVE_STEPS, TrainConfig, current_names
+
+    if not checkpoint.is_file():
+        raise ValueError(f"--curve-from {checkpoint} does not exist (or is not a file)")
+    _, info = load_checkpoint(checkpoint)
+    cfg = {**TrainConfig().to_dict(), **current_names(info["training"].get("config", {}))}
+    cfg.update({k: info["config"][k] for k in ("ways", "widths", "hidden", "normalize", "pooling")})
+    cfg["curve_steps"] = cfg["curve_steps"] or DEFAULT_CURVE_STEPS
+    return cfg
+
+
 def _train_config(
     config: Path | None,
     overrides: dict[str, object],
     out: Path,
     resume: bool,
+    start: dict[str, Any] | None = None,
 ):
-    """The run's TrainConfig: the --config file (or the defaults) with the explicit options on
-    top; with --resume, the config saved in OUT, which explicit options must not contradict."""
+    """The run's TrainConfig: the --config file (or ``start``, or the defaults) with the
+    explicit options on top; with --resume, the config saved in OUT, which explicit options
+    must not contradict."""
     from memlearn.errors import MemlearnError
     from memlearn.meta.config import DEFAULT_HARDWARE_STEPS, TrainConfig
     from memlearn.meta.rundir import saved_config
@@ -50,6 +67,8 @@ def _train_config(
     saved = saved_config(out) if resume and out.is_dir() else None
     if saved is not None and config is None:
         base = {**TrainConfig().to_dict(), **saved}
+    elif start is not None:
+        base = start
     else:
         base = TrainConfig.from_file(config).to_dict() if config else TrainConfig().to_dict()
     cfg = dict(base)
@@ -90,6 +109,14 @@ def meta_train(
         False, "--overwrite", help="Start afresh in an --out that holds a run (removes it)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    curve_from: Path | None = typer.Option(
+        None,
+        "--curve-from",
+        help="Run the curve phase alone on this checkpoint (e.g. the shipped model's .pt), with "
+        "the config it was trained with: its per-step inner rates re-learned on cached features "
+        "so that every update helps (TrainConfig's curve_steps, default 500, curve_loss and "
+        "curve_tasks).",
+    ),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     torch_device: str | None = typer.Option(
         None, "--torch-device", help="cpu or cuda (default: cuda when present)."
@@ -100,7 +127,8 @@ def meta_train(
 
     Writes OUT/model.pt (+ .json), OUT/baseline.pt, OUT/log.jsonl (one JSON object per step)
     and OUT/summary.json; OUT/state.pt makes the run resumable after a kill (--resume).  An OUT
-    that holds a run is refused unless --resume or --overwrite.
+    that holds a run is refused unless --resume or --overwrite.  With --curve-from CKPT, only
+    the curve phase runs, on CKPT (no baseline.pt).
     """
     with user_errors():
         from memlearn.data import load_split
@@ -110,7 +138,16 @@ def meta_train(
         preset = deprecated_alias("--device", "--preset", device, preset)
         _set_threads()
         overrides = {"seed": seed, "strategy": strategy, "device_preset": preset}
-        cfg = _train_config(config, overrides, out, resume)
+        start = None
+        if curve_from is not None:
+            if config is not None:
+                raise ValueError(
+                    "--curve-from takes the checkpoint's own config: omit --config (or set "
+                    "init_from and init_phase='curve' in the --config file instead)"
+                )
+            start = _curve_config(curve_from)
+            overrides.update(init_from=str(curve_from), init_phase="curve")
+        cfg = _train_config(config, overrides, out, resume, start)
         # every option is checked before any data is read or any folder made
         check_run(cfg, out, resume=resume, overwrite=overwrite, device=torch_device)
         if root is not None and not root.is_dir():

@@ -8,10 +8,15 @@ split          classes
 ``evaluation`` the official evaluation set (20 alphabets, 659 characters), when present
 ``small1``     the official minimal background set 1 (5 alphabets, 136 characters)
 ``small2``     the official minimal background set 2 (5 alphabets, 156 characters)
+``rest1``      the background alphabets that neither ``small1``, ``val`` nor a sibling script
+               of a ``small1`` alphabet holds (22 alphabets): held out of a model meta-trained
+               on ``small1``, and of the choice of the recipe (made on ``val``)
+``rest2``      the same for ``small2`` (19 alphabets)
 ``runs``       Lake's 20 one-shot runs: fixed tasks, see :func:`memlearn.data.runs.load_runs`
 =============  ============================================================================
 
-Characters of one alphabet are never on both sides of train/val.
+Characters of one alphabet are never on both sides of train/val, nor of small1/rest1 or
+small2/rest2.
 """
 
 from __future__ import annotations
@@ -27,19 +32,39 @@ from memlearn.data.layout import find_source
 from memlearn.data.preprocess import ImageSet, load_image_set
 from memlearn.errors import DataNotFoundError
 
-SPLITS = ("train", "val", "evaluation", "small1", "small2", "runs")
+SPLITS = ("train", "val", "evaluation", "small1", "small2", "rest1", "rest2", "runs")
 SPLIT_SETS = {
     "train": "images_background",
     "val": "images_background",
     "evaluation": "images_evaluation",
     "small1": "images_background_small1",
     "small2": "images_background_small2",
+    "rest1": "images_background",
+    "rest2": "images_background",
 }
 # Validation alphabets held out of meta-training: 5 of the 30 background alphabets, 175 of
 # the 964 characters (18 %). Chosen from different script families, each with no sibling
 # script left in `train` that shares its glyphs (the Georgian, Japanese and Canadian-syllabics
 # pairs stay together in `train`). [E] project choice, fixed so that results are comparable.
 VAL_ALPHABETS = ("Armenian", "Bengali", "Early_Aramaic", "Futurama", "Korean")
+# The alphabets of the official minimal background sets [S] Lake et al., Science 2015, the
+# Omniglot repository's images_background_small1/2.
+SMALL_ALPHABETS = {
+    "small1": ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin"),
+    "small2": ("Greek", "Japanese_(katakana)", "Latin", "Sanskrit", "Tagalog"),
+}
+# Background alphabets that share glyphs with a sibling script (the pairs VAL_ALPHABETS keeps
+# together): a rest split leaves out the siblings of its small set's alphabets.  [E] as above.
+SIBLING_SCRIPTS = (
+    ("Asomtavruli_(Georgian)", "Mkhedruli_(Georgian)"),
+    ("Japanese_(hiragana)", "Japanese_(katakana)"),
+    (
+        "Blackfoot_(Canadian_Aboriginal_Syllabics)",
+        "Inuktitut_(Canadian_Aboriginal_Syllabics)",
+        "Ojibwe_(Canadian_Aboriginal_Syllabics)",
+    ),
+)
+REST_OF = {"rest1": "small1", "rest2": "small2"}  # rest split -> the small set it complements
 ROTATIONS = (0, 90, 180, 270)  # degrees, counter-clockwise
 
 
@@ -92,9 +117,21 @@ class ClassImages:
         )
 
 
+def rest_excluded(split: str) -> set[str]:
+    """The background alphabets a rest split leaves out: its small set's, their sibling
+    scripts, and ``val``'s."""
+    small = set(SMALL_ALPHABETS[REST_OF[split]])
+    siblings = {a for group in SIBLING_SCRIPTS if small & set(group) for a in group}
+    return small | siblings | set(VAL_ALPHABETS)
+
+
 def _select(split: str, alphabets: list[str]) -> np.ndarray:
-    held = set(VAL_ALPHABETS)
-    keep = np.asarray([(a in held) == (split == "val") for a in alphabets], dtype=bool)
+    if split in REST_OF:
+        out = rest_excluded(split)
+        keep = np.asarray([a not in out for a in alphabets], dtype=bool)
+    else:
+        held = set(VAL_ALPHABETS)
+        keep = np.asarray([(a in held) == (split == "val") for a in alphabets], dtype=bool)
     if not keep.any():
         raise DataNotFoundError(
             f"split {split!r}: none of its alphabets is in the background set "
@@ -136,7 +173,7 @@ def load_split(
     images = torch.from_numpy(raw.images).float().div_(255.0).unsqueeze(2)
     alphabet = torch.from_numpy(raw.class_alphabet)
     alphabet_names, class_names = raw.alphabet_names, raw.class_names
-    if split in ("train", "val"):
+    if split in ("train", "val", *REST_OF):
         keep_alpha = _select(split, alphabet_names)
         keep = torch.from_numpy(keep_alpha[raw.class_alphabet])
         new_index = torch.from_numpy(np.cumsum(keep_alpha) - 1)

@@ -8,7 +8,7 @@ query images, as in the MAML paper) is available as a labelled extra only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -89,6 +89,25 @@ def evaluate_classes(
 
 
 @torch.no_grad()
+def task_features(net: FewShotNet, tasks: TaskBatch, chunk: int = 25) -> HeadTasks:
+    """``tasks`` as the head sees them (eval-mode extractor), for scoring the same tasks again
+    and again while the extractor does not change."""
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    parts = []
+    for i in range(0, len(tasks), chunk):
+        part = tasks[i : i + chunk].to(device)
+        parts.append(_features(net, torch.cat([part.support_x, part.query_x], 1), False))
+    net.train(was_training)
+    joint, n_support = torch.cat(parts), tasks.support_x.shape[1]
+    return HeadTasks(
+        joint[:, :n_support], tasks.support_y.to(device), joint[:, n_support:],
+        tasks.query_y.to(device),
+    )  # fmt: skip
+
+
+@torch.no_grad()
 def prototype_accuracy(
     net: FewShotNet, tasks: TaskBatch, *, hidden: bool = True, chunk: int = 25
 ) -> float:
@@ -160,4 +179,21 @@ def evaluate(
         "tasks": tasks,
         "accuracy_by_step": res["accuracy_by_step"],
         "accuracy_ci95": res["accuracy_ci95"],
+        "accuracy_ci95_by_step": [ci95(step) for step in res["per_task"]],
     }
+
+
+def curve_dips(accuracy_by_step: Sequence[float], ci95: Sequence[float] | float) -> list[int]:
+    """The updates of a learning curve that undo the one before: each ``k >= 1`` whose accuracy
+    falls below update ``k - 1``'s by more than the 95 % CI of update ``k`` (``ci95``: one
+    half-width per update, as ``accuracy_ci95_by_step``, or one for all).  ``[]``: the curve
+    rises at every update within its CI."""
+    acc = [float(a) for a in accuracy_by_step]
+    cis = [float(ci95)] * len(acc) if isinstance(ci95, (int, float)) else [float(c) for c in ci95]
+    if len(cis) != len(acc):
+        raise ValueError(
+            f"ci95 must be one half-width or one per update ({len(acc)}), got {len(cis)}"
+        )
+    if any(not c >= 0 for c in cis):
+        raise ValueError(f"ci95 half-widths must be >= 0, got {cis}")
+    return [k for k in range(1, len(acc)) if acc[k] < acc[k - 1] - cis[k]]

@@ -1,6 +1,7 @@
 """The phases of a meta-training run, each working on a :class:`~memlearn.meta.state.Training`:
 classifier pretraining and the baseline, head-only MAML on cached features, MAML, hardware-aware
-MAML, and the calibration and saving that close them.
+MAML, the curve phase (the inner rates re-learned on cached features for a rising learning
+curve), and the calibration and saving that close them.
 
 Each phase function returns True when the call must stop (its step budget is spent), with the
 state saved, as a kill would leave it.
@@ -26,14 +27,17 @@ from memlearn.meta.calibration import (
     distort_tasks,
     support_copies,
 )
-from memlearn.meta.checkpoint import save_checkpoint
-from memlearn.meta.evaluate import prototype_accuracy
+from memlearn.meta.checkpoint import load_checkpoint, save_checkpoint
+from memlearn.meta.evaluate import prototype_accuracy, task_features
 from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.rundir import BASELINE_FILE, PLAIN_MODEL_FILE
 from memlearn.meta.state import Training, cosine, meta_optimizer, pretrained, step_seed
 
 # The phases after pretraining, each with the one that follows it.
-META_PHASES = (("head", "maml"), ("maml", "hardware"), ("hardware", "done"))
+META_PHASES = (("head", "maml"), ("maml", "hardware"), ("hardware", "curve"), ("curve", "done"))
+# Phases whose steps adapt the head on cached features of the frozen extractor.
+CACHED_PHASES = ("head", "curve")
 
 
 def _distortion(tr: Training) -> Affine | None:
@@ -149,7 +153,10 @@ def _meta_step(
     seed = step_seed(config.seed, phase, k)
     source = tr.train if cached is None else cached
     n_tasks = config.meta_batch if cached is None else config.head_batch
-    tasks = TaskSampler(source, config.ways, config.shots, config.queries, seed=seed)
+    within = phase == "curve" and config.curve_tasks == "within-alphabet"
+    tasks = TaskSampler(
+        source, config.ways, config.shots, config.queries, seed=seed, within_alphabet=within
+    )
     tasks = tasks.sample(n_tasks)
     distort = _distortion(tr)
     if distort is not None and cached is None:
@@ -177,36 +184,73 @@ def _meta_step(
 def _length(tr: Training, phase: str) -> int:
     config = tr.config
     return {"head": config.head_steps, "maml": config.meta_steps,
-            "hardware": config.hardware_steps}[phase]  # fmt: skip
+            "hardware": config.hardware_steps, "curve": config.curve_steps}[phase]  # fmt: skip
 
 
 def _validate_into(
-    tr: Training, record: dict, programmer: WeightProgrammer | None, bar: tqdm
+    tr: Training,
+    record: dict,
+    programmer: WeightProgrammer | None,
+    bar: tqdm,
+    features: HeadTasks | None = None,
 ) -> None:
-    """Add the validation accuracies to ``record``; note when the target is first reached."""
+    """Add the validation accuracies to ``record``; note when the target is first reached
+    (``features``: the validation tasks' features, when the extractor is frozen)."""
     prog = tr.progress
-    record["val_accuracy"] = tr.validate()
+    curve = tr.validate_curve(features=features)
+    record["val_accuracy"] = curve[-1]
     if programmer is not None:
-        record["val_accuracy_hardware"] = tr.validate(programmer)
+        hardware = tr.validate_curve(programmer, features)
+        record["val_accuracy_hardware"] = hardware[-1]
+    if record["event"] == "curve":  # the phase that shapes the curve logs all of it
+        record["val_accuracy_by_step"] = curve
+        if programmer is not None:
+            record["val_accuracy_hardware_by_step"] = hardware
     prog.last_val = {k: v for k, v in record.items() if k.startswith("val_")}
     if prog.time_to_target_s is None and record["val_accuracy"] >= tr.config.val_target:
         prog.time_to_target_s = prog.elapsed_s
     if tr.show_progress:
         bar.write(
             f"[{record['event']} {record['step']}/{_length(tr, record['event'])}] val accuracy "
-            + ", ".join(f"{a}={b:.4f}" for a, b in prog.last_val.items())
+            + ", ".join(f"{a}={b:.4f}" for a, b in prog.last_val.items() if not isinstance(b, list))
         )
 
 
 def meta_phase(tr: Training, phase: str) -> bool:
-    """Phases 2-4: ``head`` (MAML on cached features), ``maml``, ``hardware`` (the programmer
-    in the inner loop), from the saved step to the phase's length."""
-    config, prog = tr.config, tr.progress
+    """Phases 2-5: ``head`` (MAML on cached features), ``maml``, ``hardware`` (the programmer
+    in the inner loop), ``curve`` (the rates on cached features, the earlier steps' losses
+    weighted by ``curve_loss``), from the saved step to the phase's length."""
+    config = tr.config
     total = _length(tr, phase)
-    programmer = tr.programmer if phase == "hardware" and total > 0 else None
     if tr.meta_opt is None:
         tr.meta_opt = meta_optimizer(tr.learner, config, pretrained(config), phase)
-    cached = cached_features(tr.learner.net, tr.train) if phase == "head" and total > 0 else None
+    if total == 0:
+        return False
+    weight = tr.learner.intermediate_loss
+    if phase == "curve":
+        tr.learner.intermediate_loss = config.curve_loss
+    try:
+        return _steps(tr, phase, total)
+    finally:
+        tr.learner.intermediate_loss = weight
+
+
+def _steps(tr: Training, phase: str, total: int) -> bool:
+    """The steps of ``meta_phase``; True when the call must stop."""
+    config, prog = tr.config, tr.progress
+    programmer = tr.programmer if phase == "hardware" else None
+    # validation on the levels too when the model is deployed on them
+    val_programmer = programmer
+    if phase == "curve" and config.hardware_steps > 0 and prog.weight_max is not None:
+        val_programmer = tr.programmer
+    cached = None
+    if phase in CACHED_PHASES:  # within-alphabet tasks: the classes as drawn
+        within = phase == "curve" and config.curve_tasks == "within-alphabet"
+        cached = cached_features(tr.learner.net, tr.train.unrotated() if within else tr.train)
+    # the curve phase moves no weight: its validation tasks' features are computed once
+    features = (
+        task_features(tr.learner.net, tr.validation.adapt_tasks) if phase == "curve" else None
+    )
     bar = tqdm(total=total, initial=prog.step, desc=phase, disable=not tr.show_progress)
     tr.learner.train()
     while prog.step < total:
@@ -226,7 +270,7 @@ def meta_phase(tr: Training, phase: str) -> bool:
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc.mean()):.3f}")
         if (k + 1) % config.val_every == 0 or k + 1 == total:
-            _validate_into(tr, record, programmer, bar)
+            _validate_into(tr, record, val_programmer, bar, features)
         tr.emit(record)
         if (k + 1) % config.checkpoint_every == 0 or k + 1 == total or stop:
             tr.save()
@@ -246,7 +290,8 @@ def end_phase(tr: Training, phase: str, next_phase: str) -> None:
             tr.learner, tr.train, config, tr.device, programmer=tr.programmer
         )
         tr.emit({"event": "calibrate", "weight_max": prog.weight_max})
-    if phase == "hardware" and config.hardware_steps > 0:  # the head moved: search again
+    moved = {"hardware": config.hardware_steps, "curve": config.curve_steps}.get(phase, 0) > 0
+    if moved and prog.weight_max is not None:  # the head or its rates moved: search again
         prog.weight_max = calibrate_weight_max(
             tr.learner, tr.train, config, tr.device, start=prog.weight_max,
             programmer=tr.programmer,
@@ -255,9 +300,18 @@ def end_phase(tr: Training, phase: str, next_phase: str) -> None:
     if phase == "maml" and config.hardware_steps > 0:
         save_model(tr, tr.out / PLAIN_MODEL_FILE, hardware_aware=False)
     prog.phase, prog.step = next_phase, 0
-    if next_phase == "hardware":
-        tr.meta_opt = None  # the hardware phase builds its own (see meta_optimizer)
+    if next_phase != "maml":
+        tr.meta_opt = None  # the hardware and curve phases build their own (see meta_optimizer)
     tr.save()
+
+
+def _origin(path: str | None) -> dict:
+    """What a checkpoint a run started from says of its own making (path and command)."""
+    if not path:
+        return {}
+    info = load_checkpoint(path)[1]
+    return {"init_from": {"path": str(path), "command": info["command"],
+                          "elapsed_s": info["training"].get("elapsed_s")}}  # fmt: skip
 
 
 def save_model(tr: Training, path, hardware_aware: bool) -> None:
@@ -276,5 +330,6 @@ def save_model(tr: Training, path, hardware_aware: bool) -> None:
             "config": tr.config.to_dict(),
             "elapsed_s": prog.elapsed_s,
             "time_to_target_s": prog.time_to_target_s,
+            **_origin(tr.config.init_from),
         },
     )

@@ -24,10 +24,11 @@ from memlearn.errors import CorruptDataError
 from memlearn.meta.config import TrainConfig
 from memlearn.meta.evaluate import evaluate_classes
 from memlearn.meta.hardware import LevelProgrammer, WeightProgrammer
-from memlearn.meta.maml import MetaLearner
+from memlearn.meta.inner import HeadTasks
+from memlearn.meta.maml import MetaLearner, evaluate_features
 from memlearn.meta.rundir import RunLog, write_state
 
-PHASES = ("pretrain", "head", "maml", "hardware")
+PHASES = ("pretrain", "head", "maml", "hardware", "curve")
 
 
 def step_seed(seed: int, phase: str, step: int) -> int:
@@ -67,7 +68,13 @@ def meta_optimizer(
     learner: MetaLearner, config: TrainConfig, pretrained: bool, phase: str = "maml"
 ) -> torch.optim.Adam:
     """Adam over the extractor, the head and the learned rates; the hardware phase gets a fresh
-    one at ``hardware_lr_scale`` times the rates (it fine-tunes a converged model)."""
+    one at ``hardware_lr_scale`` times the rates (it fine-tunes a converged model), the curve
+    phase one over the rates and the temperature only."""
+    rates = [p for p in (learner.log_lrs, learner.log_temperature) if isinstance(p, nn.Parameter)]
+    if phase == "curve":
+        if not rates:
+            raise ValueError("the curve phase needs learned inner rates (learn_inner_lrs=True)")
+        return torch.optim.Adam([{"params": rates, "lr": config.lr_lr, "base_lr": config.lr_lr}])
     scale = config.hardware_lr_scale if phase == "hardware" else 1.0
     head = list(learner.net.fc1.parameters()) + list(learner.net.fc2.parameters())
     ext_lr = scale * (config.extractor_lr if pretrained else config.outer_lr)
@@ -76,7 +83,6 @@ def meta_optimizer(
         {"params": list(learner.net.extractor.parameters()), "lr": ext_lr, "base_lr": ext_lr},
         {"params": head, "lr": head_lr, "base_lr": head_lr},
     ]
-    rates = [p for p in (learner.log_lrs, learner.log_temperature) if isinstance(p, nn.Parameter)]
     if rates:
         groups.append({"params": rates, "lr": rate_lr, "base_lr": rate_lr})
     return torch.optim.Adam(groups)
@@ -173,7 +179,10 @@ class Training:
                 f"training state in {self.out} does not fit this run: {exc}"
             ) from exc
         if blob["meta_opt"] is not None:
-            self.meta_opt = meta_optimizer(self.learner, self.config, pretrained(self.config))
+            phase = self.progress.phase
+            self.meta_opt = meta_optimizer(
+                self.learner, self.config, pretrained(self.config), phase
+            )
             self.meta_opt.load_state_dict(blob["meta_opt"])
         self.log.cut(int(blob["log_size"]))
 
@@ -183,7 +192,24 @@ class Training:
 
     def validate(self, programmer: WeightProgrammer | None = None) -> float:
         """Accuracy on the validation tasks after the last inner step."""
+        return self.validate_curve(programmer)[-1]
+
+    def validate_curve(
+        self, programmer: WeightProgrammer | None = None, features: HeadTasks | None = None
+    ) -> list[float]:
+        """Accuracy on the validation tasks after 0..``inner_steps`` inner steps (``features``:
+        the tasks as :func:`~memlearn.meta.evaluate.task_features` gave them, while the
+        extractor is frozen)."""
         val = self.validation
+        if features is not None:
+            net = self.learner.net
+            return evaluate_features(
+                features, net.fc1.weight, net.fc2.weight, self.learner.inner_lrs().detach(),
+                self.config.inner_steps, programmer=programmer,
+                weight_max=None if self.progress.weight_max is None
+                else tuple(self.progress.weight_max),
+                generator=torch.Generator(device=self.device).manual_seed(val.seed),
+            ).mean(1).tolist()  # fmt: skip
         acc = evaluate_classes(
             self.learner.net,
             self.learner.inner_lrs().detach(),
@@ -194,4 +220,4 @@ class Training:
             generator=torch.Generator(device=self.device).manual_seed(val.seed),
         )["accuracy_by_step"]
         self.learner.train()
-        return acc[-1]
+        return acc

@@ -43,6 +43,7 @@ from memlearn.meta.rundir import (
 )
 from memlearn.meta.state import Training, Validation, pick_device, step_seed
 from memlearn.nn import FewShotNet
+from memlearn.nn.rates import rate_table
 
 __all__ = ["cached_features", "calibrate_weight_max", "check_run", "meta_train"]
 
@@ -88,7 +89,7 @@ def _network(
         intermediate_loss=config.intermediate_loss,
     ).to(dev)
     if config.init_from:
-        init_net, _ = load_checkpoint(config.init_from)
+        init_net, init_info = load_checkpoint(config.init_from)
         shape_keys = ("ways", "widths", "hidden", "in_channels", "image_size")
         if any(init_net.config[k] != net.config[k] for k in shape_keys):
             raise ValueError(
@@ -96,7 +97,24 @@ def _network(
                 f"config's {net.config}"
             )
         net.load_state_dict(init_net.state_dict())
+        if config.init_phase == "curve":
+            _init_rates(learner, init_info["inner_lrs"], config)
     return learner, classifier
+
+
+def _init_rates(learner: MetaLearner, rates: list, config: TrainConfig) -> None:
+    """Start the learner's inner rates from a checkpoint's (``ValueError`` if they do not fit
+    the config's schedule: one pair, or one pair per step)."""
+    table = torch.tensor(rate_table(rates, 2), device=learner.log_lrs.device)
+    if table.shape[0] == 1 and learner.log_lrs.dim() == 1:
+        table = table[0]
+    if table.shape != learner.log_lrs.shape:
+        raise ValueError(
+            f"init_from {config.init_from}: its inner rates {list(table.shape)} do not fit the "
+            f"config's {list(learner.log_lrs.shape)} (inner_steps, per_step_lrs)"
+        )
+    with torch.no_grad():
+        learner.log_lrs.copy_(table.log())
 
 
 def _validation(config: TrainConfig, val: ClassImages) -> Validation:
@@ -205,7 +223,9 @@ def meta_train(
     _start(tr, resume)
     tr.start_clock()
     if tr.progress.phase == "pretrain" and config.init_from:
-        tr.progress.phase, tr.progress.step = "head", 0
+        tr.progress.phase, tr.progress.step = config.init_phase, 0
+        if config.init_phase == "curve":  # the checkpoint is deployed as it was calibrated
+            tr.progress.weight_max = load_checkpoint(config.init_from)[1]["weight_max"]
     if tr.progress.phase == "pretrain" and pretrain(tr):
         return tr.stopped()
     for phase, next_phase in META_PHASES:
