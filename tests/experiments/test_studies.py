@@ -25,16 +25,18 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_overlap_sweeps_the_measured_spread(study_run):
     """The device side of the trend: the spread over the level spacing follows the target (up
-    to the widest spread the device model allows) and adjacent levels overlap more.  Within that
-    range the accuracy change is small for the shipped model, so it is not asserted here."""
+    to the widest spread the study reaches) and adjacent levels overlap more.  The accuracy
+    change depends on the model and the loop, so it is not asserted here."""
     from memlearn.devices.variants import SPREAD_FACTOR_RANGE
     from memlearn.experiments.overlap import overlap_study
 
-    out = overlap_study(study_run, levels=(16,), ratios=(0.05, 5.0), tasks=6)
+    out = overlap_study(study_run, levels=(16,), ratios=(0.05, 2.0), tasks=6, attribution=False)
     assert {"overlap.png", "overlap.csv", "overlap.json"} <= _files(study_run)
     low, high = json.loads((study_run.out_dir / "overlap.json").read_text())["points"]
     assert low["sigma_over_spacing"] == pytest.approx(0.05, rel=0.1)
-    assert high["spread_factor"] == SPREAD_FACTOR_RANGE[1] and high["sigma_over_spacing"] > 0.8
+    # beyond the largest factor of scale_spread: the stochastic terms alone keep growing
+    assert high["sigma_over_spacing"] == pytest.approx(2.0, rel=0.1)
+    assert high["spread_factor"] > SPREAD_FACTOR_RANGE[1]
     assert high["level_error_rate"] > low["level_error_rate"] + 0.3
     for p in (low, high):
         assert 0.2 < p["final_accuracy"] <= 1 and len(p["accuracy"]) == 6
@@ -59,7 +61,7 @@ def test_verdict_needs_every_check_beyond_the_paired_ci():
 def test_window_wider_raises_accuracy(study_run):
     from memlearn.experiments.window import window_study
 
-    out = window_study(study_run, levels=(8,), spans_us=(2, 140), tasks=12)
+    out = window_study(study_run, levels=(8,), spans_us=(1, 140), tasks=12)
     assert {"window.png", "window.csv", "window.json"} <= _files(study_run)
     narrow, wide = json.loads((study_run.out_dir / "window.json").read_text())["points"]
     assert (narrow["g_max_us"], wide["g_max_us"]) == (12, 150)
