@@ -168,3 +168,20 @@ def test_ray_and_local_backends_agree_on_a_study_sweep(study_run):
         a.pop("seconds"), b.pop("seconds")
         assert a == b
     assert len({json.dumps(r["accuracy"]) for r in local}) > 1  # the points differ
+
+
+def test_attribution_revisits_the_study_s_chips(study_run):
+    """A mechanism row runs on the chips of the point it revisits: with nothing switched off it
+    is that point; a switch changes the outcome on the same chips."""
+    from memlearn.experiments.attribution import attribute, attribution_point
+    from memlearn.experiments.common import adapt_point
+
+    wl = study_run.workload(4)
+    point = study_run.point(wl, "hybrid", 8)
+    base = adapt_point(point, 5)
+    again = attribution_point({**point, "weight_max": base["weight_max"], "chip_seed": 5}, 99)
+    assert again["accuracy"] == base["accuracy"]
+    mechanisms = ["support copies", "query-time reads"]
+    rows = attribute(study_run, "t", "same point", base, base, (point, point), mechanisms)
+    assert [r["mechanism"] for r in rows] == mechanisms
+    assert all(r["gap"] == 0 and r["gap_off"] == 0 and not r["compensates"] for r in rows)

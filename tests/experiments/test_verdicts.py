@@ -242,3 +242,16 @@ def test_strategies_verdict_fails_planted_counter_examples(changes):
 
     checks, _ = _checks(_strategies(**changes))
     assert not _reproduced(checks)
+
+
+def test_retention_attribution_names_each_strategy_s_weight_noise():
+    from memlearn.experiments.retention import bake_attribution
+
+    rows = []
+    for s, e in (("iterative-set", 0.3), ("hybrid", 0.04)):
+        r = _baked(s, 0.96, 0.955, e)
+        r.update(level_error_rate=0.02, error_over_window=0.02, error_over_window_after_bake=e / 5)
+        rows.append(r)
+    text = bake_attribution(rows)
+    assert "iterative-set: level errors 2.0 % → 30.0 %, rms error 2.0 % → 6.0 %" in text
+    assert "hybrid" in text and text.startswith("Attribution")

@@ -207,6 +207,15 @@ def run_point(
 # -- statistics -------------------------------------------------------------------------------
 
 
+def error_over_window(stats: Any, window: tuple[float, float]) -> float:
+    """The cells' rms distance from their level target (spread and mean shift of each level,
+    stuck cells left out as ``characterize`` leaves them), as a fraction of the conductance
+    ``window``: the weight noise the network sees, whatever the number of levels."""
+    offset = stats.means.double() - stats.targets.double()
+    rms = torch.sqrt((stats.stds.double() ** 2 + offset**2).mean())
+    return float(rms) / (window[1] - window[0])
+
+
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of its normal 95 % confidence interval."""
     x = np.asarray(values, dtype=float)

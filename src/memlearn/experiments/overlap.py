@@ -5,9 +5,10 @@ relative to the level spacing Δ, reaches each target ratio (:func:`spread_varia
 are then built from that variant and adapt the run's tasks.  Up to the largest factor of
 :func:`memlearn.devices.variants.scale_spread` every source of spread and the controller's
 resolution scale together; beyond it (:func:`widen_spread`, up to :data:`WIDEST_FACTOR`) the
-stochastic terms keep growing with the controller left at that resolution, so that every level
-count, 4 levels included, reaches σ/Δ ≥ 1.  A target beyond the widest factor gets that
-factor's spread.  The figure shows accuracy against the *measured* σ/Δ.
+stochastic terms keep growing with the controller left at that resolution, so that the sweep
+can reach σ/Δ ≥ 1 for every level count, 4 levels included (the verdict checks that it does).
+A target beyond the widest factor gets that factor's spread.  The figure shows accuracy against
+the *measured* σ/Δ.
 
 When the drop does not show for a level count, :mod:`memlearn.experiments.attribution` switches
 the loop's mechanisms off one at a time at its least and most overlapped points.
@@ -44,6 +45,7 @@ from memlearn.experiments.common import (
     StudyRun,
     adapt_point,
     conclude,
+    error_over_window,
     paired_claim,
     pct,
     pyplot,
@@ -61,7 +63,7 @@ PUBLISHED = (
 CALIBRATION_CELLS = 200  # cells per level when measuring σ/Δ [E]: about ±5 % on σ
 CALIBRATION_RTOL = 0.05  # measured σ/Δ within 5 % of the target [E]
 CALIBRATION_ITER = 10  # fixed-point iterations of the spread factor
-WIDEST_FACTOR = 12.0  # [E] widest spread factor: x9 already gives 4 levels σ/Δ ≈ 1 (hfo2-mlc)
+WIDEST_FACTOR = 12.0  # [E] widest spread factor of the sweep (README: the σ/Δ it reaches)
 REACHED_RATIO = 1.0  # the sweep must reach σ/Δ ≥ 1 for every level count (issue: the regime)
 INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
@@ -131,6 +133,7 @@ def overlap_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         spread_factor=factor,
         sigma_over_spacing=measured,
         level_error_rate=errors.programmed.error_rate,
+        error_over_window=error_over_window(errors.programmed, variant.window),
     )
     return out
 
@@ -244,7 +247,8 @@ def overlap_checks(
             numbers.append(
                 (
                     f"{n} levels, σ/Δ = {_ratio(r):.3f} (level errors "
-                    f"{pct(r.get('level_error_rate', float('nan')))})",
+                    f"{pct(r.get('level_error_rate', float('nan')))}, rms error "
+                    f"{pct(r.get('error_over_window', float('nan')))} of the window)",
                     f"{pct(r['final_accuracy'])} ± {pct(r.get('final_ci95', float('nan')))}",
                 )
             )
@@ -258,6 +262,7 @@ _COLUMNS = [
     "spread_factor",
     "sigma_over_spacing",
     "level_error_rate",
+    "error_over_window",
     *POINT_COLUMNS,
 ]
 
