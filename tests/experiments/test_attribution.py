@@ -145,3 +145,19 @@ def test_a_device_with_drift_loses_accuracy_monotonically_with_bake_time():
     after = [a for _, a in results]
     assert all(later <= earlier for earlier, later in zip(after, after[1:], strict=False))
     assert after[-1] < results[0][0] - 0.01
+
+
+def test_the_loop_records_latency_and_summarise_adds_the_system_estimate():
+    from memlearn.onchip.run import summarise
+
+    data = synthetic(4, seed=2)
+    result = adapt(SimulatedChip(4, preset=PRESET, layout=LAYOUT, levels=8, seed=1), data)
+    assert set(result.latency_s) == set(result.energy_j)
+    assert all(t.shape == (4, 2) and bool((t >= 0).all()) for t in result.latency_s.values())
+    assert bool((result.latency_s["read"] > 0).all())  # every update reads the arrays
+    summary = summarise(result, PRESET)
+    system = summary["system_energy_j"]
+    assert system["array"] == pytest.approx(summary["energy_per_adaptation_j"])
+    assert system["total"] > system["array"]
+    result.latency_s = {}  # a bench that reports no time: no system estimate
+    assert "system_energy_j" not in summarise(result, PRESET)

@@ -131,6 +131,8 @@ def test_energy_below_bound_with_breakdown(study_run):
     for p in points:
         assert 0 < p["energy_per_adaptation_j"] < 10e-6
         assert sum(p["energy_breakdown_j"].values()) == pytest.approx(p["energy_per_adaptation_j"])
+        assert p["system_energy_j"]["array"] == pytest.approx(p["energy_per_adaptation_j"])
+        assert p["energy_per_adaptation_j"] < p["system_energy_j"]["total"] < 10e-6
     # verify loops take more pulses per written cell; finer levels change more cells
     for n in (4, 16):
         single, hybrid = by[("single-set", n)], by[("hybrid", n)]
