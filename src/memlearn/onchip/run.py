@@ -308,9 +308,12 @@ def summarise(result: AdaptResult, preset: DevicePreset | str | None = None) -> 
         "energy_breakdown_j": energy,
     }
     preset = preset if preset is not None else result.extra.get("preset")
-    if result.latency_s and preset is not None:
+    latency = {k: float(v.sum(dim=1).mean()) for k, v in result.latency_s.items()}
+    if latency:
+        summary["latency_per_adaptation_s"] = float(sum(latency.values()))
+    if latency and preset is not None:
         summary["system_energy_j"] = system_energy(
-            Activity(energy, {k: float(v.sum(dim=1).mean()) for k, v in result.latency_s.items()},
+            Activity(energy, latency,
                      *(float(c.sum(dim=1).double().mean()) for c in (
                          result.set_pulses, result.reset_pulses, result.verify_reads))),
             load_preset(preset),
