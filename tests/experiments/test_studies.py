@@ -25,16 +25,18 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_overlap_sweeps_the_measured_spread(study_run):
     """The device side of the trend: the spread over the level spacing follows the target (up
-    to the widest spread the device model allows) and adjacent levels overlap more.  Within that
-    range the accuracy change is small for the shipped model, so it is not asserted here."""
+    to the widest spread the study reaches) and adjacent levels overlap more.  The accuracy
+    change depends on the model and the loop, so it is not asserted here."""
     from memlearn.devices.variants import SPREAD_FACTOR_RANGE
     from memlearn.experiments.overlap import overlap_study
 
-    out = overlap_study(study_run, levels=(16,), ratios=(0.05, 5.0), tasks=6)
+    out = overlap_study(study_run, levels=(16,), ratios=(0.05, 2.0), tasks=6, attribution=False)
     assert {"overlap.png", "overlap.csv", "overlap.json"} <= _files(study_run)
     low, high = json.loads((study_run.out_dir / "overlap.json").read_text())["points"]
     assert low["sigma_over_spacing"] == pytest.approx(0.05, rel=0.1)
-    assert high["spread_factor"] == SPREAD_FACTOR_RANGE[1] and high["sigma_over_spacing"] > 0.8
+    # beyond the largest factor of scale_spread: the stochastic terms alone keep growing
+    assert high["sigma_over_spacing"] == pytest.approx(2.0, rel=0.1)
+    assert high["spread_factor"] > SPREAD_FACTOR_RANGE[1]
     assert high["level_error_rate"] > low["level_error_rate"] + 0.3
     for p in (low, high):
         assert 0.2 < p["final_accuracy"] <= 1 and len(p["accuracy"]) == 6
@@ -59,10 +61,10 @@ def test_verdict_needs_every_check_beyond_the_paired_ci():
 def test_window_wider_raises_accuracy(study_run):
     from memlearn.experiments.window import window_study
 
-    out = window_study(study_run, levels=(8,), spans_us=(2, 140), tasks=12)
+    out = window_study(study_run, levels=(8,), spans_us=(1, 140), tasks=12)
     assert {"window.png", "window.csv", "window.json"} <= _files(study_run)
     narrow, wide = json.loads((study_run.out_dir / "window.json").read_text())["points"]
-    assert (narrow["g_max_us"], wide["g_max_us"]) == (12, 150)
+    assert (narrow["g_max_us"], wide["g_max_us"]) == (11, 150)
     assert wide["final_accuracy"] > narrow["final_accuracy"] + 0.2
     assert out.reproduced
 
@@ -129,6 +131,8 @@ def test_energy_below_bound_with_breakdown(study_run):
     for p in points:
         assert 0 < p["energy_per_adaptation_j"] < 10e-6
         assert sum(p["energy_breakdown_j"].values()) == pytest.approx(p["energy_per_adaptation_j"])
+        assert p["system_energy_j"]["array"] == pytest.approx(p["energy_per_adaptation_j"])
+        assert p["energy_per_adaptation_j"] < p["system_energy_j"]["total"] < 10e-6
     # verify loops take more pulses per written cell; finer levels change more cells
     for n in (4, 16):
         single, hybrid = by[("single-set", n)], by[("hybrid", n)]
@@ -166,3 +170,20 @@ def test_ray_and_local_backends_agree_on_a_study_sweep(study_run):
         a.pop("seconds"), b.pop("seconds")
         assert a == b
     assert len({json.dumps(r["accuracy"]) for r in local}) > 1  # the points differ
+
+
+def test_attribution_revisits_the_study_s_chips(study_run):
+    """A mechanism row runs on the chips of the point it revisits: with nothing switched off it
+    is that point; a switch changes the outcome on the same chips."""
+    from memlearn.experiments.attribution import attribute, attribution_point
+    from memlearn.experiments.common import adapt_point
+
+    wl = study_run.workload(4)
+    point = study_run.point(wl, "hybrid", 8)
+    base = adapt_point(point, 5)
+    again = attribution_point({**point, "weight_max": base["weight_max"], "chip_seed": 5}, 99)
+    assert again["accuracy"] == base["accuracy"]
+    mechanisms = ["support copies", "query-time reads"]
+    rows = attribute(study_run, "t", "same point", base, base, (point, point), mechanisms)
+    assert [r["mechanism"] for r in rows] == mechanisms
+    assert all(r["gap"] == 0 and r["gap_off"] == 0 and not r["compensates"] for r in rows)

@@ -150,6 +150,10 @@ class RepairedChip(Chip):
     def energy_ledger(self) -> dict[str, torch.Tensor]:
         return self.chip.energy_ledger()
 
+    def latency_ledger(self) -> dict[str, torch.Tensor]:
+        get = getattr(self.chip, "latency_ledger", None)
+        return {} if get is None else get()
+
     def write_counts(self, array: str) -> tuple[torch.Tensor, torch.Tensor]:
         plus, minus = self.chip.write_counts(array)
         return self._gather(array, plus), self._gather(array, minus)

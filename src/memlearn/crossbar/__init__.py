@@ -12,6 +12,8 @@ Public API (SI units):
   ``read()``, ``conductances()``, ``multiply(volts)``, ``advance(seconds, kelvin)``,
   ``writes`` (per-cell counters), ``ledger`` (``Ledger``: energy/latency by category).
 - ``analog_vmm``, ``dac``, ``adc``, ``ir_drop``: the stateless VMM pieces.
+- :mod:`memlearn.crossbar.system_energy`: the system-level estimate beside a ledger (voltage
+  generation, level shifting, gate DAC, line charging, control, static bias over the latency).
 """
 
 from memlearn.crossbar.array import CrossbarArray, WriteSummary

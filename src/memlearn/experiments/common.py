@@ -130,12 +130,26 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
     """A sweep point: one chip per task of ``point["workload"]``, programmed with
     ``point["preset"]`` and ``point["strategy"]`` on ``point["levels"]`` levels, adapts with the
     computer in the loop (update ``point["policy"]``); optionally baked (``bake_hours`` at
-    ``bake_celsius``).
+    ``bake_celsius``).  ``point["weight_max"]``, when given, is the full scale per layer;
+    otherwise the point calibrates its own on its device (``Workload.calibrated_weight_max``).
 
     Every other key of the point is passed through to the result, which holds the per-task
     accuracy by step (``accuracy``, ``[T][K+1]``), its mean and std by step, the per-task
-    accuracy after the bake, and writes, pulses and energy per adaptation (J, by category).
+    accuracy after the bake, the full scale used, and writes, pulses and energy per adaptation
+    (J, by category; ``system_energy_j``: :mod:`memlearn.crossbar.system_energy`).
     """
+    return run_point(point, seed)
+
+
+def run_point(
+    point: dict[str, Any],
+    seed: int,
+    *,
+    chip_class: type | None = None,
+    config_changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`adapt_point` on chips of ``chip_class`` (a ``SimulatedChip`` subclass; default
+    ``SimulatedChip``) with ``config_changes`` applied to the loop's ``AdaptConfig``."""
     from memlearn.chip.simulated import SimulatedChip
     from memlearn.onchip.config import AdaptConfig
     from memlearn.onchip.loop import adapt_on_chip, chip_levels
@@ -146,27 +160,31 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
     preset = load_preset(point["preset"])
     levels = int(point.get("levels") or wl.levels)
     bake_hours = float(point.get("bake_hours", 0.0))
-    chip = SimulatedChip(wl.n_tasks, preset=preset, layout=wl.layout, levels=levels, seed=seed)
+    cls = chip_class or SimulatedChip
+    chip = cls(wl.n_tasks, preset=preset, layout=wl.layout, levels=levels, seed=seed)
     policy = point.get("policy", DEFAULT_POLICY)
-    config = AdaptConfig(
-        steps=wl.steps,
-        strategy=point["strategy"],
-        policy=policy,
-        levels=levels,
-        weight_max=wl.calibrated_weight_max(
-            chip_levels(chip, levels), policy, preset, point["strategy"]
-        ),
-        bake_seconds=bake_hours * 3600.0,
-        bake_kelvin=float(point.get("bake_celsius", 150.0)) + 273.15,
-        seed=(seed + 1) % 2**63,
+    weight_max = point.get("weight_max") or wl.calibrated_weight_max(
+        chip_levels(chip, levels), policy, preset, point["strategy"]
     )
+    settings = {
+        "steps": wl.steps,
+        "strategy": point["strategy"],
+        "policy": policy,
+        "levels": levels,
+        "weight_max": list(weight_max),
+        "bake_seconds": bake_hours * 3600.0,
+        "bake_kelvin": float(point.get("bake_celsius", 150.0)) + 273.15,
+        "seed": (seed + 1) % 2**63,
+    }
+    config = AdaptConfig(**{**settings, **(config_changes or {})})
     result = adapt_on_chip(chip, wl, wl.weights, wl.inner_lrs, config)
-    summary = summarise(result)
+    summary = summarise(result, preset)
     labels = {k: v for k, v in point.items() if k not in ("workload", "preset")}
     out = {
         **labels,
         "preset": preset.name,
         "levels": levels,
+        "weight_max": [float(w) for w in weight_max],
         "accuracy": result.accuracy.tolist(),
         "accuracy_by_step": summary["accuracy_by_step"],
         "accuracy_std_by_step": [float(s) for s in result.accuracy.std(dim=0)],
@@ -176,6 +194,7 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         "pulses_per_adaptation": summary["pulses_per_adaptation"],
         "energy_per_adaptation_j": summary["energy_per_adaptation_j"],
         "energy_breakdown_j": summary["energy_breakdown_j"],
+        "system_energy_j": summary.get("system_energy_j"),
         "seed": seed,
         "seconds": time.perf_counter() - started,
     }
@@ -186,6 +205,15 @@ def adapt_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 # -- statistics -------------------------------------------------------------------------------
+
+
+def error_over_window(stats: Any, window: tuple[float, float]) -> float:
+    """The cells' rms distance from their level target (spread and mean shift of each level,
+    stuck cells left out as ``characterize`` leaves them), as a fraction of the conductance
+    ``window``: the weight noise the network sees, whatever the number of levels."""
+    offset = stats.means.double() - stats.targets.double()
+    rms = torch.sqrt((stats.stds.double() ** 2 + offset**2).mean())
+    return float(rms) / (window[1] - window[0])
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:

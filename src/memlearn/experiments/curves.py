@@ -76,16 +76,7 @@ def curves_study(
     data = save_data(run, KEY, rows, ["curve", "step", "mean", "std"], settings, results, wl)
     figure = _plot(run, results, soft_mean, soft_std, wl.ways, task_sets)
 
-    chance = 1.0 / wl.ways
-    checks: dict[str, bool] = {}
-    for r in results:
-        s = r["strategy"]
-        checks[f"{s} starts at chance (± {pct(CHANCE_MARGIN)})"] = (
-            abs(r["accuracy_by_step"][0] - chance) <= CHANCE_MARGIN
-        )
-        checks[f"{s} reaches {CLOSE_FRACTION:.0%} of ideal software"] = (
-            r["final_accuracy"] >= CLOSE_FRACTION * soft_mean[-1]
-        )
+    checks = curves_checks(results, soft_mean[-1], wl.ways)
     observed = (
         "; ".join(
             f"{r['strategy']} {pct(r['accuracy_by_step'][0])} → {pct(r['final_accuracy'])} "
@@ -112,6 +103,26 @@ def curves_study(
         f"levels, policy {run.policy}."
     )
     return conclude(INFO, observed, checks, [figure.name], data, numbers, notes)
+
+
+def curves_checks(
+    results: list[dict[str, Any]], software_final: float, ways: int
+) -> dict[str, bool]:
+    """The verdict on the curves' points (each with ``strategy``, ``accuracy_by_step`` and
+    ``final_accuracy``): every strategy starts at chance (within :data:`CHANCE_MARGIN` of
+    ``1/ways``) and ends at :data:`CLOSE_FRACTION` or more of ideal software's final accuracy
+    ``software_final`` on the same tasks."""
+    chance = 1.0 / ways
+    checks: dict[str, bool] = {}
+    for r in results:
+        s = r["strategy"]
+        checks[f"{s} starts at chance (± {pct(CHANCE_MARGIN)})"] = bool(
+            abs(r["accuracy_by_step"][0] - chance) <= CHANCE_MARGIN
+        )
+        checks[f"{s} reaches {CLOSE_FRACTION:.0%} of ideal software"] = bool(
+            r["final_accuracy"] >= CLOSE_FRACTION * software_final
+        )
+    return checks
 
 
 def _by_step(mean: Sequence[float], std: Sequence[float]) -> str:

@@ -1,10 +1,17 @@
 """Study 1: overlap between adjacent conductance states → accuracy after the on-chip updates.
 
 For each number of levels, the preset's spread is scaled until the measured per-level spread σ,
-relative to the level spacing Δ, reaches each target ratio
-(:func:`memlearn.devices.variants.match_spread`); the chips are then built from that variant and
-adapt the run's tasks.  A target beyond the largest spread factor the device model allows gets
-that factor's spread.  The figure shows accuracy against the *measured* σ/Δ.
+relative to the level spacing Δ, reaches each target ratio (:func:`spread_variant`); the chips
+are then built from that variant and adapt the run's tasks.  Up to the largest factor of
+:func:`memlearn.devices.variants.scale_spread` every source of spread and the controller's
+resolution scale together; beyond it (:func:`widen_spread`, up to :data:`WIDEST_FACTOR`) the
+stochastic terms keep growing with the controller left at that resolution, so that the sweep
+can reach σ/Δ ≥ 1 for every level count, 4 levels included (the verdict checks that it does).
+A target beyond the widest factor gets that factor's spread.  The figure shows accuracy against
+the *measured* σ/Δ.
+
+When the drop does not show for a level count, :mod:`memlearn.experiments.attribution` switches
+the loop's mechanisms off one at a time at its least and most overlapped points.
 
 Published (REFERENCE.md §1): more overlap between adjacent states → lower accuracy; more
 levels help slightly but raise the overlap risk.
@@ -12,6 +19,7 @@ levels help slightly but raise the overlap risk.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,17 +28,24 @@ from memlearn.devices.preset import DevicePreset
 from memlearn.devices.programming import check_strategy
 from memlearn.devices.variants import (
     SPREAD_FACTOR_RANGE,
-    match_spread,
+    SPREAD_PARAMETERS,
     scale_spread,
     spread_ratio,
 )
 from memlearn.errors import MemlearnError
+from memlearn.experiments.attribution import (
+    attribute,
+    attribution_numbers,
+    attribution_summary,
+    write_attribution,
+)
 from memlearn.experiments.common import (
     POINT_COLUMNS,
     StudyInfo,
     StudyRun,
     adapt_point,
     conclude,
+    error_over_window,
     paired_claim,
     pct,
     pyplot,
@@ -47,24 +62,52 @@ PUBLISHED = (
 )
 CALIBRATION_CELLS = 200  # cells per level when measuring σ/Δ [E]: about ±5 % on σ
 CALIBRATION_RTOL = 0.05  # measured σ/Δ within 5 % of the target [E]
+CALIBRATION_ITER = 10  # fixed-point iterations of the spread factor
+WIDEST_FACTOR = 12.0  # [E] widest spread factor of the sweep (README: the σ/Δ it reaches)
+REACHED_RATIO = 1.0  # the sweep must reach σ/Δ ≥ 1 for every level count (issue: the regime)
 INFO = StudyInfo(KEY, TITLE, PUBLISHED)
+
+
+def widen_spread(preset: DevicePreset, factor: float) -> DevicePreset:
+    """``scale_spread(preset, factor)`` up to the largest factor it allows; beyond, that
+    variant with the stochastic terms (``SPREAD_PARAMETERS``) times the rest of ``factor``
+    (the controller's resolution stays), up to :data:`WIDEST_FACTOR`."""
+    top = SPREAD_FACTOR_RANGE[1]
+    if not 0 < factor <= max(top, WIDEST_FACTOR):
+        raise MemlearnError(f"spread factor must be in (0, {WIDEST_FACTOR:g}], got {factor!r}")
+    if factor <= top:
+        return scale_spread(preset, factor)
+    base = scale_spread(preset, top)
+    rest = factor / top
+    out = base.replace(**{k: base.values[k] * rest for k in SPREAD_PARAMETERS if k in base.values})
+    meta = {**out.meta, "spread_factor": f"{factor:g}"}
+    return dataclasses.replace(out, name=f"{preset.name}-spread{factor:g}", meta=meta)
 
 
 def spread_variant(
     preset: DevicePreset, ratio: float, levels: int, strategy: str, seed: int
 ) -> tuple[DevicePreset, float, float]:
-    """The preset variant whose σ/Δ is ``ratio`` (or the widest the spread factors reach).
+    """The :func:`widen_spread` variant whose measured σ/Δ is ``ratio`` within
+    :data:`CALIBRATION_RTOL` (fixed-point iterations of the factor; the closest one found when
+    they do not converge), or the widest variant when ``ratio`` is beyond its reach.
 
     Returns ``(variant, spread factor, measured σ/Δ)``.
     """
-    widest = scale_spread(preset, SPREAD_FACTOR_RANGE[1])
+    widest = widen_spread(preset, WIDEST_FACTOR)
     top = spread_ratio(widest, levels, strategy, CALIBRATION_CELLS, seed)
     if ratio >= top * (1 - CALIBRATION_RTOL):
-        return widest, SPREAD_FACTOR_RANGE[1], top
-    variant = match_spread(
-        preset, ratio, levels, strategy, cells=CALIBRATION_CELLS, seed=seed, rtol=CALIBRATION_RTOL
-    )
-    return variant, float(variant.meta["spread_factor"]), float(variant.meta["spread_ratio"])
+        return widest, WIDEST_FACTOR, top
+    factor, best = 1.0, None
+    for _ in range(CALIBRATION_ITER):
+        variant = widen_spread(preset, factor)
+        measured = spread_ratio(variant, levels, strategy, CALIBRATION_CELLS, seed)
+        if best is None or abs(measured / ratio - 1) < abs(best[2] / ratio - 1):
+            best = (variant, factor, measured)
+        if abs(measured / ratio - 1) <= CALIBRATION_RTOL or measured <= 0:
+            break
+        factor = min(max(factor * ratio / measured, SPREAD_FACTOR_RANGE[0]), WIDEST_FACTOR)
+    assert best is not None
+    return best
 
 
 def reachable_targets(
@@ -72,7 +115,7 @@ def reachable_targets(
 ) -> list[float]:
     """The targets below the widest σ/Δ the spread factors reach for ``levels`` levels, then
     that widest one (so no two points of a level count land on the same variant)."""
-    widest = scale_spread(run.preset, SPREAD_FACTOR_RANGE[1])
+    widest = widen_spread(run.preset, WIDEST_FACTOR)
     top = spread_ratio(widest, levels, strategy, CALIBRATION_CELLS, run.study_seed(KEY))
     below = [r for r in ratios if r < top * (1 - 2 * CALIBRATION_RTOL)]
     return below + [top] if len(below) < len(ratios) else below
@@ -90,6 +133,7 @@ def overlap_point(point: dict[str, Any], seed: int) -> dict[str, Any]:
         spread_factor=factor,
         sigma_over_spacing=measured,
         level_error_rate=errors.programmed.error_rate,
+        error_over_window=error_over_window(errors.programmed, variant.window),
     )
     return out
 
@@ -101,8 +145,10 @@ def overlap_study(
     ratios: Sequence[float] = (0.05, 0.25, 0.75, 1.5, 3.0),
     strategy: str = "hybrid",
     tasks: int = 64,
+    attribution: bool = True,
 ) -> StudyOutcome:
-    """Accuracy after the on-chip updates vs σ/Δ, for each number of levels."""
+    """Accuracy after the on-chip updates vs σ/Δ, for each number of levels; with
+    ``attribution``, the loop's mechanisms switched off where the drop does not show."""
     if len(ratios) < 2 or min(ratios) <= 0:
         raise MemlearnError(f"give at least two ratios σ/Δ > 0, got {list(ratios)}")
     if not levels or min(levels) < 2:
@@ -120,41 +166,94 @@ def overlap_study(
     data = save_data(run, KEY, results, _COLUMNS, settings, results, wl)
     figure = _plot(run, results, wl.software_accuracy[:, -1].mean().item(), 1.0 / wl.ways)
 
-    by_levels = {
-        n: sorted((r for r in results if r["levels"] == n), key=lambda r: r["sigma_over_spacing"])
-        for n in levels
-    }
-    numbers: list[tuple[str, str]] = []
-    drops, checks = [], {}
-    for n, rows in by_levels.items():
-        low, high = rows[0], rows[-1]
-        drop = paired_claim(checks, f"{n} levels: least overlap beats most", low, high)
-        drops.append(
-            f"{n} levels: {pct(low['final_accuracy'])} at σ/Δ = "
-            f"{low['sigma_over_spacing']:.2f} → {pct(high['final_accuracy'])} at "
-            f"{high['sigma_over_spacing']:.2f}"
-        )
-        for r in rows:
-            numbers.append(
-                (
-                    f"{n} levels, σ/Δ = {r['sigma_over_spacing']:.3f} (level errors "
-                    f"{pct(r['level_error_rate'])})",
-                    f"{pct(r['final_accuracy'])} ± {pct(r['final_ci95'])}",
-                )
-            )
-        numbers.append((f"{n} levels: drop, most vs least overlap", drop))
-    least = [rows[0] for rows in by_levels.values()]
+    checks, drops, numbers = overlap_checks(results, levels)
+    least = [min((r for r in results if r["levels"] == n), key=_ratio) for n in levels]
     more_levels_help = least[-1]["final_accuracy"] >= least[0]["final_accuracy"]
     notes = (
         f"Secondary trend (more levels help slightly): at the least overlap, {least[-1]['levels']} "
         f"levels reach {pct(least[-1]['final_accuracy'])} vs {pct(least[0]['final_accuracy'])} "
         f"for {least[0]['levels']} levels — {'seen' if more_levels_help else 'not seen'}. "
         f"Strategy {strategy}, policy {run.policy}; {tasks} tasks, one chip each; spread "
-        f"scaled with `memlearn.devices.variants.scale_spread`, σ/Δ measured on "
-        f"{CALIBRATION_CELLS} cells per level; a target beyond the reach of the largest spread "
-        f"factor (x{SPREAD_FACTOR_RANGE[1]:g}) gets that factor's spread."
+        f"scaled with `memlearn.devices.variants.scale_spread` up to x{SPREAD_FACTOR_RANGE[1]:g}, "
+        f"beyond it the stochastic terms alone (up to x{WIDEST_FACTOR:g}); σ/Δ measured on "
+        f"{CALIBRATION_CELLS} cells per level; a target beyond the widest spread gets it."
     )
+    failing = [n for n in levels if not checks.get(_drop_claim(n), False)]
+    if failing and attribution:
+        rows = _attribute(run, results, points, failing)
+        data.append(write_attribution(run, KEY, rows))
+        numbers += attribution_numbers(rows)
+        notes += " " + attribution_summary(rows) + "."
     return conclude(INFO, "; ".join(drops), checks, [figure.name], data, numbers, notes)
+
+
+def _attribute(
+    run: StudyRun, results: list[dict[str, Any]], points: list[dict[str, Any]], levels: list[int]
+) -> list[dict[str, Any]]:
+    """The attribution rows of each level count in ``levels``: its least vs most overlapped
+    points, on their devices, with each mechanism of the loop switched off."""
+    rows = []
+    for n in levels:
+        low, high = _ends(results, n)
+        pair = tuple(
+            {**points[results.index(r)], "preset": widen_spread(run.preset, r["spread_factor"])}
+            for r in (low, high)
+        )
+        label = f"{n} levels, σ/Δ {_ratio(low):.2g} vs {_ratio(high):.2g}"
+        rows += attribute(run, KEY, label, low, high, pair)  # type: ignore[arg-type]
+    return rows
+
+
+def _ratio(r: dict[str, Any]) -> float:
+    return float(r["sigma_over_spacing"])
+
+
+def _ends(results: list[dict[str, Any]], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The least and the most overlapped results of ``n`` levels."""
+    rows = sorted((r for r in results if r["levels"] == n), key=_ratio)
+    return rows[0], rows[-1]
+
+
+def _drop_claim(n: int) -> str:
+    return f"{n} levels: least overlap beats most (95 % CI, paired)"
+
+
+def overlap_checks(
+    results: list[dict[str, Any]], levels: Sequence[int]
+) -> tuple[dict[str, bool], list[str], list[tuple[str, str]]]:
+    """The verdict on the overlap sweep's results (each with ``levels``,
+    ``sigma_over_spacing``, per-task ``accuracy``): for every level count, the sweep reaches
+    σ/Δ ≥ :data:`REACHED_RATIO` and the least overlapped point beats the most overlapped one
+    beyond the 95 % CI of the paired difference.  Returns the checks, one observation per level
+    count and the report's numbers."""
+    checks: dict[str, bool] = {}
+    drops: list[str] = []
+    numbers: list[tuple[str, str]] = []
+    for n in levels:
+        rows = sorted((r for r in results if r["levels"] == n), key=_ratio)
+        if len(rows) < 2:
+            checks[_drop_claim(n)] = False
+            continue
+        low, high = rows[0], rows[-1]
+        checks[f"{n} levels: the sweep reaches σ/Δ ≥ {REACHED_RATIO:g}"] = (
+            _ratio(high) >= REACHED_RATIO
+        )
+        drop = paired_claim(checks, f"{n} levels: least overlap beats most", low, high)
+        drops.append(
+            f"{n} levels: {pct(low['final_accuracy'])} at σ/Δ = {_ratio(low):.2f} → "
+            f"{pct(high['final_accuracy'])} at {_ratio(high):.2f}"
+        )
+        for r in rows:
+            numbers.append(
+                (
+                    f"{n} levels, σ/Δ = {_ratio(r):.3f} (level errors "
+                    f"{pct(r.get('level_error_rate', float('nan')))}, rms error "
+                    f"{pct(r.get('error_over_window', float('nan')))} of the window)",
+                    f"{pct(r['final_accuracy'])} ± {pct(r.get('final_ci95', float('nan')))}",
+                )
+            )
+        numbers.append((f"{n} levels: drop, most vs least overlap", drop))
+    return checks, drops, numbers
 
 
 _COLUMNS = [
@@ -163,6 +262,7 @@ _COLUMNS = [
     "spread_factor",
     "sigma_over_spacing",
     "level_error_rate",
+    "error_over_window",
     *POINT_COLUMNS,
 ]
 

@@ -67,7 +67,7 @@ FULL: dict[str, dict[str, Any]] = {
     },
     "window": {
         "levels": (4, 6, 8, 12, 16),
-        "fractions": (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0),
+        "fractions": (0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0),
         "tasks": 256,
     },
     "strategies": {"cells": 2000, "tasks": 256},

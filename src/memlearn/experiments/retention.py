@@ -24,6 +24,7 @@ from memlearn.experiments.common import (
     adapt_point,
     clearly_greater,
     conclude,
+    error_over_window,
     pct,
     pts,
     pyplot,
@@ -101,7 +102,29 @@ def retention_study(
         f"{levels} levels, policy {run.policy}; {tasks} tasks, one chip each; level error rates "
         f"from {cells} cells per level."
     )
+    if checks and not all(checks.values()):
+        notes += " " + bake_attribution(results)
     return conclude(INFO, observed, checks, figures, data, numbers, notes)
+
+
+def bake_attribution(results: list[dict[str, Any]]) -> str:
+    """Where the bake's level errors go (a study that does not reproduce): no part of the loop
+    runs after the bake, so what decides is how far the bake moves the cells relative to the
+    window (the weight noise the adapted network sees), not how many cross a level boundary."""
+    parts = [
+        f"{r['strategy']}: level errors {pct(r['level_error_rate'])} → "
+        f"{pct(r['level_error_rate_after_bake'])}, rms error {pct(r['error_over_window'])} → "
+        f"{pct(r['error_over_window_after_bake'])} of the window, accuracy lost "
+        f"{pct(r['final_accuracy'] - r['final_accuracy_after_bake'])}"
+        for r in results
+    ]
+    return (
+        "Attribution: the loop does not run after the bake, so the bake's cost is the weight "
+        "noise it adds, the cells' rms error as a fraction of the window (the measure the "
+        "overlap study's accuracy follows across level counts), not the level error rate: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def _add_level_errors(
@@ -126,6 +149,8 @@ def _add_level_errors(
             retained=r["final_accuracy_after_bake"] / max(r["final_accuracy"], 1e-12),
             level_error_rate=ch.programmed.error_rate,
             level_error_rate_after_bake=ch.baked.error_rate,
+            error_over_window=error_over_window(ch.programmed, run.preset.window),
+            error_over_window_after_bake=error_over_window(ch.baked, run.preset.window),
             equivalent_years=years,
         )
         path = run.path(f"retention_{r['strategy']}.png")
@@ -134,24 +159,37 @@ def _add_level_errors(
     return figures
 
 
+def retention_checks(results: list[dict[str, Any]]) -> dict[str, bool]:
+    """The verdict on the retention points (each with ``strategy``, ``retained``, per-task
+    ``accuracy`` and ``accuracy_after_bake``, ``level_error_rate_after_bake``): hybrid keeps
+    more than :data:`KEEP_FRACTION` of its accuracy; with iterative SET beside it, hybrid loses
+    less accuracy in the bake (beyond the 95 % CI, paired) and has fewer level errors after it.
+    Without a hybrid point there is nothing to check (the study then does not reproduce)."""
+    by = {r["strategy"]: r for r in results}
+    checks: dict[str, bool] = {}
+    if "hybrid" in by:
+        checks[f"hybrid keeps > {KEEP_FRACTION:.0%} of its accuracy"] = bool(
+            by["hybrid"]["retained"] > KEEP_FRACTION
+        )
+    if {"hybrid", "iterative-set"} <= set(by):
+        hyb, iset = by["hybrid"], by["iterative-set"]
+        ok, _, _ = clearly_greater(bake_losses(iset), bake_losses(hyb))
+        checks["hybrid loses less accuracy in the bake than iterative SET (95 % CI)"] = ok
+        checks["hybrid has fewer level errors after the bake than iterative SET"] = bool(
+            hyb["level_error_rate_after_bake"] < iset["level_error_rate_after_bake"]
+        )
+    return checks
+
+
 def _verdict(
     run: StudyRun, results: list[dict[str, Any]], bake: str, years: float, use_celsius: float
 ) -> tuple[str, dict[str, bool], list[tuple[str, str]]]:
     """What was observed, the checks against the reference and the numbers of the report."""
     by = {r["strategy"]: r for r in results}
-    checks: dict[str, bool] = {}
-    if "hybrid" in by:
-        checks[f"hybrid keeps > {KEEP_FRACTION:.0%} of its accuracy"] = (
-            by["hybrid"]["retained"] > KEEP_FRACTION
-        )
+    checks = retention_checks(results)
     compared = {"hybrid", "iterative-set"} <= set(by)
     if compared:
-        hyb, iset = by["hybrid"], by["iterative-set"]
-        ok, diff, half = clearly_greater(bake_losses(iset), bake_losses(hyb))
-        checks["hybrid loses less accuracy in the bake than iterative SET (95 % CI)"] = ok
-        checks["hybrid has fewer level errors after the bake than iterative SET"] = (
-            hyb["level_error_rate_after_bake"] < iset["level_error_rate_after_bake"]
-        )
+        _, diff, half = clearly_greater(bake_losses(by["iterative-set"]), bake_losses(by["hybrid"]))
     observed = f"after {bake}: " + "; ".join(
         f"{s} {pct(r['final_accuracy'])} → {pct(r['final_accuracy_after_bake'])} "
         f"({pct(r['retained'])} kept)"
@@ -178,6 +216,12 @@ def _verdict(
                 f"{pct(r['level_error_rate'])} → {pct(r['level_error_rate_after_bake'])}",
             )
         )
+        numbers.append(
+            (
+                f"{s}: cells' rms error, fraction of the window, before → after",
+                f"{pct(r['error_over_window'])} → {pct(r['error_over_window_after_bake'])}",
+            )
+        )
     if compared:
         numbers.append(("accuracy lost in the bake, iterative SET − hybrid", pts(diff, half)))
     return observed, checks, numbers
@@ -194,6 +238,8 @@ _COLUMNS = [
     "retained",
     "level_error_rate",
     "level_error_rate_after_bake",
+    "error_over_window",
+    "error_over_window_after_bake",
     "preset",
     "seed",
 ]

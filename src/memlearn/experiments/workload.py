@@ -76,6 +76,22 @@ class Workload:
     def n_tasks(self) -> int:
         return int(self.support_x.shape[0])
 
+    def without_copies(self) -> Workload:
+        """The same tasks with the shots alone in the support sets (the distorted copies come
+        after the shots: :func:`memlearn.data.augment.with_support_copies`)."""
+        n = self.ways * self.shots
+        if self.support_x.shape[1] % n:
+            raise MemlearnError(
+                f"support sets of {self.support_x.shape[1]} images are not copies of "
+                f"{self.ways} x {self.shots} shots"
+            )
+        return replace(
+            self,
+            support_x=self.support_x[:, :n],
+            support_y=self.support_y[:, :n],
+            info={**self.info, "support_copies": 0},
+        )
+
     def take(self, n: int) -> Workload:
         """The first ``n`` tasks."""
         if not 1 <= n <= self.n_tasks:

@@ -62,7 +62,8 @@ class AdaptResult:
     ``energy_j``: category → ``[T, K]`` joules spent by each update step.  ``deploy_energy_j``:
     category → ``[T]``; ``deploy_cells_written``: ``[T]``.  ``accuracy_after_bake``: ``[T]`` or
     ``None``.  ``software_accuracy``/``software_loss``: ideal float adaptation of the same tasks,
-    ``[T, K+1]`` (filled by :func:`run_adaptation`).
+    ``[T, K+1]`` (filled by :func:`run_adaptation`).  ``latency_s``: category → ``[T, K]``
+    seconds of each update step, when the chip keeps a latency ledger (else empty).
     """
 
     accuracy: torch.Tensor
@@ -79,6 +80,7 @@ class AdaptResult:
     software_accuracy: torch.Tensor | None = None
     software_loss: torch.Tensor | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    latency_s: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def pulses(self) -> torch.Tensor:
@@ -120,6 +122,11 @@ def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
 
 def _ledger(chip: Chip) -> dict[str, torch.Tensor]:
     return {k: v.detach().double().clone() for k, v in chip.energy_ledger().items()}
+
+
+def _latency(chip: Chip) -> dict[str, torch.Tensor]:
+    get = getattr(chip, "latency_ledger", None)  # a bench may not report time
+    return {} if get is None else {k: v.detach().double().clone() for k, v in get().items()}
 
 
 def _delta(
@@ -349,11 +356,13 @@ class ChipHead:
         n, steps = chip.n_chips, config.steps
         self.counters = {k: torch.zeros(n, steps, dtype=torch.long) for k in COUNTERS}
         self.energy: dict[str, torch.Tensor] = {}
+        self.latency: dict[str, torch.Tensor] = {}
         self._before: dict[str, torch.Tensor] = {}
+        self._before_s: dict[str, torch.Tensor] = {}
 
     def read(self) -> list[torch.Tensor]:
         """Read every array (an update step's energy counts from here)."""
-        self._before = _ledger(self.chip)
+        self._before, self._before_s = _ledger(self.chip), _latency(self.chip)
         return _read_weights(self.chip, self.states, self.fault_threshold)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -368,9 +377,13 @@ class ChipHead:
                 self.counters[name][:, k] += count.long()
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
-        for cat, joules in _delta(_ledger(chip), self._before).items():
-            blank = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
-            self.energy.setdefault(cat, blank)[:, k] = joules
+        for totals, now, before in (
+            (self.energy, _ledger(chip), self._before),
+            (self.latency, _latency(chip), self._before_s),
+        ):
+            for cat, amount in _delta(now, before).items():
+                blank = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
+                totals.setdefault(cat, blank)[:, k] = amount
 
 
 def _round(
@@ -405,6 +418,7 @@ def _round(
         "loss": curves.loss,
         **holder.counters,
         "energy_j": holder.energy,
+        "latency_s": holder.latency,
         "deploy_energy_j": deploy_energy,
         "deploy_cells_written": deploy_written,
         "accuracy_after_bake": after_bake,

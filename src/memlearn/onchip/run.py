@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
+from memlearn.crossbar.system_energy import Activity, system_energy
 from memlearn.data.augment import with_support_copies
 from memlearn.data.sampler import TaskBatch
+from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.meta.hardware import update_rule_name
 from memlearn.meta.inner import HeadTasks
 from memlearn.nn.rates import Rates, stored_rates
@@ -103,6 +105,9 @@ def run_adaptation(
     feats = head_tasks(net, tasks)
     weights = head_weights(net)
     result = adapt_on_chip(chip, feats, weights, inner_lrs, config, progress)
+    preset = next((getattr(c, "preset", None) for c in (chip, getattr(chip, "chip", None))
+                   if isinstance(getattr(c, "preset", None), DevicePreset)), None)  # fmt: skip
+    result.extra.setdefault("preset", preset)  # a simulated chip's, repaired or not
     result.software_accuracy, result.software_loss = head.software_adapt(
         feats, weights, inner_lrs, config.steps
     )
@@ -283,8 +288,11 @@ def deployed_levels(info: Mapping[str, Any], levels: int | None = None) -> int:
     return int((info.get("device") or {}).get("levels", DEFAULT_LEVELS))
 
 
-def summarise(result: AdaptResult) -> dict[str, Any]:
-    """The aggregate figures of an adaptation run (per-adaptation means over tasks)."""
+def summarise(result: AdaptResult, preset: DevicePreset | str | None = None) -> dict[str, Any]:
+    """The aggregate figures of an adaptation run (per-adaptation means over tasks), with the
+    system-level energy (:mod:`memlearn.crossbar.system_energy`) when the chip reported its
+    latency and the cells' ``preset`` (default: the one :func:`run_adaptation` recorded) is
+    known."""
     energy = {k: float(v.sum(dim=1).mean()) for k, v in result.energy_j.items()}
     summary: dict[str, Any] = {
         "accuracy_by_step": [float(a) for a in result.accuracy.mean(dim=0)],
@@ -299,6 +307,17 @@ def summarise(result: AdaptResult) -> dict[str, Any]:
         "energy_per_adaptation_j": float(sum(energy.values())),
         "energy_breakdown_j": energy,
     }
+    preset = preset if preset is not None else result.extra.get("preset")
+    latency = {k: float(v.sum(dim=1).mean()) for k, v in result.latency_s.items()}
+    if latency:
+        summary["latency_per_adaptation_s"] = float(sum(latency.values()))
+    if latency and preset is not None:
+        summary["system_energy_j"] = system_energy(
+            Activity(energy, latency,
+                     *(float(c.sum(dim=1).double().mean()) for c in (
+                         result.set_pulses, result.reset_pulses, result.verify_reads))),
+            load_preset(preset),
+        )  # fmt: skip
     if result.accuracy_after_bake is not None:
         summary["accuracy_after_bake"] = float(result.accuracy_after_bake.mean())
     return summary
