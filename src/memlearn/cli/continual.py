@@ -59,11 +59,16 @@ def continual(
     shared_norms: bool = typer.Option(
         False, "--shared-norms", help="One batch norm for all tasks (default: one per task)."
     ),
+    running_stats: bool = typer.Option(
+        False,
+        "--running-stats",
+        help="Evaluate with batch norm's running statistics (default: the evaluated batch's).",
+    ),
     rounding: str = typer.Option(
         "stochastic", "--rounding", help=f"Sub-LSB updates: {', '.join(ROUNDINGS)}."
     ),
     lr: float | None = typer.Option(
-        None, "--lr", help="Adam rate (default: BNN 60/steps per task in [0.005, 0.1]; float 1e-3)."
+        None, "--lr", help="Adam rate (default: BNN 14/steps per task in [0.005, 0.1]; float 1e-3)."
     ),
     weight_max: float = typer.Option(
         DEFAULT_W_MAX, "--weight-max", help="Full scale of hidden words."
@@ -102,7 +107,8 @@ def continual(
             benchmark=benchmark, tasks=tasks, meta=meta, network=network,
             hidden=_hidden(hidden), method=method, memory="software" if software else "chip",
             chips=chips, epochs=epochs, batch=batch, train_size=train_size,
-            test_size=test_size, split=split, task_norms=not shared_norms, lr=lr,
+            test_size=test_size, split=split, task_norms=not shared_norms,
+            batch_stats=not running_stats, lr=lr,
             rounding=rounding, weight_max=weight_max, ewc_lambda=ewc_lambda, seed=seed,
             root=str(root) if root else None,
         ).check()  # fmt: skip

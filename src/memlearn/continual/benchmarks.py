@@ -70,6 +70,12 @@ def check_split(split: str) -> str:
     return split
 
 
+def validation_indices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, held-out) indices of ``n`` training images for the validation split."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    return order[:-VALIDATION_IMAGES], order[-VALIDATION_IMAGES:]
+
+
 @functools.lru_cache(maxsize=4)
 def _binarised(side: int, root: str | None, split: str) -> tuple[torch.Tensor, ...]:
     """Binarised MNIST training and evaluation images and labels (cached: loading takes
@@ -78,8 +84,7 @@ def _binarised(side: int, root: str | None, split: str) -> tuple[torch.Tensor, .
     tr_x, tr_y = binarise(train.images, side), train.labels
     if split == "test":
         return tr_x, tr_y, binarise(test.images, side), test.labels
-    order = torch.randperm(len(tr_x), generator=torch.Generator().manual_seed(VALIDATION_SEED))
-    keep, held = order[:-VALIDATION_IMAGES], order[-VALIDATION_IMAGES:]
+    keep, held = validation_indices(len(tr_x))
     return tr_x[keep], tr_y[keep], tr_x[held], tr_y[held]
 
 

@@ -46,7 +46,7 @@ class ContinualConfig:
     test_size: int | None = None
     split: str = "test"
     task_norms: bool = True
-    batch_stats: bool = False
+    batch_stats: bool = True
     rounding: str = "stochastic"
     weight_max: float = DEFAULT_W_MAX
     ewc_lambda: float = 1000.0
