@@ -10,7 +10,7 @@ import typer
 
 from memlearn.cli.errors import user_errors
 from memlearn.continual.benchmarks import BENCHMARKS, SPLITS
-from memlearn.continual.run import METHODS, ContinualConfig, run_continual
+from memlearn.continual.run import EWC_LAMBDA, METHODS, ContinualConfig, run_continual
 from memlearn.continual.store import DEFAULT_W_MAX, ROUNDINGS
 
 
@@ -73,7 +73,9 @@ def continual(
     weight_max: float = typer.Option(
         DEFAULT_W_MAX, "--weight-max", help="Full scale of hidden words."
     ),
-    ewc_lambda: float = typer.Option(1000.0, "--ewc-lambda", help="EWC penalty strength."),
+    ewc_lambda: float = typer.Option(
+        EWC_LAMBDA, "--ewc-lambda", help="EWC penalty strength (default chosen on validation)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of tasks, chips and training."),
     root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA)."),
     figure: Path | None = typer.Option(None, "--figure", help="PNG of accuracy over training."),

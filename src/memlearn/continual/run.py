@@ -24,6 +24,9 @@ from memlearn.devices.preset import load_preset
 from memlearn.errors import MemlearnError
 
 METHODS = ("bnn", "float", "ewc")
+EWC_LAMBDA = 10.0
+"""[V] EWC penalty strength chosen on the validation split (chip-sized float network, 6
+permuted-MNIST tasks, 200 steps per task): 10 among 1, 10, 100 and 1000 (README)."""
 MEMORIES = ("chip", "software")
 
 
@@ -49,7 +52,7 @@ class ContinualConfig:
     batch_stats: bool = True
     rounding: str = "stochastic"
     weight_max: float = DEFAULT_W_MAX
-    ewc_lambda: float = 1000.0
+    ewc_lambda: float = EWC_LAMBDA
     feram_preset: str = "feram-1t1c"
     oxram_preset: str = "oxram-slc"
     curve_points: int = 4
