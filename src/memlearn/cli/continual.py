@@ -52,7 +52,7 @@ def continual(
     ),
     split: str = typer.Option(
         "test",
-        "--split",
+        "--eval-split",
         help=f"Evaluation images: {', '.join(SPLITS)} (validation: 10,000 held-out training "
         "images; train on the other 50,000).",
     ),

@@ -164,6 +164,7 @@ def run_continual(
     path = None if run_dir is None else Path(run_dir) / CHECKPOINT_FILE
     if resume and path is None:
         raise MemlearnError("resume needs run_dir (the folder holding the checkpoint)")
+    saved = load_state(path, config.to_dict()) if resume else None  # refused before any work
     torch.manual_seed(config.seed)  # batch-norm/autograd paths draw nothing; belt and braces
     gen = torch.Generator().manual_seed(config.seed)
     tasks = make_tasks(
@@ -172,10 +173,7 @@ def run_continual(
     )  # fmt: skip
     per_task = [-(-len(t.train_x) // config.batch) * config.epochs for t in tasks]
     steps_per_task, total = per_task[0], sum(per_task)
-    if resume:
-        state = load_state(path, config.to_dict())
-    else:
-        state = _fresh_state(config, gen, steps_per_task)
+    state = saved if saved is not None else _fresh_state(config, gen, steps_per_task)
 
     def tick(step: int) -> None:
         if progress is not None:
