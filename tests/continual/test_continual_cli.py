@@ -46,3 +46,17 @@ def test_json_run_on_the_chip(shared_data, tmp_path):
     e = out["energy_per_step_j"]
     assert e["total"] == pytest.approx(sum(e["breakdown"].values()))
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_a_folder_holding_a_run_is_refused_before_any_work(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"x")
+    for extra, message in (
+        ([], "already holds a run"),
+        (["--resume", "--overwrite"], "exclude each other"),
+    ):
+        args = ["continual", "--run-dir", str(tmp_path / "run"), *extra]
+        result = CliRunner().invoke(app, [*args, "--root", str(tmp_path), "--json"])
+        assert result.exit_code == 2 and message in result.output
+    result = CliRunner().invoke(app, ["continual", "--resume", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "need --run-dir" in result.output

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from memlearn.cli.errors import user_errors
-from memlearn.continual.benchmarks import BENCHMARKS
-from memlearn.continual.run import METHODS, ContinualConfig, run_continual
+from memlearn.continual.benchmarks import BENCHMARKS, SPLITS
+from memlearn.continual.run import EWC_LAMBDA, METHODS, ContinualConfig, run_continual
 from memlearn.continual.store import DEFAULT_W_MAX, ROUNDINGS
 
 
@@ -48,27 +48,58 @@ def continual(
         None, "--train-size", help="Training images per task (default: all 60,000)."
     ),
     test_size: int | None = typer.Option(
-        None, "--test-size", help="Test images per task (default: all 10,000)."
+        None, "--test-size", help="Evaluation images per task (default: all 10,000)."
+    ),
+    split: str = typer.Option(
+        "test",
+        "--eval-split",
+        help=f"Evaluation images: {', '.join(SPLITS)} (validation: 10,000 held-out training "
+        "images; train on the other 50,000).",
+    ),
+    shared_norms: bool = typer.Option(
+        False, "--shared-norms", help="One batch norm for all tasks (default: one per task)."
+    ),
+    running_stats: bool = typer.Option(
+        False,
+        "--running-stats",
+        help="Evaluate with batch norm's running statistics (default: the evaluated batch's).",
     ),
     rounding: str = typer.Option(
         "stochastic", "--rounding", help=f"Sub-LSB updates: {', '.join(ROUNDINGS)}."
     ),
     lr: float | None = typer.Option(
-        None, "--lr", help="Adam rate (default: BNN 60/steps per task in [0.005, 0.1]; float 1e-3)."
+        None, "--lr", help="Adam rate (default: BNN 14/steps per task in [0.005, 0.1]; float 1e-3)."
     ),
     weight_max: float = typer.Option(
         DEFAULT_W_MAX, "--weight-max", help="Full scale of hidden words."
     ),
-    ewc_lambda: float = typer.Option(1000.0, "--ewc-lambda", help="EWC penalty strength."),
+    ewc_lambda: float = typer.Option(
+        EWC_LAMBDA, "--ewc-lambda", help="EWC penalty strength (default chosen on validation)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of tasks, chips and training."),
     root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA)."),
     figure: Path | None = typer.Option(None, "--figure", help="PNG of accuracy over training."),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON to this file."),
+    run_dir: Path | None = typer.Option(
+        None,
+        "--run-dir",
+        help="Run folder: checkpoint after every task, result.json and accuracy.png at the end.",
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run in --run-dir (its files are removed)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Learn a sequence of tasks on simulated FeRAM/OxRAM chips; report forgetting and wear."""
     from tqdm import tqdm
 
+    from memlearn.continual.checkpoint import (
+        FIGURE_FILE,
+        RESULT_FILE,
+        check_run_dir,
+        clear_run_dir,
+    )
     from memlearn.continual.plot import accuracy_figure
     from memlearn.continual.summary import summarise
     from memlearn.experiments.provenance import provenance, write_json
@@ -78,20 +109,34 @@ def continual(
             benchmark=benchmark, tasks=tasks, meta=meta, network=network,
             hidden=_hidden(hidden), method=method, memory="software" if software else "chip",
             chips=chips, epochs=epochs, batch=batch, train_size=train_size,
-            test_size=test_size, lr=lr, rounding=rounding, weight_max=weight_max,
-            ewc_lambda=ewc_lambda, seed=seed, root=str(root) if root else None,
+            test_size=test_size, split=split, task_norms=not shared_norms,
+            batch_stats=not running_stats, lr=lr,
+            rounding=rounding, weight_max=weight_max, ewc_lambda=ewc_lambda, seed=seed,
+            root=str(root) if root else None,
         ).check()  # fmt: skip
+        check_run_dir(run_dir, resume, overwrite)
+        if run_dir is not None and overwrite:
+            clear_run_dir(run_dir)
         bar = tqdm(desc="continual", unit="step", disable=as_json)
-        result = run_continual(config, progress=lambda s: bar.update(s - bar.n))
+
+        def tick(step: int, total: int) -> None:
+            if bar.total != total:
+                bar.reset(total=total)
+            bar.update(step - bar.n)
+
+        result = run_continual(config, progress=tick, run_dir=run_dir, resume=resume)
         bar.close()
         summary = summarise(result)
         cfg = config.to_dict()
         payload = {**summary, **provenance(cfg)}
+        title = f"{benchmark}, {network} network, {method}, m = {config.meta:g}"
         if figure is not None:
-            title = f"{benchmark}, {network} network, {method}, m = {config.meta:g}"
             accuracy_figure(figure, summary, title)
         if out is not None:
             write_json(out, payload)
+        if run_dir is not None:
+            write_json(run_dir / RESULT_FILE, payload)
+            accuracy_figure(run_dir / FIGURE_FILE, summary, title)
     if as_json:
         typer.echo(json.dumps(payload))
         return

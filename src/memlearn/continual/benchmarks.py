@@ -7,6 +7,11 @@ Images are binarised to +-1 (pixel > 1/2 of full ink, after an optional 2x2 aver
   the network's input (drawn from the run's generator); 10 classes.
 - ``split-mnist``: task t holds the digits ``2t`` and ``2t + 1`` (at most 5 tasks); the label is
   the digit's parity, one shared 2-way head (domain-incremental).
+
+Evaluation ``split``: ``test`` trains on the 60,000 training images and evaluates on the 10,000
+test images; ``validation`` (for choosing hyper-parameters) trains on 50,000 training images
+and evaluates on the other 10,000 (a fixed split, ``VALIDATION_SEED``): the test set is never
+seen.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from memlearn.errors import MemlearnError
 
 BENCHMARKS = ("permuted-mnist", "split-mnist")
 SPLIT_TASKS = 5
+SPLITS = ("test", "validation")
+VALIDATION_IMAGES = 10_000
+VALIDATION_SEED = 20_210_505
+"""[E] fixes which training images are held out for validation, whatever the run's seed."""
 
 
 @dataclass
@@ -55,11 +64,28 @@ def binarise(images: torch.Tensor, side: int) -> torch.Tensor:
     return torch.where(x.flatten(1) > 0.5, 1, -1).to(torch.int8)
 
 
-@functools.lru_cache(maxsize=2)
-def _binarised(side: int, root: str | None) -> tuple[torch.Tensor, ...]:
-    """Binarised MNIST train/test images and labels (cached: loading takes seconds)."""
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise MemlearnError(f"unknown split {split!r}; allowed {list(SPLITS)}")
+    return split
+
+
+def validation_indices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, held-out) indices of ``n`` training images for the validation split."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    return order[:-VALIDATION_IMAGES], order[-VALIDATION_IMAGES:]
+
+
+@functools.lru_cache(maxsize=4)
+def _binarised(side: int, root: str | None, split: str) -> tuple[torch.Tensor, ...]:
+    """Binarised MNIST training and evaluation images and labels (cached: loading takes
+    seconds); ``split`` chooses the evaluation images (module doc)."""
     train, test = load_mnist("train", root), load_mnist("test", root)
-    return binarise(train.images, side), train.labels, binarise(test.images, side), test.labels
+    tr_x, tr_y = binarise(train.images, side), train.labels
+    if split == "test":
+        return tr_x, tr_y, binarise(test.images, side), test.labels
+    keep, held = validation_indices(len(tr_x))
+    return tr_x[keep], tr_y[keep], tr_x[held], tr_y[held]
 
 
 def _subset(n: int, size: int | None, generator: torch.Generator) -> torch.Tensor:
@@ -76,11 +102,13 @@ def make_tasks(
     train_size: int | None = None,
     test_size: int | None = None,
     root: str | None = None,
+    split: str = "test",
 ) -> list[Task]:
     """The ``tasks`` tasks of ``benchmark`` with at most ``train_size``/``test_size`` images
-    each (random subsets)."""
+    each (random subsets); ``test_*`` hold the evaluation images of ``split``."""
     check_benchmark(benchmark, tasks)
-    tr_x, tr_y, te_x, te_y = _binarised(side, None if root is None else str(root))
+    check_split(split)
+    tr_x, tr_y, te_x, te_y = _binarised(side, None if root is None else str(root), split)
     out: list[Task] = []
     for t in range(tasks):
         if benchmark == "permuted-mnist":

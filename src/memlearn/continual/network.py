@@ -88,10 +88,22 @@ class SignSTE(torch.autograd.Function):
 
 
 class ChipBatchNorm(nn.Module):
-    """Batch norm of ``[n_chips, batch, n]`` with per-chip affine parameters and statistics."""
+    """Batch norm of ``[n_chips, batch, n]`` with per-chip affine parameters and statistics.
 
-    def __init__(self, n_chips: int, n: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    ``batch_stats``: evaluation too normalises with the statistics of the batch evaluated (as
+    Laborieux et al. 2021's code, ``track_running_stats=False``; on the chip the controller
+    computes them over the batch's popcounts), else with the running statistics."""
+
+    def __init__(
+        self,
+        n_chips: int,
+        n: int,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        batch_stats: bool = False,
+    ) -> None:
         super().__init__()
+        self.batch_stats = batch_stats
         self.weight = nn.Parameter(torch.ones(n_chips, 1, n))
         self.bias = nn.Parameter(torch.zeros(n_chips, 1, n))
         self.register_buffer("running_mean", torch.zeros(n_chips, 1, n))
@@ -99,14 +111,15 @@ class ChipBatchNorm(nn.Module):
         self.momentum, self.eps = momentum, eps
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if self.training:
+        if self.training or self.batch_stats:
             mean = z.mean(1, keepdim=True)
             var = z.var(1, unbiased=False, keepdim=True)
+        if self.training:
             with torch.no_grad():
                 n = z.shape[1]
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-        else:
+        elif not self.batch_stats:
             mean, var = self.running_mean, self.running_var
         return (z - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
@@ -118,9 +131,9 @@ class ChipBatchNorm(nn.Module):
         return self.running_mean - self.bias * sigma / gamma, torch.where(gamma >= 0, 1.0, -1.0)
 
 
-def make_norms(n_chips: int, sizes: tuple[int, ...]) -> nn.ModuleList:
+def make_norms(n_chips: int, sizes: tuple[int, ...], batch_stats: bool = False) -> nn.ModuleList:
     """One ``ChipBatchNorm`` per layer of a network of layer ``sizes``."""
-    return nn.ModuleList(ChipBatchNorm(n_chips, n) for n in sizes[1:])
+    return nn.ModuleList(ChipBatchNorm(n_chips, n, batch_stats=batch_stats) for n in sizes[1:])
 
 
 def forward(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-from memlearn.continual.benchmarks import check_benchmark, make_tasks
+from memlearn.continual.benchmarks import check_benchmark, check_split, make_tasks
+from memlearn.continual.checkpoint import CHECKPOINT_FILE, RunState, load_state, save_state
 from memlearn.continual.learners import FLOAT_LR, BinaryLearner, FloatLearner, bnn_lr
 from memlearn.continual.metaplastic import check_meta
 from memlearn.continual.network import check_fits_chip, network_spec
@@ -22,6 +24,9 @@ from memlearn.devices.preset import load_preset
 from memlearn.errors import MemlearnError
 
 METHODS = ("bnn", "float", "ewc")
+EWC_LAMBDA = 10.0
+"""[V] EWC penalty strength chosen on the validation split (chip-sized float network, 6
+permuted-MNIST tasks, 200 steps per task): 10 among 1, 10, 100 and 1000 (README)."""
 MEMORIES = ("chip", "software")
 
 
@@ -42,9 +47,12 @@ class ContinualConfig:
     batch: int = 100
     train_size: int | None = None
     test_size: int | None = None
+    split: str = "test"
+    task_norms: bool = True
+    batch_stats: bool = True
     rounding: str = "stochastic"
     weight_max: float = DEFAULT_W_MAX
-    ewc_lambda: float = 1000.0
+    ewc_lambda: float = EWC_LAMBDA
     feram_preset: str = "feram-1t1c"
     oxram_preset: str = "oxram-slc"
     curve_points: int = 4
@@ -56,6 +64,7 @@ class ContinualConfig:
         """Raise ``MemlearnError`` naming the first bad field and what is allowed."""
         self.outputs = check_benchmark(self.benchmark, self.tasks)
         self.meta = check_meta(self.meta)
+        check_split(self.split)
         if self.method not in METHODS:
             raise MemlearnError(f"unknown method {self.method!r}; allowed {list(METHODS)}")
         if self.memory not in MEMORIES:
@@ -117,57 +126,95 @@ def make_learner(config: ContinualConfig, generator: torch.Generator, steps_per_
                 "weight_max": config.weight_max,
             }
         lr = bnn_lr(steps_per_task) if config.lr is None else config.lr
-        return BinaryLearner(sizes, config.chips, config.meta, generator, chip=chip, lr=lr)
+        return BinaryLearner(
+            sizes, config.chips, config.meta, generator, chip=chip, lr=lr,
+            task_norms=config.task_norms, batch_stats=config.batch_stats,
+        )  # fmt: skip
     ewc = config.ewc_lambda if config.method == "ewc" else 0.0
     lr = FLOAT_LR if config.lr is None else config.lr
-    return FloatLearner(sizes, config.chips, generator, ewc_lambda=ewc, lr=lr)
+    return FloatLearner(
+        sizes, config.chips, generator, ewc_lambda=ewc, lr=lr, task_norms=config.task_norms,
+        batch_stats=config.batch_stats,
+    )  # fmt: skip
 
 
 def _accuracies(learner, tasks: list, images: int | None) -> torch.Tensor:
     """Test accuracy ``[n_chips, tasks]`` of every task (its first ``images`` test images)."""
-    return torch.stack([learner.accuracy(t.test_x[:images], t.test_y[:images]) for t in tasks], 1)
+    return torch.stack(
+        [learner.accuracy(t.test_x[:images], t.test_y[:images], j) for j, t in enumerate(tasks)], 1
+    )
+
+
+def _fresh_state(config: ContinualConfig, gen: torch.Generator, steps_per_task: int) -> RunState:
+    learner = make_learner(config, gen, steps_per_task)
+    accuracy = torch.zeros(config.chips, config.tasks, config.tasks)
+    return RunState(config.to_dict(), learner, gen, accuracy)
 
 
 def run_continual(
-    config: ContinualConfig, progress: Callable[[int], None] | None = None
+    config: ContinualConfig,
+    progress: Callable[[int, int], None] | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> ContinualResult:
-    """Learn ``config.tasks`` tasks in sequence; ``progress(steps_done)`` after each step."""
+    """Learn ``config.tasks`` tasks in sequence; ``progress(steps_done, steps_total)`` after
+    each step.  With ``run_dir``, the state is saved there after every task and ``resume``
+    continues from it (``checkpoint`` module)."""
     config.check()
+    path = None if run_dir is None else Path(run_dir) / CHECKPOINT_FILE
+    if resume and path is None:
+        raise MemlearnError("resume needs run_dir (the folder holding the checkpoint)")
+    saved = load_state(path, config.to_dict()) if resume else None  # refused before any work
     torch.manual_seed(config.seed)  # batch-norm/autograd paths draw nothing; belt and braces
     gen = torch.Generator().manual_seed(config.seed)
     tasks = make_tasks(
         config.benchmark, config.tasks, config.spec.side, gen,
-        config.train_size, config.test_size, config.root,
+        config.train_size, config.test_size, config.root, config.split,
     )  # fmt: skip
-    n_train = len(tasks[0].train_x)
-    per_epoch = -(-n_train // config.batch)
-    steps_per_task = per_epoch * config.epochs
-    learner = make_learner(config, gen, steps_per_task)
-    marks = {
-        round(steps_per_task * (k + 1) / config.curve_points) for k in range(config.curve_points)
-    }
-    accuracy = torch.zeros(config.chips, config.tasks, config.tasks)
-    curves, curve_steps, step = [], [], 0
-    for i, task in enumerate(tasks):
-        done = 0
-        for _ in range(config.epochs):
-            order = torch.randperm(len(task.train_x), generator=gen)
-            for b in order.split(config.batch):
-                learner.step(task.train_x[b], task.train_y[b])
-                step, done = step + 1, done + 1
-                if done in marks:
-                    curves.append(_accuracies(learner, tasks, config.curve_images))
-                    curve_steps.append(step)
-                if progress is not None:
-                    progress(step)
-        learner.end_task(task)
-        accuracy[:, i, :] = _accuracies(learner, tasks, None)
+    per_task = [-(-len(t.train_x) // config.batch) * config.epochs for t in tasks]
+    steps_per_task, total = per_task[0], sum(per_task)
+    state = saved if saved is not None else _fresh_state(config, gen, steps_per_task)
+
+    def tick(step: int) -> None:
+        if progress is not None:
+            progress(step, total)
+
+    for i in range(state.next_task, config.tasks):
+        _learn_task(config, state, tasks, i, per_task[i], tick)
+        if path is not None:
+            save_state(path, state)
     return ContinualResult(
-        accuracy=accuracy,
-        curves=torch.stack(curves),
-        curve_steps=curve_steps,
-        steps=step,
+        accuracy=state.accuracy,
+        curves=torch.stack(state.curves),
+        curve_steps=state.curve_steps,
+        steps=state.step,
         steps_per_task=steps_per_task,
-        learner=learner,
+        learner=state.learner,
         config=config,
     )
+
+
+def _learn_task(
+    config: ContinualConfig,
+    state: RunState,
+    tasks: list,
+    i: int,
+    steps: int,
+    progress: Callable[[int], None],
+) -> None:
+    """Learn task ``i`` (``steps`` minibatches), then measure every task; updates ``state``."""
+    learner, gen, task = state.learner, state.generator, tasks[i]
+    marks = {round(steps * (k + 1) / config.curve_points) for k in range(config.curve_points)}
+    done = 0
+    for _ in range(config.epochs):
+        order = torch.randperm(len(task.train_x), generator=gen)
+        for b in order.split(config.batch):
+            learner.step(task.train_x[b], task.train_y[b])
+            state.step, done = state.step + 1, done + 1
+            if done in marks:
+                state.curves.append(_accuracies(learner, tasks, config.curve_images))
+                state.curve_steps.append(state.step)
+            progress(state.step)
+    learner.end_task(task)
+    state.accuracy[:, i, :] = _accuracies(learner, tasks, None)
+    state.next_task = i + 1

@@ -7,7 +7,17 @@ runs them and writes the report.  Importing this package is cheap: the study mod
 imported where they are used.
 """
 
-STUDY_NAMES = ("overlap", "window", "strategies", "retention", "curves", "energy", "spirit", "ep")
+STUDY_NAMES = (
+    "overlap",
+    "window",
+    "strategies",
+    "retention",
+    "curves",
+    "energy",
+    "spirit",
+    "ep",
+    "continual",
+)
 # What `memlearn reproduce` runs when no study is named: the reference chip's six studies.  The
 # other systems' studies (SPIRIT, equilibrium propagation) train networks on MNIST and take far
 # longer; they run when named.

@@ -28,6 +28,8 @@ from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset
 from memlearn.errors import MemlearnError
 from memlearn.experiments import DEFAULT_STUDIES, STUDY_NAMES
 from memlearn.experiments.common import DEFAULT_POLICY, StudyRun, study_preset
+from memlearn.experiments.continual import FULL_SETTINGS as CONTINUAL_FULL
+from memlearn.experiments.continual import continual_study
 from memlearn.experiments.curves import curves_study
 from memlearn.experiments.energy import energy_study
 from memlearn.experiments.ep import ep_study
@@ -53,6 +55,7 @@ STUDIES: dict[str, StudyFn] = {
     "energy": energy_study,
     "spirit": spirit_study,
     "ep": ep_study,
+    "continual": continual_study,
 }
 assert tuple(STUDIES) == STUDY_NAMES
 
@@ -76,6 +79,7 @@ FULL: dict[str, dict[str, Any]] = {
     "energy": {"levels": (2, 4, 8, 16), "tasks": 64},
     "spirit": {"chips": 20, "images": 2000},
     "ep": {"network": "784-500-10", "epochs": 10, "train_images": 60000, "test_images": 10000},
+    "continual": CONTINUAL_FULL,
 }
 MARKER = "memlearn-reproduce"  # run.json "kind": what may be replaced at out_dir
 
