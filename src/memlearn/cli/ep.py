@@ -59,6 +59,9 @@ def train_command(
     strategy: str = typer.Option("hybrid", "--strategy", help="Write strategy."),
     train_images: int = typer.Option(60000, "--train-images", help="Training images used."),
     test_images: int = typer.Option(10000, "--test-images", help="Test images used."),
+    validation: int = typer.Option(
+        0, "--validation", help="Hold out N training images and evaluate on them, not the test set."
+    ),
     quick_run: bool = typer.Option(False, "--quick", help="6,000/2,000 images (minutes)."),
     seed: int = typer.Option(0, "--seed", help="Seed of weights, cells and batches."),
     out: str = typer.Option(None, "--out", help="Directory for checkpoint and metrics.json."),
@@ -74,8 +77,9 @@ def train_command(
             network=network, rule=rule, substrate="float" if software else "array",
             update=update, beta=beta, symmetric=not one_sided, t_free=t_free, t_nudge=t_nudge,
             batch=batch, lrs=_lrs(lrs, "--lrs"), epochs=epochs, train_images=train_images,
-            test_images=test_images, preset=preset, levels=levels, strategy=strategy,
-            chips=chips, spread=spread, seed=seed, weight_max=_lrs(weight_max, "--weight-max"),
+            test_images=test_images, validation=validation, preset=preset, levels=levels,
+            strategy=strategy, chips=chips, spread=spread, seed=seed,
+            weight_max=_lrs(weight_max, "--weight-max"),
         )  # fmt: skip
         if quick_run:
             quick(config)
@@ -87,7 +91,7 @@ def train_command(
         return
     acc = result["test_accuracy"]
     typer.echo(
-        f"{config.rule} on {config.substrate} ({network}): test accuracy "
+        f"{config.rule} on {config.substrate} ({network}): {result['evaluated_on']} accuracy "
         f"{100 * acc['mean']:.2f} % ± {100 * (acc['ci95'] or 0):.2f} after {result['epochs']} "
         f"epochs, train {100 * result['train_accuracy']['mean']:.2f} %, {result['wall_s']:.0f} s"
     )
