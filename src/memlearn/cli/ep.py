@@ -101,3 +101,56 @@ def train_command(
             f"writes per cell: mean {w['mean']:.3f}, max {w['max']:.0f}; pulses "
             f"{result['pulses']['mean']:.0f}; energy per training image {1e9 * e['total']:.2f} nJ"
         )
+
+
+@app.command("adapt-head")
+def adapt_head_command(
+    tasks: int = typer.Option(200, "--tasks", help="Few-shot tasks adapted."),
+    split: str = typer.Option("val", "--split", help="Alphabets to draw tasks from."),
+    steps: int = typer.Option(5, "--steps", help="Updates per task."),
+    chips: int = typer.Option(100, "--chips", help="Simulated chips at once (tasks in rounds)."),
+    preset: str = typer.Option(None, "--preset", help="Device preset (default hfo2-mlc)."),
+    levels: int = typer.Option(None, "--levels", help="Levels per cell (default the model's)."),
+    policy: str = typer.Option("accumulate", "--policy", help="The chips' update policy."),
+    beta: float = typer.Option(0.5, "--beta", help="Nudging strength (> 0)."),
+    t_nudge: int = typer.Option(10, "--t-nudge", help="Fixed-point steps per nudged phase."),
+    software_only: bool = typer.Option(False, "--software-only", help="Float weights only."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Model (default: shipped)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """The Omniglot head (32-16-5) adapted by EP against the gradient loop, same tasks."""
+    from memlearn.ep.adapt import adapt_head
+    from memlearn.ep.head import check_head_ep
+    from memlearn.experiments.provenance import provenance
+    from memlearn.onchip.deploy import DeployConfig
+
+    with user_errors():
+        check_head_ep(beta, t_nudge)
+        config = DeployConfig(
+            checkpoint=checkpoint, preset=preset, policy=policy, chips=chips, tasks=tasks,
+            steps=steps, split=split, levels=levels, seed=seed,
+        )  # fmt: skip
+        result = adapt_head(config, beta, t_nudge, chips=not software_only)
+    options = {"tasks": tasks, "split": split, "steps": steps, "chips": chips, "preset": preset,
+               "levels": levels, "policy": policy, "beta": beta, "t_nudge": t_nudge,
+               "software_only": software_only, "checkpoint": checkpoint, "seed": seed}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(_clean({**result, **provenance(options)})))
+        return
+    run = result["run"]
+    typer.echo(
+        f"{run['tasks']} tasks of split {run['split']}, {steps} updates, beta {beta}; "
+        f"query accuracy after each update (step 0: as deployed):"
+    )
+    rows = [("software", k, v) for k, v in result["software"].items()]
+    rows += [("chips", k, v) for k, v in result.get("chip", {}).items()]
+    for where, rule, curve in rows:
+        acc = " ".join(f"{100 * a:.1f}" for a in curve["accuracy_by_step"])
+        extra = ""
+        if "energy_per_adaptation_j" in curve:
+            extra = (
+                f"; writes {curve['writes_per_adaptation']:.0f}, energy "
+                f"{1e9 * curve['energy_per_adaptation_j']:.1f} nJ per adaptation"
+            )
+        typer.echo(f"  {where:8s} {rule:8s} {acc} (± {100 * (curve['ci95'] or 0):.1f}){extra}")
