@@ -8,6 +8,7 @@ import math
 
 import typer
 
+from memlearn.cli.common import split_help
 from memlearn.cli.errors import user_errors
 from memlearn.ep.config import DEFAULT_NETWORK, DEFAULT_PRESET, RULES, UPDATES, EPConfig, quick
 
@@ -106,7 +107,7 @@ def train_command(
 @app.command("adapt-head")
 def adapt_head_command(
     tasks: int = typer.Option(200, "--tasks", help="Few-shot tasks adapted."),
-    split: str = typer.Option("val", "--split", help="Alphabets to draw tasks from."),
+    split: str = typer.Option("val", "--split", help=split_help()),
     steps: int = typer.Option(5, "--steps", help="Updates per task."),
     chips: int = typer.Option(100, "--chips", help="Simulated chips at once (tasks in rounds)."),
     preset: str = typer.Option(None, "--preset", help="Device preset (default hfo2-mlc)."),
