@@ -242,6 +242,15 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
         (["--preset", "no-such"], "no-such"),
         (["--chips", "0"], "chips must be an integer >= 1"),
         (["--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--validation", "1"], "validation (1) + train_images (60000) must be <= 60000"),
+    ],
+    "ep adapt-head": [
+        (["--beta", "0"], "beta must be a finite number > 0"),
+        (["--t-nudge", "0"], "t_nudge must be an integer >= 1"),
+        (["--tasks", "0"], "tasks must be >= 1"),
+        (["--split", "nope"], "unknown split 'nope'"),
+        (["--policy", "magic"], "unknown policy 'magic'"),
+        (["--levels", "1"], "levels must be in [2, 64]"),
     ],
 }
 

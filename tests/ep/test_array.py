@@ -9,6 +9,7 @@ from memlearn.ep.array import ArrayNetwork
 from memlearn.ep.config import EPConfig
 from memlearn.ep.dynamics import FloatProducts, init_thetas
 from memlearn.ep.step import train_step
+from memlearn.ep.transpose import transpose_multiply
 
 IDEAL_SPREAD = 0.05
 
@@ -102,3 +103,25 @@ def test_write_counters_count_exactly_the_cells_programmed():
         zero = array.writes.clone()
         net.update(0, torch.zeros(2, 10, 13))
         assert bool((array.writes == zero).all())  # no change, no write
+
+
+def test_cached_transposed_read_equals_a_fresh_one_and_follows_programming():
+    config = _config(update="accumulate", levels=8)
+    g = torch.Generator().manual_seed(4)
+    net = ArrayNetwork(config, init_thetas(config.sizes, 2, g), g)
+    e = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(6))
+    array = net.arrays[1]
+
+    def both():
+        state = g.get_state()
+        cached = net.backward(1, e)
+        g.set_state(state)
+        fresh = transpose_multiply(array, e)[..., :-1] * net.maps[1].scale
+        return cached, fresh
+
+    for _ in range(2):  # the second read uses the cache
+        cached, fresh = both()
+        assert torch.equal(cached, fresh)
+    net.update(1, torch.randn(2, 4, 11, generator=g) * float(net.maps[1].weight_step))
+    cached, fresh = both()  # the cells changed: the cache must not serve the old ones
+    assert torch.equal(cached, fresh)

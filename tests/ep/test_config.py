@@ -41,3 +41,15 @@ def test_defaults_and_quick():
     assert config.sizes == (784, 500, 10) and config.lrs == (0.2, 0.1)
     q = quick(EPConfig()).validate()
     assert q.train_images < 60000 and q.test_images < 10000
+
+
+def test_validation_is_held_out_of_the_training_set(shared_data):
+    from memlearn.ep.run import load_images
+
+    config = EPConfig(network="784-16-10", train_images=300, validation=200).validate()
+    x_train, _, x_val, _ = load_images(config)
+    assert len(x_train) == 300 and len(x_val) == 200
+    seen = {bytes(row.numpy()) for row in (x_train * 255).byte()}
+    assert not any(bytes(row.numpy()) in seen for row in (x_val * 255).byte())
+    with pytest.raises(MemlearnError, match="validation"):
+        EPConfig(train_images=55000, validation=10000).validate()

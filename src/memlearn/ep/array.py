@@ -66,6 +66,7 @@ class ArrayNetwork:
         self.pulses = torch.zeros(config.chips, dtype=torch.float64)
         self.phase_energy: dict[str, torch.Tensor] = {}
         self.phase = "free"
+        self._transposed: list[dict] = []  # per layer, see transpose._transposed_cells
         for layer, theta in enumerate(thetas):
             n, out, fan_in = theta.shape
             array = CrossbarArray(
@@ -78,6 +79,7 @@ class ArrayNetwork:
                 config.weight_max[layer] / (fan_in - 1) ** 0.5, levels
             )
             self.arrays.append(array)
+            self._transposed.append({})
             self.maps.append(mapping)
             self.copy.append(mapping.clip(theta.clone()) if config.update == "accumulate" else None)
             self.counter.append(
@@ -103,9 +105,20 @@ class ArrayNetwork:
 
     def backward(self, layer: int, e: torch.Tensor) -> torch.Tensor:
         before = self.ledger.total_energy()
-        out = transpose_multiply(self.arrays[layer], e)[..., :-1]
+        out = transpose_multiply(self.arrays[layer], e, self._cache(layer))[..., :-1]
         self._charge(before)
         return out * self.maps[layer].scale
+
+    def _cache(self, layer: int) -> dict:
+        if not hasattr(self, "_transposed"):  # a checkpoint written before the cache existed
+            self._transposed = [{} for _ in self.arrays]
+        return self._transposed[layer]
+
+    def __getstate__(self) -> dict:
+        """Pickled without the transposed-read cache (recomputed on the next read)."""
+        state = dict(self.__dict__)
+        state["_transposed"] = [{} for _ in self.arrays]
+        return state
 
     # -- weights --------------------------------------------------------------------------
     def weights(self, layer: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ SUBSTRATES = ("float", "array")
 OUTPUTS = ("ce", "mse")
 DEFAULT_NETWORK = "784-500-10"
 DEFAULT_PRESET = "hfo2-mlc"
+MNIST_TRAIN = 60000  # images in the MNIST training set
 
 
 def parse_network(text: str) -> tuple[int, ...]:
@@ -44,7 +45,8 @@ def default_lrs(n_layers: int) -> tuple[float, ...]:
     """Per weight layer learning rates: 0.2 for the first, halving towards the output, at least
     0.025.  [E] Laborieux et al. 2021 use 0.08, 0.04 with ``rho(x) = clip(x / 2, 0, 1)``; with
     ``clip(x, 0, 1)`` here, 0.2, 0.1 learned faster than 0.08, 0.04 in a 2-epoch comparison
-    (README, EP section); the halving pattern is theirs."""
+    scored on a validation split held out of the MNIST training set (``--validation``; README,
+    EP section), never on the test set; the halving pattern is theirs."""
     return tuple(max(0.2 / 2**i, 0.025) for i in range(n_layers))
 
 
@@ -73,6 +75,7 @@ class EPConfig:
     epochs: int = 1
     train_images: int = 60000
     test_images: int = 10000
+    validation: int = 0  # training images held out and evaluated instead of the test set
     preset: str = DEFAULT_PRESET
     levels: int = 8  # [E] the reference chip's 8 levels per cell
     strategy: str = "hybrid"
@@ -109,6 +112,14 @@ class EPConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise MemlearnError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.validation, bool) or not isinstance(self.validation, int):
+            raise MemlearnError(f"validation must be an integer >= 0, got {self.validation!r}")
+        if self.validation < 0 or self.validation + self.train_images > MNIST_TRAIN:
+            raise MemlearnError(
+                f"validation ({self.validation}) + train_images ({self.train_images}) must be "
+                f"<= {MNIST_TRAIN} (the held-out images come from the MNIST training set) and "
+                "validation >= 0"
+            )
         if isinstance(self.chips, bool) or not isinstance(self.chips, int) or self.chips < 1:
             raise MemlearnError(f"chips must be an integer >= 1, got {self.chips!r}")
         if isinstance(self.levels, bool) or not isinstance(self.levels, int):

@@ -29,15 +29,22 @@ EVAL_BATCH = 500  # [E] test images per evaluation batch (memory, not results)
 def load_images(
     config: EPConfig, root: str | Path | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(x_train, y_train, x_test, y_test)``: ``train_images`` training images (a seeded
-    random subset when fewer than 60,000) and the first ``test_images`` test images, pixels
-    scaled to ``[0, 1]`` and flattened."""
-    train, test = load_mnist("train", root), load_mnist("test", root)
+    """``(x_train, y_train, x_eval, y_eval)``: ``train_images`` training images (a seeded random
+    subset when fewer than 60,000) and the evaluation set, pixels scaled to ``[0, 1]`` and
+    flattened.  The evaluation set is the first ``test_images`` test images, or, when
+    ``config.validation > 0``, that many training images held out of the seeded permutation
+    (never trained on; the test set is then not read)."""
+    train = load_mnist("train", root)
     if config.sizes[0] != 784 or config.sizes[-1] != 10:
         raise MemlearnError(f"MNIST needs 784 inputs and 10 outputs, network is {config.network}")
     pick = torch.randperm(60000, generator=torch.Generator().manual_seed(config.seed))
+    held, pick = pick[: config.validation].sort().values, pick[config.validation :]
     pick = pick[: config.train_images].sort().values
     x_train = train.images[pick].reshape(len(pick), -1).float() / 255.0
+    if config.validation:
+        x_eval = train.images[held].reshape(len(held), -1).float() / 255.0
+        return x_train, train.labels[pick], x_eval, train.labels[held]
+    test = load_mnist("test", root)
     x_test = test.images[: config.test_images].reshape(-1, 784).float() / 255.0
     return x_train, train.labels[pick], x_test, test.labels[: config.test_images]
 
@@ -154,6 +161,7 @@ def summarise(state: RunState, config: EPConfig) -> dict[str, Any]:
         "substrate": config.substrate,
         "update": config.update if config.substrate == "array" else None,
         "epochs": state.epoch,
+        "evaluated_on": "validation" if config.validation else "test",
         "test_accuracy": {
             "per_chip": test.tolist(),
             "mean": float(test.mean()),

@@ -31,23 +31,41 @@ def transpose_full_scale(array: CrossbarArray) -> float:
     return 4.0 / 3.0 * array.v_read * (v["g_max"] - v["g_min"]) * math.sqrt(pairs)
 
 
-def transpose_multiply(array: CrossbarArray, e: torch.Tensor) -> torch.Tensor:
-    """``sum_j e_j (G+_ij - G-_ij)`` per row, ``[n, batch, rows]`` (siemens times the units of
-    ``e [n, batch, cols]``, any scale), as measured.  Charges the array's ledger."""
-    n, batch, cols = e.shape
-    peak = e.abs().amax(dim=-1, keepdim=True).clamp_min(1e-30)
-    volts = dac(e / peak * array.v_read, array.dac_bits, array.v_read)
+def _transposed_cells(array: CrossbarArray, cache: dict | None) -> tuple[torch.Tensor, ...]:
+    """``(G+^T, G-^T, sigma+^T, sigma-^T, sum_rows(G+ + G-))`` as the transposed read sees them
+    (IR drop applied; sigmas ``None`` without read noise).  With a ``cache`` they are computed
+    once per state of the cells: the key is the conductance tensor and its in-place version
+    counter, so any programming, pulse or drift recomputes them."""
     g = array.cells.g
+    key = (g, g._version)
+    if cache is not None and cache.get("key", (None, -1))[0] is g and cache["key"][1] == key[1]:
+        return cache["value"]
     gp = ir_drop(g[..., 0], array.wire_ohms, array.tile_rows, array.tile_cols, 0)
     gm = ir_drop(g[..., 1], array.wire_ohms, array.tile_rows, array.tile_cols, 1)
     sp = sm = None
     if array.read_noise:
         sp = array.technology.read_sigma(array.preset, g[..., 0]).transpose(1, 2)
         sm = array.technology.read_sigma(array.preset, g[..., 1]).transpose(1, 2)
+    value = (gp.transpose(1, 2), gm.transpose(1, 2), sp, sm, (gp + gm).sum(dim=1))
+    if cache is not None:
+        cache["key"], cache["value"] = key, value
+    return value
+
+
+def transpose_multiply(
+    array: CrossbarArray, e: torch.Tensor, cache: dict | None = None
+) -> torch.Tensor:
+    """``sum_j e_j (G+_ij - G-_ij)`` per row, ``[n, batch, rows]`` (siemens times the units of
+    ``e [n, batch, cols]``, any scale), as measured.  Charges the array's ledger.  ``cache``
+    (a dict the caller keeps per array) holds the cells' transposed view between reads."""
+    n, batch, cols = e.shape
+    peak = e.abs().amax(dim=-1, keepdim=True).clamp_min(1e-30)
+    volts = dac(e / peak * array.v_read, array.dac_bits, array.v_read)
+    gpt, gmt, sp, sm, g_sum = _transposed_cells(array, cache)
     current = analog_vmm(
         volts,
-        gp.transpose(1, 2),
-        gm.transpose(1, 2),
+        gpt,
+        gmt,
         tile_rows=array.tile_cols // 2,
         adc_bits=array.adc_bits,
         adc_full_scale=transpose_full_scale(array),
@@ -57,7 +75,7 @@ def transpose_multiply(array: CrossbarArray, e: torch.Tensor) -> torch.Tensor:
     )
     v = array.preset.values
     t_read = v["read_pulse_s"]
-    cell_energy = torch.einsum("nbc,nc->n", volts * volts, (gp + gm).sum(dim=1)) * t_read
+    cell_energy = torch.einsum("nbc,nc->n", volts * volts, g_sum) * t_read
     array.ledger.add("read", cell_energy, batch * t_read)
     e_dac = torch.full((n,), batch * 2 * cols * v["dac_j"])  # two column drivers per pair
     array.ledger.add("dac", e_dac, batch * DAC_SETTLE_S)

@@ -78,22 +78,10 @@ def ep_study(
         return done[key]
 
     curves = [point(rule=r, substrate=s) for r in ("ep", "backprop") for s in ("float", "array")]
-    by_levels = [point(levels=int(n)) for n in levels]
-    by_spread = [point(spread=float(f)) for f in spreads]
+    by_levels = [point(levels=int(n)) for n in sorted(levels)]
+    by_spread = [point(spread=float(f)) for f in sorted(spreads)]
     final = {(c["rule"], c["substrate"]): c["final_accuracy"] for c in curves}
-    gap_bp = final[("ep", "float")] - final[("backprop", "float")]
-    gap_array = final[("ep", "array")] - final[("ep", "float")]
-    checks = {
-        f"software EP within {100 * GAP_POINTS:g} points of software backprop": abs(gap_bp)
-        <= GAP_POINTS,
-        f"EP on the array within {100 * GAP_POINTS:g} points of software EP": gap_array
-        >= -GAP_POINTS,
-        f"{max(levels)} levels beat {min(levels)} levels": by_levels[-1]["final_accuracy"]
-        > by_levels[0]["final_accuracy"],
-        f"spread x{min(spreads):g} at least as accurate as x{max(spreads):g}": (
-            by_spread[0]["final_accuracy"] >= by_spread[-1]["final_accuracy"]
-        ),
-    }
+    checks = ep_verdicts(final, by_levels, by_spread)
     rows = curves + by_levels + by_spread
     columns = ["rule", "substrate", "levels", "spread", "final_accuracy", "writes_per_cell",
                "energy_per_image_j", "wall_s"]  # fmt: skip
@@ -119,6 +107,28 @@ def ep_study(
     )
     return conclude(INFO, observed, checks, [figure.name], [f"{KEY}.csv", f"{KEY}.json"],
                     numbers, notes)  # fmt: skip
+
+
+def ep_verdicts(
+    final: dict[tuple[str, str], float], by_levels: list[dict], by_spread: list[dict]
+) -> dict[str, bool]:
+    """The study's verdicts from measured final accuracies: ``final[(rule, substrate)]``, and
+    the EP-on-array points ordered by levels (ascending) and by spread factor (ascending)."""
+    gap_bp = final[("ep", "float")] - final[("backprop", "float")]
+    gap_array = final[("ep", "array")] - final[("ep", "float")]
+    fewest, most = by_levels[0], by_levels[-1]
+    tight, loose = by_spread[0], by_spread[-1]
+    points = f"{100 * GAP_POINTS:g} points"
+    return {
+        f"software EP within {points} of software backprop": abs(gap_bp) <= GAP_POINTS,
+        f"EP on the array within {points} of software EP": gap_array >= -GAP_POINTS,
+        f"{most['levels']} levels beat {fewest['levels']} levels": (
+            most["final_accuracy"] > fewest["final_accuracy"]
+        ),
+        f"spread x{tight['spread']:g} at least as accurate as x{loose['spread']:g}": (
+            tight["final_accuracy"] >= loose["final_accuracy"]
+        ),
+    }
 
 
 def _plot(run: StudyRun, curves: list[dict], by_levels: list[dict], by_spread: list[dict]):

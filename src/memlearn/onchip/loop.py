@@ -39,7 +39,7 @@ import torch
 from memlearn.chip.base import Chip
 from memlearn.chip.simulated import on_device
 from memlearn.crossbar.mapping import DifferentialMapping
-from memlearn.meta.inner import HeadTasks, Tasks, inner_loop
+from memlearn.meta.inner import Gradient, HeadTasks, Tasks, inner_loop
 from memlearn.nn.rates import Rates, rate_table
 from memlearn.onchip import head
 from memlearn.onchip.config import AdaptConfig
@@ -216,6 +216,7 @@ def adapt_on_chip(
     inner_lrs: Rates,
     config: AdaptConfig | None = None,
     progress: Callable[[int], object] | None = None,
+    gradient_for: Callable[[ChipHead], Gradient] | None = None,
 ) -> AdaptResult:
     """Deploy ``weights`` (array orientation ``[in, out]`` per layer) and adapt every task.
 
@@ -223,6 +224,8 @@ def adapt_on_chip(
     inputs (the digital extractor's features, ≥ 0), ``[T, B, in]``; labels ``support_y`` /
     ``query_y``, ``[T, B]``.  Returns per-task curves, writes and energy; ``progress(1)`` after
     each of the ``steps + 1`` evaluations of each round (a progress bar's update).
+    ``gradient_for(holder)``: the update's gradient for a round's :class:`ChipHead` (default
+    the computer's backprop, :func:`memlearn.onchip.head.gradients`).
     """
     config = config or AdaptConfig()
     arrays = _check_inputs(chip, tasks, weights, inner_lrs)
@@ -264,7 +267,9 @@ def _adapt_all(
     for start in range(0, n_tasks, n_chips):
         stop = min(start + n_chips, n_tasks)
         part = HeadTasks(*(_pad(t[start:stop], n_chips) for t in (sx, sy, qx, qy)))
-        result = _round(chip, arrays, part, weights, inner_lrs, config, policy, levels, progress)
+        result = _round(
+            chip, arrays, part, weights, inner_lrs, config, policy, levels, progress, gradient_for
+        )
         rounds.append((stop - start, result))
     return _merge(rounds)
 
@@ -396,6 +401,7 @@ def _round(
     policy: UpdatePolicy,
     levels: torch.Tensor,
     progress: Callable[[int], object] | None = None,
+    gradient_for: Callable[[ChipHead], Gradient] | None = None,
 ) -> dict[str, object]:
     before = _ledger(chip)
     states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
@@ -408,7 +414,8 @@ def _round(
         if progress is not None:
             progress(1)
 
-    inner_loop(holder, tasks, inner_lrs, config.steps, head.gradients, observe=observe)
+    gradient = head.gradients if gradient_for is None else gradient_for(holder)
+    inner_loop(holder, tasks, inner_lrs, config.steps, gradient, observe=observe)
     after_bake = None
     if config.bake_seconds > 0:
         chip.advance(config.bake_seconds, config.bake_kelvin)
