@@ -231,12 +231,12 @@ def adapt_on_chip(
     arrays = _check_inputs(chip, tasks, weights, inner_lrs)
     device = chip.levels.device
     if device.type == "cpu":  # the default path: no device context
-        return _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+        return _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress, gradient_for)
     tasks = HeadTasks(*(t.to(device) for t in (tasks.support_x, tasks.support_y,
                                                 tasks.query_x, tasks.query_y)))  # fmt: skip
     weights = [w.to(device) for w in weights]
     with on_device(device):
-        result = _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress)
+        result = _adapt_all(chip, arrays, tasks, weights, inner_lrs, config, progress, gradient_for)
     return result.to("cpu")
 
 
@@ -248,6 +248,7 @@ def _adapt_all(
     inner_lrs: Rates,
     config: AdaptConfig,
     progress: Callable[[int], object] | None,
+    gradient_for: Callable[[ChipHead], Gradient] | None = None,
 ) -> AdaptResult:
     """:func:`adapt_on_chip` on the chip's device, inputs checked and on it."""
     policy = make_policy(config.policy, config.seed)
