@@ -40,6 +40,8 @@ class ControllerState:
     hybrid SET phase is content with; ``gain``, ``shift`` the cell's device-to-device SET gain
     and RESET onset shift (V); ``life`` pulses left before it wears out; ``healthy`` not stuck;
     ``worn`` worn out during this operation; ``reset_final`` its last pulse was a RESET;
+    ``icc`` (A) the compliance of its last SET; ``depth`` the RESET depth since that SET
+    (e-folds of G, ``CellState.reset_depth``);
     ``aim`` (A) the nominal compliance of the SET aim; ``k`` the SET ramp index; ``volts`` (V)
     the next trim amplitude; ``action`` the next pulse (``FULL_RESET`` ... ``RESET``);
     ``energy``, ``verify_energy`` (J) spent so far; ``counts`` ``[4, n]`` int32: SET pulses,
@@ -58,6 +60,8 @@ class ControllerState:
     healthy: torch.Tensor
     worn: torch.Tensor
     reset_final: torch.Tensor
+    icc: torch.Tensor
+    depth: torch.Tensor
     aim: torch.Tensor
     k: torch.Tensor
     volts: torch.Tensor
@@ -104,6 +108,8 @@ def start(
         healthy=healthy,
         worn=torch.zeros_like(healthy),
         reset_final=flat.reset_final.clone(),
+        icc=flat.set_icc.clone(),
+        depth=flat.reset_depth.clone(),
         aim=physics.nominal_compliance(preset, tgt * (1.0 + margin)),
         k=torch.full_like(g, strategy.ramp_start(preset)),
         volts=torch.zeros_like(g),
@@ -156,6 +162,8 @@ def retire(
     where = st.index.index_select(0, sel)
     flat.g[where] = st.g.index_select(0, sel)
     flat.reset_final[where] = st.reset_final.index_select(0, sel)
+    flat.set_icc[where] = st.icc.index_select(0, sel)
+    flat.reset_depth[where] = st.depth.index_select(0, sel)
     flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
     c = st.counts.index_select(1, sel)
     tally.set_pulses[where], tally.reset_pulses[where], tally.verify_reads[where] = c[0], c[1], c[2]
@@ -185,6 +193,9 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
             preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), generator
         )
         g_new.index_copy_(0, set_sel, gs)
+        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        st.icc.index_copy_(0, set_sel, icc_real)
+        st.depth.index_fill_(0, set_sel, 0.0)
         st.energy.index_add_(0, set_sel, es.expand_as(gs))
     if reset_sel.numel():
         v_max = v["reset_v_max"]
@@ -195,6 +206,8 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
             generator,
         )  # fmt: skip
         g_new.index_copy_(0, reset_sel, gr)
+        g_old = g.index_select(0, reset_sel)
+        st.depth.index_add_(0, reset_sel, torch.log(g_old / gr.clamp_min(1e-12)).clamp_min(0))
         st.energy.index_add_(0, reset_sel, er)
     g = torch.where(st.healthy, g_new, g)
     # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)

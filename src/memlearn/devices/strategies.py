@@ -13,10 +13,10 @@
   Why this combination (the reference work, VLSI 2025, found hybrid best: narrowest states,
   widest window, least drift):
 
-  - every state ends with a RESET, which counters the instability of SET-terminated,
-    low-compliance filaments (Fantini et al., IEDM 2015; RESET-and-verify against
-    low-conductance drift: Baroni et al., IIRW 2021), so it drifts like iterative RESET and
-    less than iterative SET (``retention``);
+  - every state ends with a RESET trim (RESET-and-verify against low-conductance drift:
+    Baroni et al., IIRW 2021); how stable the state is follows from its SET's compliance
+    (aimed ``hybrid_margin`` above the target) and the trim's depth (``retention``), so
+    whether it drifts less than iterative SET is measured, not assumed;
   - RESET trimming moves the conductance in fine, gradual steps where SET is abrupt, so the
     band is hit without the overshoot / full-RESET restarts of iterative SET;
   - the SET lands near the target first, so the RESET walk is short: unlike iterative RESET
@@ -56,8 +56,7 @@ from memlearn.errors import MemlearnError
 class WriteStrategy:
     """A way of writing resistive cells to target conductances.
 
-    ``ends_with_reset``: every state it leaves ends with a RESET (the RESET-terminated drift
-    family of ``retention``)."""
+    ``ends_with_reset``: every state it leaves ends with a RESET."""
 
     name: ClassVar[str]
     ends_with_reset: ClassVar[bool] = False
@@ -100,11 +99,12 @@ class SingleSet(WriteStrategy):
         g = torch.where(need_reset & healthy, g_r, g)
         # a cell whose endurance runs out on that RESET sticks before its SET (apply_wear, later)
         healthy = healthy & (flat.pulses + need_reset.float() < flat.endurance)
-        g_s, e_s = physics.set_pulse(
-            preset, g, physics.nominal_compliance(preset, target), flat.set_gain, generator
-        )
+        icc = physics.nominal_compliance(preset, target)
+        g_s, e_s = physics.set_pulse(preset, g, icc, flat.set_gain, generator)
         flat.g.copy_(torch.where(healthy, g_s, flat.g))
         flat.reset_final.zero_()
+        flat.set_icc.copy_(physics.compliance(preset, physics.gate_voltage(preset, icc)))
+        flat.reset_depth.zero_()
         tally.reset_pulses += need_reset.int()
         tally.set_pulses += 1
         tally.energy += e_s + torch.where(need_reset, e_r, torch.zeros_like(e_r))
