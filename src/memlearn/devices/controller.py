@@ -193,9 +193,11 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
             preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), generator
         )
         g_new.index_copy_(0, set_sel, gs)
+        # a SET that grew the filament records its compliance (a weaker one left it as it was)
+        grew = gs > g.index_select(0, set_sel)
         icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
-        st.icc.index_copy_(0, set_sel, icc_real)
-        st.depth.index_fill_(0, set_sel, 0.0)
+        st.icc.index_copy_(0, set_sel, torch.where(grew, icc_real, st.icc.index_select(0, set_sel)))
+        st.depth.index_copy_(0, set_sel, st.depth.index_select(0, set_sel) * ~grew)
         st.energy.index_add_(0, set_sel, es.expand_as(gs))
     if reset_sel.numel():
         v_max = v["reset_v_max"]

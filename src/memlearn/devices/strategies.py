@@ -103,8 +103,10 @@ class SingleSet(WriteStrategy):
         g_s, e_s = physics.set_pulse(preset, g, icc, flat.set_gain, generator)
         flat.g.copy_(torch.where(healthy, g_s, flat.g))
         flat.reset_final.zero_()
-        flat.set_icc.copy_(physics.compliance(preset, physics.gate_voltage(preset, icc)))
-        flat.reset_depth.zero_()
+        grew = healthy & (g_s > g)  # a SET that grew the filament records its compliance
+        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        flat.set_icc.copy_(torch.where(grew, icc_real, flat.set_icc))
+        flat.reset_depth.masked_fill_(grew, 0.0)
         tally.reset_pulses += need_reset.int()
         tally.set_pulses += 1
         tally.energy += e_s + torch.where(need_reset, e_r, torch.zeros_like(e_r))
