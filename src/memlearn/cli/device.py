@@ -205,7 +205,7 @@ def fit_cmd(
         }  # fmt: skip
         typer.echo(json.dumps(with_config(summary, record)))
         return
-    typer.echo(f"fitted {result.rows} reads ({result.dropped_outliers} outliers dropped)")
+    typer.echo(f"fitted {result.rows} rows ({result.dropped_outliers} outlying reads dropped)")
     for lv, m, s in result.levels:
         typer.echo(f"  level {lv}: mean {m * 1e6:.2f} uS, std {s * 1e6:.2f} uS")
     if result.drift_sigma is not None:
