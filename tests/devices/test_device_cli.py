@@ -42,7 +42,7 @@ def check_schema(out: dict, levels: int) -> None:
 def test_characterize_json_schema_and_plot(tmp_path):
     png = tmp_path / "hist.png"
     common = ["characterize", "--strategy", "hybrid", "--levels", "4", "--cells", "200",
-              "--seed", "1", "--json"]  # fmt: skip
+              "--seed", "1", "--window-us", "10", "150", "--json"]  # fmt: skip
     res = invoke(*common, "--bake-hours", "12", "--bake-celsius", "150", "--plot", str(png))
     assert res.exit_code == 0, res.output
     baked = json.loads(res.stdout)
@@ -121,11 +121,12 @@ def test_fit_writes_a_preset_usable_by_name_of_file(tmp_path):
 def test_characterize_csv_feeds_fit(tmp_path):
     csv_path = tmp_path / "cells.csv"
     res = invoke("characterize", "--levels", "3", "--cells", "100", "--bake-hours", "12",
-                 "--csv", str(csv_path))  # fmt: skip
+                 "--strategy", "iterative-set", "--csv", str(csv_path))  # fmt: skip
     assert res.exit_code == 0, res.output
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "level,conductance,time,temperature" and len(lines) == 1 + 2 * 300
-    res = invoke("fit", str(csv_path), "--out", str(tmp_path / "p.toml"), "--json")
+    res = invoke("fit", str(csv_path), "--strategy", "iterative-set", "--out",
+                 str(tmp_path / "p.toml"), "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["ea_ev"] is None  # one time per temperature: Ea is not identifiable, kept

@@ -79,10 +79,11 @@ def test_pulse_and_verify_accounting(outcomes):
     _, single = outcomes["single-set"]
     assert int(single.set_pulses.min()) == int(single.set_pulses.max()) == 1
     assert int(single.verify_reads.sum()) == 0
-    # hybrid states all end with a RESET trim
-    _, hy = outcomes["hybrid"]
-    ended = hy.cells.reset_final[(~hy.failed) & (hy.pulses > 0)]
-    assert bool(ended.all())
+    # hybrid: the levels below its split end with a RESET trim, the others with a SET
+    lv, hy = outcomes["hybrid"]
+    done = (~hy.failed) & (hy.pulses > 0)
+    trimmed = (lv < PRESET.values["hybrid_split"]).repeat_interleave(CELLS)
+    assert torch.equal(hy.cells.reset_final[done], trimmed[done])
 
 
 def test_verified_cells_land_in_their_band_without_relaxation():
@@ -92,9 +93,11 @@ def test_verified_cells_land_in_their_band_without_relaxation():
     slack = 6 * read_sigma(PRESET, target)
     ok = ~r.failed
     assert bool(((r.conductance - target).abs()[ok] <= tol + slack[ok]).all())
-    # stuck cells never verify
+    # stuck cells never verify, unless a noisy read of the stuck conductance falls in the band
+    # (a stuck-low cell at 1 uS against the 10 uS level's 6-14 uS band, read noise 1.5 uS)
     stuck = r.cells.stuck != STUCK_NONE
-    assert int(stuck.sum()) > 0 and bool(r.failed[stuck].all())
+    far = stuck & ((r.conductance - target).abs() > tol + slack)
+    assert int(far.sum()) > 0 and bool(r.failed[far].all())
 
 
 def test_wider_window_lowers_the_level_error_rate():

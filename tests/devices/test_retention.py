@@ -136,7 +136,16 @@ def test_low_compliance_set_states_relax_most():
     seconds = equivalent_seconds(PRESET, 12 * 3600, celsius(150))
     spreads = [_relaxed_spread(PRESET, g, seconds) for g in (20.0, 60.0, 150.0)]
     assert spreads[0] > spreads[1] > spreads[2]
-    assert spreads[0] / spreads[2] == pytest.approx(7.5**q, rel=0.05)
+    # 20 uS was made at 8 uA, below the data: the law is held at relax_icc_floor (20 uA)
+    floor = PRESET.values["relax_icc_floor"]
+    assert floor == pytest.approx(20e-6)
+    assert spreads[0] / spreads[2] == pytest.approx((60e-6 / floor) ** q, rel=0.05)
+    held = [_relaxed_spread(PRESET, g, seconds) for g in (30.0, 40.0, 50.0)]  # 12-20 uA
+    assert held[0] == pytest.approx(held[2], rel=0.03) and held[1] == pytest.approx(
+        held[2], rel=0.03
+    )
+    unheld = _relaxed_spread(PRESET.replace(relax_icc_floor=0.0), 30.0, seconds)
+    assert unheld / held[0] == pytest.approx((20e-6 / 12e-6) ** q, rel=0.05)  # extrapolated
     # the same conductance made at a higher compliance (then RESET down) is more stable ...
     at_70 = _relaxed_spread(PRESET.replace(relax_reset_depth=0.0), 70.0, seconds)
     strong = _relaxed_spread(PRESET.replace(relax_reset_depth=0.0), 70.0, seconds, icc=80e-6)
@@ -174,6 +183,10 @@ def test_the_record_of_how_a_state_was_made_follows_the_pulses():
     ok = (h.cells.stuck == STUCK_NONE) & ~h.failed & (h.pulses > 0)
     assert bool((h.cells.reset_depth[ok] >= 0).all())  # a trim pulse may leave G unchanged
     assert 0 < float(h.cells.reset_depth[ok].median()) < 0.5  # a shallow trim
+    # hybrid's levels at and above hybrid_split are SET-verified: SET-terminated, no RESET depth
+    high = program(PRESET, torch.full((400,), 120e-6), "hybrid", generator=gen)
+    ok = (high.cells.stuck == STUCK_NONE) & ~high.failed
+    assert bool((high.cells.reset_depth[ok] == 0).all())
 
 
 def test_stuck_cells_do_not_move_and_zero_time_is_a_no_op():

@@ -92,7 +92,7 @@ def test_strategy_registry():
     for name in STRATEGIES:
         assert check_strategy(name) == name
         assert get_strategy(name).name == name
-    assert [get_strategy(s).ends_with_reset for s in STRATEGIES] == [False, False, True, True]
+    assert [get_strategy(s).ends_with_reset for s in STRATEGIES] == [False, False, True, False]
     with pytest.raises(MemlearnError, match=r"unknown strategy 'fast'; allowed \['single-set'"):
         get_strategy("fast")
     from memlearn.devices import programming

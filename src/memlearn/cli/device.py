@@ -81,7 +81,7 @@ def characterize_cmd(
     levels: int = typer.Option(8, "--levels", help="Number of levels, 2-64 (2-16 typical)."),
     cells: int = typer.Option(1000, "--cells", help="Cells programmed per level."),
     window_us: tuple[float, float] | None = typer.Option(
-        None, "--window-us", help="Conductance window LO HI in µS (default: preset's)."
+        None, "--window-us", help="Conductance window LO HI in µS (default: the strategy's)."
     ),
     bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake duration (h) after."),
     bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
@@ -105,6 +105,9 @@ def characterize_cmd(
         plot_characterization,
         write_measurements_csv,
     )
+    from memlearn.devices.levels import strategy_window
+    from memlearn.devices.preset import load_preset
+    from memlearn.devices.programming import check_strategy
 
     with user_errors():
         for option, path in (("--plot", plot), ("--csv", csv_out)):
@@ -119,7 +122,10 @@ def characterize_cmd(
         window = None
         if window_us is not None and window_us[0] is not None:
             window = (window_us[0] * 1e-6, window_us[1] * 1e-6)
-        ch = characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)
+        p = load_preset(preset)
+        check_strategy(strategy)
+        win = window if window is not None else strategy_window(p, strategy)
+        ch = characterize(p, strategy, levels, cells, win, bake_hours, bake_celsius, seed)
         if plot is not None:
             plot_characterization(ch, str(plot))
         if csv_out is not None:
@@ -139,13 +145,17 @@ def characterize_cmd(
         stages.append((f"after {bake_hours:g} h at {bake_celsius:g} C", ch.baked))
     typer.echo(f"preset {ch.preset}, strategy {ch.strategy}, {cells} cells per level")
     for title, st in stages:
-        typer.echo(f"{title}: level error rate {st.error_rate:.2%}")
+        typer.echo(
+            f"{title}: level error rate {st.error_rate:.2%} ({st.healthy_error_rate:.2%} of "
+            f"the cells not stuck), sigma/Delta {st.sigma_over_spacing:.3f}"
+        )
         typer.echo("  target_uS   mean_uS   std_uS")
         for row in st.as_json():
             typer.echo(f"  {row['target_us']:9.2f} {row['mean_us']:9.2f} {row['std_us']:8.2f}")
     typer.echo(
         f"pulses per cell {ch.pulses_per_cell:.2f}, energy per cell "
-        f"{ch.energy_per_cell_j * 1e12:.1f} pJ, failed {ch.failed_fraction:.2%}"
+        f"{ch.energy_per_cell_j * 1e12:.1f} pJ, failed {ch.failed_fraction:.2%} "
+        f"({ch.healthy_failed_fraction:.2%} of the cells not stuck never verified)"
     )
     if plot is not None:
         typer.echo(f"plot written to {plot}")

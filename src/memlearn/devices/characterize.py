@@ -3,8 +3,12 @@ and report per-level statistics, the level error rate, pulses, energy and failur
 (optionally) after a bake.
 
 ``level_error_rate``: the fraction of cells whose (noisy) read decodes, by nearest level, to a
-level other than their target.  Per-level mean and std are over cells that are not stuck
-(stuck cells are counted in ``failed_fraction`` and in the error rate).
+level other than their target; ``healthy_error_rate`` the same over the cells that are not
+stuck (what the strategy controls).  Per-level mean and std are over cells that are not stuck
+(stuck cells are counted in ``failed_fraction`` and in the error rate); ``sigma_over_spacing``
+is the mean per-level std over the mean level spacing (sigma/Delta).  Without an explicit
+window, levels are placed in the preset's; ``levels.strategy_window`` gives the window a
+strategy reaches (hybrid's opens lower), as ``memlearn device characterize`` uses by default.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from memlearn.errors import MemlearnError
 @dataclass
 class LevelStats:
     """Conductance statistics of the cells of each level (S): ``samples [levels, cells]`` the
-    true conductances, ``reads`` the noisy reads the error rate was decoded from."""
+    true conductances, ``reads`` the noisy reads the error rate was decoded from,
+    ``healthy_error_rate`` the error rate of the cells that are not stuck."""
 
     targets: torch.Tensor
     means: torch.Tensor
@@ -35,6 +40,13 @@ class LevelStats:
     error_rate: float
     samples: torch.Tensor
     reads: torch.Tensor | None = None
+    healthy_error_rate: float = float("nan")
+
+    @property
+    def sigma_over_spacing(self) -> float:
+        """Mean per-level std over the mean level spacing (sigma/Delta)."""
+        spacing = float(self.targets.diff().mean())
+        return float(self.stds.mean()) / spacing
 
     def as_json(self) -> list[dict[str, float]]:
         return [
@@ -63,6 +75,7 @@ class Characterization:
     bake_hours: float
     bake_celsius: float
     settle_s: float = 1.0
+    healthy_failed_fraction: float = float("nan")
 
     def as_json(self) -> dict[str, Any]:
         """The ``memlearn device characterize --json`` object, exactly the keys of the issue's
@@ -91,13 +104,14 @@ def _stats(
 ) -> LevelStats:
     n, m = g.shape
     reads = read(preset, g, generator)
-    decoded = nearest_level(reads, targets)
-    error = float((decoded != torch.arange(n)[:, None]).float().mean())
+    wrong = nearest_level(reads, targets) != torch.arange(n)[:, None]
+    error = float(wrong.float().mean())
+    healthy_error = float(wrong[healthy].float().mean()) if bool(healthy.any()) else 0.0
     w = healthy.float()
     count = w.sum(1).clamp_min(1)
     mean = (g * w).sum(1) / count
     var = (((g - mean[:, None]) ** 2) * w).sum(1) / (count - 1).clamp_min(1)
-    return LevelStats(targets, mean, var.sqrt(), error, g.clone(), reads)
+    return LevelStats(targets, mean, var.sqrt(), error, g.clone(), reads, healthy_error)
 
 
 def characterize(
@@ -110,7 +124,8 @@ def characterize(
     bake_celsius: float = 150.0,
     seed: int = 0,
 ) -> Characterization:
-    """Program ``cells`` cells per level of ``levels`` in ``window`` (S) and measure them."""
+    """Program ``cells`` cells per level of ``levels`` in ``window`` (S; default the preset's)
+    and measure them."""
     p = load_preset(preset)
     check_strategy(strategy)
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 2:
@@ -142,6 +157,9 @@ def characterize(
         pulses_per_cell=float(result.pulses.float().mean()),
         energy_per_cell_j=float(result.energy_j.double().mean()),
         failed_fraction=float(result.failed.float().mean()),
+        healthy_failed_fraction=float(result.failed.view(levels, cells)[healthy].float().mean())
+        if bool(healthy.any())
+        else 0.0,
         bake_hours=float(bake_hours),
         bake_celsius=float(bake_celsius),
         settle_s=p.values["settle_s"],

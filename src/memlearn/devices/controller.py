@@ -6,15 +6,25 @@ its energy, applies endurance wear, reads the cell back with read noise and lets
 pick the next action (``strategies.VerifiedStrategy.transition``).  A cell finishes when its
 read falls in ``target ± tolerance`` (and the strategy accepts it) or after ``max_pulses``.
 
-The per-cell controller state (``ControllerState``) lives in 1-D tensors that are compacted
-(one ``nonzero`` and an ``index_select`` per tensor) as cells finish, so each pulse costs work
-only on the cells still being programmed; SET and RESET pulses are computed only on the cells
-that receive them.
+The controller adapts per cell from what its reads showed, never from the hidden device
+properties: ``observe`` keeps an estimate of each cell's RESET-onset shift (and its variance),
+from which a strategy places the first amplitude of a RESET-verify trim (one step below the
+estimated onset, then ramping up; after an undershoot and a new SET, from the estimate rather
+than the nominal curve); a SET ramp remembers the compliance that overshot (``k_mem``).
+
+The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
+written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
+once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
+being programmed; SET and RESET pulses and verify reads are computed only on the cells that
+receive them (random numbers are drawn for those cells only, in their order).  Every
+unfinished cell has received the same number of pulses (``pulses``), so a cell's counts are
+its SET pulses and that number; the verify band and the SET aim follow from the target and
+are recomputed after a compaction rather than carried.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,30 +40,41 @@ if TYPE_CHECKING:
 # next action of a cell (ControllerState.action, int8)
 FULL_RESET, SET, STRONG_SET, RESET = 0, 1, 2, 3
 
+CARRIED = (
+    "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
+    "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
+    "onset_var", "k_mem",
+)  # fmt: skip
+"""The per-cell fields of ``ControllerState`` that compaction carries (the rest are derived)."""
+
 
 @dataclass
 class ControllerState:
     """Controller state of the cells still being programmed (1-D tensors, one entry per cell).
 
-    ``index``: the cell's flat index in the operation; ``g`` true conductance (S); ``target``,
-    ``lo``, ``hi`` (S) the target and its verify band; ``hi_coarse`` (S) the top of the band the
-    hybrid SET phase is content with; ``gain``, ``shift`` the cell's device-to-device SET gain
-    and RESET onset shift (V); ``life`` pulses left before it wears out; ``healthy`` not stuck;
-    ``worn`` worn out during this operation; ``reset_final`` its last pulse was a RESET;
-    ``icc`` (A) the compliance of its last SET; ``depth`` the RESET depth since that SET
-    (e-folds of G, ``CellState.reset_depth``);
-    ``aim`` (A) the nominal compliance of the SET aim; ``k`` the SET ramp index; ``volts`` (V)
-    the next trim amplitude; ``action`` the next pulse (``FULL_RESET`` ... ``RESET``);
-    ``energy``, ``verify_energy`` (J) spent so far; ``counts`` ``[4, n]`` int32: SET pulses,
-    RESET pulses, verify reads, pulses.
+    Carried (``CARRIED``): ``index`` the cell's flat index in the operation; ``g`` true
+    conductance (S); ``target`` (S); ``gain``, ``shift`` the cell's device-to-device SET gain
+    and RESET onset shift (V), known to the physics only; ``life`` pulses it had left when the
+    operation began; ``healthy`` not stuck; ``worn`` worn out during this operation;
+    ``reset_final`` its last pulse was a RESET; ``icc`` (A) the compliance of the last SET that
+    grew its filament and ``depth`` the RESET depth since (e-folds of G; ``CellState.set_icc``,
+    ``reset_depth``); ``action`` the next pulse (``FULL_RESET`` ...
+    ``RESET``); ``energy``, ``verify_energy`` (J) spent so far; ``sets`` (int32) SET pulses so
+    far.  What the controller learns of the cell, from its reads only: ``r_prev`` (S) the last
+    read; ``onset`` (V) its estimated RESET-onset shift and ``onset_var`` (V^2) the variance of
+    that estimate; ``k`` the SET ramp index of the next SET and ``k_mem`` the index a ramp
+    restarts from (the remembered compliance); ``volts`` (V) the next trim amplitude.
+    Derived from the target (``derive``): ``lo``, ``hi`` (S) the verify band; ``hi_coarse``
+    (S) the top of the band a SET aimed above the target is content with; ``aim`` (A) the
+    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``).  Shared: ``pulses``
+    given to every unfinished cell so far; ``n_live`` unfinished cells (positions of retired
+    cells stay until a quarter of them are, then ``compact`` drops them); ``any_worn`` some
+    cell wore out; ``tol`` (S) the band half width; ``strategy`` the write strategy.
     """
 
     index: torch.Tensor
     g: torch.Tensor
     target: torch.Tensor
-    lo: torch.Tensor
-    hi: torch.Tensor
-    hi_coarse: torch.Tensor
     gain: torch.Tensor
     shift: torch.Tensor
     life: torch.Tensor
@@ -62,19 +83,39 @@ class ControllerState:
     reset_final: torch.Tensor
     icc: torch.Tensor
     depth: torch.Tensor
-    aim: torch.Tensor
     k: torch.Tensor
     volts: torch.Tensor
     action: torch.Tensor
     energy: torch.Tensor
     verify_energy: torch.Tensor
-    counts: torch.Tensor
+    sets: torch.Tensor
+    r_prev: torch.Tensor
+    onset: torch.Tensor
+    onset_var: torch.Tensor
+    k_mem: torch.Tensor
+    tol: float
+    strategy: VerifiedStrategy
+    pulses: int = 0
+    n_live: int = 0
+    any_worn: bool = False
+    lo: torch.Tensor | None = None
+    hi: torch.Tensor | None = None
+    hi_coarse: torch.Tensor | None = None
+    aim: torch.Tensor | None = None
 
-    def compact(self, keep: torch.Tensor) -> None:
+    def derive(self, preset: DevicePreset) -> None:
+        """(Re)compute the band and the SET aim from ``target``."""
+        tgt, tol, margin = self.target, self.tol, self.strategy.margin(preset)
+        self.lo, self.hi = tgt - tol, tgt + tol
+        self.hi_coarse = self.hi + 2.0 * margin * tgt + 2.0 * tol
+        self.aim = self.strategy.set_aim(preset, tgt)
+
+    def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
-        for f in fields(self):
-            dim = 1 if f.name == "counts" else 0
-            setattr(self, f.name, getattr(self, f.name).index_select(dim, keep))
+        for name in CARRIED:
+            setattr(self, name, getattr(self, name).index_select(0, keep))
+        self.n_live = keep.numel()
+        self.derive(preset)
 
 
 def start(
@@ -87,39 +128,38 @@ def start(
 ) -> tuple[ControllerState, torch.Tensor]:
     """The controller state after the initial verify read, and the cells already in band."""
     g = flat.g.clone()
-    tgt = target.clone()
     r = physics.read(preset, g, generator)
     venergy = physics.read_energy(preset, g)
-    counts = torch.zeros(4, g.numel(), dtype=torch.int32)
-    counts[2] = 1
-    lo, hi = tgt - tol, tgt + tol
-    margin = strategy.margin(preset)
-    healthy = flat.stuck == STUCK_NONE
+    k = torch.zeros_like(g) + strategy.ramp_start(preset, target)
     st = ControllerState(
         index=torch.arange(g.numel()),
         g=g,
-        target=tgt,
-        lo=lo,
-        hi=hi,
-        hi_coarse=hi + 2.0 * margin * tgt + 2.0 * tol,
+        target=target.clone(),
         gain=flat.set_gain.clone(),
         shift=flat.reset_shift.clone(),
         life=flat.endurance - flat.pulses,
-        healthy=healthy,
-        worn=torch.zeros_like(healthy),
+        healthy=flat.stuck == STUCK_NONE,
+        worn=torch.zeros(g.shape, dtype=torch.bool),
         reset_final=flat.reset_final.clone(),
         icc=flat.set_icc.clone(),
         depth=flat.reset_depth.clone(),
-        aim=physics.nominal_compliance(preset, tgt * (1.0 + margin)),
-        k=torch.full_like(g, strategy.ramp_start(preset)),
+        k=k,
         volts=torch.zeros_like(g),
         action=torch.full(g.shape, SET, dtype=torch.int8),
         energy=venergy.clone(),
         verify_energy=venergy,
-        counts=counts,
+        sets=torch.zeros(g.shape, dtype=torch.int32),
+        r_prev=r,
+        onset=torch.zeros_like(g),
+        onset_var=torch.full_like(g, preset.values["reset_d2d"] ** 2),
+        k_mem=k.clone(),
+        tol=tol,
+        strategy=strategy,
+        n_live=g.numel(),
     )
+    st.derive(preset)
     strategy.start(preset, st, r)
-    return st, (r >= lo) & (r <= hi)
+    return st, (r >= st.lo) & (r <= st.hi)
 
 
 def verify_loop(
@@ -135,24 +175,69 @@ def verify_loop(
     """Program the flat ``cells`` (in place) to ``target`` (S) with a verified ``strategy``:
     one iteration per pulse over the unfinished cells; results go to ``tally``."""
     st, finished = start(preset, strategy, flat, target, tol, generator)
-    failed_now = torch.zeros_like(finished)
-    for _ in range(limit + 1):
+    live = None  # positions still programming; None: all of them
+    while True:
         if bool(finished.any()):
-            ok_sel = (finished & ~failed_now).nonzero().squeeze(1)
-            bad_sel = failed_now.nonzero().squeeze(1)
-            if ok_sel.numel():
-                retire(st, ok_sel, flat, tally, failed=False)
-            if bad_sel.numel():
-                retire(st, bad_sel, flat, tally, failed=True)
-            keep = (~finished).nonzero().squeeze(1)
-            if keep.numel() == 0:
+            done = finished.nonzero().squeeze(1)
+            retire(st, done, flat, tally, failed=False)
+            live = ~finished if live is None else live & ~finished
+            left = st.n_live - done.numel()
+            if left == 0:
                 return
-            st.compact(keep)
-        pulse(preset, st, generator)
-        r = physics.read(preset, st.g, generator)
-        ok = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
-        failed_now = ~ok & (st.counts[3] >= limit)
-        finished = ok | failed_now
+            st.n_live = left
+            if 4 * left <= 3 * st.g.numel():  # a quarter retired: compact
+                st.compact(preset, live.nonzero().squeeze(1))
+                live = None
+        if st.pulses >= limit:  # the cells left have used all their pulses: failed
+            sel = torch.arange(st.g.numel()) if live is None else live.nonzero().squeeze(1)
+            retire(st, sel, flat, tally, failed=True)
+            return
+        pulse(preset, st, live, generator)
+        r = read_live(preset, st, live, generator)
+        observe(preset, st, r)
+        finished = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
+        st.r_prev = r
+        if live is not None:
+            finished &= live
+
+
+def observe(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
+    """Update each cell's RESET-onset estimate from the read ``r`` (S) after a trim pulse.
+
+    A trim at amplitude V that lowered the read to r implies the onset shift
+    ``V - reset_amplitude(r)`` (the nominal curve inverted); it enters the estimate as a
+    one-dimensional Kalman update, its noise the RESET step's lognormal spread (growing with
+    the jump) and half the verify band of read uncertainty, both seen through the curve's
+    slope.  A trim that left the cell where it was bounds the shift from below: the onset lies
+    above that amplitude (less one step).  Other pulses teach nothing about the onset.
+    """
+    v = preset.values
+    trim = st.action == RESET
+    amp = st.volts.clamp(max=v["reset_v_max"])
+    slope, tiny = v["reset_v_slope"], 1e-9
+    r_now, r_was = r.clamp_min(tiny), st.r_prev.clamp_min(tiny)
+    below_ref = r_was < v["reset_g_ref"]
+    fell = trim & below_ref & (r_now < r_was - 0.5 * st.tol)
+    jump = torch.log(r_was / r_now).clamp_min(0)
+    noise = slope * (v["reset_c2c"] + v["reset_c2c_jump"] * jump)
+    noise_var = noise * noise + (slope * 0.5 * st.tol / r_now) ** 2
+    gain = st.onset_var / (st.onset_var + noise_var).clamp_min(1e-30)
+    seen = amp - physics.reset_amplitude(preset, r_now)
+    onset = torch.where(fell, st.onset + gain * (seen - st.onset), st.onset)
+    st.onset_var = torch.where(fell, st.onset_var * (1.0 - gain), st.onset_var)
+    bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
+    st.onset = torch.where(trim & below_ref & ~fell, torch.maximum(onset, bound), onset)
+
+
+def read_live(
+    preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
+) -> torch.Tensor:
+    """Verify reads (S) of the cells at the ``live`` positions (``None``: all); the other
+    positions keep their conductance."""
+    if live is None:
+        return physics.read(preset, st.g, gen)
+    sel = live.nonzero().squeeze(1)
+    return st.g.index_copy(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
 
 
 def retire(
@@ -160,29 +245,39 @@ def retire(
 ) -> None:
     """Write the finished cells at positions ``sel`` back to ``flat`` and ``tally``."""
     where = st.index.index_select(0, sel)
-    flat.g[where] = st.g.index_select(0, sel)
-    flat.reset_final[where] = st.reset_final.index_select(0, sel)
-    flat.set_icc[where] = st.icc.index_select(0, sel)
-    flat.reset_depth[where] = st.depth.index_select(0, sel)
-    flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
-    c = st.counts.index_select(1, sel)
-    tally.set_pulses[where], tally.reset_pulses[where], tally.verify_reads[where] = c[0], c[1], c[2]
-    tally.energy[where] = st.energy.index_select(0, sel)
-    tally.verify_energy[where] = st.verify_energy.index_select(0, sel)
+    flat.g.index_copy_(0, where, st.g.index_select(0, sel))
+    flat.reset_final.index_copy_(0, where, st.reset_final.index_select(0, sel))
+    flat.set_icc.index_copy_(0, where, st.icc.index_select(0, sel))
+    flat.reset_depth.index_copy_(0, where, st.depth.index_select(0, sel))
+    if st.any_worn:
+        flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
+    sets = st.sets.index_select(0, sel)
+    tally.set_pulses.index_copy_(0, where, sets)
+    tally.reset_pulses.index_copy_(0, where, st.pulses - sets)
+    tally.verify_reads.index_fill_(0, where, st.pulses + 1)
+    tally.energy.index_copy_(0, where, st.energy.index_select(0, sel))
+    tally.verify_energy.index_copy_(0, where, st.verify_energy.index_select(0, sel))
     if failed:
-        tally.failed[where] = True
+        tally.failed.index_fill_(0, where, True)
 
 
-def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator) -> None:
-    """One pulse per cell (its ``action``), wear, and the verify read's energy (in place);
-    SETs and RESETs are computed on their own cells only."""
+def pulse(
+    preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
+) -> None:
+    """One pulse per cell at the ``live`` positions (``None``: all) (its ``action``), wear,
+    and the verify read's energy (in place); SETs and RESETs are computed on their own cells
+    only."""
     v = preset.values
     action = st.action
     is_set = (action == SET) | (action == STRONG_SET)
+    is_reset = ~is_set
+    if live is not None:
+        is_set &= live
+        is_reset &= live
     set_sel = is_set.nonzero().squeeze(1)
-    reset_sel = (~is_set).nonzero().squeeze(1)
+    reset_sel = is_reset.nonzero().squeeze(1)
     g = st.g
-    g_new = g.clone()
+    g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
     if set_sel.numel():
         strong = action.index_select(0, set_sel) == STRONG_SET
         ramp = st.aim.index_select(0, set_sel) * (
@@ -190,7 +285,7 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
         )
         icc = torch.where(strong, v["icc_max"], ramp)
         gs, es = physics.set_pulse(
-            preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), generator
+            preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), gen
         )
         g_new.index_copy_(0, set_sel, gs)
         # a SET that grew the filament records its compliance (a weaker one left it as it was)
@@ -205,7 +300,7 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
         amp = torch.where(full, v_max, st.volts.index_select(0, reset_sel).clamp(max=v_max))
         gr, er = physics.reset_pulse(
             preset, g.index_select(0, reset_sel), amp, st.shift.index_select(0, reset_sel),
-            generator,
+            gen,
         )  # fmt: skip
         g_new.index_copy_(0, reset_sel, gr)
         g_old = g.index_select(0, reset_sel)
@@ -213,18 +308,18 @@ def pulse(preset: DevicePreset, st: ControllerState, generator: torch.Generator)
         st.energy.index_add_(0, reset_sel, er)
     g = torch.where(st.healthy, g_new, g)
     # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
-    st.life -= 1.0
-    worn_now = st.healthy & (st.life <= 0)
+    st.pulses += 1
+    worn_now = st.healthy & (st.life <= st.pulses)
+    if live is not None:
+        worn_now &= live
     if bool(worn_now.any()):
         g = torch.where(worn_now, v["g_stuck_high"], g)
         st.healthy = st.healthy & ~worn_now
         st.worn = st.worn | worn_now
+        st.any_worn = True
     st.g = g
     e_read = physics.read_energy(preset, g)
     st.energy += e_read
     st.verify_energy += e_read
-    st.counts[0] += is_set.int()
-    st.counts[1] += (~is_set).int()
-    st.counts[2] += 1
-    st.counts[3] += 1
-    st.reset_final = ~is_set
+    st.sets += is_set
+    st.reset_final = is_reset

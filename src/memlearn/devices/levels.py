@@ -1,14 +1,21 @@
 """Target conductance levels in a window, and nearest-level decoding.
 
 Levels are float32 tensors in siemens.  ``spacing="linear"`` (default) spaces them evenly in
-G; ``"log"`` evenly in ln(G) (denser at low conductance).
+G; ``"log"`` evenly in ln(G) (denser at low conductance).  A write strategy may reach a wider
+window than the preset's (``strategy_window``: hybrid's RESET-verified low levels reach below
+the SET range); ``strategy_levels`` places levels in the window of a strategy.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from memlearn.errors import MemlearnError
+
+if TYPE_CHECKING:
+    from memlearn.devices.preset import DevicePreset
 
 SPACINGS = ("linear", "log")
 
@@ -52,3 +59,19 @@ def nearest_level(g: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         raise MemlearnError("levels must be a 1-D tensor of at least 2 conductances")
     edges = 0.5 * (levels[1:] + levels[:-1])
     return torch.bucketize(g.contiguous(), edges)
+
+
+def strategy_window(preset: DevicePreset, strategy: str) -> tuple[float, float]:
+    """The conductance window (S) the write ``strategy`` programs levels in: the preset's,
+    except hybrid's, whose low end is ``hybrid_window_ratio * g_min``."""
+    lo, hi = preset.window
+    if strategy == "hybrid":
+        lo *= preset.values.get("hybrid_window_ratio", 1.0)
+    return check_window((lo, hi))
+
+
+def strategy_levels(
+    preset: DevicePreset, n: int, strategy: str, spacing: str = "linear"
+) -> torch.Tensor:
+    """``n`` target conductances (S) spanning the window of ``strategy`` (``strategy_window``)."""
+    return level_conductances(n, strategy_window(preset, strategy), spacing)

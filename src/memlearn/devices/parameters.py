@@ -45,7 +45,9 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "max_pulses": ("verify", "1", "pulse limit per cell and program operation"),
     "iset_start": ("verify", "1", "iterative SET: first compliance, fraction of nominal"),
     "iset_step": ("verify", "1", "iterative SET: compliance step, fraction of nominal"),
-    "hybrid_margin": ("verify", "1", "hybrid: SET aims this fraction above the target"),
+    "hybrid_margin": ("verify", "1", "hybrid, trimmed levels: SET aims this fraction above"),
+    "hybrid_split": ("verify", "S", "hybrid: levels below are RESET-verified, others SET-verified"),
+    "hybrid_window_ratio": ("window", "1", "hybrid's lowest level over g_min (< 1: wider window)"),
     "ireset_margin": ("verify", "1", "iterative RESET: first amplitude aims this far above"),
     "reset_step": ("verify", "V", "RESET-verify amplitude step"),
     "settle_s": ("verify", "s", "time between the end of programming and first use"),
@@ -57,6 +59,7 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "relax_mean": ("drift", "S", "mean decrease per ln(t), every state"),
     "relax_icc_exp": ("drift", "1", "relaxation spread ∝ (I_cc / I_ref)^-exp (SET compliance)"),
     "relax_reset_depth": ("drift", "1", "relaxation spread ∝ 1 + this * RESET depth (e-folds)"),
+    "relax_icc_floor": ("drift", "A", "compliance law held below this (lowest fitted I_cc)"),
     "ea_ev": ("drift", "eV", "Arrhenius activation energy of relaxation"),
     "t_ref_k": ("drift", "K", "temperature at which the drift parameters hold"),
     # faults and wear
@@ -133,6 +136,19 @@ OPTIONAL: dict[str, tuple[float, str]] = {
         0.0,
         "[E] default: no short-term read noise beyond the 1/f term (not given in the file)",
     ),
+    "hybrid_split": (
+        1.0,
+        "[E] default: every level below 1 S, i.e. all, is RESET-verified (SET then RESET trim); "
+        "not given in the preset file",
+    ),
+    "hybrid_window_ratio": (
+        1.0,
+        "[E] default: hybrid programs the preset's window (not given in the preset file)",
+    ),
+    "relax_icc_floor": (
+        0.0,
+        "[E] default: the compliance law holds down to icc_min (not given in the preset file)",
+    ),
 }
 
 # Parameters that were replaced: old name -> what to use instead (a clear error on loading).
@@ -160,9 +176,11 @@ ZERO_OK = {
     "relax_log",
     "relax_mean",
     "relax_reset_depth",
+    "relax_icc_floor",
     "endurance_sigma",
     "inc_noise",
     "hybrid_margin",
+    "hybrid_split",
     "ireset_margin",
     "settle_s",
     "bit_fail_rate",

@@ -12,7 +12,7 @@ for ``settle_s`` seconds (the delay before first use).  Failed cells (never veri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -99,7 +99,14 @@ def program(
     written = pulses > 0
     flat.pulses += pulses.float()
     apply_wear(preset, flat)
-    if written.any():
+    if bool(written.all()):  # the common case: every cell, no copy out and back
+        part = replace(flat)
+        part.age_s = torch.zeros_like(flat.age_s)
+        relax(preset, part, settle, generator)
+        for f in fields(flat):
+            if getattr(part, f.name) is not getattr(flat, f.name):
+                getattr(flat, f.name).copy_(getattr(part, f.name))
+    elif bool(written.any()):
         idx = written.nonzero().squeeze(1)
         part = flat.take(idx)
         part.age_s.zero_()

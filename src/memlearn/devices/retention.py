@@ -19,7 +19,8 @@ state was made, through its stability factor
   (intrinsic program instability of low-current SET states: Fantini et al., IEDM 2015), and
   the spread of program-and-verify HfO2 levels falls with G (Milo et al., IRPS 2021).
   ``relax_fast`` and ``relax_icc_exp`` come from ``memlearn device fit`` on those data
-  (``devices/data``).
+  (``devices/data``).  Below ``relax_icc_floor``, the lowest compliance of the fitted data,
+  the law is held at its value there, not extrapolated.
 - ``d`` (``CellState.reset_depth``) is how far RESET pulses opened that filament since the SET
   (``ln(G after the SET / G)``): a RESET-terminated state is the filament of its SET with a
   gap whose stability ``relax_reset_depth`` describes (0: the gap adds no instability).
@@ -80,7 +81,7 @@ def stability_factor(preset: DevicePreset, cells: CellState) -> torch.Tensor:
     (dimensionless), the factor on the relaxation spread; see the module docstring."""
     v = preset.values
     i_ref = v["g_ref"] * v["set_k_volts"]
-    icc = cells.set_icc.clamp_min(v["icc_min"])
+    icc = cells.set_icc.clamp_min(max(v["icc_min"], v.get("relax_icc_floor", 0.0)))
     h = (icc / i_ref) ** (-v["relax_icc_exp"])
     return h * (1.0 + v["relax_reset_depth"] * cells.reset_depth.clamp_min(0))
 

@@ -2,29 +2,38 @@
 
 - ``single-set``: (full RESET if the cell is above the target) then one SET at the target's
   nominal compliance; no verify.  Fast, wide: device-to-device and cycle-to-cycle spread stay.
-- ``iterative-set``: verify; SET pulses with the compliance stepped up from ``iset_start`` of
-  nominal by ``iset_step``; a cell that overshoots is fully RESET and the ramp restarts.
-- ``iterative-reset``: verify; a strong SET (gate fully on), then RESET pulses of rising
-  amplitude (step ``reset_step``) starting where the nominal curve reaches
-  ``(1 + ireset_margin) * target``; a cell that undershoots is SET strongly and restarts.
-- ``hybrid``: SET-verify to the neighbourhood (aiming ``hybrid_margin`` above the target, a
-  coarse band), then RESET-verify in small amplitude steps to trim down into the band.
+- ``iterative-set`` (smart SET, from a low state up): verify; SET pulses with the compliance
+  stepped up from ``iset_start`` of nominal by ``iset_step``; a cell that overshoots is fully
+  RESET and its ramp restarts one step below the compliance that overshot.
+- ``iterative-reset`` (smart RESET, from a high state down): verify; a strong SET (gate fully
+  on), then RESET pulses of rising amplitude (step ``reset_step``) from one step below the
+  amplitude at which the cell's estimated curve reaches ``(1 + ireset_margin) * target``; a
+  cell that undershoots is SET strongly and restarts from its learned onset.
+- ``hybrid``: the blend, split by level.  Levels at or above ``hybrid_split`` are written as
+  iterative SET does (compliance-controlled SET: the relative cycle-to-cycle spread of a SET
+  falls as the filament widens); levels below it by a SET aiming ``hybrid_margin`` above the
+  target followed by RESET-verify trimming down into the band (a RESET step moves G by a fixed
+  fraction, fine where G is small, and it reaches below the lowest conductance a SET controls,
+  ``icc_min / set_k_volts``).  Its window therefore opens lower: ``hybrid_g_min``
+  (``levels.strategy_window``).
 
-  Why this combination (the reference work, VLSI 2025, found hybrid best: narrowest states,
-  widest window, least drift):
+  The reference work (VLSI 2025; REFERENCE.md s1) describes smart SET, smart RESET and hybrid
+  as their blend with less overlap, a wider window and less drift; the split by level and the
+  window are this reading of it ([E]).  RESET-and-verify against the drift of low-conductance
+  states: Baroni et al., IIRW 2021.
 
-  - every state ends with a RESET trim (RESET-and-verify against low-conductance drift:
-    Baroni et al., IIRW 2021); how stable the state is follows from its SET's compliance
-    (aimed ``hybrid_margin`` above the target) and the trim's depth (``retention``), so
-    whether it drifts less than iterative SET is measured, not assumed;
-  - RESET trimming moves the conductance in fine, gradual steps where SET is abrupt, so the
-    band is hit without the overshoot / full-RESET restarts of iterative SET;
-  - the SET lands near the target first, so the RESET walk is short: unlike iterative RESET
-    no strong SET (gate fully on) precedes every level and no long RESET descent, whose
-    spread grows with the jump, is needed for low levels (fewer pulses and less energy than
-    iterative RESET: ``memlearn device characterize --strategy S --levels 8``);
-  - the RESET trim reaches below the lowest conductance a SET controls (``icc_min /
-    set_k_volts``), so the window extends lower than with SET-only strategies.
+  How stable a written state is follows from the compliance of the SET that last grew its
+  filament and the depth of the RESETs since (``retention``), not from the strategy's name,
+  so which strategy drifts less is measured, not assumed.
+
+Every verified strategy adapts per cell, from what the reads showed (``controller.observe``):
+each cell carries an estimate of its RESET onset, so a trim starts one step below the
+amplitude at which the cell is expected to move and ramps up from there, and after an
+undershoot and a new SET it restarts from what it learned instead of from the nominal curve;
+a SET ramp remembers the compliance that overshot.  Incremental-step program-and-verify with
+a read after every pulse: Pérez et al., Electronics 10, 1084 (2021, M-ISPVA on 4 kbit HfO2
+1T1R); Wan et al., Nature 608, 504 (2022, NeuRRAM, Ext. Data Fig. 3); the per-cell memory of
+the onset and of the compliance across restarts is [E].
 
 A verified strategy (``VerifiedStrategy``) is its start (the first action from the initial
 verify read) and its per-pulse transition (the next action from the read after a pulse); the
@@ -56,7 +65,8 @@ from memlearn.errors import MemlearnError
 class WriteStrategy:
     """A way of writing resistive cells to target conductances.
 
-    ``ends_with_reset``: every state it leaves ends with a RESET."""
+    ``ends_with_reset``: every state it leaves ends with a RESET; ``reset_terminated`` says it
+    per target."""
 
     name: ClassVar[str]
     ends_with_reset: ClassVar[bool] = False
@@ -73,6 +83,10 @@ class WriteStrategy:
     ) -> None:
         """Program the flat ``cells`` (in place) to ``target`` (S, 1-D), filling ``tally``."""
         raise NotImplementedError
+
+    def reset_terminated(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        """Whether a cell written to ``target`` (S) ends with a RESET (bool, per target)."""
+        return torch.full(target.shape, self.ends_with_reset, dtype=torch.bool)
 
 
 class SingleSet(WriteStrategy):
@@ -129,11 +143,15 @@ class VerifiedStrategy(WriteStrategy):
         verify_loop(preset, self, flat, target, tol, limit, generator, tally)
 
     def margin(self, preset: DevicePreset) -> float:
-        """How far above the target (fraction) the SET aims."""
+        """How far above the target (fraction) a SET aimed above it aims."""
         return 0.0
 
-    def ramp_start(self, preset: DevicePreset) -> float:
-        """The SET ramp index of a cell's first SET."""
+    def set_aim(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        """The nominal compliance (A) whose SET ramp step 1.0 aims at, per target (S)."""
+        return physics.nominal_compliance(preset, target * (1.0 + self.margin(preset)))
+
+    def ramp_start(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor | float:
+        """The SET ramp index of a cell's first SET, per target (S)."""
         return 0.0
 
     def start(self, preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
@@ -144,12 +162,25 @@ class VerifiedStrategy(WriteStrategy):
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
         """After a pulse (``st.action``) read ``r`` (S): update ``st.action``, ``st.k``,
-        ``st.volts``; return which cells are done (``ok``: read in band, may be narrowed)."""
+        ``st.k_mem``, ``st.volts``; return which cells are done (``ok``: read in band, may be
+        narrowed).  ``controller.observe`` has already updated the onset estimate."""
         raise NotImplementedError
 
 
+def ramp_transition(st: ControllerState, r: torch.Tensor) -> torch.Tensor:
+    """The SET-verify step of iterative SET (and hybrid's SET-verified levels): the ramp goes
+    on after a SET; a SET that overshot is remembered (the ramp restarts one index below it)
+    and a full RESET follows.  Returns the next action (int8)."""
+    was_set = st.action == SET
+    above = r > st.hi
+    st.k_mem = torch.where(was_set & above, (st.k - 1.0).clamp_min(0.0), st.k_mem)
+    st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
+    return torch.where(above, FULL_RESET, SET).to(torch.int8)
+
+
 class IterativeSet(VerifiedStrategy):
-    """SET-verify with a rising compliance; a full RESET restarts a cell that overshot."""
+    """SET-verify with a rising compliance; a full RESET restarts a cell that overshot, its
+    ramp one step below the compliance that overshot."""
 
     name = "iterative-set"
 
@@ -159,14 +190,13 @@ class IterativeSet(VerifiedStrategy):
     def transition(
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
-        st.k += st.action == SET
-        st.k.masked_fill_(st.action != SET, 0.0)
-        st.action = torch.where(r > st.hi, FULL_RESET, SET).to(torch.int8)
+        st.action = ramp_transition(st, r)
         return ok
 
 
 class IterativeReset(VerifiedStrategy):
-    """A strong SET, then RESET-verify with a rising amplitude; an undershoot restarts."""
+    """A strong SET, then RESET-verify with a rising amplitude from the cell's learned onset;
+    an undershoot restarts."""
 
     name = "iterative-reset"
     ends_with_reset = True
@@ -175,76 +205,90 @@ class IterativeReset(VerifiedStrategy):
         st.action[r < st.hi] = STRONG_SET
         above = r >= st.hi
         st.action[above] = RESET
-        st.volts = torch.where(above, trim_start(preset, r, st.target), st.volts)
+        st.volts = torch.where(above, trim_start(preset, st, r), st.volts)
 
     def transition(
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
         was_reset = st.action == RESET
-        restart = ~was_reset
-        st.volts += preset.values["reset_step"] * was_reset
-        if bool(restart.any()):
-            rs = restart.nonzero().squeeze(1)
-            st.volts.index_copy_(
-                0, rs, trim_start(preset, r.index_select(0, rs), st.target.index_select(0, rs))
-            )
+        volts = st.volts + preset.values["reset_step"] * was_reset
+        st.volts = torch.where(was_reset, volts, trim_start(preset, st, r))
         st.action = torch.where(r < st.lo, STRONG_SET, RESET).to(torch.int8)
         return ok
 
 
 class Hybrid(VerifiedStrategy):
-    """SET-verify to a coarse band above the target, then RESET-verify trims into the band."""
+    """Iterative SET for the levels at or above ``hybrid_split``; below it, a SET to a coarse
+    band above the target, then RESET-verify trims into the band."""
 
     name = "hybrid"
-    ends_with_reset = True
 
     def margin(self, preset: DevicePreset) -> float:
         return preset.values["hybrid_margin"]
 
-    def ramp_start(self, preset: DevicePreset) -> float:
-        """The ramp index whose compliance is the aim's."""
+    def trimmed(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        """Which targets (S) are RESET-verified (below ``hybrid_split``)."""
+        return target < preset.values["hybrid_split"]
+
+    def reset_terminated(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        return self.trimmed(preset, target)
+
+    def set_aim(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        above = torch.where(self.trimmed(preset, target), 1.0 + self.margin(preset), 1.0)
+        return physics.nominal_compliance(preset, target * above)
+
+    def ramp_start(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
+        """Trimmed levels: the ramp index whose compliance is the aim's; others: 0."""
+        return torch.where(self.trimmed(preset, target), self._aim_index(preset), 0.0)
+
+    @staticmethod
+    def _aim_index(preset: DevicePreset) -> float:
         v = preset.values
         return max(0.0, (1.0 - v["iset_start"]) / v["iset_step"])
 
     def start(self, preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
-        st.action[r > st.hi] = FULL_RESET
-        # the SET phase is content anywhere in (hi, hi_coarse]; above, it overshot
-        trim = (r > st.hi) & (r <= st.hi_coarse)
-        st.action[trim] = RESET
-        st.volts = torch.where(trim, trim_start(preset, r, st.target), st.volts)
+        # trimmed levels: content anywhere in (hi, hi_coarse] after the SET; above, overshot
+        trim = self.trimmed(preset, st.target) & (r > st.hi) & (r <= st.hi_coarse)
+        st.action = torch.where(trim, RESET, torch.where(r > st.hi, FULL_RESET, SET))
+        st.action = st.action.to(torch.int8)
+        st.volts = torch.where(trim, trim_start(preset, st, r), st.volts)
 
     def transition(
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
+        v = preset.values
+        trimmed = self.trimmed(preset, st.target)
         action = st.action
+        was_set, was_reset = action == SET, action == RESET
+        k_trim = torch.where(was_set, st.k + 1.0, self._aim_index(preset))
+        next_set = ramp_transition(st, r)  # the SET-verified levels' step (updates k, k_mem)
+        st.k = torch.where(trimmed, k_trim, st.k)
         above = r > st.hi
-        ok &= action == RESET  # every state ends with a RESET trim
-        was_set = action == SET
-        # after a SET the ramp goes on; after a trim that undershot, SET again at the aim
-        st.k = torch.where(was_set, st.k + 1, self.ramp_start(preset))
-        begin_trim = was_set & above & (r <= st.hi_coarse)
-        st.volts += preset.values["reset_step"] * (action == RESET)
-        if bool(begin_trim.any()):
-            ts = begin_trim.nonzero().squeeze(1)
-            st.volts.index_copy_(
-                0, ts, trim_start(preset, r.index_select(0, ts), st.target.index_select(0, ts))
-            )
-        new_action = torch.full_like(action, SET)
-        new_action[above & (r > st.hi_coarse)] = FULL_RESET
-        new_action[above & (r <= st.hi_coarse)] = RESET
-        # a trim that made no progress at the top amplitude falls back to a full reset
-        new_action[(action == RESET) & above & (st.volts >= preset.values["reset_v_max"])] = (
-            FULL_RESET
+        coarse = above & (r <= st.hi_coarse)
+        # trimmed levels: after a SET into the coarse band a trim begins one step below the
+        # learned onset; a trim goes on one step up; a trim that undershot sets again at the
+        # aim; above the coarse band, or no progress at the top amplitude: full reset
+        begin_trim = was_set & coarse
+        volts = torch.where(
+            begin_trim, trim_start(preset, st, r), st.volts + v["reset_step"] * was_reset
         )
-        st.action = new_action
-        return ok
+        stalled = was_reset & above & (volts >= v["reset_v_max"])
+        next_trim = torch.where(
+            (above & ~coarse) | stalled, FULL_RESET, torch.where(coarse, RESET, SET)
+        ).to(torch.int8)
+        st.volts = torch.where(trimmed, volts, st.volts)
+        st.action = torch.where(trimmed, next_trim, next_set)
+        return ok & (~trimmed | was_reset)  # a trimmed level ends with a RESET
 
 
-def trim_start(preset: DevicePreset, g_read: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-    """First RESET-verify amplitude (V): the one whose nominal RESET level is the lower of the
-    read conductance and ``(1 + ireset_margin)`` times the target."""
-    aim = tgt * (1.0 + preset.values["ireset_margin"])
-    return physics.reset_amplitude(preset, torch.minimum(g_read, aim))
+def trim_start(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> torch.Tensor:
+    """First amplitude (V) of a RESET-verify trim: one ``reset_step`` below the amplitude at
+    which the cell's estimated RESET curve (nominal, shifted by ``st.onset``) reaches the lower
+    of the read ``r`` (S) and ``(1 + ireset_margin)`` times the target."""
+    v = preset.values
+    aim = st.target * (1.0 + v["ireset_margin"])
+    level = physics.reset_amplitude(preset, torch.minimum(r, aim))
+    return level + st.onset - v["reset_step"]
 
 
 _REGISTRY: dict[str, WriteStrategy] = {
