@@ -20,22 +20,35 @@ from memlearn.devices.physics import (
 PRESET = load_preset("hfo2-mlc")
 
 
-def test_read_noise_follows_the_cmo_law_plus_short_term_noise():
+def test_read_noise_is_the_cmo_law_in_age_plus_one_percent_of_g_max():
+    """aihwkit ReRamCMONoiseModel: sigma = K log10(g / uS) sqrt(ln((t + t_read) / (2 t_read)))
+    uS with t the time since programming and t_read = 1 us, plus additive constant noise of
+    1 % of the maximum weight (g_max)."""
+    assert PRESET.read_t_r == 1e-6 and PRESET.read_noise == 0.0277
     gen = torch.Generator().manual_seed(0)
-    t, tr = PRESET.read_pulse_s, PRESET.read_t_r
-    for g_us in (10.0, 50.0, 150.0):
-        g = torch.full((40000,), g_us * 1e-6)
-        reads = read(PRESET, g, gen)
-        # aihwkit ReRamCMONoiseModel: K log10(g / uS) sqrt(ln((t + t_r) / (2 t_r))) uS
-        flicker = 0.0277 * math.log10(g_us) * math.sqrt(math.log((t + tr) / (2 * tr))) * 1e-6
-        expected = math.hypot(flicker, 0.01 * g_us * 1e-6)  # + 1 % short-term noise
-        assert float(reads.std()) == pytest.approx(expected, rel=0.03)
-        assert float(read_sigma(PRESET, g[:1])) == pytest.approx(expected, rel=1e-5)
-        assert float(reads.mean()) == pytest.approx(g_us * 1e-6, rel=1e-3)
-    # without the short-term term only the 1/f law is left
+    g_max = PRESET.g_max
+    for age in (1.0, 3600.0, 3e8):
+        for g_us in (10.0, 50.0, 150.0):
+            g = torch.full((40000,), g_us * 1e-6)
+            flicker = 0.0277 * math.log10(g_us) * math.sqrt(math.log((age + 1e-6) / 2e-6)) * 1e-6
+            expected = math.hypot(flicker, 0.01 * g_max)
+            assert float(read_sigma(PRESET, g[:1], age)) == pytest.approx(expected, rel=1e-5)
+            reads = read(PRESET, g, gen, age)
+            assert float(reads.std()) == pytest.approx(expected, rel=0.03)
+            assert abs(float(reads.mean()) - g_us * 1e-6) < 5 * expected / 200  # n = 40000
+    # default age: the settle time (a state's first use); a tensor of ages works per cell
+    g = torch.tensor([50e-6, 50e-6])
+    assert torch.allclose(read_sigma(PRESET, g[:1]), read_sigma(PRESET, g[:1], PRESET.settle_s))
+    per_cell = read_sigma(PRESET, g, torch.tensor([1.0, 3e8]))
+    assert float(per_cell[0]) == pytest.approx(float(read_sigma(PRESET, g[:1], 1.0)), rel=1e-6)
+    assert float(per_cell[1]) > float(per_cell[0])  # 1/f noise grows with the state's age
     quiet = PRESET.replace(read_noise_rel=0.0)
-    sigma = read_sigma(quiet, torch.tensor([1e-5, 1e-4]))
+    # the additive term is the same for every level; the 1/f term vanishes for t <= t_read
+    assert float(read_sigma(quiet, g[:1], 0.5e-6)) == 0.0
+    sigma = read_sigma(quiet, torch.tensor([1e-5, 1e-4]), 1.0)
     assert float(sigma[1] / sigma[0]) == pytest.approx(2.0, rel=1e-5)  # log10(100) / log10(10)
+    flat = read_sigma(PRESET.replace(read_noise=0.0), torch.tensor([1e-5, 1.5e-4]))
+    assert torch.allclose(flat, torch.full((2,), 0.01 * g_max))
 
 
 def test_set_conductance_follows_the_compliance():

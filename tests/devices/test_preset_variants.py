@@ -49,7 +49,7 @@ def test_scale_spread_changes_only_the_spread_and_says_so():
         assert p.values[key] == pytest.approx(0.5 * BASE.values[key])
         assert p.sources[key].startswith("[E] scaled x0.5 by scale_spread (was ")
     assert p.iset_start == pytest.approx(1 - (1 - BASE.iset_start) * 0.5)
-    for key in ("g_min", "g_max", "relax_mean_set", "stuck_low_rate", "endurance", "ea_ev"):
+    for key in ("g_min", "g_max", "relax_mean", "stuck_low_rate", "endurance", "ea_ev"):
         assert p.values[key] == BASE.values[key]
     assert BASE.set_c2c == load_preset("hfo2-mlc").set_c2c  # the original is untouched
     assert p.with_spread(2.0).set_c2c == pytest.approx(BASE.set_c2c)

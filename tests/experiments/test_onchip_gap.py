@@ -27,10 +27,10 @@ def test_switches_turn_off_what_they_name():
     assert isinstance(chip, OracleProgrammingChip)
     arr = chip.arrays["fc1"]
     assert arr.adc_bits is None and arr.dac_bits is None and arr.read_noise is False
-    assert chip.preset.values["stuck_low_rate"] == 0 == chip.preset.values["relax_log_set"]
+    assert chip.preset.values["stuck_low_rate"] == 0 == chip.preset.values["relax_log"]
     real = make_chip(2, PRESET, LAYOUT, 8, 0)
     assert type(real).__name__ == "SimulatedChip" and real.arrays["fc1"].adc_bits == 8
-    assert real.preset.values["relax_log_set"] > 0
+    assert real.preset.values["relax_log"] > 0
     with pytest.raises(ValueError, match="unknown non-ideality \\['noise'\\]"):
         make_chip(2, PRESET, LAYOUT, 8, 0, frozenset({"noise"}))
 

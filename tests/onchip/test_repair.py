@@ -67,20 +67,20 @@ def test_repaired_chip_reads_programs_and_multiplies_the_chosen_pairs():
     chip = _chip(1)
     columns = torch.tensor([[0, 2, 4, 6, 1], [6, 5, 4, 3, 2], [0, 1, 2, 3, 4]])
     repaired = RepairedChip(chip, {"fc2": columns})
-    before_p, before_m = chip.read_conductances("fc2")
+    true_before = chip.arrays["fc2"].cells.g.clone()  # [chips, rows, cols, 2]
     levels = chip.levels
     g_plus = levels[torch.randint(0, 8, (3, 4, 5), generator=torch.Generator().manual_seed(0))]
     g_minus = torch.full_like(g_plus, float(levels[0]))
     repaired.program("fc2", g_plus, g_minus, strategy="hybrid")
-    after_p, after_m = chip.read_conductances("fc2")
     chosen = torch.zeros(3, 4, 7, dtype=torch.bool)
     chosen.scatter_(2, columns.unsqueeze(1).expand(3, 4, 5), True)
     # the chosen pairs hold their targets (within the verify band and read noise) ...
     read_p, _ = repaired.read_conductances("fc2")
     assert (read_p - g_plus).abs().max() < 12e-6
-    # ... and the other pairs were not touched (only read noise between the two reads)
-    assert (after_p - before_p)[~chosen].abs().max() < 3e-6
-    assert (after_m - before_m)[~chosen].abs().max() < 3e-6
+    # ... and the other pairs were not touched (their true conductances are unchanged; two
+    # reads would differ by read noise alone, >= 1 % of g_max each)
+    true_after = chip.arrays["fc2"].cells.g
+    assert torch.equal(true_after[~chosen], true_before[~chosen])
     written_p, _ = repaired.write_counts("fc2")
     all_p, _ = chip.write_counts("fc2")
     assert int(written_p.sum()) == int(all_p.sum()) > 0  # every write went to a chosen pair

@@ -164,7 +164,9 @@ def characterize_cmd(
 @app.command("fit")
 def fit_cmd(
     measurements: Path = typer.Argument(
-        ..., help="CSV: level, conductance (S)[, time (s), temperature (C)]."
+        ...,
+        help="CSV: level, conductance (S) per read, or level, mean, std (S) per level;"
+        " optional time (s), temperature (C), n.",
     ),  # fmt: skip
     base: str = typer.Option(DEFAULT_PRESET, "--preset", help="Base preset to start from."),
     strategy: str = typer.Option("hybrid", "--strategy", help="Strategy that wrote the data."),
@@ -200,7 +202,11 @@ def fit_cmd(
         "drift_sigma_us_per_ln_t": None if result.drift_sigma is None else result.drift_sigma * 1e6,
         "fast_sigma_us": None if result.fast_sigma is None else result.fast_sigma * 1e6,
         "ea_ev": result.ea_ev,
-        "relax_g_exp": result.g_exp,
+        "relax_icc_exp": result.icc_exp,
+        "spread_check": [
+            {"mean_us": m * 1e6, "std_us": s * 1e6, "fitted_std_us": f * 1e6}
+            for m, s, f in result.spread_check
+        ],
     }  # fmt: skip
     if as_json:
         record = {
@@ -209,16 +215,21 @@ def fit_cmd(
         }  # fmt: skip
         typer.echo(json.dumps(with_config(summary, record)))
         return
-    typer.echo(f"fitted {result.rows} reads ({result.dropped_outliers} outliers dropped)")
+    typer.echo(f"fitted {result.rows} rows ({result.dropped_outliers} outlying reads dropped)")
     for lv, m, s in result.levels:
         typer.echo(f"  level {lv}: mean {m * 1e6:.2f} uS, std {s * 1e6:.2f} uS")
     if result.drift_sigma is not None:
         typer.echo(
             f"  drift per ln(t) at g_ref: mean {result.drift_mean * 1e6:.3f} uS, "
-            f"spread {result.drift_sigma * 1e6:.3f} uS ({result.family}-terminated states)"
+            f"spread {result.drift_sigma * 1e6:.3f} uS (at I_ref)"
         )
-    if result.g_exp is not None:
-        typer.echo(f"  level law of relaxation: spread ∝ (G / g_ref)^{result.g_exp:.2f}")
+    typer.echo(f"  fast relaxation at I_ref: {result.fast_sigma * 1e6:.3f} uS")
+    if result.icc_exp is not None:
+        typer.echo(f"  stability law: spread ∝ (I_cc / I_ref)^-{result.icc_exp:.2f}")
+    for m, s, f in result.spread_check:
+        typer.echo(
+            f"  {m * 1e6:7.1f} uS: std measured {s * 1e6:.2f} uS, fitted preset {f * 1e6:.2f}"
+        )
     if result.ea_ev is not None:
         typer.echo(f"  activation energy {result.ea_ev:.2f} eV")
     typer.echo(f"preset written to {target} (use --preset {target})")

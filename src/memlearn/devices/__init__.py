@@ -26,8 +26,8 @@ Public API (SI units: siemens, volts, seconds, joules, kelvin):
   ``acceleration_factor(kelvin, ea_ev, t_ref_k)``, ``bake(preset, cells, hours, celsius,
   generator)`` and ``age(preset, cells, years, celsius, generator)`` (``bake(p, cells,
   hours=12, celsius=150, generator=g)`` ages cells like ``age(..., years=10, celsius=75, ...)``).
-- ``read(preset, g, generator)`` and ``read_sigma(preset, g)``: read noise (1/f, CMO law, plus
-  short-term RTN-like noise), level dependent.
+- ``read(preset, g, generator, age=None)`` and ``read_sigma(preset, g, age=None)``: read noise
+  (1/f, CMO law in the time since programming, plus additive noise of 1 % of g_max).
 - ``physics.increment(preset, g, direction, gain, shift, generator)``: fixed incremental
   pulses (Manhattan-rule updates).
 - ``characterize(preset, strategy, levels, cells, window, bake_hours, bake_celsius, seed)``:

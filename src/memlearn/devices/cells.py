@@ -22,7 +22,10 @@ class CellState:
 
     - ``g``: true conductance (S), float32
     - ``age_s``: effective time since the cell was last programmed (s at ``t_ref_k``), float32
-    - ``reset_final``: the last write ended with a RESET (stable filament), bool
+    - ``reset_final``: the last write ended with a RESET, bool
+    - ``set_icc``: compliance current (A) of the last SET, the one that made the filament
+    - ``reset_depth``: how far RESET pulses since that SET opened the filament,
+      ``ln(G after the SET / G now)`` (e-folds, >= 0; 0 for a SET-terminated state)
     - ``set_gain``: device-to-device factor on the G-I_cc slope, float32
     - ``reset_shift``: device-to-device shift of the RESET onset (V), float32
     - ``stuck``: 0 healthy, 1 stuck low, 2 stuck high (int8)
@@ -33,6 +36,8 @@ class CellState:
     g: torch.Tensor
     age_s: torch.Tensor
     reset_final: torch.Tensor
+    set_icc: torch.Tensor
+    reset_depth: torch.Tensor
     set_gain: torch.Tensor
     reset_shift: torch.Tensor
     stuck: torch.Tensor
@@ -96,6 +101,10 @@ def sample_cells(
         g=g.float().contiguous(),
         age_s=torch.zeros(shape),
         reset_final=torch.ones(shape, dtype=torch.bool),
+        # formed at the highest compliance, then fully RESET (the depth of a fresh cell's
+        # RESET does not matter: a cell is programmed before use)
+        set_icc=torch.full(shape, float(v.get("icc_max", 0.0))),
+        reset_depth=torch.zeros(shape),
         set_gain=set_gain.float(),
         reset_shift=reset_shift.float(),
         stuck=stuck,

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 FULL_RESET, SET, STRONG_SET, RESET = 0, 1, 2, 3
 
 CARRIED = (
-    "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "k",
-    "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset", "onset_var",
-    "k_mem",
+    "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
+    "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
+    "onset_var", "k_mem",
 )  # fmt: skip
 """The per-cell fields of ``ControllerState`` that compaction carries (the rest are derived)."""
 
@@ -56,7 +56,9 @@ class ControllerState:
     conductance (S); ``target`` (S); ``gain``, ``shift`` the cell's device-to-device SET gain
     and RESET onset shift (V), known to the physics only; ``life`` pulses it had left when the
     operation began; ``healthy`` not stuck; ``worn`` worn out during this operation;
-    ``reset_final`` its last pulse was a RESET; ``action`` the next pulse (``FULL_RESET`` ...
+    ``reset_final`` its last pulse was a RESET; ``icc`` (A) the compliance of the last SET that
+    grew its filament and ``depth`` the RESET depth since (e-folds of G; ``CellState.set_icc``,
+    ``reset_depth``); ``action`` the next pulse (``FULL_RESET`` ...
     ``RESET``); ``energy``, ``verify_energy`` (J) spent so far; ``sets`` (int32) SET pulses so
     far.  What the controller learns of the cell, from its reads only: ``r_prev`` (S) the last
     read; ``onset`` (V) its estimated RESET-onset shift and ``onset_var`` (V^2) the variance of
@@ -79,6 +81,8 @@ class ControllerState:
     healthy: torch.Tensor
     worn: torch.Tensor
     reset_final: torch.Tensor
+    icc: torch.Tensor
+    depth: torch.Tensor
     k: torch.Tensor
     volts: torch.Tensor
     action: torch.Tensor
@@ -137,6 +141,8 @@ def start(
         healthy=flat.stuck == STUCK_NONE,
         worn=torch.zeros(g.shape, dtype=torch.bool),
         reset_final=flat.reset_final.clone(),
+        icc=flat.set_icc.clone(),
+        depth=flat.reset_depth.clone(),
         k=k,
         volts=torch.zeros_like(g),
         action=torch.full(g.shape, SET, dtype=torch.int8),
@@ -241,6 +247,8 @@ def retire(
     where = st.index.index_select(0, sel)
     flat.g.index_copy_(0, where, st.g.index_select(0, sel))
     flat.reset_final.index_copy_(0, where, st.reset_final.index_select(0, sel))
+    flat.set_icc.index_copy_(0, where, st.icc.index_select(0, sel))
+    flat.reset_depth.index_copy_(0, where, st.depth.index_select(0, sel))
     if st.any_worn:
         flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
     sets = st.sets.index_select(0, sel)
@@ -280,6 +288,11 @@ def pulse(
             preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), gen
         )
         g_new.index_copy_(0, set_sel, gs)
+        # a SET that grew the filament records its compliance (a weaker one left it as it was)
+        grew = gs > g.index_select(0, set_sel)
+        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        st.icc.index_copy_(0, set_sel, torch.where(grew, icc_real, st.icc.index_select(0, set_sel)))
+        st.depth.index_copy_(0, set_sel, st.depth.index_select(0, set_sel) * ~grew)
         st.energy.index_add_(0, set_sel, es.expand_as(gs))
     if reset_sel.numel():
         v_max = v["reset_v_max"]
@@ -290,6 +303,8 @@ def pulse(
             gen,
         )  # fmt: skip
         g_new.index_copy_(0, reset_sel, gr)
+        g_old = g.index_select(0, reset_sel)
+        st.depth.index_add_(0, reset_sel, torch.log(g_old / gr.clamp_min(1e-12)).clamp_min(0))
         st.energy.index_add_(0, reset_sel, er)
     g = torch.where(st.healthy, g_new, g)
     # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)

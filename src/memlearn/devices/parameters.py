@@ -11,7 +11,7 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     # conductance window
     "g_min": ("window", "S", "lowest programmable level"),
     "g_max": ("window", "S", "highest programmable level"),
-    "g_ref": ("window", "S", "reference conductance for the sqrt(G) scaling of spreads"),
+    "g_ref": ("window", "S", "reference of the spread laws (I_ref = g_ref * set_k_volts)"),
     # SET: compliance set by the access transistor's gate voltage
     "v_set": ("set", "V", "SET pulse amplitude on the bit line"),
     "set_pulse_s": ("set", "s", "SET pulse width"),
@@ -37,8 +37,8 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "v_read": ("read", "V", "read voltage (largest accepted by a VMM)"),
     "read_pulse_s": ("read", "s", "read / verify pulse width"),
     "read_noise": ("read", "1", "aihwkit CMO 1/f read noise (sigma in uS per decade of G/uS)"),
-    "read_noise_rel": ("read", "1", "short-term (RTN-like) read noise, fraction of G"),
-    "read_t_r": ("read", "s", "aihwkit CMO read noise reference time"),
+    "read_noise_rel": ("read", "1", "short-term additive read noise, fraction of g_max"),
+    "read_t_r": ("read", "s", "aihwkit CMO 1/f read noise: read duration of the fit"),
     "read_overhead_j": ("read", "J", "sense amplifier energy per verify read"),
     # program-and-verify controller
     "verify_tolerance": ("verify", "S", "half width of the verify band around a target"),
@@ -54,13 +54,12 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     # relaxation and drift
     "relax_tau_s": ("drift", "s", "time constant of the fast relaxation"),
     "relax_t0_s": ("drift", "s", "time origin of the log(t) spread"),
-    "relax_fast_set": ("drift", "S", "fast relaxation sigma at g_ref, SET-terminated states"),
-    "relax_fast_reset": ("drift", "S", "fast relaxation sigma at g_ref, RESET-terminated states"),
-    "relax_log_set": ("drift", "S", "spread growth per ln(t) at g_ref, SET-terminated"),
-    "relax_log_reset": ("drift", "S", "spread growth per ln(t) at g_ref, RESET-terminated"),
-    "relax_mean_set": ("drift", "S", "mean decrease per ln(t) at g_ref, SET-terminated"),
-    "relax_mean_reset": ("drift", "S", "mean decrease per ln(t) at g_ref, RESET-terminated"),
-    "relax_g_exp": ("drift", "1", "level law: relaxation spread and drift scale as (G/g_ref)^exp"),
+    "relax_fast": ("drift", "S", "fast relaxation sigma of a state SET at I_ref, no RESET"),
+    "relax_log": ("drift", "S", "spread growth per ln(t) of a state SET at I_ref, no RESET"),
+    "relax_mean": ("drift", "S", "mean decrease per ln(t), every state"),
+    "relax_icc_exp": ("drift", "1", "relaxation spread ∝ (I_cc / I_ref)^-exp (SET compliance)"),
+    "relax_reset_depth": ("drift", "1", "relaxation spread ∝ 1 + this * RESET depth (e-folds)"),
+    "relax_icc_floor": ("drift", "A", "compliance law held below this (lowest fitted I_cc)"),
     "ea_ev": ("drift", "eV", "Arrhenius activation energy of relaxation"),
     "t_ref_k": ("drift", "K", "temperature at which the drift parameters hold"),
     # faults and wear
@@ -146,11 +145,21 @@ OPTIONAL: dict[str, tuple[float, str]] = {
         1.0,
         "[E] default: hybrid programs the preset's window (not given in the preset file)",
     ),
-    "relax_g_exp": (
-        0.5,
-        "[I] default: sigma_G ∝ sqrt(G) from Poisson defect statistics (sigma_R/R ∝ R^0.5, "
-        "Ambrogio et al., IEEE TED, Part I); not given in the preset file",
+    "relax_icc_floor": (
+        0.0,
+        "[E] default: the compliance law holds down to icc_min (not given in the preset file)",
     ),
+}
+
+# Parameters that were replaced: old name -> what to use instead (a clear error on loading).
+RETIRED: dict[str, str] = {
+    **{
+        f"relax_{term}_{family}": f"relax_{term} (one value; the stability factor of "
+        "devices.retention sets how SET compliance and RESET depth scale it)"
+        for term in ("fast", "log", "mean")
+        for family in ("set", "reset")
+    },
+    "relax_g_exp": "relax_icc_exp (stability as a function of the SET compliance)",
 }
 
 # May be zero (others in PARAMETERS must be > 0, except SIGNED ones)
@@ -163,12 +172,11 @@ ZERO_OK = {
     "reset_c2c_jump",
     "reset_d2d",
     "read_noise",
-    "relax_fast_set",
-    "relax_fast_reset",
-    "relax_log_set",
-    "relax_log_reset",
-    "relax_mean_set",
-    "relax_mean_reset",
+    "relax_fast",
+    "relax_log",
+    "relax_mean",
+    "relax_reset_depth",
+    "relax_icc_floor",
     "endurance_sigma",
     "inc_noise",
     "hybrid_margin",
@@ -182,8 +190,8 @@ ZERO_OK = {
     "gate_step",
     "ea_ev",
     "iset_start",
-    "relax_g_exp",
+    "relax_icc_exp",
     "read_noise_rel",
 }
 # May take any sign
-SIGNED = {"gate_vth", "relax_mean_set", "relax_mean_reset"}
+SIGNED = {"gate_vth", "relax_mean", "relax_icc_exp"}

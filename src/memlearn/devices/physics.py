@@ -2,17 +2,22 @@
 
 - SET: the access transistor's gate voltage sets the compliance current I_cc; the filament
   grows until it carries I_cc, leaving ``G = gain * I_cc / set_k_volts`` (R_LRS = V_C / I_C,
-  Ielmini 2011) with a cycle-to-cycle spread sigma_G = set_c2c * sqrt(G * g_ref) (Poisson defect
-  statistics, Ambrogio et al., IEEE TED).  A SET never thins an existing filament:
-  G_new = max(G, G_set).
+  Ielmini 2011) with a cycle-to-cycle spread sigma_G = set_c2c * sqrt(G * g_ref), i.e. a
+  relative spread sigma_G / G = set_c2c sqrt(g_ref / G) that grows as the compliance falls
+  (sigma_R / R ∝ R^0.5, Poisson statistics of the filament's defects: Ambrogio et al., IEEE TED
+  2014, "Statistical fluctuations in HfOx resistive-switching memory", Part I).  A SET never
+  thins an existing filament: G_new = max(G, G_set).  How stable the state then is depends on
+  that compliance (``retention``).
 - RESET: a pulse of amplitude V opens the gap until the cell reaches
   ``G_reset(V) = reset_g_ref * exp(-(V - V_ref - shift) / slope)``; a cell already below that
   is unchanged.  The result is lognormal, its spread growing with the size of the jump.
-- Read: two independent noise terms, sigma^2 = sigma_1/f^2 + (read_noise_rel * G)^2.  The
-  1/f term has the aihwkit CMO form sigma_1/f = K * log10(G / 1 uS) * sqrt(ln((t + t_r) /
-  (2 t_r))) uS (K = ``read_noise``) for a read of duration t; the second is the short-term
-  (RTN-like) read-to-read fluctuation, a fraction ``read_noise_rel`` of G (aihwkit advises ~1 %
-  on top of its CMO model).  Both grow with the level.
+- Read: two independent noise terms, sigma^2 = sigma_1/f^2 + (read_noise_rel * g_max)^2, as
+  IBM aihwkit's ``ReRamCMONoiseModel`` defines them.  The 1/f term is
+  sigma_1/f = K * log10(G / 1 uS) * sqrt(ln((t + t_r) / (2 t_r))) uS with K = ``read_noise``,
+  t the time since programming (s) and t_r = ``read_t_r`` (1 us in the fit); it is zero for
+  t <= t_r and grows slowly with the state's age.  The second is the short-term read-to-read
+  noise the model's documentation adds as *additive constant* weight noise of ~1 % of the
+  maximum weight: ``read_noise_rel * g_max``, the same for every level.
 
 Energies in joules: SET ``v_set * I_cc * t``; RESET ``V * (f V G) * t`` with f the fraction
 of the amplitude across the cell; read ``v_read^2 G t`` plus the sense-amplifier overhead.
@@ -90,22 +95,35 @@ def reset_pulse(
     return g_new, energy
 
 
-def read_sigma(preset: DevicePreset, g: torch.Tensor, seconds: float | None = None) -> torch.Tensor:
-    """Read-noise standard deviation (S) for conductances ``g`` (S) read for ``seconds``
-    (default: the preset's read pulse); see the module docstring."""
+def read_sigma(
+    preset: DevicePreset, g: torch.Tensor, age: float | torch.Tensor | None = None
+) -> torch.Tensor:
+    """Read-noise standard deviation (S) of conductances ``g`` (S) programmed ``age`` seconds
+    ago (float or a tensor like ``g``; default: the preset's ``settle_s``, a state's first
+    use); see the module docstring."""
     v = preset.values
-    t = v["read_pulse_s"] if seconds is None else seconds
-    band = math.sqrt(max(math.log((t + v["read_t_r"]) / (2.0 * v["read_t_r"])), 0.0))
-    flicker = (v["read_noise"] * band * _US) * torch.log10((g / _US).clamp_min(1.0))
-    rel = v.get("read_noise_rel", 0.0)
-    if rel == 0:
+    t_r = v["read_t_r"]
+    t = v["settle_s"] if age is None else age
+    if isinstance(t, torch.Tensor):
+        band = torch.log((t.double().clamp_min(0) + t_r) / (2.0 * t_r)).clamp_min(0).sqrt()
+        band = band.to(g.dtype)
+    else:
+        band = math.sqrt(max(math.log((max(float(t), 0.0) + t_r) / (2.0 * t_r)), 0.0))
+    flicker = (v["read_noise"] * _US) * band * torch.log10((g / _US).clamp_min(1.0))
+    additive = v.get("read_noise_rel", 0.0) * v["g_max"]
+    if additive == 0:
         return flicker
-    return torch.sqrt(flicker * flicker + (rel * g) ** 2)
+    return torch.sqrt(flicker * flicker + additive * additive)
 
 
-def read(preset: DevicePreset, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A noisy read of conductances ``g`` (S)."""
-    return g + read_sigma(preset, g) * torch.randn(g.shape, generator=generator)
+def read(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    generator: torch.Generator,
+    age: float | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A noisy read of conductances ``g`` (S) programmed ``age`` s ago (see ``read_sigma``)."""
+    return g + read_sigma(preset, g, age) * torch.randn(g.shape, generator=generator)
 
 
 def read_energy(preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:

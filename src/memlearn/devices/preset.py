@@ -30,6 +30,7 @@ from memlearn.devices.parameters import (
     COMMON_PARAMETERS,
     OPTIONAL,
     PARAMETERS,
+    RETIRED,
     SIGNED,
     ZERO_OK,
     parameters_in,
@@ -190,6 +191,8 @@ def from_dict(data: dict[str, Any], origin: str = "") -> DevicePreset:
         if not isinstance(entries, dict):
             raise MemlearnError(f"preset {name!r}: [{table}] must be a table")
         for key, entry in entries.items():
+            if key in RETIRED:
+                raise MemlearnError(f"preset {name!r}: {table}.{key} is replaced by {RETIRED[key]}")
             if key not in PARAMETERS:
                 raise MemlearnError(
                     f"preset {name!r}: unknown parameter {table}.{key}; "
@@ -250,9 +253,9 @@ def validate(preset: DevicePreset) -> None:
     for key in ("stuck_low_rate", "stuck_high_rate", "bit_fail_rate"):
         if key in v and v[key] > 1:
             raise MemlearnError(f"preset {preset.name!r}: {key} = {v[key]} must be in [0, 1]")
-    if v.get("relax_g_exp", 0.0) > 2:
+    if abs(v.get("relax_icc_exp", 0.0)) > 2:
         raise MemlearnError(
-            f"preset {preset.name!r}: relax_g_exp = {v['relax_g_exp']} must be in [0, 2]"
+            f"preset {preset.name!r}: relax_icc_exp = {v['relax_icc_exp']} must be in [-2, 2]"
         )
     if v["stuck_low_rate"] + v["stuck_high_rate"] > 1:
         raise MemlearnError(f"preset {preset.name!r}: stuck rates add up to more than 1")

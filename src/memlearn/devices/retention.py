@@ -1,28 +1,31 @@
 """Relaxation and temperature-accelerated drift after programming.
 
 Right after a write a cell's conductance relaxes: fast in the first seconds, then with a
-spread growing ~ ln(t) and a small mean decrease (Esmanhotto et al., IEDM 2020; IBM CMO model).
-For a cell of conductance G, programmed ``t`` effective seconds ago (at ``t_ref_k``):
+spread growing ~ ln(t) and a small mean decrease (Esmanhotto et al., IEDM 2020; IBM CMO model,
+aihwkit ``ReRamCMONoiseModel``).  For a cell programmed ``t`` effective seconds ago (at
+``t_ref_k``):
 
-    sigma^2(t) = h(G)^2 [ fast^2 (1 - exp(-t / tau)) + slog^2 L(t)^2 ],  L(t) = ln(1 + t / t0)
-    mu(t)      = -m h(G) L(t),                                h(G) = (G / g_ref)^relax_g_exp
+    sigma^2(t) = h^2 [ fast^2 (1 - exp(-t / tau)) + slog^2 L(t)^2 ],   L(t) = ln(1 + t / t0)
+    mu(t)      = -m L(t)
 
-Why these two dependences (the physics the parameters stand for):
+``fast = relax_fast``, ``slog = relax_log``, ``m = relax_mean``.  The mean drift is the same for
+every state (the CMO fit finds it level-independent).  The spread depends on how and where the
+state was made, through its stability factor
 
-- **Strategy.** ``(fast, slog, m)`` are the ``*_set`` or ``*_reset`` parameters depending on
-  whether the cell's last pulse was a SET or a RESET.  A SET at low compliance leaves a thin,
-  defect-poor filament whose vacancies re-arrange (intrinsic program instability of low-current
-  SET states: Fantini et al., IEDM 2015); a RESET that trims a filament leaves a cleaner gap
-  and is more stable (RESET-and-verify against low-conductance drift: Baroni et al., IIRW
-  2021).  Hybrid and iterative-RESET states end with a RESET, single-shot and iterative-SET
-  states with a SET, so hybrid drifts less than iterative SET (reference work, VLSI 2025).
-- **Level.** Relaxation is the random motion of the defects that carry the current: with
-  ``N ∝ G`` defects, Poisson statistics give ``sigma_G ∝ sqrt(G)`` (``relax_g_exp = 0.5``;
-  sigma_R / R ∝ R^0.5: Ambrogio et al., IEEE TED, "Statistical fluctuations in HfOx RRAM",
-  Part I), so low-conductance states relax least in siemens but most relative to their value.
-  Some technologies relax level-independently in siemens (IBM CMO/HfOx, aihwkit
-  ReRamCMONoiseModel: exponent 0); the exponent is a preset parameter, and ``memlearn device
-  fit`` estimates it from measured levels.
+    h = (I_cc / I_ref)^(-relax_icc_exp) * (1 + relax_reset_depth * d),   I_ref = g_ref set_k_volts
+
+- ``I_cc`` (``CellState.set_icc``) is the compliance of the SET that made the filament: a
+  low-compliance SET leaves a thin filament of few defects whose rearrangement moves G most
+  (intrinsic program instability of low-current SET states: Fantini et al., IEDM 2015), and
+  the spread of program-and-verify HfO2 levels falls with G (Milo et al., IRPS 2021).
+  ``relax_fast`` and ``relax_icc_exp`` come from ``memlearn device fit`` on those data
+  (``devices/data``).  Below ``relax_icc_floor``, the lowest compliance of the fitted data,
+  the law is held at its value there, not extrapolated.
+- ``d`` (``CellState.reset_depth``) is how far RESET pulses opened that filament since the SET
+  (``ln(G after the SET / G)``): a RESET-terminated state is the filament of its SET with a
+  gap whose stability ``relax_reset_depth`` describes (0: the gap adds no instability).
+  Whether a RESET-terminated state is more or less stable than a SET-terminated one of the
+  same G therefore follows from its SET compliance and its depth, not from its strategy.
 
 Advancing from t1 to t2 adds an independent Gaussian increment with the variance difference,
 so successive ``relax`` calls compose exactly.  Temperature enters through Arrhenius:
@@ -73,23 +76,14 @@ def equivalent_seconds(preset: DevicePreset, seconds: float, kelvin: float) -> f
     return float(seconds) * acceleration_factor(kelvin, v["ea_ev"], v["t_ref_k"])
 
 
-def level_factor(preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:
-    """``h(G) = (G / g_ref)^relax_g_exp``, the level dependence of relaxation (dimensionless)."""
+def stability_factor(preset: DevicePreset, cells: CellState) -> torch.Tensor:
+    """``h = (I_cc / I_ref)^(-relax_icc_exp) (1 + relax_reset_depth d)`` per cell
+    (dimensionless), the factor on the relaxation spread; see the module docstring."""
     v = preset.values
-    ratio = g.clamp_min(0) / v["g_ref"]
-    p = v.get("relax_g_exp", 0.5)
-    return torch.sqrt(ratio) if p == 0.5 else ratio**p
-
-
-def _profile(
-    preset: DevicePreset, reset_final: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-cell (fast sigma, log-growth sigma, mean drift) by how the last write ended."""
-    v = preset.values
-    fast = torch.where(reset_final, v["relax_fast_reset"], v["relax_fast_set"])
-    slog = torch.where(reset_final, v["relax_log_reset"], v["relax_log_set"])
-    mean = torch.where(reset_final, v["relax_mean_reset"], v["relax_mean_set"])
-    return fast, slog, mean
+    i_ref = v["g_ref"] * v["set_k_volts"]
+    icc = cells.set_icc.clamp_min(max(v["icc_min"], v.get("relax_icc_floor", 0.0)))
+    h = (icc / i_ref) ** (-v["relax_icc_exp"])
+    return h * (1.0 + v["relax_reset_depth"] * cells.reset_depth.clamp_min(0))
 
 
 def relax(
@@ -112,16 +106,16 @@ def relax_filaments(
     v = preset.values
     t1 = cells.age_s.double()
     t2 = t1 + seconds
-    fast, slog, mean = _profile(preset, cells.reset_final)
+    fast, slog, mean = v["relax_fast"], v["relax_log"], v["relax_mean"]
     tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
     l1 = torch.log1p(t1 / t0)
     l2 = torch.log1p(t2 / t0)
     dfast = (torch.exp(-t1 / tau) - torch.exp(-t2 / tau)).float()
     dlog2 = (l2 * l2 - l1 * l1).float()
     dl = (l2 - l1).float()
-    h = level_factor(preset, cells.g)
+    h = stability_factor(preset, cells)
     var = h * h * (fast * fast * dfast + slog * slog * dlog2)
-    step = -mean * h * dl + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
+    step = -mean * dl + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
     healthy = cells.stuck == STUCK_NONE
     cells.g.copy_(torch.where(healthy, (cells.g + step).clamp_min(0.0), cells.g))
     cells.age_s.copy_(t2.float())

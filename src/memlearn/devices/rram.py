@@ -5,17 +5,19 @@ The cell's conductance G (S) is set by its conductive filament; formulas (implem
 
 - SET at a compliance I_cc fixed by the access transistor's gate: G_set = gain * I_cc /
   set_k_volts (R_LRS = V_C / I_C, Ielmini 2011), cycle-to-cycle spread sigma_G = set_c2c *
-  sqrt(G g_ref) (Poisson defect statistics, Ambrogio et al., IEEE TED), G_new = max(G, G_set);
-  energy v_set * I_cc * t_set.
+  sqrt(G g_ref) (Poisson defect statistics, Ambrogio et al., IEEE TED 2014), G_new =
+  max(G, G_set); energy v_set * I_cc * t_set.  The cell records the compliance (``set_icc``).
 - RESET of amplitude V: the gap opens to G_reset(V) = reset_g_ref exp(-(V - V_ref - shift) /
-  slope), lognormal with a spread growing with the jump; energy f V^2 G t_reset.
+  slope), lognormal with a spread growing with the jump; energy f V^2 G t_reset.  The cell
+  records how far RESETs opened its filament since the SET (``reset_depth``).
 - Device-to-device: a lognormal ``set_gain`` (sigma ``set_d2d``) and a Gaussian RESET onset
   ``reset_shift`` (V, sigma ``reset_d2d``); fresh cells are at the full-RESET level.
-- Read: sigma^2 = sigma_1/f^2 + (read_noise_rel G)^2, the 1/f term of the aihwkit CMO form;
-  read energy v_read^2 G t_read plus the sense overhead.
+- Read: sigma^2 = sigma_1/f^2 + (read_noise_rel g_max)^2 (aihwkit CMO model: 1/f noise in the
+  time since programming, additive noise of 1 % of the maximum weight); read energy
+  v_read^2 G t_read plus the sense overhead.
 - Relaxation after a write (Esmanhotto et al., IEDM 2020; IBM CMO model): a fast and a ln(t)
-  spread and a ln(t) mean drift scaled by (G / g_ref)^relax_g_exp, SET- or RESET-terminated
-  parameters (Fantini et al., IEDM 2015; Baroni et al., IIRW 2021), Arrhenius in temperature.
+  spread scaled by the state's stability factor, a function of its SET compliance (fitted to
+  Milo et al., IRPS 2021) and RESET depth, and a ln(t) mean drift; Arrhenius in temperature.
 - Fixed incremental pulses (Manhattan-rule updates): saturating steps of ``inc_alpha``.
 
 Programming is one of the write strategies of ``strategies`` (single-set, iterative-set,

@@ -22,6 +22,10 @@
   window are this reading of it ([E]).  RESET-and-verify against the drift of low-conductance
   states: Baroni et al., IIRW 2021.
 
+  How stable a written state is follows from the compliance of the SET that last grew its
+  filament and the depth of the RESETs since (``retention``), not from the strategy's name,
+  so which strategy drifts less is measured, not assumed.
+
 Every verified strategy adapts per cell, from what the reads showed (``controller.observe``):
 each cell carries an estimate of its RESET onset, so a trim starts one step below the
 amplitude at which the cell is expected to move and ramps up from there, and after an
@@ -61,8 +65,8 @@ from memlearn.errors import MemlearnError
 class WriteStrategy:
     """A way of writing resistive cells to target conductances.
 
-    ``ends_with_reset``: every state it leaves ends with a RESET (the RESET-terminated drift
-    family of ``retention``); ``reset_terminated`` says it per target."""
+    ``ends_with_reset``: every state it leaves ends with a RESET; ``reset_terminated`` says it
+    per target."""
 
     name: ClassVar[str]
     ends_with_reset: ClassVar[bool] = False
@@ -109,11 +113,14 @@ class SingleSet(WriteStrategy):
         g = torch.where(need_reset & healthy, g_r, g)
         # a cell whose endurance runs out on that RESET sticks before its SET (apply_wear, later)
         healthy = healthy & (flat.pulses + need_reset.float() < flat.endurance)
-        g_s, e_s = physics.set_pulse(
-            preset, g, physics.nominal_compliance(preset, target), flat.set_gain, generator
-        )
+        icc = physics.nominal_compliance(preset, target)
+        g_s, e_s = physics.set_pulse(preset, g, icc, flat.set_gain, generator)
         flat.g.copy_(torch.where(healthy, g_s, flat.g))
         flat.reset_final.zero_()
+        grew = healthy & (g_s > g)  # a SET that grew the filament records its compliance
+        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        flat.set_icc.copy_(torch.where(grew, icc_real, flat.set_icc))
+        flat.reset_depth.masked_fill_(grew, 0.0)
         tally.reset_pulses += need_reset.int()
         tally.set_pulses += 1
         tally.energy += e_s + torch.where(need_reset, e_r, torch.zeros_like(e_r))

@@ -44,10 +44,8 @@ SPREAD_PARAMETERS = (
     "reset_d2d",
     "read_noise",
     "read_noise_rel",
-    "relax_fast_set",
-    "relax_fast_reset",
-    "relax_log_set",
-    "relax_log_reset",
+    "relax_fast",
+    "relax_log",
     "inc_noise",
 )
 """Stochastic terms scaled by ``scale_spread``."""
