@@ -206,7 +206,12 @@ def test_energy_verdict_fails_planted_counter_examples(points):
 
 def _strategy(errors: float, pulses: float, low_sigma: float, final: float) -> dict:
     return _result(
-        final, level_error_rate=errors, pulses_per_cell=pulses, low_half_sigma_us=low_sigma
+        final,
+        level_error_rate=errors,
+        healthy_error_rate=errors,
+        sigma_over_spacing=0.1 + errors,  # overlap grows with the level errors
+        pulses_per_cell=pulses,
+        low_half_sigma_us=low_sigma,
     )
 
 
