@@ -53,7 +53,7 @@ def test_resume_refuses_another_config(shared_data, tmp_path):
 
 def test_run_folder_refusals(tmp_path):
     check_run_dir(tmp_path, resume=False, overwrite=False)  # empty folder: fine
-    with pytest.raises(MemlearnError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no training state"):
         check_run_dir(tmp_path, resume=True, overwrite=False)
     (tmp_path / CHECKPOINT_FILE).write_bytes(b"x")
     with pytest.raises(MemlearnError, match="already holds a run"):

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from memlearn import runfolder
 from memlearn.errors import MemlearnError
 from memlearn.io import atomic_write
 
@@ -43,28 +44,21 @@ class RunState:
 
 def check_run_dir(run_dir: Path | None, resume: bool, overwrite: bool) -> None:
     """Refuse ``run_dir`` when it cannot take the run asked for; changes nothing on disk."""
-    if resume and overwrite:
-        raise MemlearnError("--resume and --overwrite exclude each other: choose one")
     if run_dir is None:
+        if resume and overwrite:
+            raise MemlearnError("--resume and --overwrite exclude each other: choose one")
         if resume or overwrite:
             raise MemlearnError("--resume and --overwrite need --run-dir (the run's folder)")
         return
-    if run_dir.exists() and not run_dir.is_dir():
-        raise MemlearnError(f"run folder {run_dir} is a file")
-    found = [n for n in RUN_FILES if (run_dir / n).exists()]
-    if resume and CHECKPOINT_FILE not in found:
-        raise MemlearnError(f"--resume: no checkpoint at {run_dir / CHECKPOINT_FILE}")
-    if found and not (resume or overwrite):
-        raise MemlearnError(
-            f"{run_dir} already holds a run ({', '.join(found)}): continue it with --resume, "
-            "start afresh with --overwrite (removes those files), or choose another --run-dir"
-        )
+    runfolder.check_folder(
+        run_dir, RUN_FILES, resume, overwrite,
+        resume_file=CHECKPOINT_FILE, option="--run-dir", what="run folder",
+    )  # fmt: skip
 
 
 def clear_run_dir(run_dir: Path) -> None:
     """Remove a previous run's files from ``run_dir``."""
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
+    runfolder.clear(run_dir, RUN_FILES)
 
 
 def save_state(path: Path, state: RunState) -> None:

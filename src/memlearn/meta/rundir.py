@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from memlearn.errors import CorruptDataError, MemlearnError
+from memlearn import runfolder
+from memlearn.errors import CorruptDataError
 from memlearn.io import atomic_write
 from memlearn.meta.checkpoint import read_torch_file
 from memlearn.meta.config import current_names
@@ -87,32 +88,17 @@ class RunLog:
 
 def run_files(out: Path) -> list[str]:
     """The files of a run present in ``out``."""
-    return [name for name in RUN_FILES if (out / name).exists()]
+    return runfolder.present(out, RUN_FILES)
 
 
 def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse ``out`` when it cannot take the run asked for; changes nothing on disk."""
-    if resume and overwrite:
-        raise MemlearnError("--resume and --overwrite exclude each other: choose one")
-    if out.exists() and not out.is_dir():
-        raise MemlearnError(f"output folder {out} is a file")
-    found = run_files(out) if out.is_dir() else []
-    if resume and not found:
-        raise FileNotFoundError(f"--resume: no training state at {out / STATE_FILE}")
-    if found and not (resume or overwrite):
-        raise MemlearnError(
-            f"{out} already holds a run ({', '.join(found)}): continue it with --resume, "
-            "or start afresh with --overwrite (removes those files), or choose another --out"
-        )
+    runfolder.check_folder(out, RUN_FILES, resume, overwrite)
 
 
 def clear_run(out: Path) -> None:
     """Remove the files of a previous run from ``out`` (and stale temporary files)."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for tmp in out.glob(".*.tmp"):
-        if tmp.name[1:].split(".")[0] in {Path(n).stem for n in RUN_FILES}:
-            tmp.unlink(missing_ok=True)
+    runfolder.clear(out, RUN_FILES)
 
 
 def read_state(out: Path, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:

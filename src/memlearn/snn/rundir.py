@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from memlearn.errors import CorruptDataError, MemlearnError
+from memlearn import runfolder
+from memlearn.errors import CorruptDataError
 from memlearn.io import atomic_write
 
 MODEL_FILE = "spirit-snn.pt"
@@ -25,29 +26,17 @@ STATE_KEYS = ("config", "phase", "epoch", "model", "opt", "sched", "gen", "done"
 
 def run_files(out: Path) -> list[str]:
     """The files of a run present in ``out``."""
-    return [name for name in RUN_FILES if (out / name).exists()]
+    return runfolder.present(out, RUN_FILES)
 
 
 def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse ``out`` when it cannot take the run asked for; changes nothing on disk."""
-    if resume and overwrite:
-        raise MemlearnError("--resume and --overwrite exclude each other: choose one")
-    if out.exists() and not out.is_dir():
-        raise MemlearnError(f"output folder {out} is a file")
-    found = run_files(out) if out.is_dir() else []
-    if resume and not (out / STATE_FILE).exists():
-        raise FileNotFoundError(f"--resume: no training state at {out / STATE_FILE}")
-    if found and not (resume or overwrite):
-        raise MemlearnError(
-            f"{out} already holds a run ({', '.join(found)}): continue it with --resume, "
-            "or start afresh with --overwrite (removes those files), or choose another --out"
-        )
+    runfolder.check_folder(out, RUN_FILES, resume, overwrite, resume_file=STATE_FILE)
 
 
 def clear_run(out: Path) -> None:
     """Remove the files of a previous run from ``out``."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+    runfolder.clear(out, RUN_FILES)
 
 
 def read_state(out: Path) -> dict[str, Any]:
