@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_programming_pins import compare_pins
 
 from memlearn.devices import STRATEGIES, load_preset, program
 
@@ -43,18 +44,7 @@ def _case(strategy: str) -> dict[str, list]:
 def test_controller_matches_pins(strategy):
     want = json.loads(PINS.read_text())[strategy]
     got = _case(strategy)
-    assert got.keys() == want.keys()
-    for key, value in want.items():
-        if key.removeprefix("again_") in EXACT:
-            assert got[key] == value, key
-        else:
-            torch.testing.assert_close(
-                torch.tensor(got[key], dtype=torch.float64),
-                torch.tensor(value, dtype=torch.float64),
-                rtol=1e-5,
-                atol=0.0,
-                msg=key,
-            )
+    compare_pins(got, want, EXACT | {f"again_{k}" for k in EXACT})
 
 
 def test_pinned_case_exercises_the_controller():

@@ -81,19 +81,20 @@ def pins() -> dict[str, dict[str, list]]:
 
 @pytest.mark.parametrize("case", [f"{p}/{s}" for p in PRESETS for s in STRATEGIES])
 def test_programming_matches_pins(pins, case):
-    _compare(_program_case(*case.split("/")), pins[case])
+    compare_pins(_program_case(*case.split("/")), pins[case])
 
 
 def test_worn_out_crossbar_matches_pins(pins):
     got = _crossbar_case()
     assert sum(got["stuck"]) > 0  # the case does exercise wear
-    _compare(got, pins["crossbar/hfo2-mlc-endurance3/hybrid"])
+    compare_pins(got, pins["crossbar/hfo2-mlc-endurance3/hybrid"])
 
 
-def _compare(got: dict[str, list], want: dict[str, list]) -> None:
+def compare_pins(got: dict[str, list], want: dict[str, list], exact: set[str] = EXACT) -> None:
+    """Every pinned key present; counts in ``exact`` equal, the rest within 1e-5 relative."""
     assert got.keys() == want.keys()
     for key, value in want.items():
-        if key in EXACT:
+        if key in exact:
             assert got[key] == value, key
         else:
             torch.testing.assert_close(
