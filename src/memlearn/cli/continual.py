@@ -92,17 +92,7 @@ def continual(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Learn a sequence of tasks on simulated FeRAM/OxRAM chips; report forgetting and wear."""
-    from tqdm import tqdm
-
-    from memlearn.continual.checkpoint import (
-        FIGURE_FILE,
-        RESULT_FILE,
-        check_run_dir,
-        clear_run_dir,
-    )
-    from memlearn.continual.plot import accuracy_figure
-    from memlearn.continual.summary import summarise
-    from memlearn.experiments.provenance import provenance, write_json
+    from memlearn.continual.checkpoint import check_run_dir, clear_run_dir
 
     with user_errors():
         config = ContinualConfig(
@@ -117,30 +107,49 @@ def continual(
         check_run_dir(run_dir, resume, overwrite)
         if run_dir is not None and overwrite:
             clear_run_dir(run_dir)
-        bar = tqdm(desc="continual", unit="step", disable=as_json)
-
-        def tick(step: int, total: int) -> None:
-            if bar.total != total:
-                bar.reset(total=total)
-            bar.update(step - bar.n)
-
-        result = run_continual(config, progress=tick, run_dir=run_dir, resume=resume)
-        bar.close()
-        summary = summarise(result)
-        cfg = config.to_dict()
-        payload = {**summary, **provenance(cfg)}
-        title = f"{benchmark}, {network} network, {method}, m = {config.meta:g}"
-        if figure is not None:
-            accuracy_figure(figure, summary, title)
-        if out is not None:
-            write_json(out, payload)
-        if run_dir is not None:
-            write_json(run_dir / RESULT_FILE, payload)
-            accuracy_figure(run_dir / FIGURE_FILE, summary, title)
+        summary, payload = _run(config, run_dir, resume, figure, out, as_json)
     if as_json:
         typer.echo(json.dumps(payload))
         return
     _table(summary)
+
+
+def _run(
+    config: ContinualConfig,
+    run_dir: Path | None,
+    resume: bool,
+    figure: Path | None,
+    out: Path | None,
+    as_json: bool,
+) -> tuple[dict, dict]:
+    """Learn the sequence with a progress bar; write the figure and JSON files asked for."""
+    from tqdm import tqdm
+
+    from memlearn.continual.checkpoint import FIGURE_FILE, RESULT_FILE
+    from memlearn.continual.plot import accuracy_figure
+    from memlearn.continual.summary import summarise
+    from memlearn.experiments.provenance import provenance, write_json
+
+    bar = tqdm(desc="continual", unit="step", disable=as_json)
+
+    def tick(step: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(step - bar.n)
+
+    result = run_continual(config, progress=tick, run_dir=run_dir, resume=resume)
+    bar.close()
+    summary = summarise(result)
+    payload = {**summary, **provenance(config.to_dict())}
+    title = f"{config.benchmark}, {config.network} network, {config.method}, m = {config.meta:g}"
+    if figure is not None:
+        accuracy_figure(figure, summary, title)
+    if out is not None:
+        write_json(out, payload)
+    if run_dir is not None:
+        write_json(run_dir / RESULT_FILE, payload)
+        accuracy_figure(run_dir / FIGURE_FILE, summary, title)
+    return summary, payload
 
 
 def _table(summary: dict) -> None:
