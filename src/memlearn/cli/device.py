@@ -6,12 +6,16 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from memlearn.cli.common import with_config
 from memlearn.cli.errors import user_errors
 from memlearn.devices.preset import DEFAULT_PRESET
+
+if TYPE_CHECKING:
+    from memlearn.devices.characterize import Characterization
 
 HELP = (
     "Device presets and their sources, strategy characterisation (level statistics, error "
@@ -140,6 +144,13 @@ def characterize_cmd(
         }  # fmt: skip
         typer.echo(json.dumps(with_config(ch.as_json(), record)))
         return
+    _print_characterization(ch, cells, bake_hours, bake_celsius, plot)
+
+
+def _print_characterization(
+    ch: Characterization, cells: int, bake_hours: float, bake_celsius: float, plot: Path | None
+) -> None:
+    """The text report of ``device characterize``: each stage's levels in µS, then the cost."""
     stages = [("after programming", ch.programmed)]
     if ch.baked is not None:
         stages.append((f"after {bake_hours:g} h at {bake_celsius:g} C", ch.baked))
