@@ -99,6 +99,9 @@ def _register() -> None:
 
     app.add_typer(chip_cli.app, name="chip", help=chip_cli.HELP)
     onchip_cli.register(app)
+    from memlearn.cli import gap as gap_cli
+
+    gap_cli.register(app)
 
     from memlearn.cli import meta as meta_cli
 

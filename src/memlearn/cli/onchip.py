@@ -17,60 +17,30 @@ import typer
 
 from memlearn.cli.common import (
     bar_disabled,
-    deprecated_alias,
     progress_bar,
-    progress_option,
-    split_help,
-    with_config,
 )
 from memlearn.cli.errors import user_errors
-from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
-from memlearn.devices.programming import STRATEGIES
-from memlearn.onchip.deploy import DEFAULT_PRESET, DeployConfig, record
+from memlearn.cli.onchip_options import (
+    CHECKPOINT_OPTION,
+    JSON_OPTION,
+    LEVELS_OPTION,
+    POLICY_OPTION,
+    PRESET_OPTION,
+    PROGRESS_OPTION,
+    ROOT_OPTION,
+    SEED_OPTION,
+    SHOTS_OPTION,
+    SPARE_PAIRS_OPTION,
+    SPLIT_OPTION,
+    STEPS_OPTION,
+    STRATEGY_OPTION,
+    SUPPORT_COPIES_OPTION,
+    WAYS_OPTION,
+    WEIGHT_MAX_OPTION,
+)  # fmt: skip
+from memlearn.onchip.deploy import DeployConfig, record
 from memlearn.onchip.loop import AdaptResult
-from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import ci95, deployment_summary, summarise
-
-GAP_CHIPS = 1000  # [E] adapt-gap's chips simulated at once (a round of 1000 tasks fits in memory)
-
-# Options shared by `adapt`, `adapt-gap` and `demo` (Typer reads them, never changes them).
-_CHECKPOINT = typer.Option(
-    None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-)
-_PRESET = typer.Option(
-    None, "--preset", help=f"Device preset name or file (default: {DEFAULT_PRESET})."
-)
-_STRATEGY = typer.Option("hybrid", "--strategy", help=f"Write strategy: {', '.join(STRATEGIES)}.")
-_POLICY = typer.Option(DEFAULT_POLICY, "--policy", help=f"Update policy: {', '.join(POLICIES)}.")
-_WAYS = typer.Option(5, "--ways", help="Classes per task (must match the model).")
-_SHOTS = typer.Option(1, "--shots", help="Support images per class.")
-_STEPS = typer.Option(5, "--steps", help="On-chip gradient updates per task.")
-_SPLIT = typer.Option(None, "--split", help=split_help())
-_LEVELS = typer.Option(
-    None, "--levels", help="Conductance levels per cell (default: the model's, else 8)."
-)
-_WEIGHT_MAX = typer.Option(
-    "auto",
-    "--weight-max",
-    help="Full-scale weight per layer: checkpoint, accuracy (calibrated on training tasks), "
-    "peak, or auto (the checkpoint's when it was trained for this preset, strategy and levels; "
-    "else accuracy, starting from the checkpoint's).",
-)
-_SUPPORT_COPIES = typer.Option(
-    DEFAULT_SUPPORT_COPIES,
-    "--support-copies",
-    help="Distorted copies of each support image the loop also learns from (0: the shots alone).",
-)
-_SPARE_PAIRS = typer.Option(
-    None,
-    "--spare-pairs",
-    help="Spare column pairs of the output array: a test pass puts each output on the "
-    "healthiest pairs (default: the rest of its tile; 0: no repair).",
-)
-_SEED = typer.Option(0, "--seed", help="Seed of the tasks, the chips and the loop.")
-_ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA, then the cache).")
-_JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
-_PROGRESS = progress_option("Show a progress bar on stderr (never with --json).")
 
 
 def run(
@@ -193,23 +163,23 @@ def _table(summary: dict[str, Any], result: AdaptResult, info: dict[str, Any]) -
 
 
 def adapt(
-    checkpoint: Path | None = _CHECKPOINT,
-    preset: str | None = _PRESET,
-    strategy: str = _STRATEGY,
-    policy: str = _POLICY,
+    checkpoint: Path | None = CHECKPOINT_OPTION,
+    preset: str | None = PRESET_OPTION,
+    strategy: str = STRATEGY_OPTION,
+    policy: str = POLICY_OPTION,
     chips: int | None = typer.Option(
         None, "--chips", help="Simulated chips (default 100; tasks run in rounds)."
     ),
     tasks: int = typer.Option(100, "--tasks", help="New tasks to learn."),
-    ways: int = _WAYS,
-    shots: int = _SHOTS,
-    steps: int = _STEPS,
-    split: str | None = _SPLIT,
-    levels: int | None = _LEVELS,
+    ways: int = WAYS_OPTION,
+    shots: int = SHOTS_OPTION,
+    steps: int = STEPS_OPTION,
+    split: str | None = SPLIT_OPTION,
+    levels: int | None = LEVELS_OPTION,
     bake_hours: float = typer.Option(0.0, "--bake-hours", help="Bake the adapted chips (hours)."),
     bake_celsius: float = typer.Option(150.0, "--bake-celsius", help="Bake temperature (°C)."),
-    seed: int = _SEED,
-    root: Path | None = _ROOT,
+    seed: int = SEED_OPTION,
+    root: Path | None = ROOT_OPTION,
     bench: str | None = typer.Option(
         None,
         "--bench",
@@ -217,9 +187,9 @@ def adapt(
         "preset, the levels and the chips (an explicit --preset/--levels/--chips that differs "
         "is refused).",
     ),
-    weight_max: str = _WEIGHT_MAX,
-    support_copies: int = _SUPPORT_COPIES,
-    spare_pairs: int | None = _SPARE_PAIRS,
+    weight_max: str = WEIGHT_MAX_OPTION,
+    support_copies: int = SUPPORT_COPIES_OPTION,
+    spare_pairs: int | None = SPARE_PAIRS_OPTION,
     max_memory: str | None = typer.Option(
         None,
         "--max-memory",
@@ -229,8 +199,8 @@ def adapt(
     torch_device: str | None = typer.Option(
         None, "--torch-device", help="Where the simulated chips live: cpu (default) or cuda."
     ),
-    as_json: bool = _JSON,
-    progress: bool = _PROGRESS,
+    as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Adapt the meta-trained model to new tasks on chips, with the computer in the loop."""
     from memlearn.experiments.provenance import package_versions
@@ -254,12 +224,12 @@ def adapt(
 
 def demo(
     out: Path = typer.Option(Path("memlearn-demo"), "--out", help="Directory for PNG and JSON."),
-    checkpoint: Path | None = _CHECKPOINT,
-    preset: str | None = _PRESET,
-    strategy: str = _STRATEGY,
-    seed: int = _SEED,
-    root: Path | None = _ROOT,
-    progress: bool = _PROGRESS,
+    checkpoint: Path | None = CHECKPOINT_OPTION,
+    preset: str | None = PRESET_OPTION,
+    strategy: str = STRATEGY_OPTION,
+    seed: int = SEED_OPTION,
+    root: Path | None = ROOT_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """The shipped model learns 16 new 5-way 1-shot tasks on 16 simulated chips."""
     from memlearn.experiments.provenance import provenance, write_json
@@ -287,117 +257,7 @@ def demo(
     typer.echo(f"wrote {png} and {path}")
 
 
-def adapt_gap(
-    checkpoint: Path | None = _CHECKPOINT,
-    preset: str | None = _PRESET,
-    strategy: str = _STRATEGY,
-    policy: str = _POLICY,
-    tasks: int = typer.Option(200, "--tasks", help="New tasks, one simulated chip each."),
-    chips: int | None = typer.Option(
-        None, "--chips", help="Chips simulated at once (default 1000; more tasks run in rounds)."
-    ),
-    max_chips: int | None = typer.Option(None, "--max-chips", hidden=True),
-    ways: int = _WAYS,
-    shots: int = _SHOTS,
-    steps: int = _STEPS,
-    split: str | None = _SPLIT,
-    levels: int | None = _LEVELS,
-    weight_max: str = _WEIGHT_MAX,
-    support_copies: int = _SUPPORT_COPIES,
-    spare_pairs: int | None = _SPARE_PAIRS,
-    seed: int = _SEED,
-    root: Path | None = _ROOT,
-    as_json: bool = _JSON,
-    progress: bool = _PROGRESS,
-) -> None:
-    """Attribute the gap between on-chip and ideal-software accuracy to each non-ideality.
-
-    The same tasks on simulated chips with each non-ideality (programming spread, read noise,
-    converters, relaxation, stuck cells) switched off in turn, on an ideal chip with each one
-    alone, in float on the levels (the loop's own loss), and with the loop's former design.
-    """
-    from memlearn.experiments.onchip_gap import gap_study
-
-    with user_errors():
-        chips = deprecated_alias("--max-chips", "--chips", max_chips, chips)
-        config = DeployConfig(
-            checkpoint=checkpoint, preset=preset, strategy=strategy, policy=policy,
-            chips=GAP_CHIPS if chips is None else chips, tasks=tasks, ways=ways, shots=shots,
-            steps=steps, split=split, levels=levels, weight_max=weight_max,
-            support_copies=support_copies,
-            spare_pairs=spare_pairs, seed=seed, root=root,
-        )  # fmt: skip
-        with progress_bar(None, "configurations", bar_disabled(progress, as_json)) as bar:
-
-            def advance(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            study = gap_study(config, progress=advance)
-    if as_json:
-        config_record = {
-            **{k: v for k, v in study.info.items() if k != "seconds"},
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "weight_max_rule": weight_max, "support_copies": support_copies,
-        }  # fmt: skip
-        typer.echo(json.dumps(with_config(study.as_dict(), config_record)))
-        return
-    _gap_table(study, ways, shots, steps, strategy, policy)
-
-
-def _gap_table(study: Any, ways: int, shots: int, steps: int, strategy: str, policy: str) -> None:
-    """Print ``adapt-gap``'s table: each configuration, its accuracy and its paired difference."""
-    wmax_from = study.info["weight_max_source"]
-    split = study.info["split"]
-    from rich.console import Console
-    from rich.table import Table
-
-    i = study.info
-    table = Table(
-        title=(
-            f"Where the on-chip accuracy goes: {ways}-way {shots}-shot, {i['tasks']} tasks, "
-            f"{steps} steps ({i['preset']}, {strategy}, policy {policy}, {i['levels']} levels, "
-            f"split {split})"
-        )
-    )
-    table.add_column("configuration")
-    table.add_column(f"acc {steps} %", justify="right")
-    table.add_column("Δ pts ± 95 % CI", justify="right")
-    table.add_column("vs", justify="left")
-    table.add_column("nJ", justify="right")
-    table.add_column("writes", justify="right")
-    versus = {
-        "loop design": "software",
-        "chip": "software",
-        "remove one": "chip",
-        "add one": "ideal chip",
-        "design (on the real chip)": "chip",
-    }
-    group = None
-    for row in study.rows:
-        if row.group != group:
-            group = row.group
-            table.add_section()
-        nan = row.delta != row.delta
-        table.add_row(
-            row.name,
-            f"{100 * row.final:.2f}",
-            "–" if nan else f"{100 * row.delta:+.2f} ± {100 * row.delta_ci95:.2f}",
-            versus.get(row.group, ""),
-            "–" if row.energy_j != row.energy_j else f"{1e9 * row.energy_j:.1f}",
-            "–" if row.writes != row.writes else f"{row.writes:.0f}",
-        )
-    console = Console()
-    console.print(table)
-    console.print(
-        f"full scale {[round(w, 4) for w in i['weight_max']]} ({wmax_from}); peak rule "
-        f"{[round(w, 4) for w in i['peak_weight_max']]}; column repair with "
-        f"{i['spare_pairs']} spare pairs; {i['seconds']:.1f} s"
-    )
-
-
 def register(app: typer.Typer) -> None:
     """Attach ``adapt`` and ``demo`` to the main application."""
     app.command("adapt")(adapt)
-    app.command("adapt-gap")(adapt_gap)
     app.command("demo")(demo)
