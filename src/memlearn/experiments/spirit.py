@@ -31,7 +31,7 @@ from memlearn.experiments.provenance import write_json
 from memlearn.experiments.report import StudyOutcome
 from memlearn.snn.evaluate import chip_synapses, summarise
 from memlearn.snn.model import accuracy, downscale, tanh_decision
-from memlearn.snn.neuron import NeuronConfig
+from memlearn.snn.neuron import PRESENTATION_PERIODS, THRESHOLD_FRACTION, NeuronConfig
 from memlearn.snn.simulate import run as run_layer
 from memlearn.snn.simulate import trace
 from memlearn.snn.synapses import SynapseArray
@@ -135,7 +135,9 @@ def spirit_study(
         ("failed cells per chip", f"{nominal['failed_cells']:.0f} of 11520"),
     ]
     notes = (
-        f"{chips} chips x the first {images} MNIST test images per point, ΔS = 10; "
+        f"{chips} chips x the first {images} MNIST test images per point, ΔS = 10, at most "
+        f"{PRESENTATION_PERIODS} white-pixel periods per image (N2D2's spike test), threshold "
+        f"{THRESHOLD_FRACTION} of the ±4 step; "
         f"CI over chips {ci95(torch.tensor(nominal['accuracy_per_chip'])):.3f}."
     )
     return conclude(INFO, observed, checks, [figure], [data.name], numbers, notes)

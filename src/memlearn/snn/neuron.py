@@ -8,10 +8,15 @@ neuron's ``C_MEM`` = 200 fF MOM capacitor, so one event moves the membrane by
 ``±threshold`` emit positive / negative output spikes; a spike removes ``threshold`` from the
 membrane [E] (charge-removal reset) and starts a refractory period ``refractory_s`` during which
 the neuron keeps integrating but cannot spike [P].  The membrane clips at the rails, ±``V_RAIL``
-around its rest level [E].  No leak [E] (a MOM capacitor with the
-injector off holds its charge over the ~100 µs of a classification).  The threshold is a design
-choice [E]: ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS
-cells), so a ±4 stimulation produces a spike [P] despite the LRS spread.
+around its rest level [E].  No leak [E] (a MOM capacitor with the injector off holds its charge
+over a classification, at most ``t_max_s``).  The threshold is a design choice:
+``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS cells).  N2D2's
+spike test puts the threshold at the largest weight [S] (``Threshold=1.0`` in its spike-coding
+examples, ``models/*_Spike.ini``, on weights that ``DeepNet::normalizeFreeParameters`` divides
+by the layer's largest ``|w|`` before the spike test; ``FcCell_Transcode`` writes them to the
+spiking cell too): fraction 1 for nominal cells.  SPIRIT requires that a ±4 stimulation produce
+a spike [P], which on programmed cells (the spread of the 4 LRS cells) needs a margin below
+that: 0.875 [E].  No source gives the threshold in volts or the injector gain.
 
 Inputs (``coding``): rate coding of the intensity, event by event [P], as in N2D2 [S]
 (``SpikeGenerator::nextEvent``; SPIRIT's abstract names no framework, only "an existing
@@ -23,18 +28,25 @@ N2D2's ``JitteredPeriodic`` with ``PeriodRelStdDev = 0`` (its spike-coding examp
 uniformly random phase; ``poisson``: Bernoulli spikes per time step with probability ``f dt``
 (N2D2's ``Poissonian``; the count of an interval then has Poisson noise on top of the rate).
 ``f_max`` = ``rate_hz``; ``f_min`` = 0: a black pixel sends nothing [E] (N2D2's examples put
-``f_min = 1e-4 f_max``: over a ~100 µs classification, < 0.15 spike per image).  The
-same spike trains are replayed to every chip.  The event order inside one step does not matter
-for the integration; only the comparators sample once per step (fine steps: event by event).
+``f_min = 1e-4 f_max``, ``PeriodMeanMax`` 100 µs against ``PeriodMeanMin`` 10 ns [S]: 0.01 spike
+per black pixel over a whole presentation).  The same spike trains are replayed to every chip.
+The event order inside one step does not matter for the integration; only the comparators
+sample once per step (fine steps: event by event).
+
+Presentation limit: N2D2's spike test (``exec/n2d2.cpp``) presents each test image for 1 µs
+(``env->propagate(i TimeUs, (i + 1) TimeUs)``), in which a white pixel of mean period 10 ns fires
+100 times [S]; nothing else ends a presentation (``TerminateMax``, a cap on the leader's count,
+is 0 = off there).  Without leak only that ratio matters, so ``t_max_s`` =
+``PRESENTATION_PERIODS / rate_hz``: at most 100 spikes of a white pixel per image.
 
 Decision ``delta_s`` (ΔS): a classification stops as soon as the output neuron with the most
 spikes (positive minus negative) leads the second by ``delta_s`` spikes, and that neuron is the
-answer; otherwise the leader at ``t_max_s`` (ties by membrane potential).  This is N2D2's
-``TerminateDelta`` of a spiking output layer [S] (``FcCell_Spike_RRAM::incomingSpike``: after
-every output spike, stop when the top two counts of ``+1`` per positive, ``-1`` per negative
-spike differ by ``>= TerminateDelta``); SPIRIT quotes 136 input spikes per image "for
-ΔS = 10" [P], and the paper's figures were not found in the public record, so the name match
-with N2D2's parameter is the source [I].
+answer; otherwise the leader at ``t_max_s`` (ties by membrane potential [E]; N2D2 takes the
+first of the tied neurons).  This is N2D2's ``TerminateDelta`` of a spiking output layer [S]
+(``FcCell_Spike_RRAM::incomingSpike``: after every output spike, stop when the top two counts of
+``+1`` per positive, ``-1`` per negative spike differ by ``>= TerminateDelta``); SPIRIT quotes
+136 input spikes per image "for ΔS = 10" [P], and the paper's figures were not found in the
+public record, so the name match with N2D2's parameter is the source [I].
 """
 
 from __future__ import annotations
@@ -50,9 +62,11 @@ C_MEM = 200e-15  # [P] SPIRIT neuron: 200 fF MOM capacitor
 INJECTOR_GAIN = 1.0 / 64.0  # [E] current-mirror copy ratio: a ±4 event moves the membrane ~0.3 V
 VDD = 1.2  # [E] 130 nm core supply
 V_RAIL = VDD / 2  # [E] the membrane swings ±VDD/2 around its mid-rail rest level and clips there
-THRESHOLD_FRACTION = 0.875  # [E] comparator threshold / nominal ±4 step (a ±4 input must spike)
+THRESHOLD_FRACTION = 0.875  # [E] threshold / nominal ±4 step: below N2D2's 1 [S], ±4 spikes [P]
 THRESHOLD_WEIGHT_UNITS = THRESHOLD_FRACTION * 4  # the threshold in integer-weight units
 DELTA_S = 10  # [P] published operating point "ΔS = 10" (N2D2's TerminateDelta [S])
+RATE_HZ = 100e3  # [E] input rate of a white pixel (SPI-fed event generator; sets the time scale)
+PRESENTATION_PERIODS = 100  # [S] N2D2 spike test: 1 µs per image / 10 ns white-pixel period
 CODINGS = ("periodic", "poisson")
 
 
@@ -61,10 +75,10 @@ class NeuronConfig:
     """Timing of the simulation and the decision (s, Hz, spikes)."""
 
     dt_s: float = 1e-6  # [E] time step: 1 µs (at most ~0.1 input spike per pixel per step)
-    rate_hz: float = 100e3  # [E] input rate of a white pixel (SPI-fed event generator)
+    rate_hz: float = RATE_HZ
     refractory_s: float = 2e-6  # [E] refractory period: two time steps
     delta_s: int = DELTA_S
-    t_max_s: float = 1e-3  # [E] longest presentation of one image
+    t_max_s: float = PRESENTATION_PERIODS / RATE_HZ  # [S] longest presentation: 100 periods
     coding: str = "periodic"  # [S] N2D2 JitteredPeriodic, no jitter (module docstring)
 
     def check(self) -> NeuronConfig:

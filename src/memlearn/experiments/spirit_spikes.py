@@ -1,0 +1,114 @@
+"""SPIRIT's input spikes per image against the two constants no SPIRIT source gives.
+
+The count at ΔS = 10 (published: 136) depends on the neuron threshold and on the presentation
+limit (``memlearn.snn.neuron``).  Their sources are N2D2's, the framework SPIRIT's offline
+learning most likely used [I]: a threshold equal to the largest weight (fraction 1 of the ±4
+step) and 100 white-pixel periods per image [S].  The simulation keeps 0.875 of the ±4 step
+(a margin for the cells' spread, [E]) and N2D2's 100 periods.  ``sensitivity`` measures the
+count on ideal cells (nominal LRS / HRS, one chip, no read noise) for each ``Variant``, with the
+same seed, so a shorter presentation is a prefix of a longer one image by image.
+
+    python -m memlearn.experiments.spirit_spikes --images 10000   # one JSON line per variant
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from typing import Any, NamedTuple
+
+import torch
+
+from memlearn.errors import MemlearnError
+from memlearn.snn.evaluate import ideal_synapses
+from memlearn.snn.model import check_inputs, check_weights
+from memlearn.snn.neuron import (
+    DELTA_S,
+    PRESENTATION_PERIODS,
+    THRESHOLD_FRACTION,
+    NeuronConfig,
+)
+from memlearn.snn.simulate import run
+
+PRESET = "oxram-slc"
+
+
+class Variant(NamedTuple):
+    """``threshold_fraction``: threshold / nominal ±4 step; ``periods``: presentation limit in
+    white-pixel periods (``t_max_s * rate_hz``)."""
+
+    name: str
+    threshold_fraction: float = THRESHOLD_FRACTION
+    periods: float = PRESENTATION_PERIODS
+
+
+VARIANTS = (
+    Variant("simulation (0.875, 100 periods)"),
+    Variant("N2D2 threshold (1.0)", threshold_fraction=1.0),
+    Variant("25 periods", periods=25),
+    Variant("50 periods", periods=50),
+    Variant("200 periods", periods=200),
+    Variant("0.5 x threshold", threshold_fraction=0.5 * THRESHOLD_FRACTION),
+)
+
+
+def sensitivity(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    labels: torch.Tensor,
+    variants: tuple[Variant, ...] = VARIANTS,
+    delta_s: int = DELTA_S,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """One row per variant: input spikes per image (mean, median, 90th percentile), the
+    fraction of images that reached ΔS, and the spiking layer's accuracy on ``labels``."""
+    x, w = check_inputs(x), check_weights(w)
+    if labels.shape != (x.shape[0],):
+        raise MemlearnError(f"labels must have shape [{x.shape[0]}], got {list(labels.shape)}")
+    for v in variants:
+        if not (v.threshold_fraction > 0 and v.periods > 0):
+            raise MemlearnError(f"variant {v.name!r}: threshold_fraction and periods must be > 0")
+    base = ideal_synapses(PRESET, w)
+    rows = []
+    for v in variants:
+        cfg = NeuronConfig(delta_s=delta_s)
+        cfg = dataclasses.replace(cfg, t_max_s=v.periods / cfg.rate_hz)
+        syn = dataclasses.replace(
+            base, theta=base.theta * v.threshold_fraction / THRESHOLD_FRACTION
+        )
+        res = run(x, syn, cfg, torch.Generator().manual_seed(seed))
+        s = res.input_spikes[0].double()
+        rows.append({
+            **v._asdict(), "delta_s": delta_s, "images": x.shape[0],
+            "input_spikes_per_image": float(s.mean()),
+            "input_spikes_per_image_median": float(s.median()),
+            "input_spikes_per_image_p90": float(s.kthvalue(max(1, math.ceil(0.9 * len(s)))).values),
+            "stopped_fraction": float(res.stopped.double().mean()),
+            "accuracy": float((res.decision[0] == labels).double().mean()),
+            "per_image": s.tolist(),
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one JSON line per variant (without the per-image counts)."""
+    from memlearn.data.mnist import load_mnist
+    from memlearn.snn.model import downscale
+    from memlearn.snn.train import load_checkpoint
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=10000, help="first M MNIST test images")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    w, _ = load_checkpoint()
+    test = load_mnist("test")
+    x, y = downscale(test.images[: args.images]), test.labels[: args.images]
+    for row in sensitivity(x, w, y, seed=args.seed):
+        row.pop("per_image")
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

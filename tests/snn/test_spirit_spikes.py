@@ -1,0 +1,56 @@
+"""Input spikes per image against the threshold and the presentation limit (ideal cells)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memlearn.errors import MemlearnError
+from memlearn.experiments.spirit_spikes import Variant, sensitivity
+from memlearn.snn.evaluate import ideal_synapses
+from memlearn.snn.neuron import PRESENTATION_PERIODS, NeuronConfig
+from memlearn.snn.simulate import run
+from memlearn.snn.train import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def images(shared_data):
+    from memlearn.data.mnist import load_mnist
+    from memlearn.snn.model import downscale
+
+    test = load_mnist("test", shared_data)
+    return downscale(test.images[:60]), test.labels[:60]
+
+
+def test_default_presentation_is_n2d2s_100_white_pixel_periods() -> None:
+    cfg = NeuronConfig()
+    assert cfg.t_max_s * cfg.rate_hz == pytest.approx(PRESENTATION_PERIODS)
+    assert PRESENTATION_PERIODS == 100 and cfg.t_max_s == 1e-3  # the former default, unchanged
+
+
+def test_sensitivity_rows(images) -> None:
+    x, y = images
+    w, _ = load_checkpoint()
+    variants = (Variant("base"), Variant("short", periods=10), Variant("n2d2", 1.0),
+                Variant("low", 0.4))  # fmt: skip
+    base, short, n2d2, low = sensitivity(x, w, y, variants)
+    # the base variant is the simulation's default run, image for image
+    ref = run(x, ideal_synapses("oxram-slc", w), NeuronConfig(), torch.Generator().manual_seed(0))
+    assert base["per_image"] == ref.input_spikes[0].double().tolist()
+    # a shorter presentation is a prefix of the longer one: never more spikes, fewer stop
+    b, s = torch.tensor(base["per_image"]), torch.tensor(short["per_image"])
+    assert bool((s <= b).all()) and bool((s < b).any())
+    assert short["stopped_fraction"] < base["stopped_fraction"]
+    # a higher threshold needs more input spikes for the same ΔS lead, a lower one fewer
+    means = [r["input_spikes_per_image"] for r in (low, base, n2d2)]
+    assert means == sorted(means) and means[0] < means[2]
+    assert base["input_spikes_per_image_median"] <= base["input_spikes_per_image_p90"]
+
+
+def test_sensitivity_refuses_bad_input(images) -> None:
+    x, y = images
+    w, _ = load_checkpoint()
+    with pytest.raises(MemlearnError, match="labels"):
+        sensitivity(x, w, y[:5])
+    with pytest.raises(MemlearnError, match="periods must be > 0"):
+        sensitivity(x, w, y, (Variant("none", periods=0),))
