@@ -150,6 +150,8 @@ def test_bad_inputs_are_refused(tmp_path) -> None:
         (["--hidden", "16", "--chips", "2"], "checkpoint holds a 144-32-10 network"),
         (["--chips", "0"], "chips"),
         (["--chips", "1", "--images", "0"], "--images"),
+        (["--chips", "1", "--out", str(tmp_path)], "--out"),
+        (["--checkpoint", str(tmp_path / "h.pt")], "--checkpoint"),
     ):
         r = runner.invoke(app, ["snn", "hidden", *args])
         assert r.exit_code == 2 and word in r.output, (args, r.output)

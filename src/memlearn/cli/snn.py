@@ -1,4 +1,5 @@
-"""``memlearn snn train`` and ``memlearn snn evaluate``: the SPIRIT spiking layer on SLC RRAM."""
+"""``memlearn snn train``, ``evaluate`` and ``hidden``: the SPIRIT spiking layer on SLC RRAM,
+and a 144-H-10 network of the same cells and neurons."""
 
 from __future__ import annotations
 
@@ -148,9 +149,14 @@ def hidden(
     """Train a 144-H-10 network with the chip's integer weights and tanh neurons (ideal
     accuracy; --out saves it), or with --chips run a trained one on simulated SLC cells."""
     with user_errors():
+        from memlearn.errors import MemlearnError
         from memlearn.snn.hidden import check_hidden
 
         check_hidden(hidden)
+        if chips is not None and out is not None:
+            raise MemlearnError("--out saves a trained network: it does not go with --chips")
+        if chips is None and checkpoint is not None:
+            raise MemlearnError("--checkpoint is the network run on chips: it needs --chips N")
         if chips is not None:
             result = _hidden_chips(
                 hidden, checkpoint, images, as_json,

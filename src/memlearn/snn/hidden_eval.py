@@ -17,6 +17,7 @@ from dataclasses import asdict
 
 import torch
 
+from memlearn.devices.preset import DevicePreset
 from memlearn.errors import MemlearnError
 from memlearn.snn import energy
 from memlearn.snn.evaluate import EvalConfig, chip_synapses, ideal_synapses, summarise
@@ -46,7 +47,13 @@ def two_layer_ledger(
     return first, second
 
 
-def summarise_hidden(res: TwoLayerRun, labels: torch.Tensor, hidden: int, preset, scales) -> dict:
+def summarise_hidden(
+    res: TwoLayerRun,
+    labels: torch.Tensor,
+    hidden: int,
+    preset: DevicePreset,
+    scales: tuple[float, float],
+) -> dict:
     """Accuracy, events and energy of a ``TwoLayerRun`` (means over chips and images)."""
     v = preset.values
     single = SpikeRun(

@@ -7,7 +7,8 @@ IEDM 2019 [P]).  The 144 x 10 synapses are held by a ``CrossbarArray`` of 144 ro
 differential pairs (pair ``4 j + k`` = positive and negative cell ``k`` of neuron ``j``), so
 11,520 cells per chip, programmed with the preset's pulse-level SET/RESET (``single-set``: no
 verify; ``hybrid`` / ``iterative-set`` / ``iterative-reset``: with verify), with its stuck cells,
-device-to-device spread and relaxation (``CrossbarArray.advance``).
+device-to-device spread and relaxation (``CrossbarArray.advance``).  Any other layer of integer
+weights ``[rows, neurons]`` maps the same way (the 144-H-10 network's two layers, ``twolayer``).
 
 Read disturb (``disturb``): a read at ``V`` stresses an HRS cell like a weak SET.  Switching
 time falls exponentially with voltage, by about 10 decades over ~1 V (the voltage-time dilemma:
