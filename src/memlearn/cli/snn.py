@@ -1,4 +1,5 @@
-"""``memlearn snn train`` and ``memlearn snn evaluate``: the SPIRIT spiking layer on SLC RRAM."""
+"""``memlearn snn train``, ``evaluate`` and ``hidden``: the SPIRIT spiking layer on SLC RRAM,
+and a 144-H-10 network of the same cells and neurons."""
 
 from __future__ import annotations
 
@@ -126,20 +127,97 @@ def evaluate(
 def hidden(
     hidden: int = typer.Option(32, help="Hidden neurons H of the 144-H-10 network."),
     epochs: int = typer.Option(8, help="Passes over the 60,000 training images."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, help="Random seed (training, or cells and spikes with --chips)."),
+    out: Path = typer.Option(
+        None, help="Write the trained network to OUT/spirit-hidden<H>.pt and its .json."
+    ),
+    chips: int = typer.Option(
+        None, help="Instead of training: run the checkpoint's network on CHIPS simulated chips."
+    ),
+    images: int = typer.Option(2000, help="With --chips: MNIST test images (the first M)."),
+    preset: str = typer.Option("oxram-slc", help="With --chips: device preset of the cells."),
+    strategy: str = typer.Option("single-set", help="With --chips: write strategy."),
+    hours: float = typer.Option(1.0, help="With --chips: time between programming and use (h)."),
+    reads: float = typer.Option(0.0, help="With --chips: read pulses per cell before use."),
+    delta_s: int = typer.Option(10, "--delta-s", help="With --chips: ΔS (N2D2 TerminateDelta)."),
+    coding: str = typer.Option("periodic", help="With --chips: input rate coding."),
+    checkpoint: Path = typer.Option(
+        None, help="With --chips: checkpoint (default: the shipped 144-32-10 network)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ) -> None:
-    """Ideal accuracy of a 144-H-10 network with the chip's integer weights and tanh neurons."""
+    """Train a 144-H-10 network with the chip's integer weights and tanh neurons (ideal
+    accuracy; --out saves it), or with --chips run a trained one on simulated SLC cells."""
     with user_errors():
-        from memlearn.data.mnist import load_mnist
-        from memlearn.snn.hidden import HiddenNet, train_hidden
-        from memlearn.snn.train import TrainConfig
+        from memlearn.errors import MemlearnError
+        from memlearn.snn.hidden import check_hidden
 
-        cfg = TrainConfig(epochs=epochs, seed=seed).check()
-        HiddenNet(hidden)  # checks H before loading data
-        _threads()
-        out = train_hidden(load_mnist("train"), load_mnist("test"), hidden, cfg)
-        typer.echo(json.dumps(out) if as_json else json.dumps(out, indent=2))
+        check_hidden(hidden)
+        if chips is not None and out is not None:
+            raise MemlearnError("--out saves a trained network: it does not go with --chips")
+        if chips is None and checkpoint is not None:
+            raise MemlearnError("--checkpoint is the network run on chips: it needs --chips N")
+        if chips is not None:
+            result = _hidden_chips(
+                hidden, checkpoint, images, as_json,
+                chips=chips, preset=preset, strategy=strategy, hours=hours, reads=reads, seed=seed,
+                neuron={"delta_s": delta_s, "coding": coding},
+            )  # fmt: skip
+        else:
+            result = _hidden_train(hidden, epochs, seed, out)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+def _hidden_train(hidden: int, epochs: int, seed: int, out: Path | None) -> dict:
+    from memlearn.data.mnist import load_mnist
+    from memlearn.snn.hidden import save_hidden, train_hidden
+    from memlearn.snn.train import TrainConfig
+
+    cfg = TrainConfig(epochs=epochs, seed=seed).check()
+    _threads()
+    metrics, weights = train_hidden(load_mnist("train"), load_mnist("test"), hidden, cfg)
+    if out is not None:
+        command = "memlearn snn hidden" + (" " + shlex.join(sys.argv[3:]) if sys.argv[3:] else "")
+        path = save_hidden(metrics, weights, out / f"spirit-hidden{hidden}.pt", command)
+        metrics["checkpoint"] = str(path)
+    return metrics
+
+
+def _hidden_chips(
+    hidden: int, checkpoint: Path | None, images: int, as_json: bool, neuron: dict, **options
+) -> dict:
+    from tqdm import tqdm
+
+    from memlearn.data.mnist import MNIST_COUNTS, load_mnist
+    from memlearn.errors import MemlearnError
+    from memlearn.experiments.provenance import provenance
+    from memlearn.snn.evaluate import EvalConfig
+    from memlearn.snn.hidden import load_hidden
+    from memlearn.snn.hidden_eval import CALIBRATION_IMAGES, evaluate_hidden
+    from memlearn.snn.model import downscale
+    from memlearn.snn.neuron import NeuronConfig
+
+    if not 1 <= images <= MNIST_COUNTS["test"]:
+        raise MemlearnError(f"--images must be in 1..10000, got {images}")
+    cfg = EvalConfig(**options, neuron=NeuronConfig(**neuron)).check()
+    weights = load_hidden(checkpoint)
+    if weights.hidden != hidden:
+        raise MemlearnError(
+            f"--hidden {hidden} but the checkpoint holds a 144-{weights.hidden}-10 network; "
+            f"pass --hidden {weights.hidden} or a --checkpoint trained with --hidden {hidden}"
+        )
+    _threads()
+    test = load_mnist("test")
+    x, y = downscale(test.images[:images]), test.labels[:images]
+    x_cal = downscale(load_mnist("train").images[:CALIBRATION_IMAGES])
+    bar = tqdm(total=cfg.neuron.steps, desc="time steps", disable=as_json)
+    out = evaluate_hidden(weights, x, y, x_cal, cfg, progress=lambda _: bar.update())
+    bar.close()
+    out["images"] = images
+    out.update(provenance(out.pop("config")))
+    if not as_json:
+        out.pop("accuracy_per_chip")
+    return out
 
 
 def register(root: typer.Typer) -> None:

@@ -61,17 +61,24 @@ def breakdown(
     g_read: torch.Tensor,
     v_read: float,
     pulse_s: float,
+    *,
+    fanout: int = CLASSES,
+    injector_gain: float = INJECTOR_GAIN,
 ) -> dict[str, torch.Tensor]:
-    """Energy lines (J) per (chip, image) from event counts and the read conductance (S)."""
+    """Energy lines (J) per (chip, image) from event counts and the read conductance (S).
+
+    ``fanout``: neurons each input spike reaches (its row holds ``8 fanout`` cells; the word
+    line's capacitance scales with the row's length [E]); ``injector_gain``: the copy ratio of
+    the layer's current injectors."""
     q = g_read.double() * v_read * pulse_s  # charge through the cells (C)
-    events = input_spikes.double() * CLASSES
+    events = input_spikes.double() * fanout
     return {
         "cells": q * v_read,
         "read_supply": q * (VDD - v_read),
-        "injector": q * VDD * INJECTOR_GAIN,
+        "injector": q * VDD * injector_gain,
         "comparators": events * 2 * E_COMPARE,
         "output_spikes": output_spikes.double() * E_SPIKE,
-        "word_lines": input_spikes.double() * C_WORD_LINE * VDD**2,
+        "word_lines": input_spikes.double() * (C_WORD_LINE * (fanout / CLASSES)) * VDD**2,
         "logic_spi": events * LOGIC_SPI_J,
     }
 
@@ -81,14 +88,14 @@ def core_energy(lines: dict[str, torch.Tensor]) -> torch.Tensor:
     return sum(v for k, v in lines.items() if k != "logic_spi")
 
 
-def synaptic_events(input_spikes: torch.Tensor) -> torch.Tensor:
-    """Synaptic events: every input spike reaches the 10 neurons."""
-    return input_spikes * CLASSES
+def synaptic_events(input_spikes: torch.Tensor, fanout: int = CLASSES) -> torch.Tensor:
+    """Synaptic events: every input spike reaches the ``fanout`` (10) neurons."""
+    return input_spikes * fanout
 
 
-def cell_reads(input_spikes: torch.Tensor) -> torch.Tensor:
-    """Cell reads: every input spike reads 10 synapses x 8 cells."""
-    return input_spikes * CLASSES * CELLS_PER_SYNAPSE
+def cell_reads(input_spikes: torch.Tensor, fanout: int = CLASSES) -> torch.Tensor:
+    """Cell reads: every input spike reads ``fanout`` (10) synapses x 8 cells."""
+    return input_spikes * fanout * CELLS_PER_SYNAPSE
 
 
 def formal_energy_per_mac() -> float:
@@ -96,8 +103,7 @@ def formal_energy_per_mac() -> float:
     return SCALE_130NM * (MAC8_45NM_J + SRAM_BYTE_45NM_J)
 
 
-def formal_energy_per_image() -> float:
-    """The same layer as 144 x 10 8-bit MACs in 130 nm (J per image), one weight byte per MAC
-    and one input byte per input."""
-    macs = INPUTS * CLASSES
-    return SCALE_130NM * (macs * (MAC8_45NM_J + SRAM_BYTE_45NM_J) + INPUTS * SRAM_BYTE_45NM_J)
+def formal_energy_per_image(macs: int = INPUTS * CLASSES, inputs: int = INPUTS) -> float:
+    """The same layer as 144 x 10 8-bit MACs (or ``macs``) in 130 nm (J per image), one weight
+    byte per MAC and one input byte per input (``inputs`` of them)."""
+    return SCALE_130NM * (macs * (MAC8_45NM_J + SRAM_BYTE_45NM_J) + inputs * SRAM_BYTE_45NM_J)

@@ -65,11 +65,12 @@ def chip_synapses(arr: SynapseArray, read_noise: bool) -> Synapses:
 
 
 def ideal_synapses(preset_name: str, w: torch.Tensor) -> Synapses:
-    """Nominal cells (LRS exactly ``g_max``, HRS ``g_min``), one chip, no read noise."""
+    """Nominal cells (LRS exactly ``g_max``, HRS ``g_min``) of integer weights ``w [rows,
+    neurons]``, one chip, no read noise."""
     preset = load_preset(preset_name)
     v = preset.values
     g_min, g_max = preset.window
-    w = check_weights(w).float()
+    w = check_weights(w, None).float()
     k = membrane_step(v["v_read"], v["read_pulse_s"])
     lrs = w.abs()
     g_row = (lrs * g_max + (CELLS_PER_SYNAPSE - lrs) * g_min).sum(dim=1)

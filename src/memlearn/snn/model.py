@@ -50,10 +50,14 @@ def check_inputs(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def check_weights(w: torch.Tensor) -> torch.Tensor:
-    """Integer weights ``[144, 10]`` in -4..+4 (int64), else ``MemlearnError``."""
-    if tuple(w.shape) != (INPUTS, CLASSES):
-        raise MemlearnError(f"weights must have shape [{INPUTS}, {CLASSES}], got {list(w.shape)}")
+def check_weights(
+    w: torch.Tensor, shape: tuple[int, int] | None = (INPUTS, CLASSES)
+) -> torch.Tensor:
+    """Integer weights of ``shape`` (any matrix for ``None``) in -4..+4 (int64), else
+    ``MemlearnError``."""
+    if (tuple(w.shape) != tuple(shape)) if shape is not None else w.dim() != 2:
+        want = f"[{shape[0]}, {shape[1]}]" if shape is not None else "[rows, neurons]"
+        raise MemlearnError(f"weights must have shape {want}, got {list(w.shape)}")
     if w.dtype.is_floating_point and not bool((w == w.round()).all()):
         raise MemlearnError("weights must be integers in -4..+4")
     if bool((w.abs() > W_MAX).any()):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from memlearn.snn.model import CLASSES, INPUTS, check_inputs, check_weights
+from memlearn.snn.model import CLASSES, check_inputs, check_weights
 from memlearn.snn.neuron import (
     THRESHOLD_WEIGHT_UNITS,
     NeuronConfig,
@@ -52,6 +52,28 @@ class Synapses:
     theta: float
 
 
+def chips_flat(t: torch.Tensor) -> torch.Tensor:
+    """Per-chip ``[n_chips, rows, neurons]`` -> ``[rows, n_chips * neurons]`` (one matmul
+    serves every chip)."""
+    return t.permute(1, 0, 2).reshape(t.shape[1], -1)
+
+
+def synaptic_drive(
+    s: torch.Tensor,
+    k_flat: torch.Tensor,
+    var_flat: torch.Tensor | None,
+    chips: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Membrane steps (V) ``[N, chips, neurons]`` of input spikes ``s [N, rows]`` through
+    ``chips_flat`` synapses, with read noise of variance ``var_flat`` (``None``: none)."""
+    dv = (s @ k_flat).view(s.shape[0], chips, -1)
+    if var_flat is not None:
+        sigma = (s @ var_flat).clamp(min=0).sqrt().view(s.shape[0], chips, -1)
+        dv = dv + sigma * torch.randn(dv.shape, generator=gen)
+    return dv
+
+
 def run(
     x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator, progress=None
 ) -> SpikeRun:
@@ -59,10 +81,8 @@ def run(
     x = check_inputs(x)
     cfg.check()
     n, chips = x.shape[0], syn.dv.shape[0]
-    k_flat = syn.dv.permute(1, 0, 2).reshape(INPUTS, chips * CLASSES)
-    var_flat = None
-    if syn.dv_var is not None:
-        var_flat = syn.dv_var.permute(1, 0, 2).reshape(INPUTS, chips * CLASSES)
+    k_flat = chips_flat(syn.dv)
+    var_flat = None if syn.dv_var is None else chips_flat(syn.dv_var)
     out = SpikeRun(
         decision=torch.zeros(n, chips, dtype=torch.long),
         input_spikes=torch.zeros(n, chips),
@@ -77,10 +97,7 @@ def run(
     active = torch.ones(n, chips, dtype=torch.bool)
     for step in range(cfg.steps):
         s = input_spikes(x[alive], phase[alive], step, cfg, gen)
-        dv = (s @ k_flat).view(-1, chips, CLASSES)
-        if var_flat is not None:
-            sigma = (s @ var_flat).clamp(min=0).sqrt().view(-1, chips, CLASSES)
-            dv = dv + sigma * torch.randn(dv.shape, generator=gen)
+        dv = synaptic_drive(s, k_flat, var_flat, chips, gen)
         act = active.float()
         out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
         out.g_read[alive] += (s.double() @ syn.g_row.double().T) * act.double()

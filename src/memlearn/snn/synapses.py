@@ -7,7 +7,8 @@ IEDM 2019 [P]).  The 144 x 10 synapses are held by a ``CrossbarArray`` of 144 ro
 differential pairs (pair ``4 j + k`` = positive and negative cell ``k`` of neuron ``j``), so
 11,520 cells per chip, programmed with the preset's pulse-level SET/RESET (``single-set``: no
 verify; ``hybrid`` / ``iterative-set`` / ``iterative-reset``: with verify), with its stuck cells,
-device-to-device spread and relaxation (``CrossbarArray.advance``).
+device-to-device spread and relaxation (``CrossbarArray.advance``).  Any other layer of integer
+weights ``[rows, neurons]`` maps the same way (the 144-H-10 network's two layers, ``twolayer``).
 
 Read disturb (``disturb``): a read at ``V`` stresses an HRS cell like a weak SET.  Switching
 time falls exponentially with voltage, by about 10 decades over ~1 V (the voltage-time dilemma:
@@ -28,7 +29,7 @@ from memlearn.crossbar.array import CrossbarArray
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.errors import MemlearnError
-from memlearn.snn.model import CLASSES, INPUTS, W_MAX, check_weights
+from memlearn.snn.model import W_MAX, check_weights
 
 CELLS_PER_SIGN = W_MAX  # [P] 4 SLC cells per sign
 CELLS_PER_SYNAPSE = 2 * CELLS_PER_SIGN
@@ -36,20 +37,23 @@ DISTURB_V_ACCEL = 0.05  # [I] V per e-fold of switching time (10 decades / ~1 V,
 
 
 def cell_targets(w: torch.Tensor, g_min: float, g_max: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Targets (S) ``(g_plus, g_minus)`` ``[144, 40]`` of integer weights ``w [144, 10]``."""
-    w = check_weights(w)
+    """Targets (S) ``(g_plus, g_minus)`` ``[rows, 4 neurons]`` of integer weights ``w [rows,
+    neurons]`` (SPIRIT: ``[144, 10]``)."""
+    w = check_weights(w, None)
+    rows, cols = w.shape[0], w.shape[1] * CELLS_PER_SIGN
     k = torch.arange(CELLS_PER_SIGN)
-    on_plus = k < w.clamp(min=0)[..., None]  # [144, 10, 4]
+    on_plus = k < w.clamp(min=0)[..., None]  # [rows, neurons, 4]
     on_minus = k < (-w).clamp(min=0)[..., None]
     hi = torch.tensor(g_max, dtype=torch.float32)
     lo = torch.tensor(g_min, dtype=torch.float32)
-    plus = torch.where(on_plus, hi, lo).reshape(INPUTS, CLASSES * CELLS_PER_SIGN)
-    minus = torch.where(on_minus, hi, lo).reshape(INPUTS, CLASSES * CELLS_PER_SIGN)
+    plus = torch.where(on_plus, hi, lo).reshape(rows, cols)
+    minus = torch.where(on_minus, hi, lo).reshape(rows, cols)
     return plus, minus
 
 
 class SynapseArray:
-    """``n_chips`` SPIRIT synapse arrays of ``preset`` holding integer weights ``w``."""
+    """``n_chips`` SPIRIT synapse arrays of ``preset`` holding integer weights ``w [rows,
+    neurons]`` (SPIRIT's layer: ``[144, 10]``; any layer of the same synapses)."""
 
     def __init__(
         self,
@@ -63,9 +67,9 @@ class SynapseArray:
         self.preset = load_preset(preset)
         if self.preset.kind != "rram":
             raise MemlearnError(f"SPIRIT synapses need a resistive (rram) preset, got {preset!r}")
-        self.weights = check_weights(w)
+        self.weights = check_weights(w, None)
         self.array = CrossbarArray(
-            self.preset, n_chips, INPUTS, CLASSES * CELLS_PER_SIGN,
+            self.preset, n_chips, self.weights.shape[0], self.weights.shape[1] * CELLS_PER_SIGN,
             generator=generator, adc_bits=None, dac_bits=None,
         )  # fmt: skip
         g_min, g_max = self.preset.window
@@ -81,8 +85,9 @@ class SynapseArray:
         return self.array.n_chips
 
     def cells(self) -> torch.Tensor:
-        """True cell conductances (S) ``[n_chips, 144, 10, 8]`` (4 positive, then 4 negative)."""
-        g = self.array.cells.g.view(self.n_chips, INPUTS, CLASSES, CELLS_PER_SIGN, 2)
+        """True cell conductances (S) ``[n_chips, rows, neurons, 8]`` (4 positive, then 4
+        negative)."""
+        g = self.array.cells.g.view(self.n_chips, *self.weights.shape, CELLS_PER_SIGN, 2)
         return torch.cat((g[..., 0], g[..., 1]), dim=-1)
 
     def wrong_cells(self) -> torch.Tensor:

@@ -1,0 +1,181 @@
+"""The 144-H-10 network spiking on simulated cells: hidden spikes drive the output layer.
+
+Both layers are SPIRIT layers (``synapses``: 8 SLC cells per integer weight; ``neuron``: the
+same integrate-and-fire circuit with positive and negative spikes).  In every time step the
+input spikes reach the H hidden neurons (one read pulse on the input's row of the first array);
+each hidden spike is a read pulse on its row of the second array whose current is copied onto
+the 10 output neurons, with the injectors' sign swapped for a negative spike, in the same time
+step (event by event).  The ΔS decision and the input coding are the single layer's.
+
+Layer gains (the injectors' copy ratios, relative to ``INJECTOR_GAIN``; the comparators and
+cells are unchanged): a hidden neuron fires at most ``r_max = 1 / (1 + refractory steps)``
+spikes per step, at ``min(z p / theta_w, r_max)`` for a drive of ``z`` weight units per
+white-pixel rate ``p`` spikes per step, a clipped line.  Its gain makes that line's slope, in
+units of ``r_max``, the trained tanh's slope ``beta_1`` at the origin (the offline equivalence
+of the neuron and the tanh [P], per layer), capped so that one ±4 event on a membrane just
+below threshold stays inside the rails [E] (a larger event would be clipped: the neuron would
+lose charge and become a binary unit).  The output layer's gain follows the data-based
+normalisation of spiking networks (Diehl et al., IJCNN 2015; robust form with a percentile:
+Rueckauer et al., Front. Neurosci. 2017 [P]): the ``GAIN_PERCENTILE`` quantile of the largest
+output drive over calibration (training) images maps to ``r_max``, so outputs rarely saturate
+and the leader's rate still ranks the classes; the tanh's ``beta_2`` does not change the
+decision, like the single layer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from memlearn.errors import MemlearnError
+from memlearn.snn.model import CLASSES, W_MAX, check_inputs
+from memlearn.snn.neuron import (
+    THRESHOLD_WEIGHT_UNITS,
+    V_RAIL,
+    NeuronConfig,
+    NeuronState,
+    final_decision,
+    input_phase,
+    input_spikes,
+    integrate_and_fire,
+    leader_margin,
+)
+from memlearn.snn.simulate import Synapses, chips_flat, synaptic_drive
+
+GAIN_PERCENTILE = 0.999  # [P] Rueckauer et al. 2017: 99.9th percentile of the activations
+
+
+def rail_max_scale(rail_w: float) -> float:
+    """Largest hidden-layer gain at which a ±4 event on a membrane at the threshold stays
+    inside the rails ``rail_w`` (weight units)."""
+    return (rail_w - THRESHOLD_WEIGHT_UNITS) / W_MAX
+
+
+def layer_scales(
+    beta: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    x_cal: torch.Tensor,
+    cfg: NeuronConfig,
+    theta: float,
+) -> tuple[float, float]:
+    """Injector gains of the hidden and output layers relative to ``INJECTOR_GAIN``; see the
+    module docstring.  ``x_cal [M, 144]``: calibration intensities (training images);
+    ``theta``: the comparator threshold (V) of the cells' preset (``neuron.threshold``)."""
+    p = cfg.rate_hz * cfg.dt_s
+    r_max = 1.0 / (1 + cfg.refractory_steps)
+    rail_w = V_RAIL / theta * THRESHOLD_WEIGHT_UNITS  # the rail in weight units
+    s1 = min(float(beta[0]) * THRESHOLD_WEIGHT_UNITS * r_max / p, rail_max_scale(rail_w))
+    h = (float(beta[0]) * (check_inputs(x_cal) @ w1.float())).clamp(-1.0, 1.0)
+    top = (h @ w2.float()).abs().amax(dim=1)
+    m = float(top.kthvalue(max(1, round(GAIN_PERCENTILE * top.numel()))).values)
+    if not m > 0:
+        raise MemlearnError("the calibration images give no output drive (all-zero weights?)")
+    return s1, THRESHOLD_WEIGHT_UNITS / m
+
+
+@dataclass(frozen=True)
+class LayerPair:
+    """Both layers' synapses (``hidden``: ``dv [n, 144, H]``; ``output``: ``dv [n, H, 10]``),
+    their ``dv`` already multiplied by ``scales`` (the injector gains of ``layer_scales``)."""
+
+    hidden: Synapses
+    output: Synapses
+    scales: tuple[float, float]
+
+    @classmethod
+    def scaled(cls, hidden: Synapses, output: Synapses, scales: tuple[float, float]):
+        def scale(syn: Synapses, k: float) -> Synapses:
+            var = None if syn.dv_var is None else syn.dv_var * k**2
+            return replace(syn, dv=syn.dv * k, dv_var=var)
+
+        if hidden.dv.shape[2] != output.dv.shape[1] or hidden.dv.shape[0] != output.dv.shape[0]:
+            raise MemlearnError(
+                f"layer shapes do not chain: {list(hidden.dv.shape)} then {list(output.dv.shape)}"
+            )
+        return cls(scale(hidden, scales[0]), scale(output, scales[1]), scales)
+
+
+@dataclass
+class TwoLayerRun:
+    """Per (chip, image) results, each ``[n_chips, N]``, as ``simulate.SpikeRun`` with the
+    hidden layer's spikes (positive + negative) and the conductance (S) of both arrays' cells
+    read (``g_read_hidden``: rows of the first array, one per input spike; ``g_read_output``:
+    rows of the second, one per hidden spike)."""
+
+    decision: torch.Tensor
+    input_spikes: torch.Tensor
+    hidden_spikes: torch.Tensor
+    output_spikes: torch.Tensor
+    g_read_hidden: torch.Tensor
+    g_read_output: torch.Tensor
+    stopped: torch.Tensor
+    steps: torch.Tensor
+
+
+def spike_drive(h: torch.Tensor, syn: Synapses, gen: torch.Generator) -> torch.Tensor:
+    """Membrane steps (V) ``[N, chips, 10]`` of signed hidden spikes ``h [N, chips, H]``
+    (+1 / -1 / 0) through each chip's own synapses, with read noise."""
+    hc = h.transpose(0, 1)
+    dv = torch.bmm(hc, syn.dv).transpose(0, 1)
+    if syn.dv_var is not None:
+        sigma = torch.bmm(hc.abs(), syn.dv_var).clamp(min=0).sqrt().transpose(0, 1)
+        dv = dv + sigma * torch.randn(dv.shape, generator=gen)
+    return dv
+
+
+def _select(st: NeuronState, keep: torch.Tensor) -> NeuronState:
+    return NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
+
+
+def run_two_layers(
+    x: torch.Tensor, pair: LayerPair, cfg: NeuronConfig, gen: torch.Generator, progress=None
+) -> TwoLayerRun:
+    """Classify ``x [N, 144]`` on every chip of ``pair``; see the module docstring."""
+    x = check_inputs(x)
+    cfg.check()
+    n, chips, hid = x.shape[0], pair.hidden.dv.shape[0], pair.hidden.dv.shape[2]
+    k1 = chips_flat(pair.hidden.dv)
+    v1 = None if pair.hidden.dv_var is None else chips_flat(pair.hidden.dv_var)
+    g1, g2 = pair.hidden.g_row.double().T, pair.output.g_row.double()
+    z = torch.zeros(n, chips)
+    out = TwoLayerRun(
+        torch.zeros(n, chips, dtype=torch.long), z.clone(), z.clone(), z.clone(),
+        z.double(), z.double(), torch.zeros(n, chips, dtype=torch.bool), z.clone(),
+    )  # fmt: skip
+    alive, refr = torch.arange(n), cfg.refractory_steps
+    phase = input_phase(n, cfg, gen)
+    hs, os = NeuronState.zeros(n, chips, hid), NeuronState.zeros(n, chips, CLASSES)
+    active = torch.ones(n, chips, dtype=torch.bool)
+    for step in range(cfg.steps):
+        s = input_spikes(x[alive], phase[alive], step, cfg, gen)
+        dv1 = synaptic_drive(s, k1, v1, chips, gen)
+        hp, hn = integrate_and_fire(hs, dv1, active, pair.hidden.theta, refr)
+        h = hp.float() - hn.float()
+        pos, neg = integrate_and_fire(os, spike_drive(h, pair.output, gen), active,
+                                      pair.output.theta, refr)  # fmt: skip
+        act = active.float()
+        out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
+        out.g_read_hidden[alive] += (s.double() @ g1) * act.double()
+        out.hidden_spikes[alive] += h.abs().sum(dim=-1)
+        out.g_read_output[alive] += (h.abs().double() * g2).sum(dim=-1)
+        out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
+        out.steps[alive] += act
+        leader, lead = leader_margin(os)
+        done = active & (lead >= cfg.delta_s)
+        out.decision[alive] = torch.where(done, leader, out.decision[alive])
+        out.stopped[alive] |= done
+        active &= ~done
+        if progress is not None:
+            progress(step)
+        if not bool(active.any()):
+            break
+        if step % 8 == 7:
+            keep = active.any(dim=1)
+            if not bool(keep.all()):
+                alive, active = alive[keep], active[keep]
+                hs, os = _select(hs, keep), _select(os, keep)
+    last = final_decision(os, pair.output.theta)
+    out.decision[alive] = torch.where(active, last, out.decision[alive])
+    return TwoLayerRun(*(t.T.contiguous() for t in vars(out).values()))
