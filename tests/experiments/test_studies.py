@@ -188,3 +188,23 @@ def test_attribution_revisits_the_study_s_chips(study_run):
     rows = attribute(study_run, "t", "same point", base, base, (point, point), mechanisms)
     assert [r["mechanism"] for r in rows] == mechanisms
     assert all(r["gap"] == 0 and r["gap_off"] == 0 and not r["compensates"] for r in rows)
+
+
+def test_strategies_attribution_re_measures_the_same_cells_without_relaxation(study_run):
+    """Each stability mechanism off, the same cells: without the relaxation after verify every
+    strategy's spread is smaller than as the preset has it."""
+    from memlearn.experiments.strategies import (
+        STABILITY_MECHANISMS,
+        characterize_strategies,
+        stability_attribution,
+    )
+
+    strategies = ("iterative-reset", "hybrid")
+    rows = stability_attribution(study_run, strategies, 8, 100)
+    assert [(r["mechanism"], r["strategy"]) for r in rows] == [
+        (m, s) for m in STABILITY_MECHANISMS for s in strategies
+    ]
+    as_is = characterize_strategies(study_run, strategies, 8, 100, "strategies")
+    still = {r["strategy"]: r for r in rows if r["mechanism"] == "relaxation after verify"}
+    for s in strategies:
+        assert still[s]["sigma_over_spacing"] < as_is[s].programmed.sigma_over_spacing
