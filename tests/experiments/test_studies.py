@@ -150,7 +150,9 @@ def test_points_of_a_study_learn_the_same_tasks(study_run):
     difference of two identical points is zero while their chips differ."""
     from memlearn.experiments.common import adapt_point, paired_difference
 
-    point = study_run.point(study_run.workload(4), "hybrid", 8)
+    wl = study_run.workload(4)
+    # the checkpoint's full scale: the point's own calibration is not what is tested here
+    point = study_run.point(wl, "hybrid", 8, weight_max=list(wl.weight_max))
     first, again, other = adapt_point(point, 5), adapt_point(point, 5), adapt_point(point, 6)
     assert first["accuracy"] == again["accuracy"]
     assert paired_difference(final_accuracies(first), final_accuracies(again)) == (0.0, 0.0)
@@ -164,7 +166,12 @@ def test_ray_and_local_backends_agree_on_a_study_sweep(study_run):
     from memlearn.experiments.sweep import run_sweep
 
     wl = study_run.workload(4)
-    points = [study_run.point(wl, s, n) for s in ("single-set", "hybrid") for n in (4, 8)]
+    full_scale = list(wl.weight_max)  # not each point's calibration: the backends are compared
+    points = [
+        study_run.point(wl, s, n, weight_max=full_scale)
+        for s in ("single-set", "hybrid")
+        for n in (4, 8)
+    ]
     local = run_sweep(adapt_point, points, seed=9, progress=False)
     on_ray = run_sweep(adapt_point, points, seed=9, backend="ray", progress=False)
     for a, b in zip(local, on_ray, strict=True):
