@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,18 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+CALIBRATION_TASKS = 64  # of the workload's 256: each sweep point's full-scale search is 4x cheaper
+
+
 @pytest.fixture(scope="session")
 def tiny_workload(shared_data: Path):
-    """12 tasks of the held-out split with the shipped model's head, seed 0."""
+    """12 tasks of the held-out split with the shipped model's head, seed 0; each point
+    calibrates its full scale on the first :data:`CALIBRATION_TASKS` calibration tasks."""
     from memlearn.experiments.workload import load_workload
 
-    return load_workload(tasks=12, seed=0, root=shared_data)
+    wl = load_workload(tasks=12, seed=0, root=shared_data)
+    assert wl.calibration is not None
+    return replace(wl, calibration=tuple(t[:CALIBRATION_TASKS] for t in wl.calibration))
 
 
 @pytest.fixture

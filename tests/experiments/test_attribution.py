@@ -114,12 +114,14 @@ def _drift_terms(preset: DevicePreset) -> list[str]:
     ]  # fmt: skip
 
 
-def _after_bakes(preset: DevicePreset, hours: list[float]) -> list[tuple[float, float]]:
+def _after_bakes(preset: DevicePreset, hours: list[float], tasks: int) -> list[tuple[float, float]]:
     """(accuracy after the updates, after the bake) for each bake time, same chips and draws."""
-    data = synthetic(32, seed=11)
+    data = synthetic(tasks, seed=11)
     out = []
     for h in hours:
-        chip = SimulatedChip(32, preset=preset, layout=LAYOUT, levels=8, seed=4, read_noise=False)
+        chip = SimulatedChip(
+            tasks, preset=preset, layout=LAYOUT, levels=8, seed=4, read_noise=False
+        )
         r = adapt(chip, data, steps=1, bake_seconds=h * 3600.0)
         out.append((float(r.accuracy[:, -1].mean()), float(r.accuracy_after_bake.mean())))
     return out
@@ -132,23 +134,24 @@ def test_a_device_without_drift_keeps_all_of_its_accuracy_after_any_bake():
     terms = _drift_terms(PRESET)
     assert terms  # the preset has drift to remove
     still = PRESET.replace(**{k: 0.0 for k in terms})
-    for before, after in _after_bakes(still, HOURS):
+    for before, after in _after_bakes(still, HOURS, 32):
         assert after == pytest.approx(before, abs=1e-6)  # the same queries right
 
 
-def test_a_device_with_drift_loses_accuracy_after_every_bake_and_most_after_the_longest():
-    """Every bake costs accuracy and the longest costs more than the shortest.  Strict
-    monotonicity between neighbouring bake times is not asserted: on 32 synthetic tasks the
-    100 h and 10,000 h bakes differ by a few of 1,280 queries, in either direction."""
+def test_a_device_with_drift_loses_accuracy_monotonically_with_bake_time():
+    """Each longer bake costs more accuracy than the shorter one (the same chips and draws:
+    every cell's relaxation grows with the time).  On 256 synthetic tasks (10,240 queries) the
+    neighbouring bakes, two decades apart, are resolved at 3x the preset's drift (on 32 tasks
+    they were not, and with the preset's own drift the loss on these tasks is below their
+    resolution)."""
     terms = _drift_terms(PRESET)
     drifting = PRESET.replace(**{k: 3.0 * PRESET.values[k] for k in terms})
-    results = _after_bakes(drifting, HOURS)
+    results = _after_bakes(drifting, HOURS, 256)
     before = {b for b, _ in results}
     assert len(before) == 1  # the same chips learned the same before every bake
     (learned,) = before
-    after = [a for _, a in results]
-    assert all(a < learned for a in after)
-    assert after[-1] <= after[0]
+    after = [learned] + [a for _, a in results]
+    assert all(a > b for a, b in zip(after, after[1:], strict=False))  # strictly falling
     assert after[-1] < learned - 0.01
 
 

@@ -51,12 +51,12 @@ def test_reproduce_writes_report_data_and_record(tmp_path: Path, shared_data: Pa
     png = base64.b64encode((out / "energy.png").read_bytes()).decode()
     assert f"data:image/png;base64,{png}" in (out / "report.html").read_text()
 
-    # a second run replaces the first one; a failing run leaves it untouched
+    # a second run (one point) replaces the first one; a failing run leaves it untouched
     reproduce(
         out,
         studies=["energy"],
         quick=True,
-        overrides=TINY,
+        overrides={"energy": {**TINY["energy"], "levels": (4,)}},
         root=shared_data,
         seed=3,
         progress=False,
@@ -86,7 +86,7 @@ def test_cli_runs_one_study_and_prints_one_json_object(tmp_path: Path, shared_da
         "energy",
         "--quick",
         "--levels",
-        "4,8",
+        "4",
         "--tasks",
         "3",
         "--out",
@@ -102,6 +102,7 @@ def test_cli_runs_one_study_and_prints_one_json_object(tmp_path: Path, shared_da
     assert (out / "report.html").is_file() and (out / "energy.csv").is_file()
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["mode"] == "quick" and config["studies"] == "energy"
+    assert json.loads((out / "run.json").read_text())["settings"]["energy"]["levels"] == [4]
     assert config["command"].startswith("memlearn")
 
 

@@ -150,7 +150,9 @@ def test_points_of_a_study_learn_the_same_tasks(study_run):
     difference of two identical points is zero while their chips differ."""
     from memlearn.experiments.common import adapt_point, paired_difference
 
-    point = study_run.point(study_run.workload(4), "hybrid", 8)
+    wl = study_run.workload(4)
+    # the checkpoint's full scale: the point's own calibration is not what is tested here
+    point = study_run.point(wl, "hybrid", 8, weight_max=list(wl.weight_max))
     first, again, other = adapt_point(point, 5), adapt_point(point, 5), adapt_point(point, 6)
     assert first["accuracy"] == again["accuracy"]
     assert paired_difference(final_accuracies(first), final_accuracies(again)) == (0.0, 0.0)
@@ -164,7 +166,12 @@ def test_ray_and_local_backends_agree_on_a_study_sweep(study_run):
     from memlearn.experiments.sweep import run_sweep
 
     wl = study_run.workload(4)
-    points = [study_run.point(wl, s, n) for s in ("single-set", "hybrid") for n in (4, 8)]
+    full_scale = list(wl.weight_max)  # not each point's calibration: the backends are compared
+    points = [
+        study_run.point(wl, s, n, weight_max=full_scale)
+        for s in ("single-set", "hybrid")
+        for n in (4, 8)
+    ]
     local = run_sweep(adapt_point, points, seed=9, progress=False)
     on_ray = run_sweep(adapt_point, points, seed=9, backend="ray", progress=False)
     for a, b in zip(local, on_ray, strict=True):
@@ -188,3 +195,23 @@ def test_attribution_revisits_the_study_s_chips(study_run):
     rows = attribute(study_run, "t", "same point", base, base, (point, point), mechanisms)
     assert [r["mechanism"] for r in rows] == mechanisms
     assert all(r["gap"] == 0 and r["gap_off"] == 0 and not r["compensates"] for r in rows)
+
+
+def test_strategies_attribution_re_measures_the_same_cells_without_relaxation(study_run):
+    """Each stability mechanism off, the same cells: without the relaxation after verify every
+    strategy's spread is smaller than as the preset has it."""
+    from memlearn.experiments.strategies import (
+        STABILITY_MECHANISMS,
+        characterize_strategies,
+        stability_attribution,
+    )
+
+    strategies = ("iterative-reset", "hybrid")
+    rows = stability_attribution(study_run, strategies, 8, 100)
+    assert [(r["mechanism"], r["strategy"]) for r in rows] == [
+        (m, s) for m in STABILITY_MECHANISMS for s in strategies
+    ]
+    as_is = characterize_strategies(study_run, strategies, 8, 100, "strategies")
+    still = {r["strategy"]: r for r in rows if r["mechanism"] == "relaxation after verify"}
+    for s in strategies:
+        assert still[s]["sigma_over_spacing"] < as_is[s].programmed.sigma_over_spacing

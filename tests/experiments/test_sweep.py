@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
@@ -43,9 +42,6 @@ def test_unknown_backend_is_named() -> None:
         run_sweep(noisy_mean, POINTS, backend="dask")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
-def test_ray_backend_agrees_with_local() -> None:
-    local = run_sweep(noisy_mean, POINTS, seed=11, progress=False)
-    on_ray = run_sweep(noisy_mean, POINTS, seed=11, backend="ray", progress=False)
-    assert on_ray == local
+# The Ray backend against the local one, on a local Ray started for the sweep and shut down
+# after it: tests/experiments/test_studies.py::test_ray_and_local_backends_agree_on_a_study_sweep
+# (study points; one Ray start for the suite).

@@ -260,3 +260,19 @@ def test_retention_attribution_names_each_strategy_s_weight_noise():
     text = bake_attribution(rows)
     assert "iterative-set: level errors 2.0 % → 30.0 %, rms error 2.0 % → 6.0 %" in text
     assert "hybrid" in text and text.startswith("Attribution")
+
+
+def test_strategies_attribution_names_the_mechanism_that_lets_hybrid_lead():
+    from memlearn.experiments.strategies import stability_summary
+
+    def row(mechanism: str, strategy: str, errors: float) -> dict:
+        return {"mechanism": mechanism, "strategy": strategy, "level_error_rate": errors,
+                "healthy_error_rate": errors, "sigma_over_spacing": 0.1 + errors}  # fmt: skip
+
+    rows = [row("law A", "iterative-reset", 0.014), row("law A", "hybrid", 0.006)]
+    rows += [row("law B", "iterative-reset", 0.006), row("law B", "hybrid", 0.012)]
+    text = stability_summary(rows)
+    assert "least σ/Δ with the law A switched off;" in text
+    assert "without the law B: fewest level errors iterative-reset (0.6 %, hybrid 1.2 %)" in text
+    text = stability_summary(rows[2:])
+    assert "with no single one switched off" in text

@@ -9,6 +9,11 @@ Each strategy is characterised in its own window (``levels.strategy_window``: hy
 lower); the overlap is compared as σ/Δ (mean per-level spread over the level spacing) and as
 the level error rate, both over all cells and over the cells that are not stuck (what the
 strategy controls).  The accuracy after the on-chip updates uses the preset's window for all.
+
+When hybrid does not have the fewest level errors or the least overlap, the study re-measures
+the same cells (same seed) with each stability mechanism of the device model switched off
+(:data:`STABILITY_MECHANISMS`) and reports which one, off, lets hybrid lead
+(``strategies_attribution.csv``): what makes the difference is then a property of the model.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from memlearn.devices.characterize import (
     plot_characterization,
 )
 from memlearn.devices.levels import strategy_window
+from memlearn.devices.preset import DevicePreset
 from memlearn.devices.programming import STRATEGIES, check_strategy
 from memlearn.experiments.common import (
     StudyInfo,
@@ -34,6 +40,7 @@ from memlearn.experiments.common import (
     pyplot,
     save_data,
     save_figure,
+    write_csv,
 )
 from memlearn.experiments.report import StudyOutcome
 
@@ -44,17 +51,30 @@ PUBLISHED = (
     "good for low-conductance states; hybrid best (least overlap)"
 )
 INFO = StudyInfo(KEY, TITLE, PUBLISHED)
+# What-if switches of the device model's stability (preset parameters set to 0): the
+# relaxation in the settle time after verify, its compliance law (a state carved from a
+# low-compliance SET relaxes more), its RESET-depth law, and the relaxation as a whole.
+STABILITY_MECHANISMS: dict[str, dict[str, float]] = {
+    "compliance law of the relaxation": {"relax_icc_exp": 0.0},
+    "RESET-depth law of the relaxation": {"relax_reset_depth": 0.0},
+    "relaxation after verify": {"relax_fast": 0.0, "relax_log": 0.0, "relax_mean": 0.0},
+}
 
 
 def characterize_strategies(
-    run: StudyRun, strategies: Sequence[str], levels: int, cells: int, key: str
+    run: StudyRun,
+    strategies: Sequence[str],
+    levels: int,
+    cells: int,
+    key: str,
+    preset: DevicePreset | None = None,
 ) -> dict[str, Characterization]:
-    """``characterize`` each strategy on the run's preset, in the strategy's window (seeded
-    from the study's seed)."""
+    """``characterize`` each strategy on ``preset`` (default the run's), in the strategy's
+    window (seeded from the study's seed)."""
     seed = run.study_seed(key)
+    p = preset if preset is not None else run.preset
     return {
-        s: characterize(run.preset, s, levels, cells, strategy_window(run.preset, s), seed=seed)
-        for s in strategies
+        s: characterize(p, s, levels, cells, strategy_window(p, s), seed=seed) for s in strategies
     }
 
 
@@ -118,7 +138,78 @@ def strategies_study(
         f"accuracy on {tasks} tasks, one chip each (policy {run.policy}). Only the orderings "
         f"that the strategies run here allow are checked."
     )
+    hybrid_behind = [k for k in _HYBRID_CLAIMS if checks.get(k) is False]
+    if hybrid_behind:
+        rows = stability_attribution(run, strategies, levels, cells)
+        data.append(write_csv(run.path(f"{KEY}_attribution.csv"), rows, _ATTRIBUTION_COLUMNS).name)
+        notes += " " + stability_summary(rows)
     return conclude(INFO, observed, checks, figures, data, numbers, notes)
+
+
+def stability_attribution(
+    run: StudyRun, strategies: Sequence[str], levels: int, cells: int
+) -> list[dict[str, Any]]:
+    """The same cells (the study's seed) characterised with each of
+    :data:`STABILITY_MECHANISMS` that the preset has switched off; one row per mechanism and
+    strategy (``mechanism``, ``strategy``, ``level_error_rate``, ``healthy_error_rate``,
+    ``sigma_over_spacing``)."""
+    rows = []
+    for name, off in STABILITY_MECHANISMS.items():
+        if not set(off) <= set(run.preset.values):
+            continue
+        chars = characterize_strategies(
+            run, strategies, levels, cells, KEY, run.preset.replace(**off)
+        )
+        for s, ch in chars.items():
+            rows.append(
+                {
+                    "mechanism": name,
+                    "strategy": s,
+                    "level_error_rate": ch.programmed.error_rate,
+                    "healthy_error_rate": ch.programmed.healthy_error_rate,
+                    "sigma_over_spacing": ch.programmed.sigma_over_spacing,
+                }
+            )
+    return rows
+
+
+def stability_summary(rows: list[dict[str, Any]]) -> str:
+    """One sentence: per mechanism switched off, the strategy with the fewest level errors and
+    the one with the least σ/Δ (the attribution names those that let hybrid lead)."""
+    parts, leading = [], []
+    for name in dict.fromkeys(r["mechanism"] for r in rows):
+        by = {r["strategy"]: r for r in rows if r["mechanism"] == name}
+        fewest = min(by, key=lambda s: by[s]["level_error_rate"])
+        least = min(by, key=lambda s: by[s]["sigma_over_spacing"])
+        parts.append(
+            f"without the {name}: fewest level errors {fewest} "
+            f"({pct(by[fewest]['level_error_rate'])}"
+            + (f", hybrid {pct(by['hybrid']['level_error_rate'])}" if fewest != "hybrid" else "")
+            + f"), least σ/Δ {least} ({by[least]['sigma_over_spacing']:.3f})"
+        )
+        if fewest == least == "hybrid":
+            leading.append(name)
+    lead = (
+        "with the " + " or the ".join(leading) + " switched off"
+        if leading
+        else "with no single one switched off"
+    )
+    return (
+        "Attribution (the device model's stability mechanisms switched off one at a time, the "
+        f"same cells): hybrid has the fewest level errors and the least σ/Δ {lead}; "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+_HYBRID_CLAIMS = ("hybrid fewest level errors", "hybrid least overlap (σ/Δ)")
+_ATTRIBUTION_COLUMNS = [
+    "mechanism",
+    "strategy",
+    "level_error_rate",
+    "healthy_error_rate",
+    "sigma_over_spacing",
+]
 
 
 def _checks(by: dict[str, dict[str, Any]]) -> tuple[dict[str, bool], str]:
