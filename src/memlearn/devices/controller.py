@@ -247,9 +247,9 @@ def observe(
     gain = onset_var / (onset_var + noise_var).clamp_min(1e-30)
     seen = amp - physics.reset_amplitude(preset, r_now)
     onset = torch.where(fell, onset + gain * (seen - onset), onset)
-    st.onset_var.index_copy_(0, sel, torch.where(fell, onset_var * (1.0 - gain), onset_var))
+    st.onset_var.scatter_(0, sel, torch.where(fell, onset_var * (1.0 - gain), onset_var))
     bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
-    st.onset.index_copy_(0, sel, torch.where(below_ref & ~fell, torch.maximum(onset, bound), onset))
+    st.onset.scatter_(0, sel, torch.where(below_ref & ~fell, torch.maximum(onset, bound), onset))
 
 
 def read_live(
@@ -260,7 +260,7 @@ def read_live(
     if live is None:
         return physics.read(preset, st.g, gen)
     sel = live.nonzero().squeeze(1)
-    return st.g.index_copy(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
+    return st.g.clone().scatter_(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
 
 
 def retire(
@@ -268,20 +268,20 @@ def retire(
 ) -> None:
     """Write the finished cells at positions ``sel`` back to ``flat`` and ``tally``."""
     where = st.index.index_select(0, sel)
-    flat.g.index_copy_(0, where, st.g.index_select(0, sel))
-    flat.reset_final.index_copy_(0, where, st.reset_final.index_select(0, sel))
-    flat.set_icc.index_copy_(0, where, st.icc.index_select(0, sel))
-    flat.reset_depth.index_copy_(0, where, st.depth.index_select(0, sel))
+    flat.g.scatter_(0, where, st.g.index_select(0, sel))
+    flat.reset_final.scatter_(0, where, st.reset_final.index_select(0, sel))
+    flat.set_icc.scatter_(0, where, st.icc.index_select(0, sel))
+    flat.reset_depth.scatter_(0, where, st.depth.index_select(0, sel))
     if st.any_worn:
         flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
     sets = st.sets.index_select(0, sel)
-    tally.set_pulses.index_copy_(0, where, sets)
-    tally.reset_pulses.index_copy_(0, where, st.pulses - sets)
-    tally.verify_reads.index_fill_(0, where, st.pulses + 1)
-    tally.energy.index_copy_(0, where, st.energy.index_select(0, sel))
-    tally.verify_energy.index_copy_(0, where, st.verify_energy.index_select(0, sel))
+    tally.set_pulses.scatter_(0, where, sets)
+    tally.reset_pulses.scatter_(0, where, st.pulses - sets)
+    tally.verify_reads.scatter_(0, where, st.pulses + 1)
+    tally.energy.scatter_(0, where, st.energy.index_select(0, sel))
+    tally.verify_energy.scatter_(0, where, st.verify_energy.index_select(0, sel))
     if failed:
-        tally.failed.index_fill_(0, where, True)
+        tally.failed.scatter_(0, where, True)
 
 
 def pulse(
@@ -343,12 +343,12 @@ def _set(
     icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
     g = st.g.index_select(0, sel)
     gs, es = physics.set_pulse_at(preset, g, icc, st.gain.index_select(0, sel), gen)
-    g_new.index_copy_(0, sel, gs)
+    g_new.scatter_(0, sel, gs)
     # a SET that grew the filament records its compliance (a weaker one left it as it was)
     grew = gs > g
-    st.icc.index_copy_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
-    st.depth.index_copy_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
-    st.energy.index_add_(0, sel, es)
+    st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
+    st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
+    st.energy.scatter_add_(0, sel, es)
 
 
 def _reset(
@@ -367,9 +367,9 @@ def _reset(
     pulse_amp = torch.where(full, v_max, amp)
     g = st.g.index_select(0, sel)
     gr, er = physics.reset_pulse(preset, g, pulse_amp, st.shift.index_select(0, sel), gen)
-    g_new.index_copy_(0, sel, gr)
-    st.depth.index_add_(0, sel, torch.log(g / gr.clamp_min(1e-12)).clamp_min(0))
-    st.energy.index_add_(0, sel, er)
+    g_new.scatter_(0, sel, gr)
+    st.depth.scatter_add_(0, sel, torch.log(g / gr.clamp_min(1e-12)).clamp_min(0))
+    st.energy.scatter_add_(0, sel, er)
     if bool(full.all()):
         return None
     trim = ~full

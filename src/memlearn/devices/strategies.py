@@ -279,7 +279,7 @@ class Hybrid(VerifiedStrategy):
         begin_trim = was_set & coarse & trimmed
         if bool(begin_trim.any()):
             sel = begin_trim.nonzero().squeeze(1)
-            volts.index_copy_(0, sel, trim_start(preset, st, r, sel))
+            volts.scatter_(0, sel, trim_start(preset, st, r, sel))
         stalled = was_reset & above & (volts >= v["reset_v_max"])
         st.volts = volts
         # SET-verified levels: next_set; trimmed: as next_set, but RESET in the coarse band
