@@ -15,11 +15,11 @@ than the nominal curve); a SET ramp remembers the compliance that overshot (``k_
 The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
 written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
 once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
-being programmed; SET and RESET pulses and verify reads are computed only on the cells that
-receive them (random numbers are drawn for those cells only, in their order).  Every
-unfinished cell has received the same number of pulses (``pulses``), so a cell's counts are
-its SET pulses and that number; the verify band and the SET aim follow from the target and
-are recomputed after a compaction rather than carried.
+being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
+trim are computed only on the cells that receive them (random numbers are drawn for those
+cells only, in their order).  Every unfinished cell has received the same number of pulses
+(``pulses``), so a cell's counts are its SET pulses and that number; the verify band, the SET
+and RESET aims and which cells are trimmed follow from the target, once (``derive``).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ FULL_RESET, RESET, SET, STRONG_SET = 0, 1, 2, 3
 CARRIED = (
     "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
     "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
-    "onset_var", "k_mem",
+    "onset_var", "k_mem", "lo", "hi", "hi_coarse", "aim", "reset_aim", "trimmed", "untrimmed",
 )  # fmt: skip
-"""The per-cell fields of ``ControllerState`` that compaction carries (the rest are derived)."""
+"""The per-cell fields of ``ControllerState`` that compaction carries (the derived ones too:
+selecting them is cheaper than deriving them again, and gives the same values)."""
 
 
 @dataclass
@@ -129,7 +130,7 @@ class ControllerState:
         for name in CARRIED:
             setattr(self, name, getattr(self, name).index_select(0, keep))
         self.n_live = keep.numel()
-        self.derive(preset)
+        self.life_min = float(self.life.min())
 
 
 def start(
@@ -335,11 +336,11 @@ def _set(
     """The SET pulses of the cells at positions ``sel``: new conductances into ``g_new``;
     compliance, RESET depth and energy into ``st``."""
     v = preset.values
-    strong = st.action.index_select(0, sel) == STRONG_SET
-    ramp = st.aim.index_select(0, sel) * (
+    icc = st.aim.index_select(0, sel) * (
         v["iset_start"] + v["iset_step"] * st.k.index_select(0, sel)
     )
-    icc = torch.where(strong, v["icc_max"], ramp)
+    if st.strategy.strong_sets:
+        icc = torch.where(st.action.index_select(0, sel) == STRONG_SET, v["icc_max"], icc)
     icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
     g = st.g.index_select(0, sel)
     gs, es = physics.set_pulse_at(preset, g, icc, st.gain.index_select(0, sel), gen)

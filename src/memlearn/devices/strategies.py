@@ -128,7 +128,11 @@ class SingleSet(WriteStrategy):
 
 
 class VerifiedStrategy(WriteStrategy):
-    """A program-and-verify strategy: ``start`` and ``transition`` drive the controller."""
+    """A program-and-verify strategy: ``start`` and ``transition`` drive the controller.
+
+    ``strong_sets``: it gives strong SETs (``STRONG_SET``, the gate fully on)."""
+
+    strong_sets: ClassVar[bool] = False
 
     def write(
         self,
@@ -207,6 +211,7 @@ class IterativeReset(VerifiedStrategy):
 
     name = "iterative-reset"
     ends_with_reset = True
+    strong_sets = True
 
     def start(self, preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
         st.action[r < st.hi] = STRONG_SET

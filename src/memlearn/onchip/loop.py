@@ -150,7 +150,7 @@ def analog_forward(
     for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
         if i > 0:
             a = torch.relu(pre[-1])
-        peak = torch.linalg.vector_norm(a, float("inf"), dim=-1, keepdim=True)  # max |a|
+        peak = a.abs().amax(dim=-1, keepdim=True)  # max |a|
         peak = torch.where(peak > 0, peak, torch.ones_like(peak))
         volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
