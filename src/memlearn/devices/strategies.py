@@ -176,16 +176,18 @@ def ramp_transition(
     r: torch.Tensor,
     was_set: torch.Tensor | None = None,
     above: torch.Tensor | None = None,
+    k_next: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The SET-verify step of iterative SET (and hybrid's SET-verified levels): the ramp goes
     on after a SET; a SET that overshot is remembered (the ramp restarts one index below it)
     and a full RESET follows.  Updates ``st.k_mem`` and ``st.k``; returns the next action
-    (int8).  ``was_set`` (``st.action == SET``) and ``above`` (``r > st.hi``) when the caller
-    has them."""
+    (int8).  ``was_set`` (``st.action == SET``), ``above`` (``r > st.hi``) and ``k_next``
+    (``st.k + 1``) when the caller has them."""
     was_set = st.action == SET if was_set is None else was_set
     above = r > st.hi if above is None else above
+    k_next = st.k + 1.0 if k_next is None else k_next
     st.k_mem = torch.where(was_set & above, (st.k - 1.0).clamp_min(0.0), st.k_mem)
-    st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
+    st.k = torch.where(was_set, k_next, st.k_mem)
     return torch.full_like(st.action, SET).masked_fill_(above, FULL_RESET)
 
 
@@ -273,8 +275,9 @@ class Hybrid(VerifiedStrategy):
         action = st.action
         was_set, was_reset = action == SET, action == RESET
         above = r > st.hi
-        k_trim = torch.where(was_set, st.k + 1.0, self._aim_index(preset))
-        next_set = ramp_transition(st, r, was_set, above)  # SET-verified levels (k, k_mem)
+        k_next = st.k + 1.0
+        k_trim = torch.where(was_set, k_next, self._aim_index(preset))
+        next_set = ramp_transition(st, r, was_set, above, k_next)  # SET-verified levels
         st.k = torch.where(trimmed, k_trim, st.k)
         coarse = above & (r <= st.hi_coarse)
         # trimmed levels: after a SET into the coarse band a trim begins one step below the
