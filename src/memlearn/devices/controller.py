@@ -72,10 +72,11 @@ class ControllerState:
     conductance a RESET-verify trim aims its first amplitude at (``strategies.trim_start``);
     ``trimmed`` the cell is RESET-verified (``WriteStrategy.reset_terminated``) and
     ``untrimmed`` its negation; ``life_min`` the least ``life`` (a bound: no cell wears out
-    before ``pulses`` reaches it).  Shared: ``pulses`` given to every unfinished cell so far;
-    ``n_live`` unfinished cells (positions of retired cells stay until a quarter of them are,
-    then ``compact`` drops them); ``any_worn`` some cell wore out; ``tol`` (S) the band half
-    width; ``strategy`` the write strategy.
+    before ``pulses`` reaches it); ``sick`` the positions of the cells not ``healthy``.
+    Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
+    (positions of retired cells stay until a quarter of them are, then ``compact`` drops
+    them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
+    write strategy.
     """
 
     index: torch.Tensor
@@ -112,6 +113,7 @@ class ControllerState:
     trimmed: torch.Tensor | None = None
     untrimmed: torch.Tensor | None = None
     life_min: float = math.inf
+    sick: torch.Tensor | None = None
 
     def derive(self, preset: DevicePreset) -> None:
         """(Re)compute the band, the SET and RESET aims, the trimmed cells and ``life_min``
@@ -124,6 +126,7 @@ class ControllerState:
         self.trimmed = self.strategy.reset_terminated(preset, tgt)
         self.untrimmed = ~self.trimmed
         self.life_min = float(self.life.min()) if self.life.numel() else math.inf
+        self.sick = (~self.healthy).nonzero().squeeze(1)
 
     def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
@@ -131,6 +134,7 @@ class ControllerState:
             setattr(self, name, getattr(self, name).index_select(0, keep))
         self.n_live = keep.numel()
         self.life_min = float(self.life.min())
+        self.sick = (~self.healthy).nonzero().squeeze(1)
 
 
 def start(
@@ -305,7 +309,9 @@ def pulse(
     if set_sel.numel():
         _set(preset, st, set_sel, g_new, gen)
     trim = _reset(preset, st, reset_sel, g_new, gen) if reset_sel.numel() else None
-    g = torch.where(st.healthy, g_new, g)
+    if st.sick.numel():  # stuck cells keep their conductance
+        g_new.scatter_(0, st.sick, g.index_select(0, st.sick))
+    g = g_new
     # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
     st.pulses += 1
     if st.pulses >= st.life_min:  # some cell may wear out now
@@ -315,6 +321,7 @@ def pulse(
         if bool(worn_now.any()):
             g = torch.where(worn_now, preset.values["g_stuck_high"], g)
             st.healthy = st.healthy & ~worn_now
+            st.sick = (~st.healthy).nonzero().squeeze(1)
             st.worn = st.worn | worn_now
             st.any_worn = True
     st.g = g
