@@ -55,13 +55,14 @@ class CellState:
     def take(self, index: torch.Tensor) -> CellState:
         """Copy of the cells at flat ``index`` (1-D)."""
         flat = self.flat()
-        return CellState(**{f.name: getattr(flat, f.name)[index] for f in fields(self)})
+        return CellState(**{f.name: getattr(flat, f.name).index_select(0, index)
+                            for f in fields(self)})  # fmt: skip
 
     def put(self, index: torch.Tensor, part: CellState) -> None:
         """Write ``part`` back into the cells at flat ``index`` (in place)."""
         flat = self.flat()
         for f in fields(self):
-            getattr(flat, f.name)[index] = getattr(part, f.name)
+            getattr(flat, f.name).scatter_(0, index, getattr(part, f.name).view(-1))
 
     def clone(self) -> CellState:
         return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})

@@ -15,15 +15,16 @@ than the nominal curve); a SET ramp remembers the compliance that overshot (``k_
 The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
 written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
 once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
-being programmed; SET and RESET pulses and verify reads are computed only on the cells that
-receive them (random numbers are drawn for those cells only, in their order).  Every
-unfinished cell has received the same number of pulses (``pulses``), so a cell's counts are
-its SET pulses and that number; the verify band and the SET aim follow from the target and
-are recomputed after a compaction rather than carried.
+being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
+trim are computed only on the cells that receive them (random numbers are drawn for those
+cells only, in their order).  Every unfinished cell has received the same number of pulses
+(``pulses``), so a cell's counts are its SET pulses and that number; the verify band, the SET
+and RESET aims and which cells are trimmed follow from the target, once (``derive``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,15 +38,16 @@ from memlearn.devices.technology import WriteTally
 if TYPE_CHECKING:
     from memlearn.devices.strategies import VerifiedStrategy
 
-# next action of a cell (ControllerState.action, int8)
-FULL_RESET, SET, STRONG_SET, RESET = 0, 1, 2, 3
+# next action of a cell (ControllerState.action, int8); the SET actions are the ones >= SET
+FULL_RESET, RESET, SET, STRONG_SET = 0, 1, 2, 3
 
 CARRIED = (
     "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
     "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
-    "onset_var", "k_mem",
+    "onset_var", "k_mem", "lo", "hi", "hi_coarse", "aim", "reset_aim", "trimmed", "untrimmed",
 )  # fmt: skip
-"""The per-cell fields of ``ControllerState`` that compaction carries (the rest are derived)."""
+"""The per-cell fields of ``ControllerState`` that compaction carries (the derived ones too:
+selecting them is cheaper than deriving them again, and gives the same values)."""
 
 
 @dataclass
@@ -66,10 +68,15 @@ class ControllerState:
     restarts from (the remembered compliance); ``volts`` (V) the next trim amplitude.
     Derived from the target (``derive``): ``lo``, ``hi`` (S) the verify band; ``hi_coarse``
     (S) the top of the band a SET aimed above the target is content with; ``aim`` (A) the
-    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``).  Shared: ``pulses``
-    given to every unfinished cell so far; ``n_live`` unfinished cells (positions of retired
-    cells stay until a quarter of them are, then ``compact`` drops them); ``any_worn`` some
-    cell wore out; ``tol`` (S) the band half width; ``strategy`` the write strategy.
+    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``); ``reset_aim`` (S) the
+    conductance a RESET-verify trim aims its first amplitude at (``strategies.trim_start``);
+    ``trimmed`` the cell is RESET-verified (``WriteStrategy.reset_terminated``) and
+    ``untrimmed`` its negation; ``life_min`` the least ``life`` (a bound: no cell wears out
+    before ``pulses`` reaches it); ``sick`` the positions of the cells not ``healthy``.
+    Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
+    (positions of retired cells stay until a quarter of them are, then ``compact`` drops
+    them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
+    write strategy.
     """
 
     index: torch.Tensor
@@ -102,20 +109,32 @@ class ControllerState:
     hi: torch.Tensor | None = None
     hi_coarse: torch.Tensor | None = None
     aim: torch.Tensor | None = None
+    reset_aim: torch.Tensor | None = None
+    trimmed: torch.Tensor | None = None
+    untrimmed: torch.Tensor | None = None
+    life_min: float = math.inf
+    sick: torch.Tensor | None = None
 
     def derive(self, preset: DevicePreset) -> None:
-        """(Re)compute the band and the SET aim from ``target``."""
+        """(Re)compute the band, the SET and RESET aims, the trimmed cells and ``life_min``
+        from ``target`` and ``life``."""
         tgt, tol, margin = self.target, self.tol, self.strategy.margin(preset)
         self.lo, self.hi = tgt - tol, tgt + tol
         self.hi_coarse = self.hi + 2.0 * margin * tgt + 2.0 * tol
         self.aim = self.strategy.set_aim(preset, tgt)
+        self.reset_aim = tgt * (1.0 + preset.values["ireset_margin"])
+        self.trimmed = self.strategy.reset_terminated(preset, tgt)
+        self.untrimmed = ~self.trimmed
+        self.life_min = float(self.life.min()) if self.life.numel() else math.inf
+        self.sick = (~self.healthy).nonzero().squeeze(1)
 
     def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
         for name in CARRIED:
             setattr(self, name, getattr(self, name).index_select(0, keep))
         self.n_live = keep.numel()
-        self.derive(preset)
+        self.life_min = float(self.life.min())
+        self.sick = (~self.healthy).nonzero().squeeze(1)
 
 
 def start(
@@ -180,7 +199,7 @@ def verify_loop(
         if bool(finished.any()):
             done = finished.nonzero().squeeze(1)
             retire(st, done, flat, tally, failed=False)
-            live = ~finished if live is None else live & ~finished
+            live = ~finished if live is None else live.logical_xor_(finished)
             left = st.n_live - done.numel()
             if left == 0:
                 return
@@ -192,17 +211,23 @@ def verify_loop(
             sel = torch.arange(st.g.numel()) if live is None else live.nonzero().squeeze(1)
             retire(st, sel, flat, tally, failed=True)
             return
-        pulse(preset, st, live, generator)
+        trim = pulse(preset, st, live, generator)
         r = read_live(preset, st, live, generator)
-        observe(preset, st, r)
+        observe(preset, st, r, trim)
         finished = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
         st.r_prev = r
         if live is not None:
             finished &= live
 
 
-def observe(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
-    """Update each cell's RESET-onset estimate from the read ``r`` (S) after a trim pulse.
+def observe(
+    preset: DevicePreset,
+    st: ControllerState,
+    r: torch.Tensor,
+    trim: tuple[torch.Tensor, torch.Tensor] | None,
+) -> None:
+    """Update the RESET-onset estimate of the cells that received a trim pulse from the read
+    ``r`` (S); ``trim``: their positions and amplitudes (V), as ``pulse`` returns them.
 
     A trim at amplitude V that lowered the read to r implies the onset shift
     ``V - reset_amplitude(r)`` (the nominal curve inverted); it enters the estimate as a
@@ -211,22 +236,25 @@ def observe(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
     slope.  A trim that left the cell where it was bounds the shift from below: the onset lies
     above that amplitude (less one step).  Other pulses teach nothing about the onset.
     """
+    if trim is None:
+        return
+    sel, amp = trim
     v = preset.values
-    trim = st.action == RESET
-    amp = st.volts.clamp(max=v["reset_v_max"])
     slope, tiny = v["reset_v_slope"], 1e-9
-    r_now, r_was = r.clamp_min(tiny), st.r_prev.clamp_min(tiny)
+    r_now = r.index_select(0, sel).clamp_min(tiny)
+    r_was = st.r_prev.index_select(0, sel).clamp_min(tiny)
+    onset, onset_var = st.onset.index_select(0, sel), st.onset_var.index_select(0, sel)
     below_ref = r_was < v["reset_g_ref"]
-    fell = trim & below_ref & (r_now < r_was - 0.5 * st.tol)
+    fell = below_ref & (r_now < r_was - 0.5 * st.tol)
     jump = torch.log(r_was / r_now).clamp_min(0)
     noise = slope * (v["reset_c2c"] + v["reset_c2c_jump"] * jump)
     noise_var = noise * noise + (slope * 0.5 * st.tol / r_now) ** 2
-    gain = st.onset_var / (st.onset_var + noise_var).clamp_min(1e-30)
+    gain = onset_var / (onset_var + noise_var).clamp_min(1e-30)
     seen = amp - physics.reset_amplitude(preset, r_now)
-    onset = torch.where(fell, st.onset + gain * (seen - st.onset), st.onset)
-    st.onset_var = torch.where(fell, st.onset_var * (1.0 - gain), st.onset_var)
+    onset = torch.where(fell, onset + gain * (seen - onset), onset)
+    st.onset_var.scatter_(0, sel, torch.where(fell, onset_var * (1.0 - gain), onset_var))
     bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
-    st.onset = torch.where(trim & below_ref & ~fell, torch.maximum(onset, bound), onset)
+    st.onset.scatter_(0, sel, torch.where(below_ref & ~fell, torch.maximum(onset, bound), onset))
 
 
 def read_live(
@@ -237,7 +265,7 @@ def read_live(
     if live is None:
         return physics.read(preset, st.g, gen)
     sel = live.nonzero().squeeze(1)
-    return st.g.index_copy(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
+    return st.g.clone().scatter_(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
 
 
 def retire(
@@ -245,31 +273,31 @@ def retire(
 ) -> None:
     """Write the finished cells at positions ``sel`` back to ``flat`` and ``tally``."""
     where = st.index.index_select(0, sel)
-    flat.g.index_copy_(0, where, st.g.index_select(0, sel))
-    flat.reset_final.index_copy_(0, where, st.reset_final.index_select(0, sel))
-    flat.set_icc.index_copy_(0, where, st.icc.index_select(0, sel))
-    flat.reset_depth.index_copy_(0, where, st.depth.index_select(0, sel))
+    flat.g.scatter_(0, where, st.g.index_select(0, sel))
+    flat.reset_final.scatter_(0, where, st.reset_final.index_select(0, sel))
+    flat.set_icc.scatter_(0, where, st.icc.index_select(0, sel))
+    flat.reset_depth.scatter_(0, where, st.depth.index_select(0, sel))
     if st.any_worn:
         flat.stuck[where[st.worn.index_select(0, sel)]] = STUCK_HIGH
     sets = st.sets.index_select(0, sel)
-    tally.set_pulses.index_copy_(0, where, sets)
-    tally.reset_pulses.index_copy_(0, where, st.pulses - sets)
-    tally.verify_reads.index_fill_(0, where, st.pulses + 1)
-    tally.energy.index_copy_(0, where, st.energy.index_select(0, sel))
-    tally.verify_energy.index_copy_(0, where, st.verify_energy.index_select(0, sel))
+    tally.set_pulses.scatter_(0, where, sets)
+    tally.reset_pulses.scatter_(0, where, st.pulses - sets)
+    tally.verify_reads.scatter_(0, where, st.pulses + 1)
+    tally.energy.scatter_(0, where, st.energy.index_select(0, sel))
+    tally.verify_energy.scatter_(0, where, st.verify_energy.index_select(0, sel))
     if failed:
-        tally.failed.index_fill_(0, where, True)
+        tally.failed.scatter_(0, where, True)
 
 
 def pulse(
     preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
-) -> None:
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """One pulse per cell at the ``live`` positions (``None``: all) (its ``action``), wear,
     and the verify read's energy (in place); SETs and RESETs are computed on their own cells
-    only."""
-    v = preset.values
+    only.  Returns the positions of the cells that received a trim (``RESET``) and its
+    amplitudes (V), ``None`` when none did."""
     action = st.action
-    is_set = (action == SET) | (action == STRONG_SET)
+    is_set = action >= SET
     is_reset = ~is_set
     if live is not None:
         is_set &= live
@@ -279,47 +307,78 @@ def pulse(
     g = st.g
     g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
     if set_sel.numel():
-        strong = action.index_select(0, set_sel) == STRONG_SET
-        ramp = st.aim.index_select(0, set_sel) * (
-            v["iset_start"] + v["iset_step"] * st.k.index_select(0, set_sel)
-        )
-        icc = torch.where(strong, v["icc_max"], ramp)
-        gs, es = physics.set_pulse(
-            preset, g.index_select(0, set_sel), icc, st.gain.index_select(0, set_sel), gen
-        )
-        g_new.index_copy_(0, set_sel, gs)
-        # a SET that grew the filament records its compliance (a weaker one left it as it was)
-        grew = gs > g.index_select(0, set_sel)
-        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
-        st.icc.index_copy_(0, set_sel, torch.where(grew, icc_real, st.icc.index_select(0, set_sel)))
-        st.depth.index_copy_(0, set_sel, st.depth.index_select(0, set_sel) * ~grew)
-        st.energy.index_add_(0, set_sel, es.expand_as(gs))
-    if reset_sel.numel():
-        v_max = v["reset_v_max"]
-        full = action.index_select(0, reset_sel) == FULL_RESET
-        amp = torch.where(full, v_max, st.volts.index_select(0, reset_sel).clamp(max=v_max))
-        gr, er = physics.reset_pulse(
-            preset, g.index_select(0, reset_sel), amp, st.shift.index_select(0, reset_sel),
-            gen,
-        )  # fmt: skip
-        g_new.index_copy_(0, reset_sel, gr)
-        g_old = g.index_select(0, reset_sel)
-        st.depth.index_add_(0, reset_sel, torch.log(g_old / gr.clamp_min(1e-12)).clamp_min(0))
-        st.energy.index_add_(0, reset_sel, er)
-    g = torch.where(st.healthy, g_new, g)
+        _set(preset, st, set_sel, g_new, gen)
+    trim = _reset(preset, st, reset_sel, g_new, gen) if reset_sel.numel() else None
+    if st.sick.numel():  # stuck cells keep their conductance
+        g_new.scatter_(0, st.sick, g.index_select(0, st.sick))
+    g = g_new
     # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
     st.pulses += 1
-    worn_now = st.healthy & (st.life <= st.pulses)
-    if live is not None:
-        worn_now &= live
-    if bool(worn_now.any()):
-        g = torch.where(worn_now, v["g_stuck_high"], g)
-        st.healthy = st.healthy & ~worn_now
-        st.worn = st.worn | worn_now
-        st.any_worn = True
+    if st.pulses >= st.life_min:  # some cell may wear out now
+        worn_now = st.healthy & (st.life <= st.pulses)
+        if live is not None:
+            worn_now &= live
+        if bool(worn_now.any()):
+            g = torch.where(worn_now, preset.values["g_stuck_high"], g)
+            st.healthy = st.healthy & ~worn_now
+            st.sick = (~st.healthy).nonzero().squeeze(1)
+            st.worn = st.worn | worn_now
+            st.any_worn = True
     st.g = g
     e_read = physics.read_energy(preset, g)
     st.energy += e_read
     st.verify_energy += e_read
     st.sets += is_set
     st.reset_final = is_reset
+    return trim
+
+
+def _set(
+    preset: DevicePreset,
+    st: ControllerState,
+    sel: torch.Tensor,
+    g_new: torch.Tensor,
+    gen: torch.Generator,
+) -> None:
+    """The SET pulses of the cells at positions ``sel``: new conductances into ``g_new``;
+    compliance, RESET depth and energy into ``st``."""
+    v = preset.values
+    icc = st.aim.index_select(0, sel) * (
+        v["iset_start"] + v["iset_step"] * st.k.index_select(0, sel)
+    )
+    if st.strategy.strong_sets:
+        icc = torch.where(st.action.index_select(0, sel) == STRONG_SET, v["icc_max"], icc)
+    icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
+    g = st.g.index_select(0, sel)
+    gs, es = physics.set_pulse_at(preset, g, icc, st.gain.index_select(0, sel), gen)
+    g_new.scatter_(0, sel, gs)
+    # a SET that grew the filament records its compliance (a weaker one left it as it was)
+    grew = gs > g
+    st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
+    st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
+    st.energy.scatter_add_(0, sel, es)
+
+
+def _reset(
+    preset: DevicePreset,
+    st: ControllerState,
+    sel: torch.Tensor,
+    g_new: torch.Tensor,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The RESET pulses (full or trim) of the cells at positions ``sel``: new conductances
+    into ``g_new``; RESET depth and energy into ``st``.  Returns the trimmed cells' positions
+    and amplitudes (V), ``None`` when every RESET was full."""
+    v_max = preset.values["reset_v_max"]
+    full = st.action.index_select(0, sel) == FULL_RESET
+    amp = st.volts.index_select(0, sel).clamp_(max=v_max)
+    pulse_amp = torch.where(full, v_max, amp)
+    g = st.g.index_select(0, sel)
+    gr, er = physics.reset_pulse(preset, g, pulse_amp, st.shift.index_select(0, sel), gen)
+    g_new.scatter_(0, sel, gr)
+    st.depth.scatter_add_(0, sel, torch.log(g / gr.clamp_min(1e-12)).clamp_min(0))
+    st.energy.scatter_add_(0, sel, er)
+    if bool(full.all()):
+        return None
+    trim = ~full
+    return sel[trim], amp[trim]

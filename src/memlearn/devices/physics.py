@@ -67,8 +67,20 @@ def set_pulse(
 
     Returns ``(new G in S, energy in J)``.
     """
+    return set_pulse_at(preset, g, compliance(preset, gate_voltage(preset, icc_request)), gain,
+                        generator)  # fmt: skip
+
+
+def set_pulse_at(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    icc: torch.Tensor,
+    gain: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SET pulse at the compliance ``icc`` (A) the gate DAC realises (``set_pulse`` once
+    the compliance is known).  Returns ``(new G in S, energy in J)``."""
     v = preset.values
-    icc = compliance(preset, gate_voltage(preset, icc_request))
     g_set = gain * icc / v["set_k_volts"]
     sigma = v["set_c2c"] * torch.sqrt(g_set * v["g_ref"])
     g_set = (g_set + sigma * torch.randn(g.shape, generator=generator)).clamp_min(0.1 * _US)

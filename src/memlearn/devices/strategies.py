@@ -114,11 +114,11 @@ class SingleSet(WriteStrategy):
         # a cell whose endurance runs out on that RESET sticks before its SET (apply_wear, later)
         healthy = healthy & (flat.pulses + need_reset.float() < flat.endurance)
         icc = physics.nominal_compliance(preset, target)
-        g_s, e_s = physics.set_pulse(preset, g, icc, flat.set_gain, generator)
+        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        g_s, e_s = physics.set_pulse_at(preset, g, icc_real, flat.set_gain, generator)
         flat.g.copy_(torch.where(healthy, g_s, flat.g))
         flat.reset_final.zero_()
         grew = healthy & (g_s > g)  # a SET that grew the filament records its compliance
-        icc_real = physics.compliance(preset, physics.gate_voltage(preset, icc))
         flat.set_icc.copy_(torch.where(grew, icc_real, flat.set_icc))
         flat.reset_depth.masked_fill_(grew, 0.0)
         tally.reset_pulses += need_reset.int()
@@ -128,7 +128,11 @@ class SingleSet(WriteStrategy):
 
 
 class VerifiedStrategy(WriteStrategy):
-    """A program-and-verify strategy: ``start`` and ``transition`` drive the controller."""
+    """A program-and-verify strategy: ``start`` and ``transition`` drive the controller.
+
+    ``strong_sets``: it gives strong SETs (``STRONG_SET``, the gate fully on)."""
+
+    strong_sets: ClassVar[bool] = False
 
     def write(
         self,
@@ -167,15 +171,24 @@ class VerifiedStrategy(WriteStrategy):
         raise NotImplementedError
 
 
-def ramp_transition(st: ControllerState, r: torch.Tensor) -> torch.Tensor:
+def ramp_transition(
+    st: ControllerState,
+    r: torch.Tensor,
+    was_set: torch.Tensor | None = None,
+    above: torch.Tensor | None = None,
+    k_next: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The SET-verify step of iterative SET (and hybrid's SET-verified levels): the ramp goes
     on after a SET; a SET that overshot is remembered (the ramp restarts one index below it)
-    and a full RESET follows.  Returns the next action (int8)."""
-    was_set = st.action == SET
-    above = r > st.hi
+    and a full RESET follows.  Updates ``st.k_mem`` and ``st.k``; returns the next action
+    (int8).  ``was_set`` (``st.action == SET``), ``above`` (``r > st.hi``) and ``k_next``
+    (``st.k + 1``) when the caller has them."""
+    was_set = st.action == SET if was_set is None else was_set
+    above = r > st.hi if above is None else above
+    k_next = st.k + 1.0 if k_next is None else k_next
     st.k_mem = torch.where(was_set & above, (st.k - 1.0).clamp_min(0.0), st.k_mem)
-    st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
-    return torch.where(above, FULL_RESET, SET).to(torch.int8)
+    st.k = torch.where(was_set, k_next, st.k_mem)
+    return pick(above, FULL_RESET, SET)
 
 
 class IterativeSet(VerifiedStrategy):
@@ -200,6 +213,7 @@ class IterativeReset(VerifiedStrategy):
 
     name = "iterative-reset"
     ends_with_reset = True
+    strong_sets = True
 
     def start(self, preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
         st.action[r < st.hi] = STRONG_SET
@@ -213,7 +227,7 @@ class IterativeReset(VerifiedStrategy):
         was_reset = st.action == RESET
         volts = st.volts + preset.values["reset_step"] * was_reset
         st.volts = torch.where(was_reset, volts, trim_start(preset, st, r))
-        st.action = torch.where(r < st.lo, STRONG_SET, RESET).to(torch.int8)
+        st.action = pick(r < st.lo, STRONG_SET, RESET)
         return ok
 
 
@@ -248,7 +262,7 @@ class Hybrid(VerifiedStrategy):
 
     def start(self, preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> None:
         # trimmed levels: content anywhere in (hi, hi_coarse] after the SET; above, overshot
-        trim = self.trimmed(preset, st.target) & (r > st.hi) & (r <= st.hi_coarse)
+        trim = st.trimmed & (r > st.hi) & (r <= st.hi_coarse)
         st.action = torch.where(trim, RESET, torch.where(r > st.hi, FULL_RESET, SET))
         st.action = st.action.to(torch.int8)
         st.volts = torch.where(trim, trim_start(preset, st, r), st.volts)
@@ -257,38 +271,50 @@ class Hybrid(VerifiedStrategy):
         self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
     ) -> torch.Tensor:
         v = preset.values
-        trimmed = self.trimmed(preset, st.target)
+        trimmed = st.trimmed
         action = st.action
         was_set, was_reset = action == SET, action == RESET
-        k_trim = torch.where(was_set, st.k + 1.0, self._aim_index(preset))
-        next_set = ramp_transition(st, r)  # the SET-verified levels' step (updates k, k_mem)
-        st.k = torch.where(trimmed, k_trim, st.k)
         above = r > st.hi
+        k_next = st.k + 1.0
+        k_trim = torch.where(was_set, k_next, self._aim_index(preset))
+        next_set = ramp_transition(st, r, was_set, above, k_next)  # SET-verified levels
+        st.k = torch.where(trimmed, k_trim, st.k)
         coarse = above & (r <= st.hi_coarse)
         # trimmed levels: after a SET into the coarse band a trim begins one step below the
         # learned onset; a trim goes on one step up; a trim that undershot sets again at the
         # aim; above the coarse band, or no progress at the top amplitude: full reset
-        begin_trim = was_set & coarse
-        volts = torch.where(
-            begin_trim, trim_start(preset, st, r), st.volts + v["reset_step"] * was_reset
-        )
+        volts = st.volts + v["reset_step"] * was_reset  # SET-verified levels: + 0 (no trims)
+        begin_trim = was_set & coarse & trimmed
+        if bool(begin_trim.any()):
+            sel = begin_trim.nonzero().squeeze(1)
+            volts.scatter_(0, sel, trim_start(preset, st, r, sel))
         stalled = was_reset & above & (volts >= v["reset_v_max"])
-        next_trim = torch.where(
-            (above & ~coarse) | stalled, FULL_RESET, torch.where(coarse, RESET, SET)
-        ).to(torch.int8)
-        st.volts = torch.where(trimmed, volts, st.volts)
-        st.action = torch.where(trimmed, next_trim, next_set)
-        return ok & (~trimmed | was_reset)  # a trimmed level ends with a RESET
+        st.volts = volts
+        # SET-verified levels: next_set; trimmed: as next_set, but RESET in the coarse band
+        # unless stalled (a full reset then)
+        # (coarse lies above the band: next_set is FULL_RESET there)
+        st.action = next_set.add_(trimmed & coarse & ~stalled, alpha=RESET - FULL_RESET)
+        return ok & (st.untrimmed | was_reset)  # a trimmed level ends with a RESET
 
 
-def trim_start(preset: DevicePreset, st: ControllerState, r: torch.Tensor) -> torch.Tensor:
+def pick(mask: torch.Tensor, if_true: int, if_false: int) -> torch.Tensor:
+    """The action (int8) ``if_true`` where ``mask``, else ``if_false`` (``torch.where`` by
+    integer arithmetic, cheaper on CPU)."""
+    return mask.to(torch.int8).mul_(if_true - if_false).add_(if_false)
+
+
+def trim_start(
+    preset: DevicePreset, st: ControllerState, r: torch.Tensor, sel: torch.Tensor | None = None
+) -> torch.Tensor:
     """First amplitude (V) of a RESET-verify trim: one ``reset_step`` below the amplitude at
     which the cell's estimated RESET curve (nominal, shifted by ``st.onset``) reaches the lower
-    of the read ``r`` (S) and ``(1 + ireset_margin)`` times the target."""
-    v = preset.values
-    aim = st.target * (1.0 + v["ireset_margin"])
+    of the read ``r`` (S) and ``st.reset_aim`` (``(1 + ireset_margin)`` times the target);
+    ``sel``: for the cells at these positions only."""
+    aim, onset = st.reset_aim, st.onset
+    if sel is not None:
+        r, aim, onset = r.index_select(0, sel), aim.index_select(0, sel), onset.index_select(0, sel)
     level = physics.reset_amplitude(preset, torch.minimum(r, aim))
-    return level + st.onset - v["reset_step"]
+    return level + onset - preset.values["reset_step"]
 
 
 _REGISTRY: dict[str, WriteStrategy] = {
