@@ -153,6 +153,11 @@ class TrainConfig:
     # 99.2 % on them); 500 steps on them left 95.0, 96.6, 95.8, 96.7, 97.1 % on val, on
     # within-alphabet tasks 95.0, 96.5, 96.6, 97.1, 97.2 % (1,000 val tasks, ideal software).
     curve_tasks: str = "within-alphabet"
+    # The curve phase's inner loop on the device model of the hardware phase (the programmer
+    # built from device_preset/strategy/levels/update_rule, at the calibrated full-scale
+    # weights) instead of ideal float weights, as the hardware phase does: the rates are then
+    # learned for the levels the chip adapts on.
+    curve_device: bool = False
     # validation and bookkeeping
     val_every: int = 250
     val_tasks: int = 500
