@@ -176,14 +176,18 @@ def test_curve_phase_on_the_device_learns_for_the_levels(tmp_path, tiny_splits) 
     """``curve_device``: the phase's inner loop programs the levels (other rates than in
     software from the same start), validates on them, and logs the updates that dip."""
     train, val = tiny_splits
-    rates, records = {}, {}
+    rates, records, scales = {}, {}, {}
     for name, on_device in (("software", False), ("device", True)):
         cfg = TrainConfig.from_dict({**TINY, "curve_steps": 4, "curve_device": on_device})
         events: list[dict] = []
         meta_train(cfg, train, val, tmp_path / name, progress=False, on_event=events.append)
         rates[name] = _rates(tmp_path / name / "model.pt")
         records[name] = [e for e in events if e["event"] == "curve"][-1]
+        scales[name] = [e["weight_max"] for e in events if e["event"] == "calibrate"]
+        assert load_checkpoint(tmp_path / name / "model.pt")[1]["weight_max"] == scales[name][-1]
     assert not torch.allclose(rates["software"], rates["device"])
+    # after MAML, and after the curve phase only in software: the device's rates keep their scale
+    assert (len(scales["software"]), len(scales["device"])) == (2, 1)
     assert "val_dips_hardware" not in records["software"]
     for key in ("", "_hardware"):
         curve = records["device"][f"val_accuracy{key}_by_step"]

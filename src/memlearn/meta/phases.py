@@ -29,7 +29,7 @@ from memlearn.meta.calibration import (
 )
 from memlearn.meta.checkpoint import load_checkpoint, save_checkpoint
 from memlearn.meta.evaluate import curve_dips, prototype_accuracy, task_features
-from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.hardware import ClipAwareProgrammer, WeightProgrammer
 from memlearn.meta.inner import HeadTasks
 from memlearn.meta.rundir import BASELINE_FILE, PLAIN_MODEL_FILE
 from memlearn.meta.state import Training, cosine, meta_optimizer, pretrained, step_seed
@@ -259,8 +259,10 @@ def _steps(tr: Training, phase: str, total: int) -> bool:
             "weights (a checkpoint with weight_max, or the MAML phase before it)"
         )
     programmer = tr.programmer if on_device else None
+    if phase == "curve" and on_device:  # rates only: no gradient through clipped weights
+        programmer = ClipAwareProgrammer(tr.programmer)
     # validation on the levels too when the model is deployed on them
-    val_programmer = programmer
+    val_programmer = tr.programmer if on_device else None
     deployed = config.hardware_steps > 0 or config.curve_device
     if phase == "curve" and deployed and prog.weight_max is not None:
         val_programmer = tr.programmer
@@ -304,7 +306,8 @@ def _steps(tr: Training, phase: str, total: int) -> bool:
 
 def end_phase(tr: Training, phase: str, next_phase: str) -> None:
     """Close ``phase``: calibrate the full-scale weight after MAML (and again after the hardware
-    phase, from the scale it used), keep the MAML model when a hardware phase follows."""
+    phase and a curve phase in software, from the scale it used), keep the MAML model when a
+    hardware phase follows."""
     config, prog = tr.config, tr.progress
     if phase == "maml" and prog.weight_max is None:
         prog.weight_max = calibrate_weight_max(
@@ -312,6 +315,8 @@ def end_phase(tr: Training, phase: str, next_phase: str) -> None:
         )
         tr.emit({"event": "calibrate", "weight_max": prog.weight_max})
     moved = {"hardware": config.hardware_steps, "curve": config.curve_steps}.get(phase, 0) > 0
+    # a curve phase on the device learned its rates for the full scale it used: kept
+    moved = moved and not (phase == "curve" and config.curve_device)
     if moved and prog.weight_max is not None:  # the head or its rates moved: search again
         prog.weight_max = calibrate_weight_max(
             tr.learner, tr.train, config, tr.device, start=prog.weight_max,
