@@ -170,3 +170,42 @@ def test_meta_train_curve_from_takes_the_checkpoints_config(monkeypatch, tmp_pat
     assert res.exit_code == 2 and "omit --config" in res.stderr
     res = runner.invoke(app, ["meta-train", "--curve-from", str(tmp_path / "none.pt")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_curve_phase_on_the_device_learns_for_the_levels(tmp_path, tiny_splits) -> None:
+    """``curve_device``: the phase's inner loop programs the levels (other rates than in
+    software from the same start), validates on them, and logs the updates that dip."""
+    train, val = tiny_splits
+    rates, records, scales = {}, {}, {}
+    for name, on_device in (("software", False), ("device", True)):
+        cfg = TrainConfig.from_dict({**TINY, "curve_steps": 4, "curve_device": on_device})
+        events: list[dict] = []
+        meta_train(cfg, train, val, tmp_path / name, progress=False, on_event=events.append)
+        rates[name] = _rates(tmp_path / name / "model.pt")
+        records[name] = [e for e in events if e["event"] == "curve"][-1]
+        scales[name] = [e["weight_max"] for e in events if e["event"] == "calibrate"]
+        assert load_checkpoint(tmp_path / name / "model.pt")[1]["weight_max"] == scales[name][-1]
+    assert not torch.allclose(rates["software"], rates["device"])
+    # after MAML, and after the curve phase only in software: the device's rates keep their scale
+    assert (len(scales["software"]), len(scales["device"])) == (2, 1)
+    assert "val_dips_hardware" not in records["software"]
+    for key in ("", "_hardware"):
+        curve = records["device"][f"val_accuracy{key}_by_step"]
+        dips = records["device"][f"val_dips{key}"]
+        assert len(curve) == TINY["inner_steps"] + 1
+        assert all(1 <= k <= TINY["inner_steps"] and curve[k] < curve[k - 1] for k in dips)
+    # the curve check is the one of memlearn.meta.evaluate, with each update's CI
+    curve = records["software"]["val_accuracy_by_step"]
+    assert set(records["software"]["val_dips"]) <= set(curve_dips(curve, 0.0))
+
+
+def test_curve_phase_on_the_device_needs_full_scale_weights(tmp_path, tiny_splits) -> None:
+    train, val = tiny_splits
+    torch.manual_seed(1)
+    ckpt = save_checkpoint(tmp_path / "in.pt", FewShotNet(5, [4, 4, 4, 4], 8), [[0.3, 0.2]] * 3)
+    cfg = {**TINY, "init_from": str(ckpt), "init_phase": "curve", "curve_steps": 2}
+    with pytest.raises(ValueError, match="full-scale"):
+        meta_train(
+            TrainConfig.from_dict({**cfg, "curve_device": True}), train, val, tmp_path / "o",
+            progress=False,
+        )  # fmt: skip

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from memlearn.meta.hardware import (
+    ClipAwareProgrammer,
     IdealProgrammer,
     LevelProgrammer,
     TableProgrammer,
@@ -161,3 +162,15 @@ def test_bad_programmer_calls() -> None:
     first = prog(_weights(), None, 1.0)
     with pytest.raises(ValueError, match="shape"):
         prog(_weights(shape=(2, 16, 32)), first, 1.0)
+
+
+@pytest.mark.parametrize("rounding", ["accumulate", "verify"])
+def test_clip_aware_programmer_passes_no_gradient_beyond_the_full_scale(rounding: str) -> None:
+    plain = LevelProgrammer(levels=8, spread=None, rounding=rounding)
+    clip = ClipAwareProgrammer(plain)
+    w = torch.tensor([0.1, -0.3, 0.5, -2.0, 3.0], requires_grad=True)
+    start = plain(torch.zeros(5), None, 1.0)
+    state = clip(w, start, 1.0)
+    assert torch.equal(state.weight, plain(w, start, 1.0).weight)  # the same values
+    state.weight.sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]

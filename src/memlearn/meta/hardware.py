@@ -28,7 +28,7 @@ spread of :class:`LevelProgrammer` comes from a ``spread`` function of the targe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
@@ -233,6 +233,33 @@ class LevelProgrammer:
         sigma = self.spread(target)
         noise = torch.randn(target.shape, generator=generator, dtype=dtype, device=target.device)
         return (target + sigma * noise).clamp(min=0.0)
+
+
+class ClipAwareProgrammer:
+    """A :class:`LevelProgrammer` whose straight-through gradient stops at the full scale.
+
+    A pair whose weight (the ``accumulate`` copy, else the requested weight) is at or beyond
+    ``±weight_max`` passes no gradient: asking it for more changes nothing it holds.  The plain
+    straight-through gradient counts such clipped updates as if they were held, so an inner
+    rate learned through it can grow without bound (the curve phase's, ``curve_device``).
+    """
+
+    def __init__(self, programmer: LevelProgrammer) -> None:
+        self.programmer = programmer
+        self.name = programmer.name
+
+    def __call__(
+        self,
+        w: torch.Tensor,
+        previous: Programmed | None,
+        weight_max: float | torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> Programmed:
+        state = self.programmer(w, previous, weight_max, generator)
+        held = state.copy if state.copy is not None else w.detach()
+        full = self.programmer.mapping(weight_max).weight_max.to(device=w.device, dtype=w.dtype)
+        inside = held.abs() < full
+        return replace(state, weight=torch.where(inside, state.weight, state.weight.detach()))
 
 
 def make_programmer(

@@ -28,11 +28,12 @@ from memlearn.meta.calibration import (
     support_copies,
 )
 from memlearn.meta.checkpoint import load_checkpoint, save_checkpoint
-from memlearn.meta.evaluate import prototype_accuracy, task_features
-from memlearn.meta.hardware import WeightProgrammer
+from memlearn.meta.evaluate import curve_dips, prototype_accuracy, task_features
+from memlearn.meta.hardware import ClipAwareProgrammer, WeightProgrammer
 from memlearn.meta.inner import HeadTasks
 from memlearn.meta.rundir import BASELINE_FILE, PLAIN_MODEL_FILE
 from memlearn.meta.state import Training, cosine, meta_optimizer, pretrained, step_seed
+from memlearn.stats import ci95
 
 # The phases after pretraining, each with the one that follows it.
 META_PHASES = (("head", "maml"), ("maml", "hardware"), ("hardware", "curve"), ("curve", "done"))
@@ -187,6 +188,21 @@ def _length(tr: Training, phase: str) -> int:
             "hardware": config.hardware_steps, "curve": config.curve_steps}[phase]  # fmt: skip
 
 
+def _curve_into(
+    tr: Training, record: dict, programmer: WeightProgrammer | None, features: HeadTasks
+) -> None:
+    """Add the curve phase's validation to ``record``: the accuracy after each update (in
+    software, and on the levels with a ``programmer``) and the updates that undo the one
+    before (:func:`~memlearn.meta.evaluate.curve_dips`, each update's 95 % CI)."""
+    runs = {"": None} if programmer is None else {"": None, "_hardware": programmer}
+    for suffix, prog in runs.items():
+        per_task = tr.validate_features(features, prog)
+        curve = per_task.mean(1).tolist()
+        record[f"val_accuracy{suffix}"] = curve[-1]
+        record[f"val_accuracy{suffix}_by_step"] = curve
+        record[f"val_dips{suffix}"] = curve_dips(curve, [ci95(a) for a in per_task])
+
+
 def _validate_into(
     tr: Training,
     record: dict,
@@ -197,15 +213,12 @@ def _validate_into(
     """Add the validation accuracies to ``record``; note when the target is first reached
     (``features``: the validation tasks' features, when the extractor is frozen)."""
     prog = tr.progress
-    curve = tr.validate_curve(features=features)
-    record["val_accuracy"] = curve[-1]
-    if programmer is not None:
-        hardware = tr.validate_curve(programmer, features)
-        record["val_accuracy_hardware"] = hardware[-1]
     if record["event"] == "curve":  # the phase that shapes the curve logs all of it
-        record["val_accuracy_by_step"] = curve
+        _curve_into(tr, record, programmer, features)
+    else:
+        record["val_accuracy"] = tr.validate_curve(features=features)[-1]
         if programmer is not None:
-            record["val_accuracy_hardware_by_step"] = hardware
+            record["val_accuracy_hardware"] = tr.validate_curve(programmer, features)[-1]
     prog.last_val = {k: v for k, v in record.items() if k.startswith("val_")}
     if prog.time_to_target_s is None and record["val_accuracy"] >= tr.config.val_target:
         prog.time_to_target_s = prog.elapsed_s
@@ -219,7 +232,8 @@ def _validate_into(
 def meta_phase(tr: Training, phase: str) -> bool:
     """Phases 2-5: ``head`` (MAML on cached features), ``maml``, ``hardware`` (the programmer
     in the inner loop), ``curve`` (the rates on cached features, the earlier steps' losses
-    weighted by ``curve_loss``), from the saved step to the phase's length."""
+    weighted by ``curve_loss``; the programmer in the inner loop with ``curve_device``), from
+    the saved step to the phase's length."""
     config = tr.config
     total = _length(tr, phase)
     if tr.meta_opt is None:
@@ -238,10 +252,19 @@ def meta_phase(tr: Training, phase: str) -> bool:
 def _steps(tr: Training, phase: str, total: int) -> bool:
     """The steps of ``meta_phase``; True when the call must stop."""
     config, prog = tr.config, tr.progress
-    programmer = tr.programmer if phase == "hardware" else None
+    on_device = phase == "hardware" or (phase == "curve" and config.curve_device)
+    if on_device and prog.weight_max is None:
+        raise ValueError(
+            f"the {phase} phase programs the device levels: it needs calibrated full-scale "
+            "weights (a checkpoint with weight_max, or the MAML phase before it)"
+        )
+    programmer = tr.programmer if on_device else None
+    if phase == "curve" and on_device:  # rates only: no gradient through clipped weights
+        programmer = ClipAwareProgrammer(tr.programmer)
     # validation on the levels too when the model is deployed on them
-    val_programmer = programmer
-    if phase == "curve" and config.hardware_steps > 0 and prog.weight_max is not None:
+    val_programmer = tr.programmer if on_device else None
+    deployed = config.hardware_steps > 0 or config.curve_device
+    if phase == "curve" and deployed and prog.weight_max is not None:
         val_programmer = tr.programmer
     cached = None
     if phase in CACHED_PHASES:  # within-alphabet tasks: the classes as drawn
@@ -283,7 +306,8 @@ def _steps(tr: Training, phase: str, total: int) -> bool:
 
 def end_phase(tr: Training, phase: str, next_phase: str) -> None:
     """Close ``phase``: calibrate the full-scale weight after MAML (and again after the hardware
-    phase, from the scale it used), keep the MAML model when a hardware phase follows."""
+    phase and a curve phase in software, from the scale it used), keep the MAML model when a
+    hardware phase follows."""
     config, prog = tr.config, tr.progress
     if phase == "maml" and prog.weight_max is None:
         prog.weight_max = calibrate_weight_max(
@@ -291,6 +315,8 @@ def end_phase(tr: Training, phase: str, next_phase: str) -> None:
         )
         tr.emit({"event": "calibrate", "weight_max": prog.weight_max})
     moved = {"hardware": config.hardware_steps, "curve": config.curve_steps}.get(phase, 0) > 0
+    # a curve phase on the device learned its rates for the full scale it used: kept
+    moved = moved and not (phase == "curve" and config.curve_device)
     if moved and prog.weight_max is not None:  # the head or its rates moved: search again
         prog.weight_max = calibrate_weight_max(
             tr.learner, tr.train, config, tr.device, start=prog.weight_max,

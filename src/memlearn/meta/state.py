@@ -194,6 +194,20 @@ class Training:
         """Accuracy on the validation tasks after the last inner step."""
         return self.validate_curve(programmer)[-1]
 
+    def validate_features(
+        self, features: HeadTasks, programmer: WeightProgrammer | None = None
+    ) -> torch.Tensor:
+        """Per-task accuracy ``[inner_steps + 1, T]`` on the validation tasks given as the
+        frozen extractor's ``features``."""
+        net = self.learner.net
+        return evaluate_features(
+            features, net.fc1.weight, net.fc2.weight, self.learner.inner_lrs().detach(),
+            self.config.inner_steps, programmer=programmer,
+            weight_max=None if self.progress.weight_max is None
+            else tuple(self.progress.weight_max),
+            generator=torch.Generator(device=self.device).manual_seed(self.validation.seed),
+        )  # fmt: skip
+
     def validate_curve(
         self, programmer: WeightProgrammer | None = None, features: HeadTasks | None = None
     ) -> list[float]:
@@ -202,14 +216,7 @@ class Training:
         extractor is frozen)."""
         val = self.validation
         if features is not None:
-            net = self.learner.net
-            return evaluate_features(
-                features, net.fc1.weight, net.fc2.weight, self.learner.inner_lrs().detach(),
-                self.config.inner_steps, programmer=programmer,
-                weight_max=None if self.progress.weight_max is None
-                else tuple(self.progress.weight_max),
-                generator=torch.Generator(device=self.device).manual_seed(val.seed),
-            ).mean(1).tolist()  # fmt: skip
+            return self.validate_features(features, programmer).mean(1).tolist()
         acc = evaluate_classes(
             self.learner.net,
             self.learner.inner_lrs().detach(),
