@@ -24,7 +24,7 @@ from memlearn.onchip.deploy import (
     Deployment,
     build_chip,
     deploy,
-    sample_tasks,
+    sample_features,
 )
 from memlearn.onchip.loop import AdaptResult, merge_results
 from memlearn.onchip.memory import default_budget, format_bytes, peak_rss
@@ -114,12 +114,11 @@ def group_deployments(first: Deployment, plan_: Plan) -> Iterator[Deployment]:
         config = dataclasses.replace(
             first.config, chips=chips, tasks=tasks, seed=group_seed(first.config.seed, g)
         )
-        ways = int(first.net.fc2.weight.shape[0])
-        split, batch = sample_tasks(config, ways)
-        d = dataclasses.replace(first, config=config, split=split, tasks=batch, chip=None)
+        split, feats = sample_features(config, first.net)
+        d = dataclasses.replace(first, config=config, split=split, tasks=feats, chip=None)
         d.chip = build_chip(config, first.layout, first.levels, first.spare_pairs)
         yield d
-        del d, batch  # free this group's tasks before the next group samples its own
+        del d, feats  # free this group's tasks before the next group samples its own
 
 
 def plan_run(config: DeployConfig) -> Plan:
@@ -146,7 +145,7 @@ def adapt_in_rounds(
     if len(plan_.groups) > 1:
         config = dataclasses.replace(config, chips=chips, tasks=tasks)
     results: list[AdaptResult] = []
-    with deploy(config) as first:
+    with deploy(config, features=True) as first:
         results.append(_adapt(first, progress))
         if on_first is not None:
             on_first(first)
