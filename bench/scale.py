@@ -37,12 +37,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/program.py
 import torch  # noqa: E402
 
 from memlearn.meta.inner import HeadTasks  # noqa: E402
-from memlearn.onchip.deploy import DeployConfig, build_chip, deploy, sample_tasks  # noqa: E402
+from memlearn.onchip.deploy import DeployConfig, build_chip, deploy, sample_features  # noqa: E402
 from memlearn.onchip.head import software_adapt  # noqa: E402
 from memlearn.onchip.loop import adapt_on_chip  # noqa: E402
 from memlearn.onchip.memory import format_bytes, peak_rss  # noqa: E402
 from memlearn.onchip.rounds import ROUND_CHIPS, group_seed  # noqa: E402
-from memlearn.onchip.run import head_tasks, head_weights  # noqa: E402
+from memlearn.onchip.run import head_weights  # noqa: E402
 
 SYSTEMS = ("memlearn", "float", "aihwkit")
 FIELDS = ("support_x", "support_y", "query_x", "query_y")
@@ -78,11 +78,10 @@ def features(args: argparse.Namespace, n: int, path: str) -> None:
     """The head inputs of the ``n`` tasks, group by group, saved to ``path`` (not timed)."""
     parts = []
     with deploy(_config(args, 1, args.seed)) as d:
-        net, ways = d.net, int(d.net.fc2.weight.shape[0])
+        net = d.net
         info = {"weights": head_weights(net), "lrs": d.inner_lrs}
-    for g, chips in _groups(n):
-        _, batch = sample_tasks(_config(args, chips, group_seed(args.seed, g)), ways)
-        parts.append(head_tasks(net, batch))
+    for g, chips in _groups(n):  # as adapt samples them: features, a few hundred tasks at a time
+        parts.append(sample_features(_config(args, chips, group_seed(args.seed, g)), net)[1])
     tasks = {f: torch.cat([getattr(p, f) for p in parts]) for f in FIELDS}
     torch.save({"tasks": tasks, **info}, path)
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from memlearn.onchip import rounds
-from memlearn.onchip.deploy import DeployConfig
+from memlearn.onchip import run as onchip_run
+from memlearn.onchip.deploy import DeployConfig, prepare, sample_features, sample_tasks
 from memlearn.onchip.memory import format_bytes, parse_memory, peak_rss
 
 MiB = 1024**2
@@ -51,6 +52,23 @@ def test_plan_splits_chips_and_tasks_within_the_budget(monkeypatch):
         rounds.plan(small, 5, held=held)
 
 
+@pytest.mark.parametrize("copies", [0, 2])
+def test_features_sampled_in_parts_are_those_of_the_whole_batch(shared_data, monkeypatch, copies):
+    """Tasks sampled as features a few tasks at a time (the images of all of them never held)
+    are bit for bit the features of the same tasks sampled as one batch of images."""
+    monkeypatch.setattr(onchip_run, "_FEATURE_CHUNK", 16)
+    monkeypatch.setattr(onchip_run, "TASK_CHUNK", 16)  # 40 tasks: parts of 16, 16 and 8
+    config = DeployConfig(tasks=40, support_copies=copies, seed=5, root=shared_data)
+    net = prepare(dataclasses.replace(config, tasks=1)).net
+    split, whole = sample_tasks(config, 5)
+    want = onchip_run.head_tasks(net, whole)
+    got_split, got = sample_features(config, net)
+    assert got_split == split and got.support_x.shape == (40, 5 * (1 + copies), 32)
+    for name in ("support_x", "support_y", "query_x", "query_y"):
+        assert getattr(got, name).dtype == getattr(want, name).dtype, name
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+
+
 def _run(config: DeployConfig):
     return rounds.adapt_in_rounds(config)
 
@@ -84,7 +102,8 @@ def test_rounds_are_transparent_and_the_budget_does_not_change_results(shared_da
 _MEASURE = """
 import json, sys
 from memlearn.onchip import rounds
-from memlearn.onchip.deploy import DeployConfig
+from memlearn.onchip import run as onchip_run
+from memlearn.onchip.deploy import DeployConfig, prepare, sample_features, sample_tasks
 from memlearn.onchip.memory import peak_rss
 config = DeployConfig(tasks=150, chips=150, steps=1, weight_max="checkpoint", root=sys.argv[1],
                       max_memory=sys.argv[2])

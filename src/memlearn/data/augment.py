@@ -83,13 +83,26 @@ def with_support_copies(
         raise ValueError(f"support copies must be >= 0, got {copies}")
     if copies == 0:
         return tasks
-    distort = distort or Affine()
-    shape = tasks.support_x.shape
-    flat = tasks.support_x.flatten(0, 1)
-    rounds = [tasks.support_x]
-    rounds += [distort(flat, generator).view(shape) for _ in range(copies)]
     return replace(
         tasks,
-        support_x=torch.cat(rounds, dim=1),
+        support_x=distorted_support(tasks.support_x, copies, generator, distort),
         support_y=tasks.support_y.repeat(1, copies + 1),
     )
+
+
+def distorted_support(
+    support_x: torch.Tensor,
+    copies: int,
+    generator: torch.Generator,
+    distort: Affine | None = None,
+) -> torch.Tensor:
+    """The images of :func:`with_support_copies`: ``support_x [T, S, C, H, W]``, then ``copies``
+    rounds of distorted versions of them → ``[T, (1 + copies) * S, C, H, W]``."""
+    if copies < 0:
+        raise ValueError(f"support copies must be >= 0, got {copies}")
+    distort = distort or Affine()
+    shape = support_x.shape
+    flat = support_x.flatten(0, 1)
+    rounds = [support_x]
+    rounds += [distort(flat, generator).view(shape) for _ in range(copies)]
+    return torch.cat(rounds, dim=1)

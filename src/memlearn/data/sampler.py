@@ -95,6 +95,13 @@ class TaskSampler:
 
     def sample(self, n_tasks: int) -> TaskBatch:
         """``n_tasks`` tasks as one :class:`TaskBatch` on the device of the images."""
+        return self.gather(*self.indices(n_tasks))
+
+    def indices(self, n_tasks: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``n_tasks`` tasks as indices, drawn as :meth:`sample` draws them: the class
+        of each label ``[T, ways]`` and the drawings of each class ``[T, ways, shots +
+        queries]`` (the shots first).  :meth:`gather` of any slice of them gives those tasks'
+        images, so a large batch can be turned into images a part at a time."""
         if n_tasks < 1:
             raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
         g, ways, per = self.generator, self.ways, self.shots + self.queries
@@ -108,8 +115,19 @@ class TaskSampler:
         # label given to each class is random too.
         cls = scores.topk(ways, dim=1).indices  # [T, ways]
         draw = torch.rand(n_tasks, ways, n_drawings, generator=g).argsort(dim=2)[..., :per]
-        device = self.classes.images.device
-        cls_d, draw_d = cls.to(device), draw.to(device)
+        return cls, draw
+
+    def gather(self, classes: torch.Tensor, drawings: torch.Tensor) -> TaskBatch:
+        """The tasks of ``classes [T, ways]`` and ``drawings [T, ways, shots + queries]`` (from
+        :meth:`indices`) as a :class:`TaskBatch` on the device of the images."""
+        ways, per = self.ways, self.shots + self.queries
+        if classes.shape[1:] != (ways,) or drawings.shape[1:] != (ways, per):
+            raise ValueError(
+                f"classes must be [T, {ways}] and drawings [T, {ways}, {per}], got "
+                f"{list(classes.shape)} and {list(drawings.shape)}"
+            )
+        n_tasks, device = classes.shape[0], self.classes.images.device
+        cls_d, draw_d = classes.to(device), drawings.to(device)
         x = self.classes.images[cls_d[..., None], draw_d]  # [T, ways, per, 1, 28, 28]
         shape = x.shape[3:]
         labels = torch.arange(ways, device=device)

@@ -27,9 +27,10 @@ from memlearn.chip.layout import output_layout, tile_spares
 from memlearn.chip.repair import RepairedChip, repair_output
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.data.layout import DRAWERS
-from memlearn.data.sampler import TaskBatch
+from memlearn.data.sampler import TaskBatch, TaskSampler
 from memlearn.data.splits import SPLITS
 from memlearn.devices.programming import STRATEGIES
+from memlearn.meta.inner import HeadTasks
 from memlearn.meta.state import pick_device
 from memlearn.nn.rates import Rates
 from memlearn.onchip.config import AdaptConfig
@@ -43,6 +44,7 @@ from memlearn.onchip.run import (
     head_layout,
     inner_lrs_from,
     resolve_weight_max,
+    sampled_head_tasks,
     with_copies,
 )
 
@@ -197,7 +199,7 @@ class Deployment:
     layout: ChipLayout
     levels: int
     split: str
-    tasks: TaskBatch
+    tasks: TaskBatch | HeadTasks
     spare_pairs: int
     preset: str | None
     chip: Chip | None = None
@@ -230,21 +232,34 @@ class Deployment:
         self.close()
 
 
-def sample_tasks(config: DeployConfig, ways: int) -> tuple[str, TaskBatch]:
-    """The split and the ``config.tasks`` tasks to learn: ``ways``-way ``config.shots``-shot
-    with :data:`~memlearn.onchip.run.QUERIES` queries per class, drawn from ``config.split``
-    (default: the evaluation alphabets if present, else val) by a sampler seeded with
-    ``config.seed``, each support image with ``config.support_copies`` distorted copies."""
-    from memlearn.data import TaskSampler, default_eval_split, load_split
+def task_sampler(config: DeployConfig, ways: int) -> tuple[str, TaskSampler]:
+    """The split (``config.split``, default: the evaluation alphabets if present, else val) and
+    the sampler of ``ways``-way ``config.shots``-shot tasks with :data:`QUERIES` queries."""
+    from memlearn.data import default_eval_split, load_split
 
     split = config.split or default_eval_split(config.root)
     classes = load_split(split, config.root, rotations=False)
-    sampler = TaskSampler(classes, ways=ways, shots=config.shots, queries=QUERIES, seed=config.seed)
+    return split, TaskSampler(classes, ways, config.shots, QUERIES, seed=config.seed)
+
+
+def sample_tasks(config: DeployConfig, ways: int) -> tuple[str, TaskBatch]:
+    """The split and the ``config.tasks`` tasks to learn (:func:`task_sampler`), each support
+    image with ``config.support_copies`` distorted copies."""
+    split, sampler = task_sampler(config, ways)
     return split, with_copies(sampler.sample(config.tasks), config.support_copies, config.seed)
 
 
-def prepare(config: DeployConfig) -> Deployment:
-    """Load the checkpoint and sample the tasks (no chip, no full scale yet)."""
+def sample_features(config: DeployConfig, net: nn.Module) -> tuple[str, HeadTasks]:
+    """The split and the tasks of :func:`sample_tasks` as ``net``'s head sees them, bit for bit,
+    without holding a large batch's images at once (:func:`~memlearn.onchip.run.
+    sampled_head_tasks`)."""
+    split, sampler = task_sampler(config, int(net.fc2.weight.shape[0]))
+    return split, sampled_head_tasks(sampler, config.tasks, net, config.support_copies, config.seed)
+
+
+def prepare(config: DeployConfig, features: bool = False) -> Deployment:
+    """Load the checkpoint and sample the tasks (no chip, no full scale yet): their images, or
+    with ``features`` their features (:func:`sample_features`)."""
     from memlearn.meta.checkpoint import load_checkpoint
 
     net, info = load_checkpoint(config.checkpoint)
@@ -255,7 +270,7 @@ def prepare(config: DeployConfig) -> Deployment:
     layout = head_layout(net)
     free = tile_spares(layout, layout.arrays[-1].name)
     spares = free if config.spare_pairs is None else check_spare_pairs(config.spare_pairs, free)
-    split, tasks = sample_tasks(config, ways)  # after every check: the data is read last
+    split, tasks = sample_features(config, net) if features else sample_tasks(config, ways)  # last
     return Deployment(
         config, net, info, lrs, layout, deployed_levels(info, config.levels), split, tasks,
         spares, None if config.bench else config.preset_name,
@@ -344,9 +359,10 @@ def deployment_weight_max(
     )  # fmt: skip
 
 
-def deploy(config: DeployConfig) -> Deployment:
-    """Load the model, sample the tasks, build and repair the chip, resolve the full scale."""
-    d = prepare(config)
+def deploy(config: DeployConfig, features: bool = False) -> Deployment:
+    """Load the model, sample the tasks (their features with ``features``: :func:`prepare`),
+    build and repair the chip, resolve the full scale."""
+    d = prepare(config, features)
     d.chip = build_chip(config, d.layout, d.levels, d.spare_pairs)
     with _closed_on_error(d.chip):
         d.level_conductances = d.chip.levels.detach().float().flatten().cpu()

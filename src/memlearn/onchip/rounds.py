@@ -8,7 +8,10 @@ groups): its tasks (a share of the run's, in proportion to its chips), its chips
 update draws are drawn from that seed alone, so a group's results do not depend on how many
 groups there are or on the budget, as long as the budget holds a group of
 :data:`ROUND_CHIPS` chips.  The model, the full-scale weight and the level conductances are
-resolved once, by group 0.  Per-task results are concatenated in group order.
+resolved once, by group 0.  Per-task results are concatenated in group order.  A group's
+tasks are sampled as features (:func:`~memlearn.onchip.deploy.sample_features`: the same
+features, bit for bit, with the query images of a few hundred tasks held at a time), so a
+round holds its tasks' features through the loop, not their images.
 """
 
 from __future__ import annotations
@@ -24,20 +27,23 @@ from memlearn.onchip.deploy import (
     Deployment,
     build_chip,
     deploy,
-    sample_tasks,
+    sample_features,
 )
 from memlearn.onchip.loop import AdaptResult, merge_results
-from memlearn.onchip.memory import default_budget, format_bytes, peak_rss
-from memlearn.onchip.run import run_adaptation
+from memlearn.onchip.memory import default_budget, format_bytes, peak_rss, return_freed_memory
+from memlearn.onchip.run import QUERIES, run_adaptation
 
 ROUND_CHIPS = 1000  # [E] chips per group: large enough that per-op overhead is amortised
-# [E] bytes a chip adds to a round at its peak: its task's images (support with copies and
-# queries, 28x28 float, each held about three times while sampled and distorted) plus its
-# features, cells and the loop's temporaries; about 1.6x the peaks bench/scale.py measures.
+# [E] bytes a chip adds to a round at its peak: the support images of its tasks (with their
+# distorted copies, 28x28 float, each held about three times while sampled and distorted; the
+# query images are turned into features a few hundred tasks at a time), the features of all
+# their images (up to 64 float per image), and its cells and the loop's temporaries.
 BYTES_PER_IMAGE = 3 * 4 * 28 * 28
+BYTES_PER_FEATURES = 4 * 64
 BYTES_PER_CHIP = 400 * 1024
 # [E] bytes a round takes whatever its size: the split's images while tasks are sampled, the
-# extractor's activations on one chunk of images, the model.
+# query images of one part of the tasks (run.TASK_CHUNK) and the extractor's activations on
+# them, the model.
 FIXED_BYTES = 256 * 1024**2
 _SEED_MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio) spreading group seeds
 
@@ -72,12 +78,14 @@ class Plan:
 
 
 def chip_bytes(config: DeployConfig, ways: int) -> int:
-    """Estimated peak bytes one chip of ``config`` adds to a round: the images of its tasks
-    (``tasks / chips`` of them, all sampled up front), with the sampler's and the extractor's
-    copies, and its cells and loop temporaries."""
-    images = ways * (config.shots * (1 + config.support_copies) + 15 + config.shots)
+    """Estimated peak bytes one chip of ``config`` adds to a round: the support images of its
+    tasks (``tasks / chips`` of them) with their copies, as sampled, the features of all their
+    images, and its cells and loop temporaries."""
+    support = ways * config.shots * (1 + config.support_copies)
+    images = support + ways * QUERIES
     tasks_per_chip = -(-config.tasks // config.n_chips)
-    return tasks_per_chip * images * BYTES_PER_IMAGE + BYTES_PER_CHIP
+    per_task = support * BYTES_PER_IMAGE + images * BYTES_PER_FEATURES
+    return tasks_per_chip * per_task + BYTES_PER_CHIP
 
 
 def plan(config: DeployConfig, ways: int, held: int | None = None) -> Plan:
@@ -114,12 +122,12 @@ def group_deployments(first: Deployment, plan_: Plan) -> Iterator[Deployment]:
         config = dataclasses.replace(
             first.config, chips=chips, tasks=tasks, seed=group_seed(first.config.seed, g)
         )
-        ways = int(first.net.fc2.weight.shape[0])
-        split, batch = sample_tasks(config, ways)
-        d = dataclasses.replace(first, config=config, split=split, tasks=batch, chip=None)
+        split, feats = sample_features(config, first.net)
+        d = dataclasses.replace(first, config=config, split=split, tasks=feats, chip=None)
         d.chip = build_chip(config, first.layout, first.levels, first.spare_pairs)
         yield d
-        del d, batch  # free this group's tasks before the next group samples its own
+        del d, feats  # free this group's tasks before the next group samples its own
+        return_freed_memory()
 
 
 def plan_run(config: DeployConfig) -> Plan:
@@ -140,13 +148,16 @@ def adapt_in_rounds(
 ) -> AdaptResult:
     """Adapt ``config``'s tasks on its chips, group after group as ``plan_`` (default
     :func:`plan_run`) says; ``on_first(deployment)`` sees group 0's deployment before its chip
-    is closed; ``progress(1)`` after every query evaluation.  Returns the merged result."""
+    is closed; ``progress(1)`` after every query evaluation.  Returns the merged result.  Freed
+    memory goes back to the system from the start (:func:`~memlearn.onchip.memory.
+    return_freed_memory`)."""
     plan_ = plan_ or plan_run(config)
+    return_freed_memory()  # each round's temporaries go back to the system, not to the heap
     chips, tasks = plan_.groups[0]
     if len(plan_.groups) > 1:
         config = dataclasses.replace(config, chips=chips, tasks=tasks)
     results: list[AdaptResult] = []
-    with deploy(config) as first:
+    with deploy(config, features=True) as first:
         results.append(_adapt(first, progress))
         if on_first is not None:
             on_first(first)

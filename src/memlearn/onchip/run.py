@@ -19,8 +19,8 @@ from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.crossbar.system_energy import Activity, system_energy
-from memlearn.data.augment import with_support_copies
-from memlearn.data.sampler import TaskBatch
+from memlearn.data.augment import distorted_support, with_support_copies
+from memlearn.data.sampler import TaskBatch, TaskSampler
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.meta.hardware import update_rule_name
 from memlearn.meta.inner import HeadTasks
@@ -33,6 +33,10 @@ from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 
 _FEATURE_CHUNK = 256  # images per extractor call: bounds the extractor's activations (memory)
+# Tasks whose query images are gathered at once by sampled_head_tasks: a multiple of
+# _FEATURE_CHUNK, so that whatever the images per task the extractor sees the same chunks of
+# images as on the whole batch (the same features, bit for bit).
+TASK_CHUNK = _FEATURE_CHUNK
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 MAX_SUPPORT_COPIES = 64  # bounds the support passes per update (each copy is one more image)
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
@@ -91,6 +95,34 @@ def head_tasks(net: nn.Module, tasks: Any) -> HeadTasks:
     return HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
 
 
+def sampled_head_tasks(
+    sampler: TaskSampler, n_tasks: int, net: nn.Module, support_copies: int, seed: int
+) -> HeadTasks:
+    """``head_tasks(net, with_copies(sampler.sample(n_tasks), support_copies, seed))``, bit for
+    bit, holding the images of the queries of at most :data:`TASK_CHUNK` tasks at once (the
+    support images, with their copies, of all tasks: the copies are drawn for all at once)."""
+    classes, drawings = sampler.indices(n_tasks)
+    support_x, query_x, support_y, query_y = [], [], None, None
+    for start in range(0, n_tasks, TASK_CHUNK):
+        part = sampler.gather(classes[start : start + TASK_CHUNK],
+                              drawings[start : start + TASK_CHUNK])  # fmt: skip
+        support_x.append(part.support_x)
+        query_x.append(task_features(net, part.query_x))
+        support_y, query_y = part.support_y[:1], part.query_y[:1]  # the same for every task
+        del part
+    assert support_y is not None and query_y is not None
+    images = torch.cat(support_x)
+    del support_x
+    generator = torch.Generator().manual_seed(seed)
+    images = distorted_support(images, support_copies, generator)
+    return HeadTasks(
+        task_features(net, images),
+        support_y.repeat(n_tasks, support_copies + 1).long(),
+        torch.cat(query_x),
+        query_y.repeat(n_tasks, 1).long(),
+    )
+
+
 def run_adaptation(
     chip: Chip,
     net: nn.Module,
@@ -99,10 +131,11 @@ def run_adaptation(
     config: AdaptConfig | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> AdaptResult:
-    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``) on ``chip`` and in software
-    (``progress``: see :func:`~memlearn.onchip.loop.adapt_on_chip`)."""
+    """Adapt ``tasks`` (a TaskBatch: ``support_x/y``, ``query_x/y``, or their features as
+    :class:`~memlearn.meta.inner.HeadTasks`) on ``chip`` and in software (``progress``: see
+    :func:`~memlearn.onchip.loop.adapt_on_chip`)."""
     config = config or AdaptConfig()
-    feats = head_tasks(net, tasks)
+    feats = tasks if isinstance(tasks, HeadTasks) else head_tasks(net, tasks)
     weights = head_weights(net)
     result = adapt_on_chip(chip, feats, weights, inner_lrs, config, progress)
     preset = next((getattr(c, "preset", None) for c in (chip, getattr(chip, "chip", None))
