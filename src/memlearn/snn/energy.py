@@ -107,3 +107,21 @@ def formal_energy_per_image(macs: int = INPUTS * CLASSES, inputs: int = INPUTS) 
     """The same layer as 144 x 10 8-bit MACs (or ``macs``) in 130 nm (J per image), one weight
     byte per MAC and one input byte per input (``inputs`` of them)."""
     return SCALE_130NM * (macs * (MAC8_45NM_J + SRAM_BYTE_45NM_J) + inputs * SRAM_BYTE_45NM_J)
+
+
+def formal_comparison(
+    energy_per_image_j: float,
+    energy_per_event_j: float,
+    macs: int = INPUTS * CLASSES,
+    inputs: int = INPUTS,
+) -> dict[str, float]:
+    """The formal-coding (8-bit MAC) side beside the spiking figures: its energy per image
+    and per MAC (J) and the two ratios formal / spiking (per image, per operation)."""
+    formal = formal_energy_per_image(macs, inputs)
+    return {
+        "formal_energy_per_image_j": formal,
+        "formal_to_spiking_energy_ratio": formal / max(energy_per_image_j, 1e-30),
+        "formal_energy_per_mac_j": formal_energy_per_mac(),
+        "formal_to_spiking_energy_per_operation": formal_energy_per_mac()
+        / max(energy_per_event_j, 1e-30),
+    }

@@ -134,12 +134,6 @@ def evaluate(w, float_w, x, labels, cfg: EvalConfig, progress=None) -> dict:
     verified = cfg.strategy != "single-set"
     out["verify_failed_cells"] = float(arr.summary.failed_cells.mean()) if verified else None
     out["disturbed_cells"] = float(flips.mean())
-    formal = energy.formal_energy_per_image()
-    out["formal_energy_per_image_j"] = formal
-    out["formal_to_spiking_energy_ratio"] = formal / max(out["energy_per_image_j"], 1e-30)
-    out["formal_energy_per_mac_j"] = energy.formal_energy_per_mac()
-    out["formal_to_spiking_energy_per_operation"] = energy.formal_energy_per_mac() / max(
-        out["energy_per_event_j"], 1e-30
-    )
+    out.update(energy.formal_comparison(out["energy_per_image_j"], out["energy_per_event_j"]))
     out["config"] = asdict(cfg)
     return out

@@ -135,12 +135,10 @@ def evaluate_hidden(
     out["verify_failed_cells"] = float(failed.mean()) if verified else None
     out["disturbed_cells"] = float(torch.as_tensor(flips).mean())
     macs = weights.hidden * (INPUTS + CLASSES)
-    formal = energy.formal_energy_per_image(macs, INPUTS + weights.hidden)
-    out["formal_energy_per_image_j"] = formal
-    out["formal_to_spiking_energy_ratio"] = formal / max(out["energy_per_image_j"], 1e-30)
-    out["formal_energy_per_mac_j"] = energy.formal_energy_per_mac()
-    out["formal_to_spiking_energy_per_operation"] = energy.formal_energy_per_mac() / max(
-        out["energy_per_event_j"], 1e-30
+    out.update(
+        energy.formal_comparison(
+            out["energy_per_image_j"], out["energy_per_event_j"], macs, INPUTS + weights.hidden
+        )
     )
     out["config"] = asdict(cfg)
     return out
