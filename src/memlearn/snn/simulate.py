@@ -10,6 +10,7 @@ energy ledger).  Loops run over time steps only; finished images leave the worki
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,6 +25,9 @@ from memlearn.snn.neuron import (
     integrate_and_fire,
     leader_margin,
 )
+
+if TYPE_CHECKING:
+    from memlearn.snn.twolayer import TwoLayerRun
 
 
 @dataclass
@@ -74,6 +78,27 @@ def synaptic_drive(
     return dv
 
 
+def select_state(st: NeuronState, keep: torch.Tensor) -> NeuronState:
+    """The neurons of the images still being presented (``keep``: one flag per image)."""
+    return NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
+
+
+def decide(
+    out: SpikeRun | TwoLayerRun,
+    alive: torch.Tensor,
+    active: torch.Tensor,
+    st: NeuronState,
+    delta_s: int,
+) -> torch.Tensor:
+    """Record the decision of every presentation whose leader is ``delta_s`` output spikes
+    ahead (``out.decision``, ``out.stopped`` at rows ``alive``); the presentations still on."""
+    leader, lead = leader_margin(st)
+    done = active & (lead >= delta_s)
+    out.decision[alive] = torch.where(done, leader, out.decision[alive])
+    out.stopped[alive] |= done
+    return active & ~done
+
+
 def run(
     x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator, progress=None
 ) -> SpikeRun:
@@ -104,11 +129,7 @@ def run(
         out.steps[alive] += act
         pos, neg = integrate_and_fire(st, dv, active, syn.theta, cfg.refractory_steps)
         out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
-        leader, lead = leader_margin(st)
-        done = active & (lead >= cfg.delta_s)
-        out.decision[alive] = torch.where(done, leader, out.decision[alive])
-        out.stopped[alive] |= done
-        active &= ~done
+        active = decide(out, alive, active, st, cfg.delta_s)
         if progress is not None:
             progress(step)
         if not bool(active.any()):
@@ -117,7 +138,7 @@ def run(
             keep = active.any(dim=1)
             if not bool(keep.all()):
                 alive, active = alive[keep], active[keep]
-                st = NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
+                st = select_state(st, keep)
     last = final_decision(st, syn.theta)
     out.decision[alive] = torch.where(active, last, out.decision[alive])
     return SpikeRun(*(t.T.contiguous() for t in vars(out).values()))

@@ -39,9 +39,8 @@ from memlearn.snn.neuron import (
     input_phase,
     input_spikes,
     integrate_and_fire,
-    leader_margin,
 )
-from memlearn.snn.simulate import Synapses, chips_flat, synaptic_drive
+from memlearn.snn.simulate import Synapses, chips_flat, decide, select_state, synaptic_drive
 
 GAIN_PERCENTILE = 0.999  # [P] Rueckauer et al. 2017: 99.9th percentile of the activations
 
@@ -125,10 +124,6 @@ def spike_drive(h: torch.Tensor, syn: Synapses, gen: torch.Generator) -> torch.T
     return dv
 
 
-def _select(st: NeuronState, keep: torch.Tensor) -> NeuronState:
-    return NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
-
-
 def run_two_layers(
     x: torch.Tensor, pair: LayerPair, cfg: NeuronConfig, gen: torch.Generator, progress=None
 ) -> TwoLayerRun:
@@ -162,11 +157,7 @@ def run_two_layers(
         out.g_read_output[alive] += (h.abs().double() * g2).sum(dim=-1)
         out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
         out.steps[alive] += act
-        leader, lead = leader_margin(os)
-        done = active & (lead >= cfg.delta_s)
-        out.decision[alive] = torch.where(done, leader, out.decision[alive])
-        out.stopped[alive] |= done
-        active &= ~done
+        active = decide(out, alive, active, os, cfg.delta_s)
         if progress is not None:
             progress(step)
         if not bool(active.any()):
@@ -175,7 +166,7 @@ def run_two_layers(
             keep = active.any(dim=1)
             if not bool(keep.all()):
                 alive, active = alive[keep], active[keep]
-                hs, os = _select(hs, keep), _select(os, keep)
+                hs, os = select_state(hs, keep), select_state(os, keep)
     last = final_decision(os, pair.output.theta)
     out.decision[alive] = torch.where(active, last, out.decision[alive])
     return TwoLayerRun(*(t.T.contiguous() for t in vars(out).values()))
