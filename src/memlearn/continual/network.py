@@ -45,7 +45,7 @@ class NetworkSpec:
 NETWORKS: dict[str, NetworkSpec] = {
     # [E] 14x14 binarised input (2x2 average pool), 64 hidden: 13,184 weights (10 outputs)
     "chip": NetworkSpec("chip", (64,), 14),
-    # [E] the metaplasticity paper's 784-4096-4096-10 scaled to run in ~30 min on 2 cores
+    # [E] the metaplasticity paper's 784-4096-4096-10 scaled to the 2-core budget (README)
     "reference": NetworkSpec("reference", (512, 512), 28),
 }
 

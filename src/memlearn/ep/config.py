@@ -53,7 +53,7 @@ def default_lrs(n_layers: int) -> tuple[float, ...]:
 def default_weight_max(n_layers: int) -> tuple[float, ...]:
     """Full-scale weight per layer in units of ``1/sqrt(fan_in)``: 3 for hidden layers, 8 for the
     output layer.  [E] from the trained float weights of 784-500-10 (software EP, 4 epochs,
-    training data only): 99.7 % of ``|W_0|`` and 99.8 % of ``|W_1|`` lie below these."""
+    training data only): nearly all of them lie below these (README, EP section)."""
     return (3.0,) * (n_layers - 1) + (8.0,)
 
 
@@ -160,7 +160,7 @@ class EPConfig:
 
 def quick(config: EPConfig) -> EPConfig:
     """The ``--quick`` setting: 6,000 training and 2,000 test images, fewer relaxation steps
-    for deep nets [E] (a few minutes on 2 cores)."""
+    for deep nets [E]."""
     config.train_images = min(config.train_images, 6000)
     config.test_images = min(config.test_images, 2000)
     config.t_free = min(config.t_free, 20)

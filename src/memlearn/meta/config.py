@@ -17,10 +17,8 @@ from memlearn.meta.hardware import (
 )
 
 # Length of the hardware-aware phase when a device preset is named on the command line.  Short
-# on purpose: with the accumulate rule, a 1,500-step phase (cosine decay, hardware_lr_scale 0.1)
-# kept the on-levels accuracy at 96.4 % (500 val tasks) from step 250 on while the ideal-software
-# accuracy fell, 96.6 → 95.9 → 95.1 % at steps 250, 500, 750: the head drifts towards weights
-# that only work quantised.
+# on purpose: run longer, the accuracy on the levels stays while the ideal-software accuracy
+# falls (the head drifts towards weights that only work quantised; README: recipe choices).
 DEFAULT_HARDWARE_STEPS = 250
 # Length of the curve phase that `memlearn meta-train --curve-from CKPT` runs on a checkpoint
 # (head-only steps on cached features: a few minutes on a CPU).
@@ -59,11 +57,8 @@ class TrainConfig:
     shots: int = 1
     queries: int = 5
     # network
-    # Conv widths: the last is the 32 features of the chip's FC1 rows; a 128-channel third block
-    # (MAML's network has 64) gave +0.2 point of validation prototype accuracy after pretraining
-    # (97.29 vs 97.10 %) and 97.08 instead of 96.63 % 5-way 1-shot, for 1.1x the time per step.
-    # 256 channels did not pay: prototypes 97.41 %, but 96.81 % 5-way 1-shot (96.35 % on
-    # simulated chips against 96.77 %, the same 1,000 val tasks), for 1.2x the time per step.
+    # Conv widths: the last is the 32 features of the chip's FC1 rows; the third block has 128
+    # channels (MAML's network has 64; 256 did not pay: README, meta-training and recipe choices).
     widths: list[int] = field(default_factory=lambda: [64, 64, 128, 32])
     hidden: int = 16
     normalize: str = "l2"  # per-image feature normalisation of the extractor ("none", "l2")
@@ -81,10 +76,8 @@ class TrainConfig:
     augment: bool = True
     # Distorted copies of each support image in the inner loop of the MAML and hardware phases,
     # in validation and in the full-scale search (memlearn.data.augment.with_support_copies), to
-    # train as the chip adapts (memlearn adapt --support-copies).  The shipped recipe with 4: its
-    # validation rose (97.68 % with copies at the end), but on the 1,000 val tasks of the README,
-    # adapted with 4 copies, it learned 97.23 % in software and 96.83 % on simulated chips
-    # against the shipped model's 97.29 and 96.94 %; 0 stays (the loop's copies help either way).
+    # train as the chip adapts (memlearn adapt --support-copies).  0 in the shipped recipe: 4 did
+    # not help the adapted chips (README: recipe choices); the loop's copies help either way.
     support_copies: int = 0
     init_from: str | None = None  # start from this checkpoint's weights (skips pretraining)
     init_phase: str = "head"  # with init_from: the first phase run (one of INIT_PHASES)
@@ -99,14 +92,13 @@ class TrainConfig:
     second_order: bool = True
     learn_inner_lrs: bool = True
     learn_temperature: bool = True  # outer-loss temperature (see memlearn.meta.maml.MetaLearner)
-    # One pair of inner rates per step (MAML++-style schedule) instead of one shared pair: on
-    # cached features of a trained extractor, +0.6 point of 5-way 1-shot after 5 steps.
+    # One pair of inner rates per step (MAML++-style schedule) instead of one shared pair (README:
+    # recipe choices).
     per_step_lrs: bool = True
     # Weight of each earlier step's query loss in the outer loss: pulls the intermediate steps
     # up (with a per-step schedule and 0 here, steps 2-3 can fall while step 5 rises; 0.03 still
-    # leaves a dip at step 3 in the shipped model, 0.1 removed it on cached features).  A full run
-    # with 0.1: 95.2, 96.6, 96.4, 97.1, 97.16 % in software by step, but 96.54 % on simulated
-    # chips against the shipped model's 96.77 % (the same 1,000 val tasks); not kept.
+    # leaves a dip at step 3 in the shipped model; 0.1 removed it but cost accuracy on simulated
+    # chips: README, recipe choices).
     intermediate_loss: float = 0.03
     inner_lr_init: list[float] = field(default_factory=lambda: [0.4, 0.4])
     baseline_tune_tasks: int = 200  # training tasks used to pick the baseline's lrs
@@ -135,32 +127,27 @@ class TrainConfig:
     # "random" (any classes of the split, rotations included) or "within-alphabet" (the classes
     # of one alphabet, unrotated: the tasks the on-chip search scores).  The network has learned
     # the training classes, so random tasks are easy and pick a larger scale before the hardware
-    # phase.  Rerunning the shipped run's hardware phase with "within-alphabet": FC1 0.18
-    # instead of 0.45 going in, 96.86 instead of 96.25 % on the levels after it (500 val tasks),
-    # but the same on simulated chips (96.74 against 96.77 %, 1,000 val tasks), since the search
-    # after the phase lands near the same scale; the shipped model keeps "random".
+    # phase; "within-alphabet" did as well on simulated chips, since the search after the phase
+    # lands near the same scale (README: recipe choices); the shipped model keeps "random".
     calibration_tasks: str = "random"
     # phase 5: the curve phase (0: off).  The per-step rates of the phases above let an update
-    # undo the one before (the shipped model's schedule: 95.0, 96.7, 93.7, 96.2, 97.1 %
-    # by update on 1,000 val tasks): this phase re-learns only the rates and the temperature,
-    # on cached features, with this weight on each earlier step's query loss (0.1).  Off in
-    # the shipped recipe: learned in ideal software, its smaller rates cost 0.42 point on
-    # simulated chips (README, meta-training section).
+    # undo the one before (the shipped model's curve dips at the third update: README,
+    # meta-training): this phase re-learns only the rates and the temperature, on cached
+    # features, with this weight on each earlier step's query loss (0.1).  Off in the shipped
+    # recipe: learned in ideal software, its smaller rates cost accuracy on simulated chips
+    # (README, meta-training section).
     curve_steps: int = 0
     curve_loss: float = 0.1
     # The curve phase's tasks (as calibration_tasks): random-class tasks of the training
-    # classes are too easy to show the dip (the shipped schedule scores 98.4, 99.0, 98.5, 99.1,
-    # 99.2 % on them); 500 steps on them left 95.0, 96.6, 95.8, 96.7, 97.1 % on val, on
-    # within-alphabet tasks 95.0, 96.5, 96.6, 97.1, 97.2 % (1,000 val tasks, ideal software).
+    # classes are too easy to show the dip, and the phase on them left one (README: recipe
+    # choices).
     curve_tasks: str = "within-alphabet"
     # The curve phase's inner loop on the device model of the hardware phase (the programmer
     # built from device_preset/strategy/levels/update_rule, at the checkpoint's full scale,
     # which the phase keeps) instead of ideal float weights, so that the rates are learned for
     # the levels the chip adapts on.  No gradient passes through weights the full scale clips
     # (memlearn.meta.hardware.ClipAwareProgrammer): with the plain straight-through gradient
-    # the rates ran away (a weight of 1, 300 steps on cached features: FC2's first rate 5.9 ->
-    # 29, 95.6 % on the levels after 5 updates against 96.3 % with the gradient stopped at the
-    # full scale and 96.6 % before the phase, 1,000 val tasks).
+    # the rates ran away and the accuracy on the levels fell (README: recipe choices).
     curve_device: bool = False
     # validation and bookkeeping
     val_every: int = 250
