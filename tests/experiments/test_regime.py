@@ -44,7 +44,7 @@ def run(tmp_path: Path) -> StudyRun:
     return StudyRun(out_dir=tmp_path, preset=PRESET, seed=0, progress=False)
 
 
-def test_overlap_targets_end_at_the_widest_spread_beyond_one(run):
+def test_overlap_targets_end_beyond_one_for_every_level_count(run):
     """Quick and full: each level count's last target (calibrated within its tolerance, or the
     widest spread's measured σ/Δ) is past σ/Δ = 1."""
     levels = sorted({n for group in _settings(overlap_study, "overlap", "levels") for n in group})
