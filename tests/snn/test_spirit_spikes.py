@@ -68,3 +68,14 @@ def test_variants_set_n2d2s_constants(images) -> None:
     w, _ = load_checkpoint()
     with pytest.raises(MemlearnError, match="rate_floor"):
         sensitivity(x, w, y, (Variant("base"), Variant("bad", rate_floor=2.0)))
+
+
+def test_main_runs_the_chosen_variants(shared_data, capsys) -> None:
+    import json
+
+    from memlearn.experiments.spirit_spikes import main
+
+    main(["--images", "30", "--variant", "no rails (N2D2)", "--variant", "25 periods"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["25 periods", "no rails (N2D2)"]  # VARIANTS' order
+    assert rows[1]["rail_v"] is None and rows[0]["images"] == 30  # inf printed as null

@@ -15,6 +15,7 @@ noise) for each ``Variant``, with the same seed, so a shorter presentation is a 
 longer one image by image.
 
     python -m memlearn.experiments.spirit_spikes --images 10000   # one JSON line per variant
+    python -m memlearn.experiments.spirit_spikes --checkpoint runs/seed2/spirit-snn.pt
 """
 
 from __future__ import annotations
@@ -136,11 +137,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=10000, help="first M MNIST test images")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, help="a `memlearn snn train` checkpoint")
+    p.add_argument("--variant", action="append", choices=[v.name for v in VARIANTS],
+                   help="run only this variant (repeatable; default: all)")  # fmt: skip
     args = p.parse_args(argv)
-    w, _ = load_checkpoint()
+    variants = tuple(v for v in VARIANTS if args.variant is None or v.name in args.variant)
+    w, _ = load_checkpoint(args.checkpoint)
     test = load_mnist("test")
     x, y = downscale(test.images[: args.images]), test.labels[: args.images]
-    for row in sensitivity(x, w, y, seed=args.seed):
+    for row in sensitivity(x, w, y, variants, seed=args.seed):
         row.pop("per_image")
         row["rail_v"] = None if math.isinf(row["rail_v"]) else row["rail_v"]  # None: no rails
         print(json.dumps(row), flush=True)
