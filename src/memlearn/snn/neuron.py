@@ -34,8 +34,8 @@ uniformly random phase; ``poisson``: Bernoulli spikes per time step with probabi
 pixel sends nothing [E] (N2D2's examples put ``f_min = 1e-4 f_max``, ``PeriodMeanMax`` 100 µs
 against ``PeriodMeanMin`` 10 ns [S]: 0.01 spike per black pixel over a whole presentation;
 ``rate_floor=1e-4`` runs that, ``experiments.spirit_spikes`` measures it).  The same spike
-trains are replayed to every chip.  The event order inside one step does not matter for the integration; only the comparators
-sample once per step (fine steps: event by event).
+trains are replayed to every chip.  The event order inside one step does not matter for the
+integration; only the comparators sample once per step (fine steps: event by event).
 
 Presentation limit: N2D2's spike test (``exec/n2d2.cpp``) presents each test image for 1 µs
 (``env->propagate(i TimeUs, (i + 1) TimeUs)``), in which a white pixel of mean period 10 ns fires
