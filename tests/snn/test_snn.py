@@ -20,6 +20,7 @@ from memlearn.snn.neuron import (
     input_phase,
     input_spikes,
     integrate_and_fire,
+    pixel_rate,
 )
 from memlearn.snn.simulate import input_spikes_estimate, run
 from memlearn.snn.synapses import SynapseArray
@@ -127,6 +128,32 @@ def test_periodic_coding_counts_are_exact_and_poisson_is_noisier() -> None:
         else:  # Bernoulli per step: variance ~ the mean
             assert float(counts[:, 3].var()) > 5.0
             assert float(counts[:, 4:].mean()) == pytest.approx(10.0, rel=0.05)
+
+
+def test_rate_floor_maps_black_to_the_floor_and_white_to_the_full_rate() -> None:
+    cfg = NeuronConfig(rate_floor=0.01)  # N2D2's examples use 1e-4; 0.01 keeps the test short
+    x = torch.tensor([0.0, 0.25, 1.0])
+    assert pixel_rate(x, cfg).tolist() == pytest.approx([1e3, 25.75e3, 100e3])
+    assert pixel_rate(x, NeuronConfig()).tolist() == pytest.approx([0.0, 25e3, 100e3])
+    # periodic trains, floor(f t + u): a black pixel sends exactly one spike in 1 / f_min
+    steps = round(1 / (1e3 * cfg.dt_s))
+    xs = torch.tensor([[0.0, 0.25, 1.0] + [0.0] * 141]).expand(50, -1)
+    phase = input_phase(50, cfg, _gen(4))
+    counts = sum(input_spikes(xs, phase, k, cfg, _gen()) for k in range(steps))
+    assert counts[:, 0].tolist() == [1.0] * 50
+    assert float((counts[:, 1] - 25.75).abs().max()) < 1.0 and counts[:, 2].tolist() == [100] * 50
+    with pytest.raises(MemlearnError, match="rate_floor"):
+        NeuronConfig(rate_floor=1.0).check()
+
+
+def test_rails_clip_the_membrane_unless_infinite() -> None:
+    on = torch.ones(1, 1, dtype=torch.bool)
+    for rail, v_end in ((V_RAIL, V_RAIL - 0.25), (float("inf"), 2.0 - 0.25)):
+        st = NeuronState.zeros(1, 1, 1)
+        pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 2.0), on, 0.25, 2, rail)
+        assert bool(pos.all()) and float(st.v) == pytest.approx(v_end)  # one spike, -theta
+    with pytest.raises(MemlearnError, match="rail_v"):
+        NeuronConfig(rail_v=0.0).check()
 
 
 def test_read_disturb_negligible_at_100mv_grows_with_voltage() -> None:

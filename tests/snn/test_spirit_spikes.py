@@ -54,3 +54,28 @@ def test_sensitivity_refuses_bad_input(images) -> None:
         sensitivity(x, w, y[:5])
     with pytest.raises(MemlearnError, match="periods must be > 0"):
         sensitivity(x, w, y, (Variant("none", periods=0),))
+
+
+def test_variants_set_n2d2s_constants(images) -> None:
+    from memlearn.experiments.spirit_spikes import N2D2_RATE_FLOOR, VARIANTS
+
+    n2d2 = {v.name: v for v in VARIANTS}["N2D2 spike test"]
+    cfg = n2d2.config(10)
+    assert (cfg.rate_floor, cfg.refractory_s, cfg.rail_v) == (N2D2_RATE_FLOOR, 0.0, float("inf"))
+    assert n2d2.threshold_fraction == 1.0 and cfg.t_max_s * cfg.rate_hz == pytest.approx(100)
+    assert VARIANTS[0].config(10) == NeuronConfig()  # the simulation's own default
+    x, y = images
+    w, _ = load_checkpoint()
+    with pytest.raises(MemlearnError, match="rate_floor"):
+        sensitivity(x, w, y, (Variant("base"), Variant("bad", rate_floor=2.0)))
+
+
+def test_main_runs_the_chosen_variants(shared_data, capsys) -> None:
+    import json
+
+    from memlearn.experiments.spirit_spikes import main
+
+    main(["--images", "30", "--variant", "no rails (N2D2)", "--variant", "25 periods"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["25 periods", "no rails (N2D2)"]  # VARIANTS' order
+    assert rows[1]["rail_v"] is None and rows[0]["images"] == 30  # inf printed as null

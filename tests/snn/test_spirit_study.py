@@ -4,6 +4,7 @@ planted counter-example."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -20,6 +21,10 @@ def test_spirit_study_small(tmp_path, shared_data) -> None:
     assert (tmp_path / "spirit.png").is_file() and (tmp_path / "spirit.json").is_file()
     assert "chips >= 84 %" in out.notes and "input spikes within" in out.notes
     assert out.reproduced in (True, False)
+    rows = json.loads((tmp_path / "spirit.json").read_text())["rows"]
+    (h,) = rows["hidden"]  # the 144-32-10 network's point, on the same chips and images
+    assert h["hidden"] == 32 and 0.0 < h["accuracy"] <= 1.0 and h["input_spikes_per_image"] > 0
+    assert any("144-32-10" in name for name, _ in out.numbers)
 
 
 def _row(x: float, acc: float = 0.88, **kw) -> dict:

@@ -7,7 +7,9 @@ time after programming (relaxation), against reads per cell (disturb, at SPIRIT'
 at a stressed read voltage that only the disturb sees), the membrane potentials and output
 raster of one image, input spikes per image against ΔS, and the event and energy figures
 against the published ones (84 %, 88 %, 3.6 pJ, 136 input spikes at ΔS = 10, no disturb over
-750 M spikes, relaxation settled within an hour) drawn on the panels.
+750 M spikes, relaxation settled within an hour) drawn on the panels.  The 144-32-10 network
+of ``memlearn snn hidden`` on the same cells, 1 h after programming, is one more point on the
+time, ΔS and energy panels (``hidden``).
 
 Verdicts (``verdicts``, from the measured rows only): ideal quantised layer >= 88 %; chips
 >= 84 % and within 4 points of the ideal layer; energy per synaptic event within 2x of 3.6 pJ;
@@ -29,7 +31,9 @@ from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.experiments.common import StudyInfo, StudyRun, conclude, pyplot, save_figure
 from memlearn.experiments.provenance import write_json
 from memlearn.experiments.report import StudyOutcome
-from memlearn.snn.evaluate import chip_synapses, summarise
+from memlearn.snn.evaluate import EvalConfig, chip_synapses, summarise
+from memlearn.snn.hidden import load_hidden
+from memlearn.snn.hidden_eval import CALIBRATION_IMAGES, evaluate_hidden
 from memlearn.snn.model import accuracy, downscale, tanh_decision
 from memlearn.snn.neuron import PRESENTATION_PERIODS, THRESHOLD_FRACTION, NeuronConfig
 from memlearn.snn.simulate import run as run_layer
@@ -73,6 +77,18 @@ def _point(
     return out
 
 
+def _hidden_point(run: StudyRun, x, y, chips: int, seed: int) -> dict[str, Any]:
+    """The shipped 144-32-10 network on ``chips`` chips of ``oxram-slc``, 1 h after
+    programming, ΔS = 10 (``snn.hidden_eval``; its layer gains calibrated on training images)."""
+    x_cal = downscale(load_mnist("train", run.root).images[:CALIBRATION_IMAGES])
+    cfg = EvalConfig(chips=chips, preset=PRESET, hours=SETTLED_H, seed=seed)
+    out = evaluate_hidden(load_hidden(), x, y, x_cal, cfg)
+    keep = ("accuracy", "accuracy_ci95", "accuracy_ideal", "accuracy_float", "hidden",
+            "input_spikes_per_image", "input_spikes_per_image_median", "energy_per_event_j",
+            "synaptic_events_per_image", "stopped_fraction")  # fmt: skip
+    return {k: out[k] for k in keep}
+
+
 def spirit_study(
     run: StudyRun,
     *,
@@ -84,6 +100,7 @@ def spirit_study(
     reads: tuple[float, ...] = (0.0, 1e6, DISTURB_SPIKES, 1e12),
     stress_v: float = 0.5,
     delta_s: tuple[int, ...] = (4, 6, 8, DELTA_S_PUBLISHED, 12),
+    hidden: bool = True,
 ) -> StudyOutcome:
     """The SPIRIT sweeps, figure and verdicts (see the module docstring)."""
     w, float_w = load_checkpoint()
@@ -107,6 +124,8 @@ def spirit_study(
     rows["delta_s"] = [
         {**(pt(base, delta_s=d) if d != DELTA_S_PUBLISHED else nominal), "x": d} for d in delta_s
     ]
+    if hidden:
+        rows["hidden"] = [{"x": SETTLED_H, **_hidden_point(run, x, y, chips, seed)}]
     ideal = accuracy(tanh_decision(x, w), y)
     flt = accuracy((x @ float_w).argmax(dim=1), y)
     tr = trace(x[0], chip_synapses(SynapseArray(base, 1, w, generator=torch.Generator()
@@ -134,6 +153,13 @@ def spirit_study(
         ),
         ("failed cells per chip", f"{nominal['failed_cells']:.0f} of 11520"),
     ]
+    if hidden:
+        h = rows["hidden"][0]
+        numbers.append((
+            "144-32-10 on chips (1 h): accuracy / ideal; input spikes (mean / median)",
+            f"{h['accuracy']:.2%} ± {h['accuracy_ci95']:.2%} / {h['accuracy_ideal']:.2%}; "
+            f"{h['input_spikes_per_image']:.0f} / {h['input_spikes_per_image_median']:.0f}",
+        ))  # fmt: skip
     notes = (
         f"{chips} chips x the first {images} MNIST test images per point, ΔS = 10, at most "
         f"{PRESENTATION_PERIODS} white-pixel periods per image (N2D2's spike test), threshold "
@@ -201,6 +227,9 @@ def _plot(rows, nominal, ideal, tr, label, stress_v):
             a.axvline(DISTURB_SPIKES, color="m", ls=":", label="no disturb to 750 M [P]")
         if key == "hours":
             a.axvline(SETTLED_H, color="m", ls=":", label="settled within 1 h [P]")
+            for h in rows.get("hidden", []):
+                a.errorbar([h["x"]], [h["accuracy"]], yerr=[h["accuracy_ci95"]], fmt="D",
+                           color="C2", label="144-32-10 chips")  # fmt: skip
         a.set_xscale(scale)
         a.set_xlabel(xlabel)
         a.set_ylabel("accuracy")
@@ -215,8 +244,9 @@ def _plot(rows, nominal, ideal, tr, label, stress_v):
     ax[1, 1].scatter(neg[:, 0], neg[:, 1], marker="|", c="r", label="negative spikes")
     ax[1, 1].set(xlabel="time step (µs)", ylabel="output neuron", title="output raster")
     ax[1, 1].legend(fontsize=7)
-    ax[1, 2].bar(["this run", "SPIRIT [P]"], [nominal["energy_per_event_j"] * 1e12, 3.6],
-                 color=["C0", "r"])  # fmt: skip
+    bars = [("this run", nominal["energy_per_event_j"] * 1e12, "C0"), ("SPIRIT [P]", 3.6, "r")]
+    bars += [("144-32-10", h["energy_per_event_j"] * 1e12, "C2") for h in rows.get("hidden", [])]
+    ax[1, 2].bar(*zip(*[(n, e) for n, e, _ in bars], strict=True), color=[c for *_, c in bars])
     ax[1, 2].set(ylabel="pJ per synaptic event", title="synapse + neuron energy")
     ds = rows["delta_s"]
     xs = [r["x"] for r in ds]
@@ -224,6 +254,9 @@ def _plot(rows, nominal, ideal, tr, label, stress_v):
     ax[1, 3].plot(xs, [r["input_spikes_per_image_median"] for r in ds], "s--", label="median")
     ax[1, 3].errorbar([DELTA_S_PUBLISHED], [SPIKES], yerr=[[0.25 * SPIKES], [0.25 * SPIKES]],
                       fmt="r*", ms=12, capsize=4, label="SPIRIT 136 ± 25 % [P]")  # fmt: skip
+    for h in rows.get("hidden", []):
+        ax[1, 3].plot([DELTA_S_PUBLISHED], [h["input_spikes_per_image"]], "D", color="C2",
+                      label="144-32-10 mean")  # fmt: skip
     ax[1, 3].set(xlabel="ΔS (N2D2 TerminateDelta)", ylabel="input spikes per image")
     ax[1, 3].legend(fontsize=7)
     fig.tight_layout()

@@ -8,8 +8,9 @@ neuron's ``C_MEM`` = 200 fF MOM capacitor, so one event moves the membrane by
 ``±threshold`` emit positive / negative output spikes; a spike removes ``threshold`` from the
 membrane [E] (charge-removal reset) and starts a refractory period ``refractory_s`` during which
 the neuron keeps integrating but cannot spike [P].  The membrane clips at the rails, ±``V_RAIL``
-around its rest level [E].  No leak [E] (a MOM capacitor with the injector off holds its charge
-over a classification, at most ``t_max_s``).  The threshold is a design choice:
+around its rest level [E] (``rail_v``; N2D2's neurons have none: ``rail_v=inf``).  No leak
+[E] (a MOM capacitor with the injector off holds its charge over a classification, at most
+``t_max_s``).  The threshold is a design choice:
 ``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS cells).  N2D2's
 spike test puts the threshold at the largest weight [S] (``Threshold=1.0`` in its spike-coding
 examples, ``models/*_Spike.ini``, on weights that ``DeepNet::normalizeFreeParameters`` divides
@@ -22,16 +23,19 @@ Inputs (``coding``): rate coding of the intensity, event by event [P], as in N2D
 (``SpikeGenerator::nextEvent``; SPIRIT's abstract names no framework, only "an existing
 framework was tailored for offline learning": N2D2 is CEA's, with a spiking RRAM layer and the
 ΔS below [I]):
-a pixel of intensity ``x`` fires at ``f = f_min + (f_max - f_min) x``.  ``periodic`` (default):
+a pixel of intensity ``x`` fires at ``f = f_min + (f_max - f_min) x`` (``pixel_rate``; N2D2's
+``SpikeGenerator`` is linear in frequency between ``1 / PeriodMeanMax`` and ``1 / PeriodMeanMin``,
+and with ``DiscardedLateStimuli = 1`` no pixel is cut [S]).  ``periodic`` (default):
 N2D2's ``JitteredPeriodic`` with ``PeriodRelStdDev = 0`` (its spike-coding examples,
 ``models/LeNet_Spike.ini``) [S]: strictly periodic spikes, period ``1 / f``, the first one at a
 uniformly random phase; ``poisson``: Bernoulli spikes per time step with probability ``f dt``
 (N2D2's ``Poissonian``; the count of an interval then has Poisson noise on top of the rate).
-``f_max`` = ``rate_hz``; ``f_min`` = 0: a black pixel sends nothing [E] (N2D2's examples put
-``f_min = 1e-4 f_max``, ``PeriodMeanMax`` 100 µs against ``PeriodMeanMin`` 10 ns [S]: 0.01 spike
-per black pixel over a whole presentation).  The same spike trains are replayed to every chip.
-The event order inside one step does not matter for the integration; only the comparators
-sample once per step (fine steps: event by event).
+``f_max`` = ``rate_hz``; ``f_min`` = ``rate_floor * rate_hz`` with ``rate_floor`` = 0: a black
+pixel sends nothing [E] (N2D2's examples put ``f_min = 1e-4 f_max``, ``PeriodMeanMax`` 100 µs
+against ``PeriodMeanMin`` 10 ns [S]: 0.01 spike per black pixel over a whole presentation;
+``rate_floor=1e-4`` runs that, ``experiments.spirit_spikes`` measures it).  The same spike
+trains are replayed to every chip.  The event order inside one step does not matter for the
+integration; only the comparators sample once per step (fine steps: event by event).
 
 Presentation limit: N2D2's spike test (``exec/n2d2.cpp``) presents each test image for 1 µs
 (``env->propagate(i TimeUs, (i + 1) TimeUs)``), in which a white pixel of mean period 10 ns fires
@@ -80,11 +84,17 @@ class NeuronConfig:
     delta_s: int = DELTA_S
     t_max_s: float = PRESENTATION_PERIODS / RATE_HZ  # [S] longest presentation: 100 periods
     coding: str = "periodic"  # [S] N2D2 JitteredPeriodic, no jitter (module docstring)
+    rate_floor: float = 0.0  # [E] black pixel's rate / rate_hz (N2D2's examples: 1e-4 [S])
+    rail_v: float = V_RAIL  # [E] membrane clip (V) around rest; N2D2: none (inf)
 
     def check(self) -> NeuronConfig:
         for name in ("dt_s", "rate_hz", "t_max_s"):
             if not getattr(self, name) > 0:
                 raise MemlearnError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.rate_floor < 1:
+            raise MemlearnError(f"rate_floor must lie in [0, 1), got {self.rate_floor}")
+        if not self.rail_v > 0:
+            raise MemlearnError(f"rail_v must be > 0 V (inf: no rails), got {self.rail_v}")
         if self.refractory_s < 0:
             raise MemlearnError(f"refractory_s must be >= 0 s, got {self.refractory_s}")
         if self.rate_hz * self.dt_s > 1:
@@ -125,15 +135,29 @@ def input_phase(n: int, cfg: NeuronConfig, gen: torch.Generator) -> torch.Tensor
     return torch.rand(n, INPUTS, generator=gen)
 
 
+def rate_fraction(x: torch.Tensor, cfg: NeuronConfig) -> torch.Tensor:
+    """Spike rate of intensities ``x`` in [0, 1] as a fraction of ``rate_hz``: ``rate_floor +
+    (1 - rate_floor) x``, linear from the black pixel's floor to 1 for white."""
+    if cfg.rate_floor:
+        return cfg.rate_floor + (1.0 - cfg.rate_floor) * x
+    return x
+
+
+def pixel_rate(x: torch.Tensor, cfg: NeuronConfig) -> torch.Tensor:
+    """Spike rate (Hz) of intensities ``x`` (``rate_fraction * rate_hz``)."""
+    return rate_fraction(x, cfg) * cfg.rate_hz
+
+
 def input_spikes(
     x: torch.Tensor, phase: torch.Tensor, step: int, cfg: NeuronConfig, gen: torch.Generator
 ) -> torch.Tensor:
     """Input spikes ``[N, 144]`` (float 0/1) of intensities ``x`` in time step ``step``.
 
-    ``periodic``: a pixel of rate ``f`` and phase ``u`` has emitted ``floor(f t + u)`` spikes by
-    time ``t``, so the step holds the difference of that count at its two ends (0 or 1 since
-    ``f dt <= 1``).  ``poisson``: Bernoulli(``f dt``), ``phase`` unused."""
-    p = x * (cfg.rate_hz * cfg.dt_s)
+    ``periodic``: a pixel of rate ``f`` (``pixel_rate``) and phase ``u`` has emitted
+    ``floor(f t + u)`` spikes by time ``t``, so the step holds the difference of that count at
+    its two ends (0 or 1 since ``f dt <= 1``).  ``poisson``: Bernoulli(``f dt``), ``phase``
+    unused."""
+    p = rate_fraction(x, cfg) * (cfg.rate_hz * cfg.dt_s)
     if cfg.coding == "poisson":
         return (torch.rand(x.shape, generator=gen) < p).float()
     return torch.floor(p * (step + 1) + phase) - torch.floor(p * step + phase)
@@ -155,11 +179,17 @@ class NeuronState:
 
 
 def integrate_and_fire(
-    st: NeuronState, dv: torch.Tensor, active: torch.Tensor, theta: float, refr: int
+    st: NeuronState,
+    dv: torch.Tensor,
+    active: torch.Tensor,
+    theta: float,
+    refr: int,
+    rail: float = V_RAIL,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add ``dv`` (V) to active neurons, fire where allowed; returns ``(pos, neg)`` spikes."""
+    """Add ``dv`` (V) to active neurons, clip at ``±rail`` (V), fire where allowed; returns
+    ``(pos, neg)`` spikes."""
     act = active[..., None]
-    st.v = (st.v + torch.where(act, dv, 0.0)).clamp(-V_RAIL, V_RAIL)
+    st.v = (st.v + torch.where(act, dv, 0.0)).clamp(-rail, rail)
     free = (st.refractory == 0) & act
     pos = (st.v >= theta) & free
     neg = (st.v <= -theta) & free

@@ -127,7 +127,7 @@ def run(
         out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
         out.g_read[alive] += (s.double() @ syn.g_row.double().T) * act.double()
         out.steps[alive] += act
-        pos, neg = integrate_and_fire(st, dv, active, syn.theta, cfg.refractory_steps)
+        pos, neg = integrate_and_fire(st, dv, active, syn.theta, cfg.refractory_steps, cfg.rail_v)
         out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
         active = decide(out, alive, active, st, cfg.delta_s)
         if progress is not None:
@@ -158,7 +158,7 @@ def trace(
     for step in range(cfg.steps):
         s = input_spikes(x, phase, step, cfg, gen)
         dv = (s @ syn.dv[0]).view(1, 1, CLASSES)
-        pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps)
+        pos, neg = integrate_and_fire(st, dv, on, syn.theta, cfg.refractory_steps, cfg.rail_v)
         for key, value in (("v", st.v), ("pos", pos), ("neg", neg), ("inputs", s)):
             rec[key].append(value.reshape(-1).clone())
         if float(leader_margin(st)[1]) >= cfg.delta_s:

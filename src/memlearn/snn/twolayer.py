@@ -146,10 +146,10 @@ def run_two_layers(
     for step in range(cfg.steps):
         s = input_spikes(x[alive], phase[alive], step, cfg, gen)
         dv1 = synaptic_drive(s, k1, v1, chips, gen)
-        hp, hn = integrate_and_fire(hs, dv1, active, pair.hidden.theta, refr)
+        hp, hn = integrate_and_fire(hs, dv1, active, pair.hidden.theta, refr, cfg.rail_v)
         h = hp.float() - hn.float()
         pos, neg = integrate_and_fire(os, spike_drive(h, pair.output, gen), active,
-                                      pair.output.theta, refr)  # fmt: skip
+                                      pair.output.theta, refr, cfg.rail_v)  # fmt: skip
         act = active.float()
         out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
         out.g_read_hidden[alive] += (s.double() @ g1) * act.double()
