@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 # next action of a cell (ControllerState.action, int8); the SET actions are the ones >= SET
 FULL_RESET, RESET, SET, STRONG_SET = 0, 1, 2, 3
 
+Trim = tuple[torch.Tensor | None, torch.Tensor]
+"""The cells that received a trim pulse: their positions (``None``: every cell) and
+amplitudes (V)."""
+
 CARRIED = (
     "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
     "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
@@ -196,8 +200,8 @@ def verify_loop(
     st, finished = start(preset, strategy, flat, target, tol, generator)
     live = None  # positions still programming; None: all of them
     while True:
-        if bool(finished.any()):
-            done = finished.nonzero().squeeze(1)
+        done = finished.nonzero().squeeze(1)
+        if done.numel():
             retire(st, done, flat, tally, failed=False)
             live = ~finished if live is None else live.logical_xor_(finished)
             left = st.n_live - done.numel()
@@ -214,7 +218,8 @@ def verify_loop(
         trim = pulse(preset, st, live, generator)
         r = read_live(preset, st, live, generator)
         observe(preset, st, r, trim)
-        finished = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
+        above = r > st.hi
+        finished = strategy.transition(preset, st, r, (r >= st.lo) > above, above)  # a & ~b: a > b
         st.r_prev = r
         if live is not None:
             finished &= live
@@ -224,10 +229,11 @@ def observe(
     preset: DevicePreset,
     st: ControllerState,
     r: torch.Tensor,
-    trim: tuple[torch.Tensor, torch.Tensor] | None,
+    trim: Trim | None,
 ) -> None:
     """Update the RESET-onset estimate of the cells that received a trim pulse from the read
-    ``r`` (S); ``trim``: their positions and amplitudes (V), as ``pulse`` returns them.
+    ``r`` (S); ``trim``: their positions (``None``: every cell) and amplitudes (V), as
+    ``pulse`` returns them.
 
     A trim at amplitude V that lowered the read to r implies the onset shift
     ``V - reset_amplitude(r)`` (the nominal curve inverted); it enters the estimate as a
@@ -241,9 +247,9 @@ def observe(
     sel, amp = trim
     v = preset.values
     slope, tiny = v["reset_v_slope"], 1e-9
-    r_now = r.index_select(0, sel).clamp_min(tiny)
-    r_was = st.r_prev.index_select(0, sel).clamp_min(tiny)
-    onset, onset_var = st.onset.index_select(0, sel), st.onset_var.index_select(0, sel)
+    r_now = _take(r, sel).clamp_min(tiny)
+    r_was = _take(st.r_prev, sel).clamp_min(tiny)
+    onset, onset_var = _take(st.onset, sel), _take(st.onset_var, sel)
     below_ref = r_was < v["reset_g_ref"]
     fell = below_ref & (r_now < r_was - 0.5 * st.tol)
     jump = torch.log(r_was / r_now).clamp_min(0)
@@ -252,9 +258,14 @@ def observe(
     gain = onset_var / (onset_var + noise_var).clamp_min(1e-30)
     seen = amp - physics.reset_amplitude(preset, r_now)
     onset = torch.where(fell, onset + gain * (seen - onset), onset)
-    st.onset_var.scatter_(0, sel, torch.where(fell, onset_var * (1.0 - gain), onset_var))
+    onset_var = torch.where(fell, onset_var * (1.0 - gain), onset_var)
     bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
-    st.onset.scatter_(0, sel, torch.where(below_ref & ~fell, torch.maximum(onset, bound), onset))
+    onset = torch.where(below_ref > fell, torch.maximum(onset, bound), onset)  # a & ~b: a > b
+    if sel is None:
+        st.onset, st.onset_var = onset, onset_var
+    else:
+        st.onset_var.scatter_(0, sel, onset_var)
+        st.onset.scatter_(0, sel, onset)
 
 
 def read_live(
@@ -291,24 +302,33 @@ def retire(
 
 def pulse(
     preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+) -> Trim | None:
     """One pulse per cell at the ``live`` positions (``None``: all) (its ``action``), wear,
     and the verify read's energy (in place); SETs and RESETs are computed on their own cells
-    only.  Returns the positions of the cells that received a trim (``RESET``) and its
-    amplitudes (V), ``None`` when none did."""
-    action = st.action
-    is_set = action >= SET
-    is_reset = ~is_set
-    if live is not None:
+    only (on every cell, without selecting, when all of them receive the same kind).  Returns
+    the positions of the cells that received a trim (``RESET``; ``None``: every cell) and
+    its amplitudes (V), ``None`` when none did."""
+    is_set = st.action >= SET
+    if live is None:
+        is_reset = ~is_set
+    else:
         is_set &= live
-        is_reset &= live
+        is_reset = live > is_set  # live & ~is_set
     set_sel = is_set.nonzero().squeeze(1)
     reset_sel = is_reset.nonzero().squeeze(1)
     g = st.g
-    g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
-    if set_sel.numel():
-        _set(preset, st, set_sel, g_new, gen)
-    trim = _reset(preset, st, reset_sel, g_new, gen) if reset_sel.numel() else None
+    trim = None
+    if live is None and not reset_sel.numel():  # every cell SET
+        g_new = _set(preset, st, None, gen)
+    elif live is None and not set_sel.numel():  # every cell RESET
+        g_new, trim = _reset(preset, st, None, gen)
+    else:
+        g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
+        if set_sel.numel():
+            g_new.scatter_(0, set_sel, _set(preset, st, set_sel, gen))
+        if reset_sel.numel():
+            g_reset, trim = _reset(preset, st, reset_sel, gen)
+            g_new.scatter_(0, reset_sel, g_reset)
     if st.sick.numel():  # stuck cells keep their conductance
         g_new.scatter_(0, st.sick, g.index_select(0, st.sick))
     g = g_new
@@ -333,52 +353,60 @@ def pulse(
     return trim
 
 
+def _take(x: torch.Tensor, sel: torch.Tensor | None) -> torch.Tensor:
+    """``x`` at positions ``sel`` (a copy), or ``x`` itself for ``None`` (every cell)."""
+    return x if sel is None else x.index_select(0, sel)
+
+
 def _set(
-    preset: DevicePreset,
-    st: ControllerState,
-    sel: torch.Tensor,
-    g_new: torch.Tensor,
-    gen: torch.Generator,
-) -> None:
-    """The SET pulses of the cells at positions ``sel``: new conductances into ``g_new``;
-    compliance, RESET depth and energy into ``st``."""
+    preset: DevicePreset, st: ControllerState, sel: torch.Tensor | None, gen: torch.Generator
+) -> torch.Tensor:
+    """The SET pulses of the cells at positions ``sel`` (``None``: every cell): compliance,
+    RESET depth and energy into ``st``; returns their new conductances (S)."""
     v = preset.values
-    icc = st.aim.index_select(0, sel) * (
-        v["iset_start"] + v["iset_step"] * st.k.index_select(0, sel)
-    )
+    icc = _take(st.aim, sel) * (v["iset_start"] + v["iset_step"] * _take(st.k, sel))
     if st.strategy.strong_sets:
-        icc = torch.where(st.action.index_select(0, sel) == STRONG_SET, v["icc_max"], icc)
+        icc = torch.where(_take(st.action, sel) == STRONG_SET, v["icc_max"], icc)
     icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
-    g = st.g.index_select(0, sel)
-    gs, es = physics.set_pulse_at(preset, g, icc, st.gain.index_select(0, sel), gen)
-    g_new.scatter_(0, sel, gs)
+    g = _take(st.g, sel)
+    gs, es = physics.set_pulse_at(preset, g, icc, _take(st.gain, sel), gen)
     # a SET that grew the filament records its compliance (a weaker one left it as it was)
     grew = gs > g
-    st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
-    st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
-    st.energy.scatter_add_(0, sel, es)
+    if sel is None:
+        st.icc = torch.where(grew, icc, st.icc)
+        st.depth.masked_fill_(grew, 0.0)
+        st.energy += es
+    else:
+        st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
+        st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
+        st.energy.scatter_add_(0, sel, es)
+    return gs
 
 
 def _reset(
-    preset: DevicePreset,
-    st: ControllerState,
-    sel: torch.Tensor,
-    g_new: torch.Tensor,
-    gen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The RESET pulses (full or trim) of the cells at positions ``sel``: new conductances
-    into ``g_new``; RESET depth and energy into ``st``.  Returns the trimmed cells' positions
-    and amplitudes (V), ``None`` when every RESET was full."""
+    preset: DevicePreset, st: ControllerState, sel: torch.Tensor | None, gen: torch.Generator
+) -> tuple[torch.Tensor, Trim | None]:
+    """The RESET pulses (full or trim) of the cells at positions ``sel`` (``None``: every
+    cell): RESET depth and energy into ``st``.  Returns their new conductances (S) and the
+    trimmed cells' positions (``None``: every cell) and amplitudes (V), ``None`` when every
+    RESET was full."""
     v_max = preset.values["reset_v_max"]
-    full = st.action.index_select(0, sel) == FULL_RESET
-    amp = st.volts.index_select(0, sel).clamp_(max=v_max)
-    pulse_amp = torch.where(full, v_max, amp)
-    g = st.g.index_select(0, sel)
-    gr, er = physics.reset_pulse(preset, g, pulse_amp, st.shift.index_select(0, sel), gen)
-    g_new.scatter_(0, sel, gr)
-    st.depth.scatter_add_(0, sel, torch.log(g / gr.clamp_min(1e-12)).clamp_min(0))
-    st.energy.scatter_add_(0, sel, er)
-    if bool(full.all()):
-        return None
-    trim = ~full
-    return sel[trim], amp[trim]
+    full = _take(st.action, sel) == FULL_RESET
+    amp = _take(st.volts, sel).clamp(max=v_max)
+    pulse_amp = amp.masked_fill_(full, v_max)  # the trims' amplitudes stay: returned below
+    g = _take(st.g, sel)
+    gr, er = physics.reset_pulse(preset, g, pulse_amp, _take(st.shift, sel), gen)
+    # a RESET never raises G (gr <= g), so the depth it adds is >= 0
+    deeper = torch.log(g / gr.clamp_min(1e-12))
+    if sel is None:
+        st.depth += deeper
+        st.energy += er
+    else:
+        st.depth.scatter_add_(0, sel, deeper)
+        st.energy.scatter_add_(0, sel, er)
+    at = (~full).nonzero().squeeze(1)
+    if not at.numel():
+        return gr, None
+    if at.numel() == full.numel():  # every RESET a trim
+        return gr, (sel, amp)
+    return gr, (at if sel is None else sel.index_select(0, at), amp.index_select(0, at))
