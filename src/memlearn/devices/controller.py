@@ -52,6 +52,13 @@ CARRIED = (
 )  # fmt: skip
 """The per-cell fields of ``ControllerState`` that compaction carries (the derived ones too:
 selecting them is cheaper than deriving them again, and gives the same values)."""
+WATCHED = ("r_ref", "still")
+"""The per-cell fields compaction carries too when unresponsive cells are abandoned."""
+
+ABANDON_BAND = 2.0
+"""[E] A cell has moved when its read leaves ``r_ref ± ABANDON_BAND * tolerance``: twice the
+verify band's half width, beyond what read noise alone does to a cell that stays (the
+difference of two reads of ``hfo2-mlc``, sigma about 2 uS, exceeds 8 uS with odds ~1e-4)."""
 
 
 @dataclass
@@ -80,7 +87,9 @@ class ControllerState:
     Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
     (positions of retired cells stay until a quarter of them are, then ``compact`` drops
     them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
-    write strategy.
+    write strategy.  Abandoning unresponsive cells (``abandon`` pulses, 0: never; ``watch``):
+    ``r_ref`` (S) the read the cell has stayed near and ``still`` (int32) the SET and full
+    RESET pulses since it last moved.
     """
 
     index: torch.Tensor
@@ -118,6 +127,9 @@ class ControllerState:
     untrimmed: torch.Tensor | None = None
     life_min: float = math.inf
     sick: torch.Tensor | None = None
+    abandon: int = 0
+    r_ref: torch.Tensor | None = None
+    still: torch.Tensor | None = None
 
     def derive(self, preset: DevicePreset) -> None:
         """(Re)compute the band, the SET and RESET aims, the trimmed cells and ``life_min``
@@ -134,7 +146,7 @@ class ControllerState:
 
     def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
-        for name in CARRIED:
+        for name in CARRIED + (WATCHED if self.abandon else ()):
             setattr(self, name, getattr(self, name).index_select(0, keep))
         self.n_live = keep.numel()
         self.life_min = float(self.life.min())
@@ -179,7 +191,10 @@ def start(
         tol=tol,
         strategy=strategy,
         n_live=g.numel(),
+        abandon=int(preset.values.get("abandon_pulses", 0)),
     )
+    if st.abandon:
+        st.r_ref, st.still = r.clone(), torch.zeros(g.shape, dtype=torch.int32)
     st.derive(preset)
     strategy.start(preset, st, r)
     return st, (r >= st.lo) & (r <= st.hi)
@@ -196,15 +211,25 @@ def verify_loop(
     tally: WriteTally,
 ) -> None:
     """Program the flat ``cells`` (in place) to ``target`` (S) with a verified ``strategy``:
-    one iteration per pulse over the unfinished cells; results go to ``tally``."""
+    one iteration per pulse over the unfinished cells; results go to ``tally``.  With the
+    preset's ``abandon_pulses`` (> 0), cells that stop responding are abandoned (``watch``)."""
     st, finished = start(preset, strategy, flat, target, tol, generator)
     live = None  # positions still programming; None: all of them
+    stop = None  # cells abandoned at the last pulse
     while True:
         done = finished.nonzero().squeeze(1)
-        if done.numel():
+        gone = done.numel()
+        if gone:
             retire(st, done, flat, tally, failed=False)
+        if stop is not None:
+            dropped = stop.nonzero().squeeze(1)
+            if dropped.numel():
+                retire(st, dropped, flat, tally, failed=True)
+                finished |= stop
+                gone += dropped.numel()
+        if gone:
             live = ~finished if live is None else live.logical_xor_(finished)
-            left = st.n_live - done.numel()
+            left = st.n_live - gone
             if left == 0:
                 return
             st.n_live = left
@@ -219,10 +244,40 @@ def verify_loop(
         r = read_live(preset, st, live, generator)
         observe(preset, st, r, trim)
         above = r > st.hi
+        counted = st.action != RESET if st.abandon else None  # the pulse was no trim
         finished = strategy.transition(preset, st, r, (r >= st.lo) > above, above)  # a & ~b: a > b
         st.r_prev = r
         if live is not None:
             finished &= live
+        if counted is not None:
+            stop = watch(st, r, counted, finished, live)
+
+
+def watch(
+    st: ControllerState,
+    r: torch.Tensor,
+    counted: torch.Tensor,
+    finished: torch.Tensor,
+    live: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The cells to abandon after the read ``r`` (S) (``None``: none yet): those whose read has
+    stayed within ``ABANDON_BAND * tol`` of ``st.r_ref`` over ``st.abandon`` pulses
+    ``counted`` (SET and full RESET pulses: a trim may rightly leave a cell where it was) and
+    that did not finish now.
+
+    A write-verify controller stops pulsing a cell that does not respond and flags it, rather
+    than spend the pulse limit on it ([E]: the stuck cells of ``cells.sample_cells`` read the
+    same whatever the pulse; a healthy cell's SET ramp catches up within a few steps and a full
+    RESET always moves it).  A cell that moves, however slowly, re-takes its reference."""
+    moved = (r - st.r_ref).abs_() > ABANDON_BAND * st.tol
+    st.r_ref = torch.where(moved, r, st.r_ref)
+    st.still = (st.still + counted).masked_fill_(moved, 0)
+    if st.pulses < st.abandon:
+        return None
+    stop = (st.still >= st.abandon) > finished  # a & ~b: a > b
+    if live is not None:
+        stop &= live
+    return stop
 
 
 def observe(
