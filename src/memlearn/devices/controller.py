@@ -87,9 +87,10 @@ class ControllerState:
     Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
     (positions of retired cells stay until a quarter of them are, then ``compact`` drops
     them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
-    write strategy.  Abandoning unresponsive cells (``abandon`` pulses, 0: never; ``watch``):
-    ``r_ref`` (S) the read the cell has stayed near and ``still`` (int32) the SET and full
-    RESET pulses since it last moved.
+    write strategy; ``dac`` the compliance (A) and SET energy (J) by gate DAC code
+    (``physics.dac_table``).  Abandoning unresponsive cells (``abandon`` pulses, 0: never;
+    ``watch``): ``r_ref`` (S) the read the cell has stayed near and ``still`` (int32) the SET
+    and full RESET pulses since it last moved.
     """
 
     index: torch.Tensor
@@ -127,6 +128,7 @@ class ControllerState:
     untrimmed: torch.Tensor | None = None
     life_min: float = math.inf
     sick: torch.Tensor | None = None
+    dac: tuple[torch.Tensor, torch.Tensor] | None = None
     abandon: int = 0
     r_ref: torch.Tensor | None = None
     still: torch.Tensor | None = None
@@ -191,6 +193,7 @@ def start(
         tol=tol,
         strategy=strategy,
         n_live=g.numel(),
+        dac=physics.dac_table(preset),
         abandon=int(preset.values.get("abandon_pulses", 0)),
     )
     if st.abandon:
@@ -422,9 +425,14 @@ def _set(
     icc = _take(st.aim, sel) * (v["iset_start"] + v["iset_step"] * _take(st.k, sel))
     if st.strategy.strong_sets:
         icc = torch.where(_take(st.action, sel) == STRONG_SET, v["icc_max"], icc)
-    icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
+    if st.dac is None:  # as the gate realises it
+        icc = physics.compliance(preset, physics.gate_voltage(preset, icc))
+        es = physics.set_energy(preset, icc)
+    else:  # the same values, looked up by DAC code
+        code = physics.gate_code(preset, icc).long()
+        icc, es = st.dac[0].index_select(0, code), st.dac[1].index_select(0, code)
     g = _take(st.g, sel)
-    gs, es = physics.set_pulse_at(preset, g, icc, _take(st.gain, sel), gen)
+    gs = physics.set_conductance(preset, g, icc, _take(st.gain, sel), gen)
     # a SET that grew the filament records its compliance (a weaker one left it as it was)
     grew = gs > g
     if sel is None:
