@@ -13,7 +13,7 @@ estimated onset, then ramping up; after an undershoot and a new SET, from the es
 than the nominal curve); a SET ramp remembers the compliance that overshot (``k_mem``).
 
 The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
-written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
+written back at once and compacted away (their positions and an ``index_select`` per tensor)
 once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
 being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
 trim are computed only on the cells that receive them (random numbers are drawn for those
@@ -83,7 +83,8 @@ class ControllerState:
     conductance a RESET-verify trim aims its first amplitude at (``strategies.trim_start``);
     ``trimmed`` the cell is RESET-verified (``WriteStrategy.reset_terminated``) and
     ``untrimmed`` its negation; ``life_min`` the least ``life`` (a bound: no cell wears out
-    before ``pulses`` reaches it); ``sick`` the positions of the cells not ``healthy``.
+    before ``pulses`` reaches it); ``pos`` the positions (``arange``); ``sick`` the positions
+    of the cells not ``healthy``.
     Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
     (positions of retired cells stay until a quarter of them are, then ``compact`` drops
     them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
@@ -127,6 +128,7 @@ class ControllerState:
     trimmed: torch.Tensor | None = None
     untrimmed: torch.Tensor | None = None
     life_min: float = math.inf
+    pos: torch.Tensor | None = None
     sick: torch.Tensor | None = None
     dac: tuple[torch.Tensor, torch.Tensor] | None = None
     abandon: int = 0
@@ -144,7 +146,8 @@ class ControllerState:
         self.trimmed = self.strategy.reset_terminated(preset, tgt)
         self.untrimmed = ~self.trimmed
         self.life_min = float(self.life.min()) if self.life.numel() else math.inf
-        self.sick = (~self.healthy).nonzero().squeeze(1)
+        self.pos = torch.arange(self.g.numel())
+        self.sick = self.positions(~self.healthy)
 
     def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
         """Keep only the cells at positions ``keep`` (1-D index), in place."""
@@ -152,7 +155,14 @@ class ControllerState:
             setattr(self, name, getattr(self, name).index_select(0, keep))
         self.n_live = keep.numel()
         self.life_min = float(self.life.min())
-        self.sick = (~self.healthy).nonzero().squeeze(1)
+        self.pos = self.pos[: keep.numel()]
+        self.sick = self.positions(~self.healthy)
+
+    def positions(self, mask: torch.Tensor) -> torch.Tensor:
+        """The positions (int64, ascending) where the 1-D ``mask`` (at most as long as the
+        state) holds: ``mask.nonzero()``'s, selected from ``pos`` (fewer instructions)."""
+        pos = self.pos if mask.numel() == self.pos.numel() else self.pos[: mask.numel()]
+        return pos.masked_select(mask)
 
 
 def start(
@@ -215,17 +225,35 @@ def verify_loop(
 ) -> None:
     """Program the flat ``cells`` (in place) to ``target`` (S) with a verified ``strategy``:
     one iteration per pulse over the unfinished cells; results go to ``tally``.  With the
-    preset's ``abandon_pulses`` (> 0), cells that stop responding are abandoned (``watch``)."""
+    preset's ``abandon_pulses`` (> 0), cells that stop responding are abandoned (``watch``).
+
+    Runs in ``torch.inference_mode`` (no autograd bookkeeping per tensor op: the same values);
+    only ``flat`` and ``tally``, written in place, outlive it."""
+    with torch.inference_mode():
+        _loop(preset, strategy, flat, target, tol, limit, generator, tally)
+
+
+def _loop(
+    preset: DevicePreset,
+    strategy: VerifiedStrategy,
+    flat: CellState,
+    target: torch.Tensor,
+    tol: float,
+    limit: int,
+    generator: torch.Generator,
+    tally: WriteTally,
+) -> None:
+    """``verify_loop``'s iterations."""
     st, finished = start(preset, strategy, flat, target, tol, generator)
     live = None  # positions still programming; None: all of them
     stop = None  # cells abandoned at the last pulse
     while True:
-        done = finished.nonzero().squeeze(1)
+        done = st.positions(finished)
         gone = done.numel()
         if gone:
             retire(st, done, flat, tally, failed=False)
         if stop is not None:
-            dropped = stop.nonzero().squeeze(1)
+            dropped = st.positions(stop)
             if dropped.numel():
                 retire(st, dropped, flat, tally, failed=True)
                 finished |= stop
@@ -237,10 +265,10 @@ def verify_loop(
                 return
             st.n_live = left
             if 4 * left <= 3 * st.g.numel():  # a quarter retired: compact
-                st.compact(preset, live.nonzero().squeeze(1))
+                st.compact(preset, st.positions(live))
                 live = None
         if st.pulses >= limit:  # the cells left have used all their pulses: failed
-            sel = torch.arange(st.g.numel()) if live is None else live.nonzero().squeeze(1)
+            sel = st.pos if live is None else st.positions(live)
             retire(st, sel, flat, tally, failed=True)
             return
         trim = pulse(preset, st, live, generator)
@@ -333,7 +361,7 @@ def read_live(
     positions keep their conductance."""
     if live is None:
         return physics.read(preset, st.g, gen)
-    sel = live.nonzero().squeeze(1)
+    sel = st.positions(live)
     return st.g.clone().scatter_(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
 
 
@@ -372,8 +400,8 @@ def pulse(
     else:
         is_set &= live
         is_reset = live > is_set  # live & ~is_set
-    set_sel = is_set.nonzero().squeeze(1)
-    reset_sel = is_reset.nonzero().squeeze(1)
+    set_sel = st.positions(is_set)
+    reset_sel = st.positions(is_reset)
     g = st.g
     trim = None
     if live is None and not reset_sel.numel():  # every cell SET
@@ -399,7 +427,7 @@ def pulse(
         if bool(worn_now.any()):
             g = torch.where(worn_now, preset.values["g_stuck_high"], g)
             st.healthy = st.healthy & ~worn_now
-            st.sick = (~st.healthy).nonzero().squeeze(1)
+            st.sick = st.positions(~st.healthy)
             st.worn = st.worn | worn_now
             st.any_worn = True
     st.g = g
@@ -467,7 +495,7 @@ def _reset(
     else:
         st.depth.scatter_add_(0, sel, deeper)
         st.energy.scatter_add_(0, sel, er)
-    at = (~full).nonzero().squeeze(1)
+    at = st.positions(~full)
     if not at.numel():
         return gr, None
     if at.numel() == full.numel():  # every RESET a trim

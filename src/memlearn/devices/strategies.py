@@ -304,7 +304,7 @@ class Hybrid(VerifiedStrategy):
         # learned onset; a trim goes on one step up; a trim that undershot sets again at the
         # aim; above the coarse band, or no progress at the top amplitude: full reset
         volts = st.volts.add(was_reset, alpha=v["reset_step"])  # SET-verified: + 0 (no trims)
-        sel = (was_set & coarse).nonzero().squeeze(1)
+        sel = st.positions(was_set & coarse)
         if sel.numel():
             volts.scatter_(0, sel, trim_start(preset, st, r, sel))
         stalled = (volts >= v["reset_v_max"]) & was_reset
