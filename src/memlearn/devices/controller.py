@@ -12,7 +12,8 @@ from which a strategy places the first amplitude of a RESET-verify trim (one ste
 estimated onset, then ramping up; after an undershoot and a new SET, from the estimate rather
 than the nominal curve); a SET ramp remembers the compliance that overshot (``k_mem``).
 
-The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
+The per-cell controller state (``ControllerState``, in ``controller_state``) lives in 1-D
+tensors; the pulses of an iteration are ``pulses.pulse``'s.  Finished cells are
 written back at once and compacted away (their positions and an ``index_select`` per tensor)
 once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
 being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
@@ -24,145 +25,39 @@ and RESET aims and which cells are trimmed follow from the target, once (``deriv
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from memlearn.devices import physics
 from memlearn.devices.cells import STUCK_HIGH, STUCK_NONE, CellState
+from memlearn.devices.controller_state import (
+    CARRIED,
+    FULL_RESET,
+    RESET,
+    SET,
+    STRONG_SET,
+    WATCHED,
+    ControllerState,
+    Trim,
+    subset,
+)
 from memlearn.devices.preset import DevicePreset
+from memlearn.devices.pulses import pulse
 from memlearn.devices.technology import WriteTally
 
 if TYPE_CHECKING:
     from memlearn.devices.strategies import VerifiedStrategy
 
-# next action of a cell (ControllerState.action, int8); the SET actions are the ones >= SET
-FULL_RESET, RESET, SET, STRONG_SET = 0, 1, 2, 3
-
-Trim = tuple[torch.Tensor | None, torch.Tensor]
-"""The cells that received a trim pulse: their positions (``None``: every cell) and
-amplitudes (V)."""
-
-CARRIED = (
-    "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
-    "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
-    "onset_var", "k_mem", "lo", "hi", "hi_coarse", "aim", "reset_aim", "trimmed", "untrimmed",
-)  # fmt: skip
-"""The per-cell fields of ``ControllerState`` that compaction carries (the derived ones too:
-selecting them is cheaper than deriving them again, and gives the same values)."""
-WATCHED = ("r_ref", "still")
-"""The per-cell fields compaction carries too when unresponsive cells are abandoned."""
+__all__ = [
+    "CARRIED", "FULL_RESET", "RESET", "SET", "STRONG_SET", "WATCHED", "ControllerState", "Trim",
+    "observe", "read_live", "retire", "start", "verify_loop", "watch",
+]  # fmt: skip
 
 ABANDON_BAND = 2.0
 """[E] A cell has moved when its read leaves ``r_ref ± ABANDON_BAND * tolerance``: twice the
 verify band's half width, beyond what read noise alone does to a cell that stays (the
 difference of two reads of ``hfo2-mlc``, sigma about 2 uS, exceeds 8 uS with odds ~1e-4)."""
-
-
-@dataclass
-class ControllerState:
-    """Controller state of the cells still being programmed (1-D tensors, one entry per cell).
-
-    Carried (``CARRIED``): ``index`` the cell's flat index in the operation; ``g`` true
-    conductance (S); ``target`` (S); ``gain``, ``shift`` the cell's device-to-device SET gain
-    and RESET onset shift (V), known to the physics only; ``life`` pulses it had left when the
-    operation began; ``healthy`` not stuck; ``worn`` worn out during this operation;
-    ``reset_final`` its last pulse was a RESET; ``icc`` (A) the compliance of the last SET that
-    grew its filament and ``depth`` the RESET depth since (e-folds of G; ``CellState.set_icc``,
-    ``reset_depth``); ``action`` the next pulse (``FULL_RESET`` ...
-    ``RESET``); ``energy``, ``verify_energy`` (J) spent so far; ``sets`` (int32) SET pulses so
-    far.  What the controller learns of the cell, from its reads only: ``r_prev`` (S) the last
-    read; ``onset`` (V) its estimated RESET-onset shift and ``onset_var`` (V^2) the variance of
-    that estimate; ``k`` the SET ramp index of the next SET and ``k_mem`` the index a ramp
-    restarts from (the remembered compliance); ``volts`` (V) the next trim amplitude.
-    Derived from the target (``derive``): ``lo``, ``hi`` (S) the verify band; ``hi_coarse``
-    (S) the top of the band a SET aimed above the target is content with; ``aim`` (A) the
-    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``); ``reset_aim`` (S) the
-    conductance a RESET-verify trim aims its first amplitude at (``strategies.trim_start``);
-    ``trimmed`` the cell is RESET-verified (``WriteStrategy.reset_terminated``) and
-    ``untrimmed`` its negation; ``life_min`` the least ``life`` (a bound: no cell wears out
-    before ``pulses`` reaches it); ``pos`` the positions (``arange``); ``sick`` the positions
-    of the cells not ``healthy``.
-    Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
-    (positions of retired cells stay until a quarter of them are, then ``compact`` drops
-    them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
-    write strategy; ``dac`` the compliance (A) and SET energy (J) by gate DAC code
-    (``physics.dac_table``).  Abandoning unresponsive cells (``abandon`` pulses, 0: never;
-    ``watch``): ``r_ref`` (S) the read the cell has stayed near and ``still`` (int32) the SET
-    and full RESET pulses since it last moved.
-    """
-
-    index: torch.Tensor
-    g: torch.Tensor
-    target: torch.Tensor
-    gain: torch.Tensor
-    shift: torch.Tensor
-    life: torch.Tensor
-    healthy: torch.Tensor
-    worn: torch.Tensor
-    reset_final: torch.Tensor
-    icc: torch.Tensor
-    depth: torch.Tensor
-    k: torch.Tensor
-    volts: torch.Tensor
-    action: torch.Tensor
-    energy: torch.Tensor
-    verify_energy: torch.Tensor
-    sets: torch.Tensor
-    r_prev: torch.Tensor
-    onset: torch.Tensor
-    onset_var: torch.Tensor
-    k_mem: torch.Tensor
-    tol: float
-    strategy: VerifiedStrategy
-    pulses: int = 0
-    n_live: int = 0
-    any_worn: bool = False
-    lo: torch.Tensor | None = None
-    hi: torch.Tensor | None = None
-    hi_coarse: torch.Tensor | None = None
-    aim: torch.Tensor | None = None
-    reset_aim: torch.Tensor | None = None
-    trimmed: torch.Tensor | None = None
-    untrimmed: torch.Tensor | None = None
-    life_min: float = math.inf
-    pos: torch.Tensor | None = None
-    sick: torch.Tensor | None = None
-    dac: tuple[torch.Tensor, torch.Tensor] | None = None
-    abandon: int = 0
-    r_ref: torch.Tensor | None = None
-    still: torch.Tensor | None = None
-
-    def derive(self, preset: DevicePreset) -> None:
-        """(Re)compute the band, the SET and RESET aims, the trimmed cells and ``life_min``
-        from ``target`` and ``life``."""
-        tgt, tol, margin = self.target, self.tol, self.strategy.margin(preset)
-        self.lo, self.hi = tgt - tol, tgt + tol
-        self.hi_coarse = self.hi + 2.0 * margin * tgt + 2.0 * tol
-        self.aim = self.strategy.set_aim(preset, tgt)
-        self.reset_aim = tgt * (1.0 + preset.values["ireset_margin"])
-        self.trimmed = self.strategy.reset_terminated(preset, tgt)
-        self.untrimmed = ~self.trimmed
-        self.life_min = float(self.life.min()) if self.life.numel() else math.inf
-        self.pos = torch.arange(self.g.numel())
-        self.sick = self.positions(~self.healthy)
-
-    def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
-        """Keep only the cells at positions ``keep`` (1-D index), in place."""
-        for name in CARRIED + (WATCHED if self.abandon else ()):
-            setattr(self, name, getattr(self, name).index_select(0, keep))
-        self.n_live = keep.numel()
-        self.life_min = float(self.life.min())
-        self.pos = self.pos[: keep.numel()]
-        self.sick = self.positions(~self.healthy)
-
-    def positions(self, mask: torch.Tensor) -> torch.Tensor:
-        """The positions (int64, ascending) where the 1-D ``mask`` (at most as long as the
-        state) holds: ``mask.nonzero()``'s, selected from ``pos`` (fewer instructions)."""
-        pos = self.pos if mask.numel() == self.pos.numel() else self.pos[: mask.numel()]
-        return pos.masked_select(mask)
 
 
 def start(
@@ -333,9 +228,9 @@ def observe(
     sel, amp = trim
     v = preset.values
     slope, tiny = v["reset_v_slope"], 1e-9
-    r_now = _take(r, sel).clamp_min(tiny)
-    r_was = _take(st.r_prev, sel).clamp_min(tiny)
-    onset, onset_var = _take(st.onset, sel), _take(st.onset_var, sel)
+    r_now = subset(r, sel).clamp_min(tiny)
+    r_was = subset(st.r_prev, sel).clamp_min(tiny)
+    onset, onset_var = subset(st.onset, sel), subset(st.onset_var, sel)
     below_ref = r_was < v["reset_g_ref"]
     fell = below_ref & (r_now < r_was - 0.5 * st.tol)
     jump = torch.log(r_was / r_now).clamp_min(0)
@@ -384,120 +279,3 @@ def retire(
     tally.verify_energy.scatter_(0, where, st.verify_energy.index_select(0, sel))
     if failed:
         tally.failed.scatter_(0, where, True)
-
-
-def pulse(
-    preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
-) -> Trim | None:
-    """One pulse per cell at the ``live`` positions (``None``: all) (its ``action``), wear,
-    and the verify read's energy (in place); SETs and RESETs are computed on their own cells
-    only (on every cell, without selecting, when all of them receive the same kind).  Returns
-    the positions of the cells that received a trim (``RESET``; ``None``: every cell) and
-    its amplitudes (V), ``None`` when none did."""
-    is_set = st.action >= SET
-    if live is None:
-        is_reset = ~is_set
-    else:
-        is_set &= live
-        is_reset = live > is_set  # live & ~is_set
-    set_sel = st.positions(is_set)
-    reset_sel = st.positions(is_reset)
-    g = st.g
-    trim = None
-    if live is None and not reset_sel.numel():  # every cell SET
-        g_new = _set(preset, st, None, gen)
-    elif live is None and not set_sel.numel():  # every cell RESET
-        g_new, trim = _reset(preset, st, None, gen)
-    else:
-        g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
-        if set_sel.numel():
-            g_new.scatter_(0, set_sel, _set(preset, st, set_sel, gen))
-        if reset_sel.numel():
-            g_reset, trim = _reset(preset, st, reset_sel, gen)
-            g_new.scatter_(0, reset_sel, g_reset)
-    if st.sick.numel():  # stuck cells keep their conductance
-        g_new.scatter_(0, st.sick, g.index_select(0, st.sick))
-    g = g_new
-    # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
-    st.pulses += 1
-    if st.pulses >= st.life_min:  # some cell may wear out now
-        worn_now = st.healthy & (st.life <= st.pulses)
-        if live is not None:
-            worn_now &= live
-        if bool(worn_now.any()):
-            g = torch.where(worn_now, preset.values["g_stuck_high"], g)
-            st.healthy = st.healthy & ~worn_now
-            st.sick = st.positions(~st.healthy)
-            st.worn = st.worn | worn_now
-            st.any_worn = True
-    st.g = g
-    e_read = physics.read_energy(preset, g)
-    st.energy += e_read
-    st.verify_energy += e_read
-    st.sets += is_set
-    st.reset_final = is_reset
-    return trim
-
-
-def _take(x: torch.Tensor, sel: torch.Tensor | None) -> torch.Tensor:
-    """``x`` at positions ``sel`` (a copy), or ``x`` itself for ``None`` (every cell)."""
-    return x if sel is None else x.index_select(0, sel)
-
-
-def _set(
-    preset: DevicePreset, st: ControllerState, sel: torch.Tensor | None, gen: torch.Generator
-) -> torch.Tensor:
-    """The SET pulses of the cells at positions ``sel`` (``None``: every cell): compliance,
-    RESET depth and energy into ``st``; returns their new conductances (S)."""
-    v = preset.values
-    icc = _take(st.aim, sel) * (v["iset_start"] + v["iset_step"] * _take(st.k, sel))
-    if st.strategy.strong_sets:
-        icc = torch.where(_take(st.action, sel) == STRONG_SET, v["icc_max"], icc)
-    if st.dac is None:  # as the gate realises it
-        icc = physics.compliance(preset, physics.gate_voltage(preset, icc))
-        es = physics.set_energy(preset, icc)
-    else:  # the same values, looked up by DAC code
-        code = physics.gate_code(preset, icc).long()
-        icc, es = st.dac[0].index_select(0, code), st.dac[1].index_select(0, code)
-    g = _take(st.g, sel)
-    gs = physics.set_conductance(preset, g, icc, _take(st.gain, sel), gen)
-    # a SET that grew the filament records its compliance (a weaker one left it as it was)
-    grew = gs > g
-    if sel is None:
-        st.icc = torch.where(grew, icc, st.icc)
-        st.depth.masked_fill_(grew, 0.0)
-        st.energy += es
-    else:
-        st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
-        st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
-        st.energy.scatter_add_(0, sel, es)
-    return gs
-
-
-def _reset(
-    preset: DevicePreset, st: ControllerState, sel: torch.Tensor | None, gen: torch.Generator
-) -> tuple[torch.Tensor, Trim | None]:
-    """The RESET pulses (full or trim) of the cells at positions ``sel`` (``None``: every
-    cell): RESET depth and energy into ``st``.  Returns their new conductances (S) and the
-    trimmed cells' positions (``None``: every cell) and amplitudes (V), ``None`` when every
-    RESET was full."""
-    v_max = preset.values["reset_v_max"]
-    full = _take(st.action, sel) == FULL_RESET
-    amp = _take(st.volts, sel).clamp(max=v_max)
-    pulse_amp = amp.masked_fill_(full, v_max)  # the trims' amplitudes stay: returned below
-    g = _take(st.g, sel)
-    gr, er = physics.reset_pulse(preset, g, pulse_amp, _take(st.shift, sel), gen)
-    # a RESET never raises G (gr <= g), so the depth it adds is >= 0
-    deeper = torch.log(g / gr.clamp_min(1e-12))
-    if sel is None:
-        st.depth += deeper
-        st.energy += er
-    else:
-        st.depth.scatter_add_(0, sel, deeper)
-        st.energy.scatter_add_(0, sel, er)
-    at = st.positions(~full)
-    if not at.numel():
-        return gr, None
-    if at.numel() == full.numel():  # every RESET a trim
-        return gr, (sel, amp)
-    return gr, (at if sel is None else sel.index_select(0, at), amp.index_select(0, at))
