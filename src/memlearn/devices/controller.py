@@ -15,7 +15,7 @@ than the nominal curve); a SET ramp remembers the compliance that overshot (``k_
 The per-cell controller state (``ControllerState``, in ``controller_state``) lives in 1-D
 tensors; the pulses of an iteration are ``pulses.pulse``'s.  Finished cells are
 written back at once and compacted away (their positions and an ``index_select`` per tensor)
-once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
+once they make up half of the tensors, so each pulse costs work mostly on the cells still
 being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
 trim are computed only on the cells that receive them (random numbers are drawn for those
 cells only, in their order).  Every unfinished cell has received the same number of pulses
@@ -159,7 +159,7 @@ def _loop(
             if left == 0:
                 return
             st.n_live = left
-            if 4 * left <= 3 * st.g.numel():  # a quarter retired: compact
+            if 2 * left <= st.g.numel():  # half retired: compact
                 st.compact(preset, st.positions(live))
                 live = None
         if st.pulses >= limit:  # the cells left have used all their pulses: failed

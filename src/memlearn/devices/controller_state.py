@@ -62,7 +62,7 @@ class ControllerState:
     before ``pulses`` reaches it); ``pos`` the positions (``arange``); ``sick`` the positions
     of the cells not ``healthy``.
     Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
-    (positions of retired cells stay until a quarter of them are, then ``compact`` drops
+    (positions of retired cells stay until half of them are, then ``compact`` drops
     them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
     write strategy; ``dac`` the compliance (A) and SET energy (J) by gate DAC code
     (``physics.dac_table``).  Abandoning unresponsive cells (``abandon`` pulses, 0: never;
