@@ -12,9 +12,10 @@ from which a strategy places the first amplitude of a RESET-verify trim (one ste
 estimated onset, then ramping up; after an undershoot and a new SET, from the estimate rather
 than the nominal curve); a SET ramp remembers the compliance that overshot (``k_mem``).
 
-The per-cell controller state (``ControllerState``) lives in 1-D tensors.  Finished cells are
-written back at once and compacted away (one ``nonzero`` and an ``index_select`` per tensor)
-once they make up a quarter of the tensors, so each pulse costs work mostly on the cells still
+The per-cell controller state (``ControllerState``, in ``controller_state``) lives in 1-D
+tensors; the pulses of an iteration are ``pulses.pulse``'s.  Finished cells are
+written back at once and compacted away (their positions and an ``index_select`` per tensor)
+once they make up half of the tensors, so each pulse costs work mostly on the cells still
 being programmed; SET and RESET pulses, verify reads, the onset estimate and the start of a
 trim are computed only on the cells that receive them (random numbers are drawn for those
 cells only, in their order).  Every unfinished cell has received the same number of pulses
@@ -24,117 +25,39 @@ and RESET aims and which cells are trimmed follow from the target, once (``deriv
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from memlearn.devices import physics
 from memlearn.devices.cells import STUCK_HIGH, STUCK_NONE, CellState
+from memlearn.devices.controller_state import (
+    CARRIED,
+    FULL_RESET,
+    RESET,
+    SET,
+    STRONG_SET,
+    WATCHED,
+    ControllerState,
+    Trim,
+    subset,
+)
 from memlearn.devices.preset import DevicePreset
+from memlearn.devices.pulses import pulse
 from memlearn.devices.technology import WriteTally
 
 if TYPE_CHECKING:
     from memlearn.devices.strategies import VerifiedStrategy
 
-# next action of a cell (ControllerState.action, int8); the SET actions are the ones >= SET
-FULL_RESET, RESET, SET, STRONG_SET = 0, 1, 2, 3
+__all__ = [
+    "CARRIED", "FULL_RESET", "RESET", "SET", "STRONG_SET", "WATCHED", "ControllerState", "Trim",
+    "observe", "read_live", "retire", "start", "verify_loop", "watch",
+]  # fmt: skip
 
-CARRIED = (
-    "index", "g", "target", "gain", "shift", "life", "healthy", "worn", "reset_final", "icc",
-    "depth", "k", "volts", "action", "energy", "verify_energy", "sets", "r_prev", "onset",
-    "onset_var", "k_mem", "lo", "hi", "hi_coarse", "aim", "reset_aim", "trimmed", "untrimmed",
-)  # fmt: skip
-"""The per-cell fields of ``ControllerState`` that compaction carries (the derived ones too:
-selecting them is cheaper than deriving them again, and gives the same values)."""
-
-
-@dataclass
-class ControllerState:
-    """Controller state of the cells still being programmed (1-D tensors, one entry per cell).
-
-    Carried (``CARRIED``): ``index`` the cell's flat index in the operation; ``g`` true
-    conductance (S); ``target`` (S); ``gain``, ``shift`` the cell's device-to-device SET gain
-    and RESET onset shift (V), known to the physics only; ``life`` pulses it had left when the
-    operation began; ``healthy`` not stuck; ``worn`` worn out during this operation;
-    ``reset_final`` its last pulse was a RESET; ``icc`` (A) the compliance of the last SET that
-    grew its filament and ``depth`` the RESET depth since (e-folds of G; ``CellState.set_icc``,
-    ``reset_depth``); ``action`` the next pulse (``FULL_RESET`` ...
-    ``RESET``); ``energy``, ``verify_energy`` (J) spent so far; ``sets`` (int32) SET pulses so
-    far.  What the controller learns of the cell, from its reads only: ``r_prev`` (S) the last
-    read; ``onset`` (V) its estimated RESET-onset shift and ``onset_var`` (V^2) the variance of
-    that estimate; ``k`` the SET ramp index of the next SET and ``k_mem`` the index a ramp
-    restarts from (the remembered compliance); ``volts`` (V) the next trim amplitude.
-    Derived from the target (``derive``): ``lo``, ``hi`` (S) the verify band; ``hi_coarse``
-    (S) the top of the band a SET aimed above the target is content with; ``aim`` (A) the
-    nominal compliance of the SET aim (``VerifiedStrategy.set_aim``); ``reset_aim`` (S) the
-    conductance a RESET-verify trim aims its first amplitude at (``strategies.trim_start``);
-    ``trimmed`` the cell is RESET-verified (``WriteStrategy.reset_terminated``) and
-    ``untrimmed`` its negation; ``life_min`` the least ``life`` (a bound: no cell wears out
-    before ``pulses`` reaches it); ``sick`` the positions of the cells not ``healthy``.
-    Shared: ``pulses`` given to every unfinished cell so far; ``n_live`` unfinished cells
-    (positions of retired cells stay until a quarter of them are, then ``compact`` drops
-    them); ``any_worn`` some cell wore out; ``tol`` (S) the band half width; ``strategy`` the
-    write strategy.
-    """
-
-    index: torch.Tensor
-    g: torch.Tensor
-    target: torch.Tensor
-    gain: torch.Tensor
-    shift: torch.Tensor
-    life: torch.Tensor
-    healthy: torch.Tensor
-    worn: torch.Tensor
-    reset_final: torch.Tensor
-    icc: torch.Tensor
-    depth: torch.Tensor
-    k: torch.Tensor
-    volts: torch.Tensor
-    action: torch.Tensor
-    energy: torch.Tensor
-    verify_energy: torch.Tensor
-    sets: torch.Tensor
-    r_prev: torch.Tensor
-    onset: torch.Tensor
-    onset_var: torch.Tensor
-    k_mem: torch.Tensor
-    tol: float
-    strategy: VerifiedStrategy
-    pulses: int = 0
-    n_live: int = 0
-    any_worn: bool = False
-    lo: torch.Tensor | None = None
-    hi: torch.Tensor | None = None
-    hi_coarse: torch.Tensor | None = None
-    aim: torch.Tensor | None = None
-    reset_aim: torch.Tensor | None = None
-    trimmed: torch.Tensor | None = None
-    untrimmed: torch.Tensor | None = None
-    life_min: float = math.inf
-    sick: torch.Tensor | None = None
-
-    def derive(self, preset: DevicePreset) -> None:
-        """(Re)compute the band, the SET and RESET aims, the trimmed cells and ``life_min``
-        from ``target`` and ``life``."""
-        tgt, tol, margin = self.target, self.tol, self.strategy.margin(preset)
-        self.lo, self.hi = tgt - tol, tgt + tol
-        self.hi_coarse = self.hi + 2.0 * margin * tgt + 2.0 * tol
-        self.aim = self.strategy.set_aim(preset, tgt)
-        self.reset_aim = tgt * (1.0 + preset.values["ireset_margin"])
-        self.trimmed = self.strategy.reset_terminated(preset, tgt)
-        self.untrimmed = ~self.trimmed
-        self.life_min = float(self.life.min()) if self.life.numel() else math.inf
-        self.sick = (~self.healthy).nonzero().squeeze(1)
-
-    def compact(self, preset: DevicePreset, keep: torch.Tensor) -> None:
-        """Keep only the cells at positions ``keep`` (1-D index), in place."""
-        for name in CARRIED:
-            setattr(self, name, getattr(self, name).index_select(0, keep))
-        self.n_live = keep.numel()
-        self.life_min = float(self.life.min())
-        self.sick = (~self.healthy).nonzero().squeeze(1)
+ABANDON_BAND = 2.0
+"""[E] A cell has moved when its read leaves ``r_ref ± ABANDON_BAND * tolerance``: twice the
+verify band's half width, beyond what read noise alone does to a cell that stays (the
+difference of two reads of ``hfo2-mlc``, sigma about 2 uS, exceeds 8 uS with odds ~1e-4)."""
 
 
 def start(
@@ -175,7 +98,11 @@ def start(
         tol=tol,
         strategy=strategy,
         n_live=g.numel(),
+        dac=physics.dac_table(preset),
+        abandon=int(preset.values.get("abandon_pulses", 0)),
     )
+    if st.abandon:
+        st.r_ref, st.still = r.clone(), torch.zeros(g.shape, dtype=torch.int32)
     st.derive(preset)
     strategy.start(preset, st, r)
     return st, (r >= st.lo) & (r <= st.hi)
@@ -192,42 +119,102 @@ def verify_loop(
     tally: WriteTally,
 ) -> None:
     """Program the flat ``cells`` (in place) to ``target`` (S) with a verified ``strategy``:
-    one iteration per pulse over the unfinished cells; results go to ``tally``."""
+    one iteration per pulse over the unfinished cells; results go to ``tally``.  With the
+    preset's ``abandon_pulses`` (> 0), cells that stop responding are abandoned (``watch``).
+
+    Runs in ``torch.inference_mode`` (no autograd bookkeeping per tensor op: the same values);
+    only ``flat`` and ``tally``, written in place, outlive it."""
+    with torch.inference_mode():
+        _loop(preset, strategy, flat, target, tol, limit, generator, tally)
+
+
+def _loop(
+    preset: DevicePreset,
+    strategy: VerifiedStrategy,
+    flat: CellState,
+    target: torch.Tensor,
+    tol: float,
+    limit: int,
+    generator: torch.Generator,
+    tally: WriteTally,
+) -> None:
+    """``verify_loop``'s iterations."""
     st, finished = start(preset, strategy, flat, target, tol, generator)
     live = None  # positions still programming; None: all of them
+    stop = None  # cells abandoned at the last pulse
     while True:
-        if bool(finished.any()):
-            done = finished.nonzero().squeeze(1)
+        done = st.positions(finished)
+        gone = done.numel()
+        if gone:
             retire(st, done, flat, tally, failed=False)
+        if stop is not None:
+            dropped = st.positions(stop)
+            if dropped.numel():
+                retire(st, dropped, flat, tally, failed=True)
+                finished |= stop
+                gone += dropped.numel()
+        if gone:
             live = ~finished if live is None else live.logical_xor_(finished)
-            left = st.n_live - done.numel()
+            left = st.n_live - gone
             if left == 0:
                 return
             st.n_live = left
-            if 4 * left <= 3 * st.g.numel():  # a quarter retired: compact
-                st.compact(preset, live.nonzero().squeeze(1))
+            if 2 * left <= st.g.numel():  # half retired: compact
+                st.compact(preset, st.positions(live))
                 live = None
         if st.pulses >= limit:  # the cells left have used all their pulses: failed
-            sel = torch.arange(st.g.numel()) if live is None else live.nonzero().squeeze(1)
+            sel = st.pos if live is None else st.positions(live)
             retire(st, sel, flat, tally, failed=True)
             return
         trim = pulse(preset, st, live, generator)
         r = read_live(preset, st, live, generator)
         observe(preset, st, r, trim)
-        finished = strategy.transition(preset, st, r, (r >= st.lo) & (r <= st.hi))
+        above = r > st.hi
+        counted = st.action != RESET if st.abandon else None  # the pulse was no trim
+        finished = strategy.transition(preset, st, r, (r >= st.lo) > above, above)  # a & ~b: a > b
         st.r_prev = r
         if live is not None:
             finished &= live
+        if counted is not None:
+            stop = watch(st, r, counted, finished, live)
+
+
+def watch(
+    st: ControllerState,
+    r: torch.Tensor,
+    counted: torch.Tensor,
+    finished: torch.Tensor,
+    live: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The cells to abandon after the read ``r`` (S) (``None``: none yet): those whose read has
+    stayed within ``ABANDON_BAND * tol`` of ``st.r_ref`` over ``st.abandon`` pulses
+    ``counted`` (SET and full RESET pulses: a trim may rightly leave a cell where it was) and
+    that did not finish now.
+
+    A write-verify controller stops pulsing a cell that does not respond and flags it, rather
+    than spend the pulse limit on it ([E]: the stuck cells of ``cells.sample_cells`` read the
+    same whatever the pulse; a healthy cell's SET ramp catches up within a few steps and a full
+    RESET always moves it).  A cell that moves, however slowly, re-takes its reference."""
+    moved = (r - st.r_ref).abs_() > ABANDON_BAND * st.tol
+    st.r_ref = torch.where(moved, r, st.r_ref)
+    st.still = (st.still + counted).masked_fill_(moved, 0)
+    if st.pulses < st.abandon:
+        return None
+    stop = (st.still >= st.abandon) > finished  # a & ~b: a > b
+    if live is not None:
+        stop &= live
+    return stop
 
 
 def observe(
     preset: DevicePreset,
     st: ControllerState,
     r: torch.Tensor,
-    trim: tuple[torch.Tensor, torch.Tensor] | None,
+    trim: Trim | None,
 ) -> None:
     """Update the RESET-onset estimate of the cells that received a trim pulse from the read
-    ``r`` (S); ``trim``: their positions and amplitudes (V), as ``pulse`` returns them.
+    ``r`` (S); ``trim``: their positions (``None``: every cell) and amplitudes (V), as
+    ``pulse`` returns them.
 
     A trim at amplitude V that lowered the read to r implies the onset shift
     ``V - reset_amplitude(r)`` (the nominal curve inverted); it enters the estimate as a
@@ -241,9 +228,9 @@ def observe(
     sel, amp = trim
     v = preset.values
     slope, tiny = v["reset_v_slope"], 1e-9
-    r_now = r.index_select(0, sel).clamp_min(tiny)
-    r_was = st.r_prev.index_select(0, sel).clamp_min(tiny)
-    onset, onset_var = st.onset.index_select(0, sel), st.onset_var.index_select(0, sel)
+    r_now = subset(r, sel).clamp_min(tiny)
+    r_was = subset(st.r_prev, sel).clamp_min(tiny)
+    onset, onset_var = subset(st.onset, sel), subset(st.onset_var, sel)
     below_ref = r_was < v["reset_g_ref"]
     fell = below_ref & (r_now < r_was - 0.5 * st.tol)
     jump = torch.log(r_was / r_now).clamp_min(0)
@@ -252,9 +239,14 @@ def observe(
     gain = onset_var / (onset_var + noise_var).clamp_min(1e-30)
     seen = amp - physics.reset_amplitude(preset, r_now)
     onset = torch.where(fell, onset + gain * (seen - onset), onset)
-    st.onset_var.scatter_(0, sel, torch.where(fell, onset_var * (1.0 - gain), onset_var))
+    onset_var = torch.where(fell, onset_var * (1.0 - gain), onset_var)
     bound = amp - physics.reset_amplitude(preset, r_was) - v["reset_step"]
-    st.onset.scatter_(0, sel, torch.where(below_ref & ~fell, torch.maximum(onset, bound), onset))
+    onset = torch.where(below_ref > fell, torch.maximum(onset, bound), onset)  # a & ~b: a > b
+    if sel is None:
+        st.onset, st.onset_var = onset, onset_var
+    else:
+        st.onset_var.scatter_(0, sel, onset_var)
+        st.onset.scatter_(0, sel, onset)
 
 
 def read_live(
@@ -264,7 +256,7 @@ def read_live(
     positions keep their conductance."""
     if live is None:
         return physics.read(preset, st.g, gen)
-    sel = live.nonzero().squeeze(1)
+    sel = st.positions(live)
     return st.g.clone().scatter_(0, sel, physics.read(preset, st.g.index_select(0, sel), gen))
 
 
@@ -287,98 +279,3 @@ def retire(
     tally.verify_energy.scatter_(0, where, st.verify_energy.index_select(0, sel))
     if failed:
         tally.failed.scatter_(0, where, True)
-
-
-def pulse(
-    preset: DevicePreset, st: ControllerState, live: torch.Tensor | None, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """One pulse per cell at the ``live`` positions (``None``: all) (its ``action``), wear,
-    and the verify read's energy (in place); SETs and RESETs are computed on their own cells
-    only.  Returns the positions of the cells that received a trim (``RESET``) and its
-    amplitudes (V), ``None`` when none did."""
-    action = st.action
-    is_set = action >= SET
-    is_reset = ~is_set
-    if live is not None:
-        is_set &= live
-        is_reset &= live
-    set_sel = is_set.nonzero().squeeze(1)
-    reset_sel = is_reset.nonzero().squeeze(1)
-    g = st.g
-    g_new = g.clone() if live is not None else torch.empty_like(g)  # SET + RESET fill it
-    if set_sel.numel():
-        _set(preset, st, set_sel, g_new, gen)
-    trim = _reset(preset, st, reset_sel, g_new, gen) if reset_sel.numel() else None
-    if st.sick.numel():  # stuck cells keep their conductance
-        g_new.scatter_(0, st.sick, g.index_select(0, st.sick))
-    g = g_new
-    # endurance: the pulse that uses up a cell's life leaves its filament stuck (LRS)
-    st.pulses += 1
-    if st.pulses >= st.life_min:  # some cell may wear out now
-        worn_now = st.healthy & (st.life <= st.pulses)
-        if live is not None:
-            worn_now &= live
-        if bool(worn_now.any()):
-            g = torch.where(worn_now, preset.values["g_stuck_high"], g)
-            st.healthy = st.healthy & ~worn_now
-            st.sick = (~st.healthy).nonzero().squeeze(1)
-            st.worn = st.worn | worn_now
-            st.any_worn = True
-    st.g = g
-    e_read = physics.read_energy(preset, g)
-    st.energy += e_read
-    st.verify_energy += e_read
-    st.sets += is_set
-    st.reset_final = is_reset
-    return trim
-
-
-def _set(
-    preset: DevicePreset,
-    st: ControllerState,
-    sel: torch.Tensor,
-    g_new: torch.Tensor,
-    gen: torch.Generator,
-) -> None:
-    """The SET pulses of the cells at positions ``sel``: new conductances into ``g_new``;
-    compliance, RESET depth and energy into ``st``."""
-    v = preset.values
-    icc = st.aim.index_select(0, sel) * (
-        v["iset_start"] + v["iset_step"] * st.k.index_select(0, sel)
-    )
-    if st.strategy.strong_sets:
-        icc = torch.where(st.action.index_select(0, sel) == STRONG_SET, v["icc_max"], icc)
-    icc = physics.compliance(preset, physics.gate_voltage(preset, icc))  # as the gate realises it
-    g = st.g.index_select(0, sel)
-    gs, es = physics.set_pulse_at(preset, g, icc, st.gain.index_select(0, sel), gen)
-    g_new.scatter_(0, sel, gs)
-    # a SET that grew the filament records its compliance (a weaker one left it as it was)
-    grew = gs > g
-    st.icc.scatter_(0, sel, torch.where(grew, icc, st.icc.index_select(0, sel)))
-    st.depth.scatter_(0, sel, st.depth.index_select(0, sel).masked_fill_(grew, 0.0))
-    st.energy.scatter_add_(0, sel, es)
-
-
-def _reset(
-    preset: DevicePreset,
-    st: ControllerState,
-    sel: torch.Tensor,
-    g_new: torch.Tensor,
-    gen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The RESET pulses (full or trim) of the cells at positions ``sel``: new conductances
-    into ``g_new``; RESET depth and energy into ``st``.  Returns the trimmed cells' positions
-    and amplitudes (V), ``None`` when every RESET was full."""
-    v_max = preset.values["reset_v_max"]
-    full = st.action.index_select(0, sel) == FULL_RESET
-    amp = st.volts.index_select(0, sel).clamp_(max=v_max)
-    pulse_amp = torch.where(full, v_max, amp)
-    g = st.g.index_select(0, sel)
-    gr, er = physics.reset_pulse(preset, g, pulse_amp, st.shift.index_select(0, sel), gen)
-    g_new.scatter_(0, sel, gr)
-    st.depth.scatter_add_(0, sel, torch.log(g / gr.clamp_min(1e-12)).clamp_min(0))
-    st.energy.scatter_add_(0, sel, er)
-    if bool(full.all()):
-        return None
-    trim = ~full
-    return sel[trim], amp[trim]

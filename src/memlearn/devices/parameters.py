@@ -43,6 +43,7 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     # program-and-verify controller
     "verify_tolerance": ("verify", "S", "half width of the verify band around a target"),
     "max_pulses": ("verify", "1", "pulse limit per cell and program operation"),
+    "abandon_pulses": ("verify", "1", "abandon a cell unmoved by this many pulses (0: never)"),
     "iset_start": ("verify", "1", "iterative SET: first compliance, fraction of nominal"),
     "iset_step": ("verify", "1", "iterative SET: compliance step, fraction of nominal"),
     "hybrid_margin": ("verify", "1", "hybrid, trimmed levels: SET aims this fraction above"),
@@ -145,6 +146,11 @@ OPTIONAL: dict[str, tuple[float, str]] = {
         1.0,
         "[E] default: hybrid programs the preset's window (not given in the preset file)",
     ),
+    "abandon_pulses": (
+        0.0,
+        "[E] default: the controller pulses every unverified cell up to max_pulses (0: it "
+        "abandons no unresponsive cell)",
+    ),
     "relax_icc_floor": (
         0.0,
         "[E] default: the compliance law holds down to icc_min (not given in the preset file)",
@@ -192,6 +198,7 @@ ZERO_OK = {
     "iset_start",
     "relax_icc_exp",
     "read_noise_rel",
+    "abandon_pulses",
 }
 # May take any sign
 SIGNED = {"gate_vth", "relax_mean", "relax_icc_exp"}

@@ -37,11 +37,21 @@ _US = 1e-6
 
 def gate_voltage(preset: DevicePreset, icc: torch.Tensor) -> torch.Tensor:
     """Gate voltage (V) the controller applies for a compliance ``icc`` (A), on the DAC grid."""
+    step = preset.values["gate_step"]
+    return gate_code(preset, icc) * step if step > 0 else _gate_volts(preset, icc)
+
+
+def _gate_volts(preset: DevicePreset, icc: torch.Tensor) -> torch.Tensor:
+    """The gate voltage (V) for a compliance ``icc`` (A), before the DAC's rounding."""
     v = preset.values
     icc = icc.clamp(v["icc_min"], v["icc_max"])
-    vg = v["gate_vth"] + torch.sqrt(2.0 * icc / v["gate_k"])
-    step = v["gate_step"]
-    return torch.round(vg / step) * step if step > 0 else vg
+    return v["gate_vth"] + torch.sqrt(2.0 * icc / v["gate_k"])
+
+
+def gate_code(preset: DevicePreset, icc: torch.Tensor) -> torch.Tensor:
+    """The gate DAC's code (float, whole numbers) for a compliance ``icc`` (A): the gate
+    voltage is ``code * gate_step``; ``gate_step`` must be > 0."""
+    return torch.round(_gate_volts(preset, icc) / preset.values["gate_step"])
 
 
 def compliance(preset: DevicePreset, vg: torch.Tensor) -> torch.Tensor:
@@ -49,6 +59,20 @@ def compliance(preset: DevicePreset, vg: torch.Tensor) -> torch.Tensor:
     v = preset.values
     over = (vg - v["gate_vth"]).clamp_min(0)
     return (0.5 * v["gate_k"] * over * over).clamp(v["icc_min"], v["icc_max"])
+
+
+def dac_table(preset: DevicePreset) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The compliance (A) and SET energy (J) at every gate DAC code from 0 up to the highest
+    one ``gate_code`` gives (indexed by code: the same values as ``compliance`` and
+    ``set_energy`` at ``code * gate_step``); ``None`` without a DAC grid (``gate_step`` 0) or
+    when a code could be negative."""
+    v = preset.values
+    step = v["gate_step"]
+    if not step > 0 or v["gate_vth"] + math.sqrt(2.0 * v["icc_min"] / v["gate_k"]) < step:
+        return None
+    top = math.ceil((v["gate_vth"] + math.sqrt(2.0 * v["icc_max"] / v["gate_k"])) / step) + 2
+    icc = compliance(preset, torch.arange(top + 1, dtype=torch.float32) * step)
+    return icc, set_energy(preset, icc)
 
 
 def nominal_compliance(preset: DevicePreset, g_target: torch.Tensor) -> torch.Tensor:
@@ -80,12 +104,28 @@ def set_pulse_at(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SET pulse at the compliance ``icc`` (A) the gate DAC realises (``set_pulse`` once
     the compliance is known).  Returns ``(new G in S, energy in J)``."""
+    return set_conductance(preset, g, icc, gain, generator), set_energy(preset, icc)
+
+
+def set_conductance(
+    preset: DevicePreset,
+    g: torch.Tensor,
+    icc: torch.Tensor,
+    gain: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The conductance (S) a SET pulse at the realised compliance ``icc`` (A) leaves."""
     v = preset.values
     g_set = gain * icc / v["set_k_volts"]
     sigma = v["set_c2c"] * torch.sqrt(g_set * v["g_ref"])
     g_set = (g_set + sigma * torch.randn(g.shape, generator=generator)).clamp_min(0.1 * _US)
-    energy = v["v_set"] * icc * v["set_pulse_s"]
-    return torch.maximum(g, g_set), energy
+    return torch.maximum(g, g_set)
+
+
+def set_energy(preset: DevicePreset, icc: torch.Tensor) -> torch.Tensor:
+    """Energy (J) of a SET pulse at the realised compliance ``icc`` (A)."""
+    v = preset.values
+    return v["v_set"] * icc * v["set_pulse_s"]
 
 
 def reset_pulse(

@@ -261,6 +261,8 @@ def validate(preset: DevicePreset) -> None:
         raise MemlearnError(f"preset {preset.name!r}: stuck rates add up to more than 1")
     if v["max_pulses"] < 1 or v["max_pulses"] != int(v["max_pulses"]):
         raise MemlearnError(f"preset {preset.name!r}: max_pulses must be a positive integer")
+    if v.get("abandon_pulses", 0) != int(v.get("abandon_pulses", 0)):
+        raise MemlearnError(f"preset {preset.name!r}: abandon_pulses must be an integer >= 0")
     tech.check(preset)
 
 

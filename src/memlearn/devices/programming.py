@@ -3,7 +3,8 @@
 ``program`` checks its inputs, lets the preset's cell technology (``technologies``) write the
 cells (for resistive cells a write strategy of ``strategies``, run pulse by pulse with verify
 reads by ``controller``: a cell stops when its read falls in the band ``target ± tolerance``
-or after ``max_pulses`` pulses), then applies endurance wear and lets the written cells relax
+or after ``max_pulses`` pulses, or once it stops responding when the preset's
+``abandon_pulses`` is set), then applies endurance wear and lets the written cells relax
 for ``settle_s`` seconds (the delay before first use).  Failed cells (never verified; for
 ``single-set`` those outside the band) are reported.
 

@@ -163,11 +163,17 @@ class VerifiedStrategy(WriteStrategy):
         raise NotImplementedError
 
     def transition(
-        self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
+        self,
+        preset: DevicePreset,
+        st: ControllerState,
+        r: torch.Tensor,
+        ok: torch.Tensor,
+        above: torch.Tensor,
     ) -> torch.Tensor:
         """After a pulse (``st.action``) read ``r`` (S): update ``st.action``, ``st.k``,
         ``st.k_mem``, ``st.volts``; return which cells are done (``ok``: read in band, may be
-        narrowed).  ``controller.observe`` has already updated the onset estimate."""
+        narrowed; ``above``: read above the band).  ``controller.observe`` has already updated
+        the onset estimate."""
         raise NotImplementedError
 
 
@@ -201,9 +207,14 @@ class IterativeSet(VerifiedStrategy):
         st.action[r > st.hi] = FULL_RESET
 
     def transition(
-        self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
+        self,
+        preset: DevicePreset,
+        st: ControllerState,
+        r: torch.Tensor,
+        ok: torch.Tensor,
+        above: torch.Tensor,
     ) -> torch.Tensor:
-        st.action = ramp_transition(st, r)
+        st.action = ramp_transition(st, r, above=above)
         return ok
 
 
@@ -222,10 +233,15 @@ class IterativeReset(VerifiedStrategy):
         st.volts = torch.where(above, trim_start(preset, st, r), st.volts)
 
     def transition(
-        self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
+        self,
+        preset: DevicePreset,
+        st: ControllerState,
+        r: torch.Tensor,
+        ok: torch.Tensor,
+        above: torch.Tensor,
     ) -> torch.Tensor:
         was_reset = st.action == RESET
-        volts = st.volts + preset.values["reset_step"] * was_reset
+        volts = st.volts.add(was_reset, alpha=preset.values["reset_step"])
         st.volts = torch.where(was_reset, volts, trim_start(preset, st, r))
         st.action = pick(r < st.lo, STRONG_SET, RESET)
         return ok
@@ -268,32 +284,35 @@ class Hybrid(VerifiedStrategy):
         st.volts = torch.where(trim, trim_start(preset, st, r), st.volts)
 
     def transition(
-        self, preset: DevicePreset, st: ControllerState, r: torch.Tensor, ok: torch.Tensor
+        self,
+        preset: DevicePreset,
+        st: ControllerState,
+        r: torch.Tensor,
+        ok: torch.Tensor,
+        above: torch.Tensor,
     ) -> torch.Tensor:
         v = preset.values
-        trimmed = st.trimmed
-        action = st.action
-        was_set, was_reset = action == SET, action == RESET
-        above = r > st.hi
-        k_next = st.k + 1.0
-        k_trim = torch.where(was_set, k_next, self._aim_index(preset))
-        next_set = ramp_transition(st, r, was_set, above, k_next)  # SET-verified levels
-        st.k = torch.where(trimmed, k_trim, st.k)
-        coarse = above & (r <= st.hi_coarse)
+        was_set, was_reset = st.action == SET, st.action == RESET
+        # SET-verified levels: the ramp goes on after a SET, a SET that overshot is remembered
+        # one index below (ramp_transition); trimmed levels restart a SET at the aim index,
+        # their k_mem from ramp_start, never changed
+        overshot = (was_set & above) > st.trimmed  # a & ~b: a > b
+        st.k_mem = torch.where(overshot, (st.k - 1.0).clamp_min(0.0), st.k_mem)
+        st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
+        coarse = (r <= st.hi_coarse) & above & st.trimmed  # trimmed, in the coarse band
         # trimmed levels: after a SET into the coarse band a trim begins one step below the
         # learned onset; a trim goes on one step up; a trim that undershot sets again at the
         # aim; above the coarse band, or no progress at the top amplitude: full reset
-        volts = st.volts + v["reset_step"] * was_reset  # SET-verified levels: + 0 (no trims)
-        begin_trim = was_set & coarse & trimmed
-        if bool(begin_trim.any()):
-            sel = begin_trim.nonzero().squeeze(1)
+        volts = st.volts.add(was_reset, alpha=v["reset_step"])  # SET-verified: + 0 (no trims)
+        sel = st.positions(was_set & coarse)
+        if sel.numel():
             volts.scatter_(0, sel, trim_start(preset, st, r, sel))
-        stalled = was_reset & above & (volts >= v["reset_v_max"])
+        stalled = (volts >= v["reset_v_max"]) & was_reset
         st.volts = volts
-        # SET-verified levels: next_set; trimmed: as next_set, but RESET in the coarse band
-        # unless stalled (a full reset then)
-        # (coarse lies above the band: next_set is FULL_RESET there)
-        st.action = next_set.add_(trimmed & coarse & ~stalled, alpha=RESET - FULL_RESET)
+        # as the ramp (FULL_RESET above the band: pick), but RESET in the coarse band unless
+        # stalled (a full reset then)
+        next_action = pick(above, FULL_RESET, SET)
+        st.action = next_action.add_(coarse > stalled, alpha=RESET - FULL_RESET)
         return ok & (st.untrimmed | was_reset)  # a trimmed level ends with a RESET
 
 
