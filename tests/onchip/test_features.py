@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from memlearn.data import TaskSampler, load_split
+from memlearn.data.splits import ClassImages
 from memlearn.nn import FewShotNet
 from memlearn.onchip import features
 from memlearn.onchip.deploy import DeployConfig, prepare
@@ -28,12 +29,23 @@ def test_an_images_features_do_not_depend_on_its_chunk(monkeypatch):
     assert features.image_features(extractor, images[:0]).shape[0] == 0
 
 
-def test_query_features_are_gathered_once_per_distinct_image(shared_data, monkeypatch):
-    """The gathered query features are those computed task by task, and the extractor sees each
-    distinct query image once: no more images than the split has, however many tasks."""
-    net = prepare(DeployConfig(tasks=1, split="val", root=shared_data)).net
-    classes = load_split("val", shared_data, rotations=False)
-    n_images = classes.n_classes * classes.n_per_class
+def _split(classes: int, per_class: int, seed: int) -> ClassImages:
+    """A small synthetic split of random 16x16 'drawings'."""
+    images = torch.rand(
+        classes, per_class, 1, 16, 16, generator=torch.Generator().manual_seed(seed)
+    )
+    alphabet = torch.zeros(classes, dtype=torch.int64)
+    names = [f"c{i}" for i in range(classes)]
+    return ClassImages(images, alphabet, ["A"], names, "synthetic", alphabet)
+
+
+def test_query_features_are_gathered_once_per_distinct_image(monkeypatch):
+    """The gathered query features are those computed task by task, bit for bit, and the
+    extractor sees each distinct query image once: never more images than the split has,
+    however many tasks."""
+    torch.manual_seed(0)
+    net = FewShotNet(ways=5, widths=(8, 8, 8, 12), hidden=6, image_size=16).eval()
+    classes = _split(8, 6, seed=1)  # 48 images
     seen: list[int] = []
     run = features.image_features
 
@@ -42,19 +54,20 @@ def test_query_features_are_gathered_once_per_distinct_image(shared_data, monkey
         return run(extractor, images)
 
     monkeypatch.setattr(features, "image_features", counted)
-    counts = {}
-    for n_tasks in (20, 120):
-        sampler = TaskSampler(classes, 5, 1, 15, seed=n_tasks)
+    monkeypatch.setattr(features, "FEATURE_CHUNK", 16)
+    counts: list[int] = []
+    for n_tasks in (1, 30, 300):
+        sampler = TaskSampler(classes, 5, 1, 4, seed=n_tasks)
         cls, draw = sampler.indices(n_tasks)
         seen.clear()
         got = features.query_features(sampler, cls, draw, net)
-        counts[n_tasks] = sum(seen)
-        distinct = torch.unique(cls[..., None] * classes.n_per_class + draw[..., 1:]).numel()
-        assert counts[n_tasks] == distinct <= n_images
+        distinct = torch.unique(cls[..., None] * 6 + draw[..., 1:]).numel()
+        counts.append(sum(seen))
+        assert counts[-1] == distinct <= 48 and max(seen) <= 17
         want = features.task_features(net, sampler.gather(cls, draw).query_x)
-        assert got.shape == want.shape == (n_tasks, 75, 32)
+        assert got.shape == want.shape == (n_tasks, 20, 12)
         assert torch.equal(got, want)
-    assert counts[120] < 120 * 75 // 2 and counts[120] <= n_images  # per task it would be 9,000
+    assert counts[0] == 20 and counts[-1] <= 48 < 300 * 20  # task by task: 20, 600, 6,000
 
 
 def test_sampled_head_tasks_are_the_tasks_with_their_copies(shared_data):
