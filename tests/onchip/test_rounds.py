@@ -10,8 +10,7 @@ import sys
 import pytest
 import torch
 
-from memlearn.onchip import rounds
-from memlearn.onchip import run as onchip_run
+from memlearn.onchip import features, rounds
 from memlearn.onchip.deploy import DeployConfig, prepare, sample_features, sample_tasks
 from memlearn.onchip.memory import format_bytes, parse_memory, peak_rss
 
@@ -54,14 +53,15 @@ def test_plan_splits_chips_and_tasks_within_the_budget(monkeypatch):
 
 @pytest.mark.parametrize("copies", [0, 2])
 def test_features_sampled_in_parts_are_those_of_the_whole_batch(shared_data, monkeypatch, copies):
-    """Tasks sampled as features a few tasks at a time (the images of all of them never held)
-    are bit for bit the features of the same tasks sampled as one batch of images."""
-    monkeypatch.setattr(onchip_run, "_FEATURE_CHUNK", 16)
-    monkeypatch.setattr(onchip_run, "TASK_CHUNK", 16)  # 40 tasks: parts of 16, 16 and 8
+    """Tasks sampled as features (each distinct query image through the extractor once, the
+    query images of all tasks never held) are bit for bit the features of the same tasks
+    sampled as one batch of images."""
+    monkeypatch.setattr(features, "FEATURE_CHUNK", 16)  # the whole batch and the gathered
+    # queries run in chunks of different images
     config = DeployConfig(tasks=40, support_copies=copies, seed=5, root=shared_data)
     net = prepare(dataclasses.replace(config, tasks=1)).net
     split, whole = sample_tasks(config, 5)
-    want = onchip_run.head_tasks(net, whole)
+    want = features.head_tasks(net, whole)
     got_split, got = sample_features(config, net)
     assert got_split == split and got.support_x.shape == (40, 5 * (1 + copies), 32)
     for name in ("support_x", "support_y", "query_x", "query_y"):

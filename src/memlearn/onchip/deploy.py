@@ -34,6 +34,7 @@ from memlearn.meta.inner import HeadTasks
 from memlearn.meta.state import pick_device
 from memlearn.nn.rates import Rates
 from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.features import sampled_head_tasks
 from memlearn.onchip.memory import parse_memory
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 from memlearn.onchip.run import (
@@ -44,7 +45,6 @@ from memlearn.onchip.run import (
     head_layout,
     inner_lrs_from,
     resolve_weight_max,
-    sampled_head_tasks,
     with_copies,
 )
 
@@ -251,7 +251,7 @@ def sample_tasks(config: DeployConfig, ways: int) -> tuple[str, TaskBatch]:
 
 def sample_features(config: DeployConfig, net: nn.Module) -> tuple[str, HeadTasks]:
     """The split and the tasks of :func:`sample_tasks` as ``net``'s head sees them, bit for bit,
-    without holding a large batch's images at once (:func:`~memlearn.onchip.run.
+    without holding a large batch's images at once (:func:`~memlearn.onchip.features.
     sampled_head_tasks`)."""
     split, sampler = task_sampler(config, int(net.fc2.weight.shape[0]))
     return split, sampled_head_tasks(sampler, config.tasks, net, config.support_copies, config.seed)

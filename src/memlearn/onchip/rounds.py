@@ -10,8 +10,8 @@ groups there are or on the budget, as long as the budget holds a group of
 :data:`ROUND_CHIPS` chips.  The model, the full-scale weight and the level conductances are
 resolved once, by group 0.  Per-task results are concatenated in group order.  A group's
 tasks are sampled as features (:func:`~memlearn.onchip.deploy.sample_features`: the same
-features, bit for bit, with the query images of a few hundred tasks held at a time), so a
-round holds its tasks' features through the loop, not their images.
+features, bit for bit, each distinct query image of the split through the extractor once), so
+a round holds its tasks' features through the loop, not their images.
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ from memlearn.onchip.run import QUERIES, run_adaptation
 ROUND_CHIPS = 1000  # [E] chips per group: large enough that per-op overhead is amortised
 # [E] bytes a chip adds to a round at its peak: the support images of its tasks (with their
 # distorted copies, 28x28 float, each held about three times while sampled and distorted; the
-# query images are turned into features a few hundred tasks at a time), the features of all
-# their images (up to 64 float per image), and its cells and the loop's temporaries.
+# query images are never gathered per task: their features are gathered from those of the
+# split's distinct images), the features of all their images (up to 64 float per image, with
+# room for the index of each query image), and its cells and the loop's temporaries.
 BYTES_PER_IMAGE = 3 * 4 * 28 * 28
 BYTES_PER_FEATURES = 4 * 64
 BYTES_PER_CHIP = 400 * 1024
 # [E] bytes a round takes whatever its size: the split's images while tasks are sampled, the
-# query images of one part of the tasks (run.TASK_CHUNK) and the extractor's activations on
-# them, the model.
+# features of its distinct images, one chunk of images (features.FEATURE_CHUNK) and the
+# extractor's activations on it, the model.
 FIXED_BYTES = 256 * 1024**2
 _SEED_MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio) spreading group seeds
 

@@ -1,7 +1,7 @@
 """From a few-shot network and a batch of tasks to on-chip and ideal-software learning curves.
 
-:func:`task_features` runs the digital, batch-norm-folded extractor; :func:`head_weights` takes
-the FC weights in array orientation; :func:`run_adaptation` adapts the tasks on a chip with
+:func:`head_weights` takes the FC weights in array orientation; :func:`run_adaptation` adapts
+the tasks (as features: :mod:`memlearn.onchip.features`) on a chip with
 :func:`memlearn.onchip.loop.adapt_on_chip` and, in the same run, in ideal float
 (:func:`memlearn.onchip.head.software_adapt`); :func:`summarise` gives the figures of
 ``memlearn adapt --json``.  :func:`head_layout`, :func:`deployed_levels`, :func:`with_copies`
@@ -19,8 +19,8 @@ from torch import nn
 
 from memlearn.chip.base import ArraySpec, Chip, ChipLayout
 from memlearn.crossbar.system_energy import Activity, system_energy
-from memlearn.data.augment import distorted_support, with_support_copies
-from memlearn.data.sampler import TaskBatch, TaskSampler
+from memlearn.data.augment import with_support_copies
+from memlearn.data.sampler import TaskBatch
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.meta.hardware import update_rule_name
 from memlearn.meta.inner import HeadTasks
@@ -28,37 +28,15 @@ from memlearn.nn.rates import Rates, stored_rates
 from memlearn.onchip import head
 from memlearn.onchip.calibration import device_level_samples, weight_max_for
 from memlearn.onchip.config import AdaptConfig
+from memlearn.onchip.features import head_tasks
+from memlearn.onchip.features import task_features as task_features  # re-exported
 from memlearn.onchip.loop import AdaptResult, adapt_on_chip
 from memlearn.onchip.policies import DEFAULT_POLICY
 from memlearn.stats import ci95
 
-_FEATURE_CHUNK = 256  # images per extractor call: bounds the extractor's activations (memory)
-# Tasks whose query images are gathered at once by sampled_head_tasks: a multiple of
-# _FEATURE_CHUNK, so that whatever the images per task the extractor sees the same chunks of
-# images as on the whole batch (the same features, bit for bit).
-TASK_CHUNK = _FEATURE_CHUNK
 DEFAULT_LEVELS = 8  # [E] a 3-bit cell, inside the 4-9 levels of Esmanhotto et al., IEDM 2020 [P]
 MAX_SUPPORT_COPIES = 64  # bounds the support passes per update (each copy is one more image)
 QUERIES = 15  # query images per class, as in MAML's Omniglot protocol (Finn et al., 2017)
-
-
-@torch.no_grad()
-def task_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Features of ``images [T, B, C, H, W]`` → ``[T, B, F]`` with the deployed extractor.
-
-    The extractor runs in eval mode with fixed batch-norm statistics (folded into the convs when
-    the network offers ``fold_batchnorm``), so no statistics of the test images are used.
-    """
-    if images.dim() != 5:
-        raise ValueError(f"task images must be [tasks, batch, C, H, W], got {list(images.shape)}")
-    extractor = net.fold_batchnorm().extractor if hasattr(net, "fold_batchnorm") else net.extractor
-    extractor.eval()
-    flat = images.reshape(-1, *images.shape[2:])
-    parts = [
-        extractor(flat[i : i + _FEATURE_CHUNK]) for i in range(0, flat.shape[0], _FEATURE_CHUNK)
-    ]
-    feats = torch.cat(parts) if parts else flat.new_zeros(0, 1)
-    return feats.reshape(images.shape[0], images.shape[1], -1).float()
 
 
 def head_weights(net: nn.Module) -> list[torch.Tensor]:
@@ -86,41 +64,6 @@ def inner_lrs_from(info: Mapping[str, Any], layers: int = 2) -> list[float] | li
     elif not isinstance(lrs, Sequence):
         raise ValueError(f"inner_lrs must be a number, list or mapping, got {type(lrs).__name__}")
     return stored_rates(lrs, layers)
-
-
-def head_tasks(net: nn.Module, tasks: Any) -> HeadTasks:
-    """A TaskBatch's images as the head sees them: features of the deployed extractor."""
-    sx = task_features(net, tasks.support_x)
-    qx = task_features(net, tasks.query_x)
-    return HeadTasks(sx, tasks.support_y.long(), qx, tasks.query_y.long())
-
-
-def sampled_head_tasks(
-    sampler: TaskSampler, n_tasks: int, net: nn.Module, support_copies: int, seed: int
-) -> HeadTasks:
-    """``head_tasks(net, with_copies(sampler.sample(n_tasks), support_copies, seed))``, bit for
-    bit, holding the images of the queries of at most :data:`TASK_CHUNK` tasks at once (the
-    support images, with their copies, of all tasks: the copies are drawn for all at once)."""
-    classes, drawings = sampler.indices(n_tasks)
-    support_x, query_x, support_y, query_y = [], [], None, None
-    for start in range(0, n_tasks, TASK_CHUNK):
-        part = sampler.gather(classes[start : start + TASK_CHUNK],
-                              drawings[start : start + TASK_CHUNK])  # fmt: skip
-        support_x.append(part.support_x)
-        query_x.append(task_features(net, part.query_x))
-        support_y, query_y = part.support_y[:1], part.query_y[:1]  # the same for every task
-        del part
-    assert support_y is not None and query_y is not None
-    images = torch.cat(support_x)
-    del support_x
-    generator = torch.Generator().manual_seed(seed)
-    images = distorted_support(images, support_copies, generator)
-    return HeadTasks(
-        task_features(net, images),
-        support_y.repeat(n_tasks, support_copies + 1).long(),
-        torch.cat(query_x),
-        query_y.repeat(n_tasks, 1).long(),
-    )
 
 
 def run_adaptation(
