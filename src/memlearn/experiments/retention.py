@@ -21,10 +21,19 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
+from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.characterize import characterize, plot_characterization
+from memlearn.devices.levels import level_conductances
 from memlearn.devices.preset import DevicePreset
-from memlearn.devices.programming import check_strategy
-from memlearn.devices.retention import SECONDS_PER_YEAR, celsius, equivalent_seconds
+from memlearn.devices.programming import check_strategy, program
+from memlearn.devices.retention import (
+    SECONDS_PER_YEAR,
+    celsius,
+    equivalent_seconds,
+    stability_factor,
+)
 from memlearn.errors import MemlearnError
 from memlearn.experiments.common import (
     StudyInfo,
@@ -73,6 +82,18 @@ def drifted(preset: DevicePreset, factor: float) -> DevicePreset:
         return preset
     v = preset.values["relax_log"]
     return preset.replace(relax_log=v * factor)
+
+
+def stability_rms(preset: DevicePreset, strategy: str, levels: int, cells: int, seed: int) -> float:
+    """The rms stability factor h (dimensionless; :func:`memlearn.devices.retention.
+    stability_factor`) of ``cells`` cells per level programmed with ``strategy`` as
+    ``characterize`` programs them, stuck cells left out: the factor on the spread a bake
+    adds to them."""
+    targets = level_conductances(levels, preset.window).repeat_interleave(cells)
+    generator = torch.Generator().manual_seed(int(seed))
+    state = program(preset, targets, strategy, generator=generator).cells
+    h = stability_factor(preset, state)[state.stuck == STUCK_NONE]
+    return float(h.double().pow(2).mean().sqrt())
 
 
 def bake_losses(result: dict[str, Any]) -> list[float]:
@@ -157,9 +178,10 @@ def retention_study(
 
 
 def bake_attribution(results: list[dict[str, Any]]) -> str:
-    """Where the bake's level errors go (a study that does not reproduce): no part of the loop
-    runs after the bake, so what decides is how far the bake moves the cells relative to the
-    window (the weight noise the adapted network sees), not how many cross a level boundary."""
+    """Where the bake's cost goes (a study that does not reproduce): no part of the loop runs
+    after the bake, so what decides is how far the bake moves the cells relative to the window
+    (the weight noise the adapted network sees), not how many cross a level boundary; and the
+    spread a bake adds to a cell scales with its stability factor h."""
     parts = [
         f"{r['strategy']}{_at(r)}: level errors {pct(r['level_error_rate'])} → "
         f"{pct(r['level_error_rate_after_bake'])}, rms error {pct(r['error_over_window'])} → "
@@ -167,13 +189,24 @@ def bake_attribution(results: list[dict[str, Any]]) -> str:
         f"{pct(r['final_accuracy'] - r['final_accuracy_after_bake'])}"
         for r in results
     ]
-    return (
+    text = (
         "Attribution: the loop does not run after the bake, so the bake's cost is the weight "
         "noise it adds, the cells' rms error as a fraction of the window (the measure the "
         "overlap study's accuracy follows across level counts), not the level error rate: "
         + "; ".join(parts)
         + "."
     )
+    stability = {
+        r["strategy"]: r["stability_factor_rms"] for r in results if "stability_factor_rms" in r
+    }
+    if stability:
+        text += (
+            " The spread a bake adds to a cell scales with its stability factor h (compliance "
+            "of the SET that made it, depth of the RESETs since): rms h "
+            + ", ".join(f"{s} {h:.2f}" for s, h in stability.items())
+            + "."
+        )
+    return text
 
 
 def _at(result: dict[str, Any]) -> str:
@@ -196,6 +229,10 @@ def _add_level_errors(
     device as modelled, k = 1)."""
     seed = run.study_seed(KEY)
     figures = []
+    stability = {
+        s: stability_rms(run.preset, s, levels, cells, seed)
+        for s in dict.fromkeys(r["strategy"] for r in results)
+    }
     for r in results:
         k = float(r.get("drift_factor", 1.0))
         preset = drifted(run.preset, k)
@@ -210,6 +247,7 @@ def _add_level_errors(
             error_over_window=error_over_window(ch.programmed, run.preset.window),
             error_over_window_after_bake=error_over_window(ch.baked, run.preset.window),
             equivalent_years=years,
+            stability_factor_rms=stability[r["strategy"]],
         )
         if k == 1.0:
             path = run.path(f"retention_{r['strategy']}.png")
@@ -348,19 +386,8 @@ def _verdict(
 
 
 _COLUMNS = [
-    "strategy",
-    "drift_factor",
-    "levels",
-    "bake_hours",
-    "bake_celsius",
-    "equivalent_years",
-    "final_accuracy",
-    "final_accuracy_after_bake",
-    "retained",
-    "level_error_rate",
-    "level_error_rate_after_bake",
-    "error_over_window",
-    "error_over_window_after_bake",
-    "preset",
-    "seed",
-]
+    "strategy", "drift_factor", "levels", "bake_hours", "bake_celsius", "equivalent_years",
+    "final_accuracy", "final_accuracy_after_bake", "retained", "level_error_rate",
+    "level_error_rate_after_bake", "error_over_window", "error_over_window_after_bake",
+    "stability_factor_rms", "preset", "seed",
+]  # fmt: skip
