@@ -284,9 +284,16 @@ def test_retention_attribution_names_each_strategy_s_weight_noise():
     for s, e in (("iterative-set", 0.3), ("hybrid", 0.04)):
         r = _baked(s, 0.96, 0.955, e, k=4.0)
         r.update(level_error_rate=0.02, error_over_window=0.02, error_over_window_after_bake=e / 5)
+        r.update(
+            lowest_sigma_after_bake=e * 1e-4,
+            lowest_offset_after_bake=1e-6,
+            stability_factor_rms=1.6,
+        )
         rows.append(r)
     text = bake_attribution(rows)
     assert "iterative-set (k = 4): level errors 2.0 % → 30.0 %, rms error 2.0 % → 6.0 %" in text
+    assert "lowest level 30.0 µS σ, 1.0 µS off after the bake" in text
+    assert "rms h iterative-set 1.60, hybrid 1.60" in text
     assert "hybrid" in text and text.startswith("Attribution")
 
 

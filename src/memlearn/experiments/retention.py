@@ -21,20 +21,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.characterize import characterize, plot_characterization
-from memlearn.devices.levels import level_conductances
-from memlearn.devices.preset import DevicePreset
-from memlearn.devices.programming import check_strategy, program
-from memlearn.devices.retention import (
-    SECONDS_PER_YEAR,
-    celsius,
-    equivalent_seconds,
-    stability_factor,
-)
+from memlearn.devices.programming import check_strategy
+from memlearn.devices.retention import SECONDS_PER_YEAR, celsius, equivalent_seconds
 from memlearn.errors import MemlearnError
+from memlearn.experiments.bake_stress import DRIFT_FACTOR_MAX, drifted, log_time, stability_rms
 from memlearn.experiments.common import (
     StudyInfo,
     StudyRun,
@@ -57,7 +48,6 @@ PUBLISHED = (
 KEEP_FRACTION = 0.9  # REFERENCE.md §1 [P]: hybrid keeps > 90 % of its accuracy
 REGIME_LOSS = 0.05  # [E] a bake "matters" for the sweep's end when it costs > 5 points
 LONG_BAKE_HOURS = 1e4  # [E] the log law's long-bake check: 10^4 h at the study's temperature
-DRIFT_FACTOR_MAX = 100.0  # [E] largest drift factor accepted
 INFO = StudyInfo(KEY, TITLE, PUBLISHED)
 
 
@@ -66,34 +56,6 @@ def equivalent_years(run: StudyRun, hours: float, bake_celsius: float, use_celsi
     baked = equivalent_seconds(run.preset, hours * 3600.0, celsius(bake_celsius))
     per_year = equivalent_seconds(run.preset, SECONDS_PER_YEAR, celsius(use_celsius))
     return baked / per_year
-
-
-def log_time(preset: DevicePreset, hours: float, bake_celsius: float) -> float:
-    """``ln(1 + t / t0)`` of the model's relaxation after ``hours`` at ``bake_celsius``, t the
-    effective seconds at the reference temperature (dimensionless)."""
-    seconds = equivalent_seconds(preset, hours * 3600.0, celsius(bake_celsius))
-    return math.log1p(seconds / preset.values.get("relax_t0_s", 1.0))
-
-
-def drifted(preset: DevicePreset, factor: float) -> DevicePreset:
-    """A copy of ``preset`` whose log-time relaxation spread ``relax_log`` is ``factor`` times
-    larger (``factor`` 1: the preset itself)."""
-    if factor == 1.0:
-        return preset
-    v = preset.values["relax_log"]
-    return preset.replace(relax_log=v * factor)
-
-
-def stability_rms(preset: DevicePreset, strategy: str, levels: int, cells: int, seed: int) -> float:
-    """The rms stability factor h (dimensionless; :func:`memlearn.devices.retention.
-    stability_factor`) of ``cells`` cells per level programmed with ``strategy`` as
-    ``characterize`` programs them, stuck cells left out: the factor on the spread a bake
-    adds to them."""
-    targets = level_conductances(levels, preset.window).repeat_interleave(cells)
-    generator = torch.Generator().manual_seed(int(seed))
-    state = program(preset, targets, strategy, generator=generator).cells
-    h = stability_factor(preset, state)[state.stuck == STUCK_NONE]
-    return float(h.double().pow(2).mean().sqrt())
 
 
 def bake_losses(result: dict[str, Any]) -> list[float]:
@@ -185,14 +147,17 @@ def bake_attribution(results: list[dict[str, Any]]) -> str:
     parts = [
         f"{r['strategy']}{_at(r)}: level errors {pct(r['level_error_rate'])} → "
         f"{pct(r['level_error_rate_after_bake'])}, rms error {pct(r['error_over_window'])} → "
-        f"{pct(r['error_over_window_after_bake'])} of the window, accuracy lost "
+        f"{pct(r['error_over_window_after_bake'])} of the window, lowest level "
+        f"{_us(r, 'lowest_sigma_after_bake')} µS σ, {_us(r, 'lowest_offset_after_bake')} µS off "
+        f"after the bake, accuracy lost "
         f"{pct(r['final_accuracy'] - r['final_accuracy_after_bake'])}"
         for r in results
     ]
     text = (
         "Attribution: the loop does not run after the bake, so the bake's cost is the weight "
         "noise it adds, the cells' rms error as a fraction of the window (the measure the "
-        "overlap study's accuracy follows across level counts), not the level error rate: "
+        "overlap study's accuracy follows across level counts), not the level error rate, and "
+        "most of all at the lowest level, where each differential pair's idle partner sits: "
         + "; ".join(parts)
         + "."
     )
@@ -207,6 +172,11 @@ def bake_attribution(results: list[dict[str, Any]]) -> str:
             + "."
         )
     return text
+
+
+def _us(result: dict[str, Any], key: str) -> str:
+    """``result[key]`` (S) in µS with one decimal, ``?`` when absent."""
+    return f"{1e6 * result[key]:.1f}" if key in result else "?"
 
 
 def _at(result: dict[str, Any]) -> str:
@@ -248,6 +218,8 @@ def _add_level_errors(
             error_over_window_after_bake=error_over_window(ch.baked, run.preset.window),
             equivalent_years=years,
             stability_factor_rms=stability[r["strategy"]],
+            lowest_sigma_after_bake=float(ch.baked.stds[0]),
+            lowest_offset_after_bake=float(ch.baked.means[0] - ch.baked.targets[0]),
         )
         if k == 1.0:
             path = run.path(f"retention_{r['strategy']}.png")
@@ -389,5 +361,6 @@ _COLUMNS = [
     "strategy", "drift_factor", "levels", "bake_hours", "bake_celsius", "equivalent_years",
     "final_accuracy", "final_accuracy_after_bake", "retained", "level_error_rate",
     "level_error_rate_after_bake", "error_over_window", "error_over_window_after_bake",
-    "stability_factor_rms", "preset", "seed",
+    "stability_factor_rms", "lowest_sigma_after_bake", "lowest_offset_after_bake", "preset",
+    "seed",
 ]  # fmt: skip

@@ -47,7 +47,7 @@ def plot_retention(
                 rotation=90, ha="right", va="bottom")  # fmt: skip
     ax.set_ylabel("query accuracy (%)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="lower right")
     bx.set_ylabel("cells' rms error (% of the window)")
     bx.legend(fontsize=7)
     fig.suptitle(
