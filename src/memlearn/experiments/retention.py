@@ -5,11 +5,11 @@ a sweep of the bake's stress.
 The adapted chips are baked (:class:`memlearn.onchip.config.AdaptConfig` bake options) and the
 query images evaluated again; ``characterize`` with the same bake shows what happens to the
 levels themselves.  The model's relaxation grows as ln(1 + t / t0) in the effective time
-(:mod:`memlearn.devices.retention`), so a longer or hotter bake barely adds to it (10^4 h at
-150 °C raises ln t by a quarter over 12 h).  To reach the regime where the bake costs accuracy
+(:mod:`memlearn.devices.retention`), so a longer or hotter bake barely adds to it (a bake
+10^3 times longer adds ln 10^3 ≈ 7 to ln t).  To reach the regime where the bake costs accuracy
 the sweep scales the log-time relaxation spread (``relax_log``) by a drift factor k at the
-published bake: k = 1 is the device as modelled (the published point), k > 1 a cell that
-relaxes k times faster in ln t.  The level-independent mean drift is left as fitted.
+published bake: k = 1 is the device as modelled (the published point), k > 1 a cell whose
+spread grows k times faster in ln t.  The level-independent mean drift is left as fitted.
 
 Published (REFERENCE.md §1): 12 h at 150 °C (≈ 10 years at 75 °C); hybrid keeps > 90 % of its
 accuracy, and drifts less than iterative SET.
