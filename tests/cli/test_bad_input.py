@@ -141,6 +141,8 @@ BAD: dict[str, list[tuple[list[str], str]]] = {
         (["curves", "--task-sets", "0"], "--task-sets"),
         (["retention", "--bake-hours", "1e299"], "--bake-hours"),
         (["retention", "--bake-celsius", "5000"], "--bake-celsius"),
+        (["retention", "--drift-factors", "x"], "--drift-factors"),
+        (["retention", "--drift-factors", "4,16"], "drift factors must include 1"),
         (["overlap", "--strategy", "magic"], "unknown strategy"),
         (["strategies", "--levels", "4"], "none of them is run"),
         (["--support-copies", "-1"], "--support-copies"),

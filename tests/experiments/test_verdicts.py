@@ -107,8 +107,8 @@ def test_window_verdict_fails_planted_counter_examples(narrow, collapse, failing
 # -- retention --------------------------------------------------------------------------------
 
 
-def _baked(strategy: str, before: float, after: float, errors: float) -> dict:
-    r = _result(before, strategy=strategy, level_error_rate_after_bake=errors)
+def _baked(strategy: str, before: float, after: float, errors: float, k: float = 1.0) -> dict:
+    r = _result(before, strategy=strategy, level_error_rate_after_bake=errors, drift_factor=k)
     finals = [row[-1] for row in r["accuracy"]]
     r["accuracy_after_bake"] = [f - (before - after) for f in finals]
     r["final_accuracy_after_bake"] = after
@@ -116,29 +116,57 @@ def _baked(strategy: str, before: float, after: float, errors: float) -> dict:
     return r
 
 
+def _bake_sweep(*points: tuple[float, tuple, tuple]) -> list[dict]:
+    """(k, iterative SET's (before, after, errors), hybrid's) per point of the drift sweep."""
+    return [
+        _baked(s, *values, k=k)
+        for k, iset, hybrid in points
+        for s, values in (("iterative-set", iset), ("hybrid", hybrid))
+    ]
+
+
+PUBLISHED_BAKE = (1.0, (0.96, 0.95, 0.05), (0.96, 0.958, 0.03))
+STRONG_BAKE = (16.0, (0.96, 0.60, 0.60), (0.96, 0.85, 0.40))
+
+
 def test_retention_verdict_passes_hybrid_drifting_less():
     from memlearn.experiments.retention import retention_checks
 
-    checks = retention_checks(
-        [_baked("iterative-set", 0.96, 0.80, 0.10), _baked("hybrid", 0.96, 0.95, 0.01)]
-    )
-    assert _reproduced(checks) and len(checks) == 3
+    checks = retention_checks(_bake_sweep(PUBLISHED_BAKE, STRONG_BAKE))
+    assert _reproduced(checks) and len(checks) == 4
 
 
 @pytest.mark.parametrize(
-    ("iset", "hybrid"),
+    ("points", "failing"),
     [
-        ((0.96, 0.80, 0.10), (0.96, 0.80, 0.01)),  # hybrid loses as much
-        ((0.96, 0.95, 0.10), (0.96, 0.80, 0.20)),  # hybrid loses more
-        ((0.96, 0.50, 0.30), (0.96, 0.80, 0.01)),  # hybrid keeps < 90 %
-        ((0.96, 0.96, 0.00), (0.96, 0.96, 0.00)),  # no drift at all: nothing to tell apart
+        # hybrid loses as much where the bake matters
+        ((PUBLISHED_BAKE, (16.0, (0.96, 0.60, 0.6), (0.96, 0.60, 0.4))), "wherever"),
+        # hybrid loses more at one point of the sweep that matters (the published one)
+        (((1.0, (0.96, 0.95, 0.05), (0.96, 0.93, 0.03)), STRONG_BAKE), "wherever"),
+        # the sweep never reaches a bake that costs 5 points: the regime is not reached
+        ((PUBLISHED_BAKE, (16.0, (0.96, 0.93, 0.2), (0.96, 0.95, 0.1))), "strongest"),
+        # the published bake alone: nothing reaches the regime
+        ((PUBLISHED_BAKE,), "strongest"),
+        # hybrid keeps < 90 % at the published bake
+        (((1.0, (0.96, 0.50, 0.3), (0.96, 0.80, 0.01)), STRONG_BAKE), "keeps"),
+        # more level errors for hybrid after the published bake
+        (((1.0, (0.96, 0.95, 0.01), (0.96, 0.958, 0.03)), STRONG_BAKE), "level errors"),
+        # no drift at all: nothing to tell apart
+        (
+            (
+                (1.0, (0.96, 0.96, 0.0), (0.96, 0.96, 0.0)),
+                (16.0, (0.96, 0.96, 0.0), (0.96, 0.96, 0.0)),
+            ),
+            "strongest",
+        ),
     ],
 )
-def test_retention_verdict_fails_planted_counter_examples(iset, hybrid):
+def test_retention_verdict_fails_planted_counter_examples(points, failing):
     from memlearn.experiments.retention import retention_checks
 
-    checks = retention_checks([_baked("iterative-set", *iset), _baked("hybrid", *hybrid)])
+    checks = retention_checks(_bake_sweep(*points))
     assert not _reproduced(checks)
+    assert [ok for name, ok in checks.items() if failing in name] == [False]
 
 
 def test_retention_verdict_without_hybrid_does_not_reproduce():
@@ -254,11 +282,18 @@ def test_retention_attribution_names_each_strategy_s_weight_noise():
 
     rows = []
     for s, e in (("iterative-set", 0.3), ("hybrid", 0.04)):
-        r = _baked(s, 0.96, 0.955, e)
+        r = _baked(s, 0.96, 0.955, e, k=4.0)
         r.update(level_error_rate=0.02, error_over_window=0.02, error_over_window_after_bake=e / 5)
+        r.update(
+            lowest_sigma_after_bake=e * 1e-4,
+            lowest_offset_after_bake=1e-6,
+            stability_factor_rms=1.6,
+        )
         rows.append(r)
     text = bake_attribution(rows)
-    assert "iterative-set: level errors 2.0 % → 30.0 %, rms error 2.0 % → 6.0 %" in text
+    assert "iterative-set (k = 4): level errors 2.0 % → 30.0 %, rms error 2.0 % → 6.0 %" in text
+    assert "lowest level 30.0 µS σ, 1.0 µS off after the bake" in text
+    assert "rms h iterative-set 1.60, hybrid 1.60" in text
     assert "hybrid" in text and text.startswith("Attribution")
 
 

@@ -33,6 +33,7 @@ _APPLIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "--task-sets": ("task_sets", ("curves",)),
     "--bake-hours": ("bake_hours", ("retention",)),
     "--bake-celsius": ("bake_celsius", ("retention",)),
+    "--drift-factors": ("drift_factors", ("retention",)),
 }
 
 
@@ -170,6 +171,9 @@ def reproduce_cmd(
     bake_celsius: float | None = typer.Option(
         None, "--bake-celsius", help="retention: bake temperature (°C)."
     ),
+    drift_factors: str | None = typer.Option(
+        None, "--drift-factors", help="retention: relax_log x k at the bake (e.g. 1,4,16; 1 kept)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     progress: bool = progress_option(),
     quiet: bool = typer.Option(False, "--quiet", hidden=True),
@@ -180,9 +184,10 @@ def reproduce_cmd(
     Studies: overlap (1: overlap between adjacent states vs accuracy, for several numbers of
     levels); window (2: memory window x levels, heatmap); strategies (3: the write strategies'
     histograms, level errors, pulses, energy, accuracy); retention (4: before/after a bake,
-    iterative SET vs hybrid); curves (5: learning curves over 16 task sets on 16 chips, with
-    ideal software); energy (6: energy and writes per adaptation vs levels and strategy);
-    spirit (7: the SPIRIT spiking chip on SLC cells vs window, spread, time and reads).
+    iterative SET vs hybrid, over a sweep of the bake's drift); curves (5: learning curves over
+    16 task sets on 16 chips, with ideal software); energy (6: energy and writes per adaptation
+    vs levels and strategy); spirit (7: the SPIRIT spiking chip on SLC cells vs window, spread,
+    time and reads).
     """
     import torch
 
@@ -216,6 +221,9 @@ def reproduce_cmd(
                 else _at_least("--task-sets", task_sets, 2),
                 "--bake-hours": bake_hours,
                 "--bake-celsius": bake_celsius,
+                "--drift-factors": None
+                if drift_factors is None
+                else _floats("--drift-factors", drift_factors),
             },
         )
         if out is None:

@@ -74,7 +74,7 @@ FULL: dict[str, dict[str, Any]] = {
         "tasks": 256,
     },
     "strategies": {"cells": 2000, "tasks": 256},
-    "retention": {"cells": 2000, "tasks": 256},
+    "retention": {"drift_factors": (1.0, 4.0, 8.0, 16.0), "cells": 2000, "tasks": 128},
     "curves": {"task_sets": 16},
     "energy": {"levels": (2, 4, 8, 16), "tasks": 64},
     "spirit": {"chips": 20, "images": 2000},
