@@ -10,12 +10,16 @@ of the evaluation alphabets, the shipped meta-learned 32→16→5 head and its p
   after another as ``memlearn adapt`` runs them (chips built outside the timing, as
   bench/adapt.py does);
 - float: ideal float adaptation of the same tasks, all at once (``software_adapt``);
-- aihwkit (optional, never a dependency): the same head as two ``AnalogLinear`` layers on its
-  ReRAM preset, one network per task, looped.
+- aihwkit (optional, never a dependency; bench/scale_aihwkit.py): the same head and rates as
+  two ``AnalogLinear`` tiles on its ReRAM preset trained by its ``AnalogSGD``, one network per
+  task, looped (``aihwkit``), or ``--pack`` tasks' heads on the diagonal blocks of one pair of
+  tiles (``aihwkit-packed``); networks built outside the timing, as memlearn's chips.
 
 Each configuration runs in a fresh process, so its peak resident memory (``ru_maxrss``) is its
 own; the features of the tasks are computed once, outside every timing, and shared through a
-file.  Times are medians of ``--repeats`` runs (one run from 1,000 chips up).
+file.  Times are medians of ``--repeats`` runs (one run from 1,000 chips up); each system's
+mean query accuracy before the first update and after the last is printed beside its time (a
+check that it learns the same tasks).
 
     MEMLEARN_DATA=/work/shared/data .venv/bin/python bench/scale.py [--chips 1,10,100,1000,10000]
 """
@@ -36,6 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/program.py
 
 import torch  # noqa: E402
 
+import scale_aihwkit  # noqa: E402  (bench/, beside this script)
 from memlearn.meta.inner import HeadTasks  # noqa: E402
 from memlearn.onchip.deploy import DeployConfig, build_chip, deploy, sample_features  # noqa: E402
 from memlearn.onchip.head import software_adapt  # noqa: E402
@@ -44,8 +49,9 @@ from memlearn.onchip.memory import format_bytes, peak_rss  # noqa: E402
 from memlearn.onchip.rounds import ROUND_CHIPS, group_seed  # noqa: E402
 from memlearn.onchip.run import head_weights  # noqa: E402
 
-SYSTEMS = ("memlearn", "float", "aihwkit")
+SYSTEMS = ("memlearn", "float", "aihwkit", "aihwkit-packed")
 FIELDS = ("support_x", "support_y", "query_x", "query_y")
+Run = tuple[float, torch.Tensor]  # seconds, query accuracy [tasks, steps + 1]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +62,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per count below 1,000")
     parser.add_argument("--torch-device", default=None, help="memlearn's chips: cpu or cuda")
+    parser.add_argument("--pack", type=int, default=4, help="aihwkit-packed: tasks per tile")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--child", nargs=3, metavar=("SYSTEM", "CHIPS", "FEATURES"),
                         help=argparse.SUPPRESS)  # fmt: skip
@@ -79,15 +86,20 @@ def features(args: argparse.Namespace, n: int, path: str) -> None:
     parts = []
     with deploy(_config(args, 1, args.seed)) as d:
         net = d.net
-        info = {"weights": head_weights(net), "lrs": d.inner_lrs}
+        info = {"weights": head_weights(net), "lrs": d.inner_lrs, "weight_max": d.weight_max}
     for g, chips in _groups(n):  # as adapt samples them: features, a few hundred tasks at a time
         parts.append(sample_features(_config(args, chips, group_seed(args.seed, g)), net)[1])
     tasks = {f: torch.cat([getattr(p, f) for p in parts]) for f in FIELDS}
     torch.save({"tasks": tasks, **info}, path)
 
 
-def run_memlearn(args: argparse.Namespace, n: int, saved: dict) -> float:
-    tasks, seconds, start = HeadTasks(**saved["tasks"]), 0.0, 0
+def _tasks(saved: dict, n: int) -> HeadTasks:
+    """The first ``n`` saved tasks (the file holds those of the largest count)."""
+    return HeadTasks(**{f: saved["tasks"][f][:n] for f in FIELDS})
+
+
+def run_memlearn(args: argparse.Namespace, n: int, saved: dict) -> Run:
+    tasks, seconds, start, curves = _tasks(saved, n), 0.0, 0, []
     with deploy(_config(args, 1, args.seed)) as d:  # layout, levels, full scale (not timed)
         first = d
     for g, chips in _groups(n):
@@ -96,66 +108,53 @@ def run_memlearn(args: argparse.Namespace, n: int, saved: dict) -> float:
         adapt = dataclasses.replace(first.adapt_config(), seed=config.seed)
         part = HeadTasks(*(getattr(tasks, f)[start : start + chips] for f in FIELDS))
         t0 = time.perf_counter()
-        adapt_on_chip(chip, part, saved["weights"], saved["lrs"], adapt)
+        result = adapt_on_chip(chip, part, saved["weights"], saved["lrs"], adapt)
         seconds += time.perf_counter() - t0
+        curves.append(result.accuracy)
         chip.close()
         start += chips
-    return seconds
+    return seconds, torch.cat(curves)
 
 
-def run_float(args: argparse.Namespace, n: int, saved: dict) -> float:
-    tasks = HeadTasks(**saved["tasks"])
+def run_float(args: argparse.Namespace, n: int, saved: dict) -> Run:
+    tasks = _tasks(saved, n)
     t0 = time.perf_counter()
-    software_adapt(tasks, saved["weights"], saved["lrs"], args.steps)
-    return time.perf_counter() - t0
+    accuracy = software_adapt(tasks, saved["weights"], saved["lrs"], args.steps)[0]
+    return time.perf_counter() - t0, accuracy
 
 
-def run_aihwkit(args: argparse.Namespace, n: int, saved: dict) -> float:
-    """aihwkit's analog head (its ReRAM preset), one network per task, looped."""
-    from aihwkit.nn import AnalogLinear, AnalogSequential
-    from aihwkit.optim import AnalogSGD
-    from aihwkit.simulator.configs import SingleRPUConfig
-    from aihwkit.simulator.presets.devices import ReRamSBPresetDevice
+def run_aihwkit(args: argparse.Namespace, n: int, saved: dict, pack: int = 1) -> Run:
+    """aihwkit's analog head on its ReRAM preset, ``pack`` tasks per network (see
+    bench/scale_aihwkit.py); networks built outside the timing, ROUND_CHIPS tasks at a time."""
+    return scale_aihwkit.run(_tasks(saved, n), saved["weights"], saved["lrs"],
+                             saved["weight_max"], args.steps, pack, ROUND_CHIPS)  # fmt: skip
 
-    tasks, (w1, w2) = HeadTasks(**saved["tasks"]), saved["weights"]
-    lrs = saved["lrs"]
-    rates = [float(r) for r in (lrs[0] if isinstance(lrs[0], list) else lrs)]
-    rpu = SingleRPUConfig(device=ReRamSBPresetDevice())
-    t0 = time.perf_counter()
-    for t in range(n):
-        fc1 = AnalogLinear(w1.shape[0], w1.shape[1], bias=False, rpu_config=rpu)
-        fc2 = AnalogLinear(w2.shape[0], w2.shape[1], bias=False, rpu_config=rpu)
-        fc1.set_weights(w1.T.contiguous())
-        fc2.set_weights(w2.T.contiguous())
-        model = AnalogSequential(fc1, torch.nn.ReLU(), fc2)
-        opt = AnalogSGD([{"params": fc1.parameters(), "lr": rates[0]},
-                         {"params": fc2.parameters(), "lr": rates[1]}])  # fmt: skip
-        for k in range(args.steps + 1):
-            with torch.no_grad():
-                model(tasks.query_x[t]).argmax(dim=-1)
-            if k == args.steps:
-                break
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(tasks.support_x[t]), tasks.support_y[t])
-            loss.backward()
-            opt.step()
-    return time.perf_counter() - t0
+
+def run_aihwkit_packed(args: argparse.Namespace, n: int, saved: dict) -> Run:
+    """aihwkit with ``--pack`` tasks' heads on the diagonal blocks of one pair of tiles."""
+    return run_aihwkit(args, n, saved, args.pack)
+
+
+RUNS = {"memlearn": run_memlearn, "float": run_float, "aihwkit": run_aihwkit,
+        "aihwkit-packed": run_aihwkit_packed}  # fmt: skip
 
 
 def child(args: argparse.Namespace) -> None:
     system, n, path = args.child[0], int(args.child[1]), args.child[2]
     torch.set_num_threads(args.threads)
     saved = torch.load(path, weights_only=False)
-    run = {"memlearn": run_memlearn, "float": run_float, "aihwkit": run_aihwkit}[system]
     repeats = args.repeats if n < 1000 else 1
-    times = [run(args, n, saved) for _ in range(repeats)]
-    print(json.dumps({"seconds": statistics.median(times), "peak_bytes": peak_rss()}))
+    runs = [RUNS[system](args, n, saved) for _ in range(repeats)]
+    accuracy = runs[-1][1].float().mean(dim=0)  # over the tasks, per step
+    print(json.dumps({"seconds": statistics.median(r[0] for r in runs), "peak_bytes": peak_rss(),
+                      "accuracy": [round(float(a), 4) for a in accuracy]}))  # fmt: skip
 
 
 def measure(args: argparse.Namespace, system: str, n: int, path: str) -> dict | str:
     cmd = [sys.executable, __file__, "--child", system, str(n), path,
            "--steps", str(args.steps), "--threads", str(args.threads),
-           "--seed", str(args.seed), "--repeats", str(args.repeats)]  # fmt: skip
+           "--seed", str(args.seed), "--repeats", str(args.repeats),
+           "--pack", str(args.pack)]  # fmt: skip
     if args.torch_device:
         cmd += ["--torch-device", args.torch_device]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -164,20 +163,12 @@ def measure(args: argparse.Namespace, system: str, n: int, path: str) -> dict | 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _aihwkit_importable() -> str | None:
-    try:
-        import aihwkit  # noqa: F401
-    except ImportError as exc:
-        return f"aihwkit is not importable ({exc}): its column is skipped"
-    return None
-
-
 def main() -> None:
     args = parse()
     if args.child:
         return child(args)
     counts = [int(c) for c in args.chips.split(",")]
-    skip = _aihwkit_importable()
+    skip = scale_aihwkit.unavailable()
     if skip:
         print(skip, file=sys.stderr)
     rows = []
@@ -187,31 +178,37 @@ def main() -> None:
         for n in counts:
             row: dict = {"chips": n}
             for system in SYSTEMS:
-                if system == "aihwkit" and skip:
+                if system.startswith("aihwkit") and skip:
                     continue
                 row[system] = measure(args, system, n, path)
             rows.append(row)
             if not args.json:
                 print(_line(row), flush=True)
     if args.json:
-        print(json.dumps({"threads": args.threads, "steps": args.steps, "rows": rows}))
+        print(json.dumps({"threads": args.threads, "steps": args.steps, "pack": args.pack,
+                          "rows": rows}))  # fmt: skip
 
 
 def _line(row: dict) -> str:
-    """One row: seconds, adaptations/s and peak memory per system, and the ratios."""
+    """One row: seconds, adaptations/s, peak memory and query accuracy (before the first update
+    → after the last) per system, and the ratios."""
     n, cells = row["chips"], [f"{row['chips']:>6} chips"]
     for system in SYSTEMS:
         r = row.get(system)
         if isinstance(r, dict):
-            cells.append(f"{system} {r['seconds']:.4f} s ({n / r['seconds']:.0f}/s, "
-                         f"peak {format_bytes(r['peak_bytes'])})")  # fmt: skip
+            acc = r["accuracy"]
+            cells.append(f"{system} {r['seconds']:.4f} s ({n / r['seconds']:.3g}/s, "
+                         f"peak {format_bytes(r['peak_bytes'])}, "
+                         f"acc {acc[0]:.3f}→{acc[-1]:.3f})")  # fmt: skip
         elif r is not None:
             cells.append(f"{system}: {r}")
-    mem, flt, ai = (row.get(s) for s in SYSTEMS)
+    mem, flt = row.get("memlearn"), row.get("float")
     if isinstance(mem, dict) and isinstance(flt, dict):
         cells.append(f"memlearn/float {mem['seconds'] / flt['seconds']:.1f}x")
-    if isinstance(mem, dict) and isinstance(ai, dict):
-        cells.append(f"aihwkit/memlearn {ai['seconds'] / mem['seconds']:.2f}x")
+    for system in SYSTEMS[2:]:
+        ai = row.get(system)
+        if isinstance(mem, dict) and isinstance(ai, dict):
+            cells.append(f"{system}/memlearn {ai['seconds'] / mem['seconds']:.2f}x")
     return " | ".join(cells)
 
 
