@@ -188,3 +188,15 @@ def test_large_program_keeps_every_bit(strategy: str) -> None:
     want_counts, want_sums = PINNED[strategy]
     assert counts == want_counts
     assert sums == pytest.approx(want_sums, rel=1e-13)
+
+
+def test_large_masks_take_the_same_positions_by_nonzero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masks from PARALLEL_NONZERO cells on use ``nonzero`` (threaded), smaller ones
+    ``masked_select``: both give the same positions, so the same programs."""
+    from memlearn.devices import controller_state
+
+    monkeypatch.setattr(controller_state, "PARALLEL_NONZERO", 1)
+    every_mask_by_nonzero = fingerprint("hybrid")
+    monkeypatch.setattr(controller_state, "PARALLEL_NONZERO", 1 << 62)
+    every_mask_by_select = fingerprint("hybrid")
+    assert every_mask_by_nonzero == every_mask_by_select

@@ -35,6 +35,9 @@ CARRIED = (
 selecting them is cheaper than deriving them again, and gives the same values)."""
 WATCHED = ("r_ref", "still")
 """The per-cell fields compaction carries too when unresponsive cells are abandoned."""
+PARALLEL_NONZERO = 32768
+"""Mask length from which ``ControllerState.positions`` uses ``nonzero`` (torch's intra-op
+grain size: from there on it splits the work over threads)."""
 
 
 @dataclass
@@ -136,7 +139,11 @@ class ControllerState:
 
     def positions(self, mask: torch.Tensor) -> torch.Tensor:
         """The positions (int64, ascending) where the 1-D ``mask`` (at most as long as the
-        state) holds: ``mask.nonzero()``'s, selected from ``pos`` (fewer instructions)."""
+        state) holds: ``mask.nonzero()``'s.  Small masks select them from ``pos`` (fewer
+        instructions than ``nonzero``); large ones use ``nonzero``, which runs on every intra-op
+        thread where ``masked_select`` runs on one."""
+        if mask.numel() >= PARALLEL_NONZERO:
+            return mask.nonzero().view(-1)
         pos = self.pos if mask.numel() == self.pos.numel() else self.pos[: mask.numel()]
         return pos.masked_select(mask)
 
