@@ -108,6 +108,7 @@ def start(
     return st, (r >= st.lo) & (r <= st.hi)
 
 
+@torch.inference_mode()
 def verify_loop(
     preset: DevicePreset,
     strategy: VerifiedStrategy,
@@ -124,21 +125,6 @@ def verify_loop(
 
     Runs in ``torch.inference_mode`` (no autograd bookkeeping per tensor op: the same values);
     only ``flat`` and ``tally``, written in place, outlive it."""
-    with torch.inference_mode():
-        _loop(preset, strategy, flat, target, tol, limit, generator, tally)
-
-
-def _loop(
-    preset: DevicePreset,
-    strategy: VerifiedStrategy,
-    flat: CellState,
-    target: torch.Tensor,
-    tol: float,
-    limit: int,
-    generator: torch.Generator,
-    tally: WriteTally,
-) -> None:
-    """``verify_loop``'s iterations."""
     st, finished = start(preset, strategy, flat, target, tol, generator)
     live = None  # positions still programming; None: all of them
     stop = None  # cells abandoned at the last pulse
