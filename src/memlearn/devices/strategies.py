@@ -179,21 +179,19 @@ class VerifiedStrategy(WriteStrategy):
 
 def ramp_transition(
     st: ControllerState,
-    r: torch.Tensor,
-    was_set: torch.Tensor | None = None,
-    above: torch.Tensor | None = None,
-    k_next: torch.Tensor | None = None,
+    above: torch.Tensor,
+    was_set: torch.Tensor,
+    fixed_memory: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The SET-verify step of iterative SET (and hybrid's SET-verified levels): the ramp goes
-    on after a SET; a SET that overshot is remembered (the ramp restarts one index below it)
-    and a full RESET follows.  Updates ``st.k_mem`` and ``st.k``; returns the next action
-    (int8).  ``was_set`` (``st.action == SET``), ``above`` (``r > st.hi``) and ``k_next``
-    (``st.k + 1``) when the caller has them."""
-    was_set = st.action == SET if was_set is None else was_set
-    above = r > st.hi if above is None else above
-    k_next = st.k + 1.0 if k_next is None else k_next
-    st.k_mem = torch.where(was_set & above, (st.k - 1.0).clamp_min(0.0), st.k_mem)
-    st.k = torch.where(was_set, k_next, st.k_mem)
+    """The SET-verify step of iterative SET and hybrid: the ramp goes on after a SET
+    (``was_set``); a SET that overshot (read ``above`` the band) is remembered (the ramp
+    restarts one index below it) and a full RESET follows.  Cells in ``fixed_memory`` keep
+    their ``st.k_mem``.  Updates ``st.k_mem`` and ``st.k``; returns the next action (int8)."""
+    overshot = was_set & above
+    if fixed_memory is not None:
+        overshot = overshot > fixed_memory  # a & ~b: a > b
+    st.k_mem = torch.where(overshot, (st.k - 1.0).clamp_min(0.0), st.k_mem)
+    st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
     return pick(above, FULL_RESET, SET)
 
 
@@ -214,7 +212,7 @@ class IterativeSet(VerifiedStrategy):
         ok: torch.Tensor,
         above: torch.Tensor,
     ) -> torch.Tensor:
-        st.action = ramp_transition(st, r, above=above)
+        st.action = ramp_transition(st, above, st.action == SET)
         return ok
 
 
@@ -293,12 +291,9 @@ class Hybrid(VerifiedStrategy):
     ) -> torch.Tensor:
         v = preset.values
         was_set, was_reset = st.action == SET, st.action == RESET
-        # SET-verified levels: the ramp goes on after a SET, a SET that overshot is remembered
-        # one index below (ramp_transition); trimmed levels restart a SET at the aim index,
-        # their k_mem from ramp_start, never changed
-        overshot = (was_set & above) > st.trimmed  # a & ~b: a > b
-        st.k_mem = torch.where(overshot, (st.k - 1.0).clamp_min(0.0), st.k_mem)
-        st.k = torch.where(was_set, st.k + 1.0, st.k_mem)
+        # the ramp (ramp_transition); trimmed levels restart a SET at the aim index, their
+        # k_mem from ramp_start, never changed
+        next_action = ramp_transition(st, above, was_set, fixed_memory=st.trimmed)
         coarse = (r <= st.hi_coarse) & above & st.trimmed  # trimmed, in the coarse band
         # trimmed levels: after a SET into the coarse band a trim begins one step below the
         # learned onset; a trim goes on one step up; a trim that undershot sets again at the
@@ -311,7 +306,6 @@ class Hybrid(VerifiedStrategy):
         st.volts = volts
         # as the ramp (FULL_RESET above the band: pick), but RESET in the coarse band unless
         # stalled (a full reset then)
-        next_action = pick(above, FULL_RESET, SET)
         st.action = next_action.add_(coarse > stalled, alpha=RESET - FULL_RESET)
         return ok & (st.untrimmed | was_reset)  # a trimmed level ends with a RESET
 
