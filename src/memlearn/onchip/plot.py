@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +28,14 @@ def learning_curve_png(
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
     for row in acc:
         ax.plot(steps, row, color="tab:blue", alpha=0.15, lw=0.8)
-    mean = acc.mean(dim=0)
-    half = 100 * torch.tensor([_ci(result.accuracy[:, k]) for k in steps.tolist()])
-    ax.fill_between(steps, mean - half, mean + half, color="tab:blue", alpha=0.2, lw=0)
-    ax.plot(steps, mean, "o-", color="tab:blue", lw=2, label="on chip (mean, 95 % CI)")
+    plot_accuracy(ax, steps, result.accuracy, "on chip (mean, 95 % CI)", "tab:blue", band=True)
     if result.software_accuracy is not None:
         soft = 100 * result.software_accuracy.mean(dim=0)
         ax.plot(steps, soft, "s--", color="black", lw=1.5, label="ideal software, same tasks")
     ways = summary["ways"]
     ax.axhline(100 / ways, color="grey", lw=0.8, ls=":", label=f"chance ({100 / ways:.0f} %)")
-    ax.set_xlabel("on-chip gradient updates")
-    ax.set_ylabel("query accuracy (%)")
-    ax.set_ylim(0, 102)
     ax.set_xticks(steps.tolist())
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    finish_accuracy_axes(ax, "on-chip gradient updates", top=102, legend_size=8)
     ax.set_title(
         f"{ways}-way {summary['shots']}-shot, {summary['tasks']} tasks on {summary['chips']} "
         f"chips\n{summary['preset']}, {summary['strategy']}, split '{info['split']}'",
@@ -73,6 +67,45 @@ def learning_curve_png(
         fig.savefig(handle, format="png", dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_accuracy(
+    ax: Any,
+    x: Sequence[float] | torch.Tensor,
+    accuracy: torch.Tensor,
+    label: str,
+    color: str | None = None,
+    *,
+    band: bool = False,
+) -> str:
+    """Draw on ``ax`` the mean query accuracy (%) over tasks against ``x``, with its 95 % CI
+    (none for a single task): a shaded band under a line (``band``), else error bars.
+
+    ``accuracy``: fractions, ``[tasks, len(x)]``.  ``color``: ``None`` takes the axes' next
+    colour (error bars only: a band needs one).  Returns the colour drawn, for lines that go
+    with this one.
+    """
+    if band and color is None:
+        raise ValueError("plot_accuracy: a band needs a color (error bars may take None)")
+    mean = (100 * accuracy).mean(dim=0)
+    half = 100 * torch.tensor(
+        [_ci(accuracy[:, k]) for k in range(accuracy.shape[1])], dtype=mean.dtype
+    )
+    if band:
+        ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+        return ax.plot(x, mean, "o-", color=color, lw=2, label=label)[0].get_color()
+    style = {} if color is None else {"color": color}
+    bars = ax.errorbar(x, mean, yerr=half, marker="o", capsize=3, label=label, **style)
+    return bars[0].get_color()
+
+
+def finish_accuracy_axes(ax: Any, xlabel: str, *, top: float, legend_size: int) -> None:
+    """Label ``ax`` as a query-accuracy panel (0 to ``top`` %, grid, legend lower right)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("query accuracy (%)")
+    ax.set_ylim(0, top)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=legend_size)
 
 
 def _ci(values: torch.Tensor) -> float:
