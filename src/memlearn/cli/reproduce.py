@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ _APPLIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _ints(name: str, text: str) -> tuple[int, ...]:
+def _ints(name: str, text: str | None) -> tuple[int, ...] | None:
+    """Option ``name``'s comma-separated level counts, each in [2, 64] (``None``: not given)."""
+    if text is None:
+        return None
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
@@ -47,7 +51,10 @@ def _ints(name: str, text: str) -> tuple[int, ...]:
     return values
 
 
-def _floats(name: str, text: str) -> tuple[float, ...]:
+def _floats(name: str, text: str | None) -> tuple[float, ...] | None:
+    """Option ``name``'s comma-separated numbers, at least two, each > 0 (``None``: not given)."""
+    if text is None:
+        return None
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
@@ -57,8 +64,9 @@ def _floats(name: str, text: str) -> tuple[float, ...]:
     return values
 
 
-def _at_least(name: str, value: int, low: int) -> int:
-    if value < low:
+def _at_least(name: str, value: int | None, low: int) -> int | None:
+    """``value`` checked to be at least ``low`` (``None``: not given)."""
+    if value is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return value
 
@@ -110,73 +118,165 @@ def study_overrides(studies: list[str], given: dict[str, Any]) -> dict[str, dict
     return overrides
 
 
+@dataclass(frozen=True)
+class SweepOptions:
+    """The sweep options as given on the command line (``None``: not given), in the order of
+    :data:`_APPLIES`; :meth:`parsed` checks and parses them."""
+
+    levels: str | None
+    ratios: str | None
+    spans_us: str | None
+    strategy: str | None
+    tasks: int | None
+    cells: int | None
+    task_sets: int | None
+    bake_hours: float | None
+    bake_celsius: float | None
+    drift_factors: str | None
+
+    def parsed(self) -> dict[str, Any]:
+        """Option name -> parsed value (``None``: not given), for :func:`study_overrides`."""
+        return {
+            "--levels": _ints("--levels", self.levels),
+            "--ratios": _floats("--ratios", self.ratios),
+            "--spans-us": _floats("--spans-us", self.spans_us),
+            "--strategy": self.strategy,
+            "--tasks": _at_least("--tasks", self.tasks, 1),
+            "--cells": _at_least("--cells", self.cells, 2),
+            "--task-sets": _at_least("--task-sets", self.task_sets, 2),
+            "--bake-hours": self.bake_hours,
+            "--bake-celsius": self.bake_celsius,
+            "--drift-factors": _floats("--drift-factors", self.drift_factors),
+        }
+
+
+def _study_names(studies: list[str] | None) -> list[str]:
+    """The studies asked for (each once, in order; default :data:`DEFAULT_STUDIES`), checked."""
+    from memlearn.experiments.reproduce import STUDIES
+
+    names = list(dict.fromkeys(studies)) if studies else list(DEFAULT_STUDIES)
+    unknown = [s for s in names if s not in STUDIES]
+    if unknown:
+        raise ValueError(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")
+    return names
+
+
+def _echo_result(result: Any, as_json: bool, record: dict[str, Any]) -> None:
+    """Print the run's outcome: one JSON object (with ``record`` as its config), or a line a
+    study and a summary."""
+    if as_json:
+        payload = {
+            "out": str(result.out_dir),
+            "report": str(result.report_md),
+            "report_html": str(result.report_html),
+            "seconds": result.seconds,
+            "studies": [o.as_dict() for o in result.outcomes],
+        }
+        typer.echo(json.dumps(with_config(payload, record)))
+        return
+    for o in result.outcomes:
+        mark = "reproduced" if o.reproduced else "NOT reproduced"
+        typer.echo(f"{o.key:11s} {mark:15s} {o.observed}")
+    n_ok = sum(o.reproduced for o in result.outcomes)
+    typer.echo(
+        f"{n_ok} of {len(result.outcomes)} published trends reproduced in {result.seconds:.0f} s; "
+        f"report: {result.report_md} ({result.report_html.name} is self-contained)"
+    )
+
+
+# The command's arguments and options, declared here so that its signature stays short.
+_STUDIES_ARG = typer.Argument(
+    None,
+    metavar="STUDY",
+    help=f"Studies to run: {', '.join(STUDY_NAMES)} (default: {', '.join(DEFAULT_STUDIES)}).",
+    show_default=False,
+)
+# the run: what is simulated, where it runs, what it reads and writes
+_QUICK = typer.Option(False, "--quick", help="Small sweeps (a few minutes on 2 cores).")
+_PRESET = typer.Option(
+    DEFAULT_PRESET, "--preset", help="Device preset name or file (multi-level, rram)."
+)
+_OUT = typer.Option(
+    None,
+    "--out",
+    help="Directory to write (default memlearn-reproduce, or memlearn-reproduce-STUDY for "
+    "one study); a previous reproduction there is replaced when the run succeeds.",
+)
+_BACKEND = typer.Option("local", "--backend", help="Where sweep points run: local, ray.")
+_RAY_ADDRESS = typer.Option(
+    None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)."
+)
+_SEED = typer.Option(0, "--seed", help="Seed of the tasks and of every simulated chip.")
+_POLICY = typer.Option(
+    DEFAULT_POLICY,
+    "--policy",
+    help="On-chip update policy: accumulate (memlearn adapt's default: a float copy, "
+    "nearest level), stochastic (rounding), verify (nearest level), threshold, manhattan.",
+)
+_SUPPORT_COPIES = typer.Option(
+    DEFAULT_SUPPORT_COPIES,
+    "--support-copies",
+    help="Distorted copies of each support image the loop also learns from (as memlearn "
+    "adapt; 0: the shots alone).",
+)
+_CHECKPOINT = typer.Option(
+    None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
+)
+_ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA).")
+# the sweeps: overlap, window, energy
+_LEVELS = typer.Option(
+    None, "--levels", help="Levels swept by overlap, window, energy (e.g. 4,8,16)."
+)
+_RATIOS = typer.Option(
+    None, "--ratios", help="overlap: target spread/spacing σ/Δ (e.g. 0.05,0.2,0.5,1)."
+)
+_SPANS_US = typer.Option(
+    None, "--spans-us", help="window: G_max - G_min in µS (default: fractions of the preset's)."
+)
+_STRATEGY = typer.Option(
+    None, "--strategy", help="Write strategy of overlap and window (default hybrid)."
+)
+_TASKS = typer.Option(None, "--tasks", help="Tasks per point, one chip each.")
+# the sweeps: strategies, retention, curves
+_CELLS = typer.Option(None, "--cells", help="strategies, retention: cells characterised per level.")
+_TASK_SETS = typer.Option(
+    None, "--task-sets", help="curves: task sets, each on its own chip (default 16)."
+)
+_BAKE_HOURS = typer.Option(None, "--bake-hours", help="retention: bake (h).")
+_BAKE_CELSIUS = typer.Option(None, "--bake-celsius", help="retention: bake temperature (°C).")
+_DRIFT_FACTORS = typer.Option(
+    None, "--drift-factors", help="retention: relax_log x k at the bake (e.g. 1,4,16; 1 kept)."
+)
+# the output
+_AS_JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+_QUIET = typer.Option(False, "--quiet", hidden=True)
+
+
 def reproduce_cmd(
-    studies: list[str] | None = typer.Argument(
-        None,
-        metavar="STUDY",
-        help=f"Studies to run: {', '.join(STUDY_NAMES)} (default: {', '.join(DEFAULT_STUDIES)}).",
-        show_default=False,
-    ),
-    quick: bool = typer.Option(False, "--quick", help="Small sweeps (a few minutes on 2 cores)."),
-    preset: str = typer.Option(
-        DEFAULT_PRESET, "--preset", help="Device preset name or file (multi-level, rram)."
-    ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        help="Directory to write (default memlearn-reproduce, or memlearn-reproduce-STUDY for "
-        "one study); a previous reproduction there is replaced when the run succeeds.",
-    ),
-    backend: str = typer.Option("local", "--backend", help="Where sweep points run: local, ray."),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of every simulated chip."),
-    policy: str = typer.Option(
-        DEFAULT_POLICY,
-        "--policy",
-        help="On-chip update policy: accumulate (memlearn adapt's default: a float copy, "
-        "nearest level), stochastic (rounding), verify (nearest level), threshold, manhattan.",
-    ),
-    support_copies: int = typer.Option(
-        DEFAULT_SUPPORT_COPIES,
-        "--support-copies",
-        help="Distorted copies of each support image the loop also learns from (as memlearn "
-        "adapt; 0: the shots alone).",
-    ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-    ),
-    root: Path | None = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA)."),
-    levels: str | None = typer.Option(
-        None, "--levels", help="Levels swept by overlap, window, energy (e.g. 4,8,16)."
-    ),
-    ratios: str | None = typer.Option(
-        None, "--ratios", help="overlap: target spread/spacing σ/Δ (e.g. 0.05,0.2,0.5,1)."
-    ),
-    spans_us: str | None = typer.Option(
-        None, "--spans-us", help="window: G_max - G_min in µS (default: fractions of the preset's)."
-    ),
-    strategy: str | None = typer.Option(
-        None, "--strategy", help="Write strategy of overlap and window (default hybrid)."
-    ),
-    tasks: int | None = typer.Option(None, "--tasks", help="Tasks per point, one chip each."),
-    cells: int | None = typer.Option(
-        None, "--cells", help="strategies, retention: cells characterised per level."
-    ),
-    task_sets: int | None = typer.Option(
-        None, "--task-sets", help="curves: task sets, each on its own chip (default 16)."
-    ),
-    bake_hours: float | None = typer.Option(None, "--bake-hours", help="retention: bake (h)."),
-    bake_celsius: float | None = typer.Option(
-        None, "--bake-celsius", help="retention: bake temperature (°C)."
-    ),
-    drift_factors: str | None = typer.Option(
-        None, "--drift-factors", help="retention: relax_log x k at the bake (e.g. 1,4,16; 1 kept)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    studies: list[str] | None = _STUDIES_ARG,
+    quick: bool = _QUICK,
+    preset: str = _PRESET,
+    out: Path | None = _OUT,
+    backend: str = _BACKEND,
+    ray_address: str | None = _RAY_ADDRESS,
+    seed: int = _SEED,
+    policy: str = _POLICY,
+    support_copies: int = _SUPPORT_COPIES,
+    checkpoint: Path | None = _CHECKPOINT,
+    root: Path | None = _ROOT,
+    levels: str | None = _LEVELS,
+    ratios: str | None = _RATIOS,
+    spans_us: str | None = _SPANS_US,
+    strategy: str | None = _STRATEGY,
+    tasks: int | None = _TASKS,
+    cells: int | None = _CELLS,
+    task_sets: int | None = _TASK_SETS,
+    bake_hours: float | None = _BAKE_HOURS,
+    bake_celsius: float | None = _BAKE_CELSIUS,
+    drift_factors: str | None = _DRIFT_FACTORS,
+    as_json: bool = _AS_JSON,
     progress: bool = progress_option(),
-    quiet: bool = typer.Option(False, "--quiet", hidden=True),
+    quiet: bool = _QUIET,
 ) -> None:
     """Reproduce the reference studies and write figures, data and a report beside the
     published trends (REFERENCE.md §1).
@@ -191,83 +291,37 @@ def reproduce_cmd(
     """
     import torch
 
-    from memlearn.experiments.reproduce import STUDIES, reproduce
+    from memlearn.experiments.reproduce import reproduce
 
     # The sweep points are many small tensor operations: one intra-op thread is as fast as two
     # on a quiet machine and ~10x faster on a busy one (OpenMP threads spin-wait for a core).
     torch.set_num_threads(1)
+    sweeps = SweepOptions(levels, ratios, spans_us, strategy, tasks, cells, task_sets,
+                          bake_hours, bake_celsius, drift_factors)  # fmt: skip
     with user_errors():
         if quiet:
             typer.echo("note: --quiet is deprecated; use --no-progress", err=True)
             progress = False
-        names = list(dict.fromkeys(studies)) if studies else list(DEFAULT_STUDIES)
-        unknown = [s for s in names if s not in STUDIES]
-        if unknown:
-            raise ValueError(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")
+        names = _study_names(studies)
         if seed < 0:
             raise ValueError(f"--seed must be >= 0, got {seed}")
         _check_plain_options(strategy, support_copies, checkpoint, root, bake_hours, bake_celsius)
-        overrides = study_overrides(
-            names,
-            {
-                "--levels": None if levels is None else _ints("--levels", levels),
-                "--ratios": None if ratios is None else _floats("--ratios", ratios),
-                "--spans-us": None if spans_us is None else _floats("--spans-us", spans_us),
-                "--strategy": strategy,
-                "--tasks": None if tasks is None else _at_least("--tasks", tasks, 1),
-                "--cells": None if cells is None else _at_least("--cells", cells, 2),
-                "--task-sets": None
-                if task_sets is None
-                else _at_least("--task-sets", task_sets, 2),
-                "--bake-hours": bake_hours,
-                "--bake-celsius": bake_celsius,
-                "--drift-factors": None
-                if drift_factors is None
-                else _floats("--drift-factors", drift_factors),
-            },
-        )
+        overrides = study_overrides(names, sweeps.parsed())
         if out is None:
             out = Path("memlearn-reproduce" + (f"-{names[0]}" if len(names) == 1 else ""))
+        settings = {"quick": quick, "preset": preset, "backend": backend, "seed": seed,
+                    "policy": policy, "support_copies": support_copies}  # fmt: skip
         result = reproduce(
-            out,
-            studies=names,
-            quick=quick,
-            preset=preset,
-            backend=backend,
-            ray_address=ray_address,
-            seed=seed,
-            policy=policy,
-            support_copies=support_copies,
-            checkpoint=checkpoint,
-            root=root,
-            overrides=overrides,
-            progress=progress and not as_json,
+            out, studies=names, **settings, ray_address=ray_address, checkpoint=checkpoint,
+            root=root, overrides=overrides, progress=progress and not as_json,
             command=" ".join(["memlearn", *sys.argv[1:]]),
-        )
-    if as_json:
-        payload = {
-            "out": str(result.out_dir),
-            "report": str(result.report_md),
-            "report_html": str(result.report_html),
-            "seconds": result.seconds,
-            "studies": [o.as_dict() for o in result.outcomes],
-        }
-        record = {
-            "studies": names, "quick": quick, "preset": preset, "backend": backend,
-            "seed": seed, "policy": policy, "support_copies": support_copies,
-            "checkpoint": None if checkpoint is None else str(checkpoint),
-            "root": None if root is None else str(root), "overrides": overrides,
-        }  # fmt: skip
-        typer.echo(json.dumps(with_config(payload, record)))
-        return
-    for o in result.outcomes:
-        mark = "reproduced" if o.reproduced else "NOT reproduced"
-        typer.echo(f"{o.key:11s} {mark:15s} {o.observed}")
-    n_ok = sum(o.reproduced for o in result.outcomes)
-    typer.echo(
-        f"{n_ok} of {len(result.outcomes)} published trends reproduced in {result.seconds:.0f} s; "
-        f"report: {result.report_md} ({result.report_html.name} is self-contained)"
-    )
+        )  # fmt: skip
+    record = {
+        "studies": names, **settings,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "root": None if root is None else str(root), "overrides": overrides,
+    }  # fmt: skip
+    _echo_result(result, as_json, record)
 
 
 def register(app: typer.Typer) -> None:
