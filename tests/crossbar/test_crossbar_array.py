@@ -9,6 +9,8 @@ import torch
 
 from memlearn.crossbar import CrossbarArray, DifferentialMapping, Ledger, adc_lsb, dac
 from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S
+from memlearn.devices.cells import STUCK_NONE
+from memlearn.devices.preset import load_preset
 from memlearn.errors import MemlearnError
 
 
@@ -205,3 +207,56 @@ def test_bad_inputs():
         make(adc_bits=1)
     with pytest.raises(MemlearnError, match="rows"):
         make(rows=0)
+
+
+def _quiet_aging_array(n=4, rows=32, cols=16):
+    """Cells programmed to one level on a preset whose read noise is the 1/f term alone and
+    whose states do not drift (so only their age changes with time)."""
+    preset = load_preset("hfo2-mlc").replace(
+        read_noise_rel=0.0, relax_fast=0.0, relax_log=0.0, relax_mean=0.0
+    )
+    arr = CrossbarArray(
+        preset, n, rows, cols, generator=torch.Generator().manual_seed(5), adc_bits=None,
+        dac_bits=None,
+    )  # fmt: skip
+    level = torch.full((n, rows, cols), 100e-6)
+    arr.program(level, level, "hybrid")
+    return arr
+
+
+def _band(preset, age_s: float) -> float:
+    """The 1/f law's time factor sqrt(ln((t + t_r) / (2 t_r))) at ``age_s``."""
+    t_r = preset.values["read_t_r"]
+    return math.sqrt(math.log((age_s + t_r) / (2 * t_r)))
+
+
+def test_older_cells_read_noisier_as_the_1_over_f_law_says():
+    """Reads and products take each cell's age: a month after programming the spread of the
+    reads and of the column currents has grown by the law's time factor (same conductances)."""
+    arr = _quiet_aging_array()
+    v = arr.preset.values
+    settle, month = v["settle_s"], 30 * 86400.0
+    assert torch.equal(arr.cells.age_s, torch.full_like(arr.cells.age_s, settle))
+    healthy = (arr.cells.stuck == STUCK_NONE) & (arr.cells.g > 10e-6)  # stuck cells: no 1/f
+
+    def read_spread() -> float:
+        g = arr.cells.g
+        unit = v["read_noise"] * 1e-6 * torch.log10(g / 1e-6)  # sigma per unit of time factor
+        z = torch.stack([torch.stack(arr.read(), dim=-1) - g for _ in range(4)]) / unit
+        return float(z[:, healthy].std())
+
+    volts = torch.full((arr.n_chips, 64, arr.rows), 0.5 * arr.v_read)
+
+    def current_spread() -> torch.Tensor:
+        return arr.multiply(volts).std(dim=1).mean()
+
+    g0 = arr.cells.g.clone()
+    young_read, young_current = read_spread(), current_spread()
+    arr.advance(month)
+    assert torch.equal(arr.cells.g, g0)  # no drift: only the age moved
+    assert torch.allclose(arr.cells.age_s, torch.full_like(g0, settle + month))
+    old_read, old_current = read_spread(), current_spread()
+    assert young_read == pytest.approx(_band(arr.preset, settle), rel=0.03)
+    assert old_read == pytest.approx(_band(arr.preset, settle + month), rel=0.03)
+    ratio = _band(arr.preset, settle + month) / _band(arr.preset, settle)  # ~1.46
+    assert float(old_current / young_current) == pytest.approx(ratio, rel=0.05)

@@ -111,10 +111,13 @@ class CrossbarArray:
         """What reads and VMMs need of the cells and that changes only when the cells do:
         ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``g_sum`` (S,
         ``[n, rows]``, a row's cells after IR drop) and ``read_j`` (J per chip of reading every
-        cell once).  Recomputed when ``cells.g`` is replaced or written in place (its version
-        counter), or when the read-noise or wire settings change."""
-        g = self.cells.g
-        key = (g, g._version, self.read_noise, self.wire_ohms, self.tile_rows, self.tile_cols)
+        cell once).  The read noise is that of each cell's age (``cells.age_s``: effective s
+        since it was programmed, at the preset's ``t_ref_k``).  Recomputed when ``cells.g`` or
+        ``cells.age_s`` is replaced or written in place (its version counter), or when the
+        read-noise or wire settings change."""
+        g, age = self.cells.g, self.cells.age_s
+        key = (g, g._version, age, age._version, self.read_noise, self.wire_ohms,
+               self.tile_rows, self.tile_cols)  # fmt: skip
         if self._cached is not None and all(
             a is b or (not isinstance(a, torch.Tensor) and a == b)
             for a, b in zip(self._cached[0], key, strict=True)
@@ -124,8 +127,8 @@ class CrossbarArray:
         gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
         sp = sm = None
         if self.read_noise:
-            sp = self.technology.read_sigma(self.preset, g[..., 0])
-            sm = self.technology.read_sigma(self.preset, g[..., 1])
+            sp = self.technology.read_sigma(self.preset, g[..., 0], age[..., 0])
+            sm = self.technology.read_sigma(self.preset, g[..., 1], age[..., 1])
         diff, var = differential_tiles(gp, gm, self.tile_rows, sp, sm)
         derived = {
             "diff": diff,
@@ -152,11 +155,15 @@ class CrossbarArray:
         return self.cells.g[..., 0].clone(), self.cells.g[..., 1].clone()
 
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Read every cell once at ``v_read`` with read noise; charges the ``read`` ledger."""
+        """Read every cell once at ``v_read`` with the read noise of its age; charges the
+        ``read`` ledger."""
         g = self.cells.g
         tech = self.technology
         per_chip = self._derived()["read_j"]
-        noisy = tech.read(self.preset, g, self.generator) if self.read_noise else g.clone()
+        if self.read_noise:
+            noisy = tech.read(self.preset, g, self.generator, self.cells.age_s)
+        else:
+            noisy = g.clone()
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
         self.ledger.add("read", per_chip, t)
         return noisy[..., 0], noisy[..., 1]

@@ -96,13 +96,23 @@ class CellTechnology:
         """Program the flat ``cells`` (in place) towards ``target`` (S, 1-D), filling ``tally``."""
         raise NotImplementedError
 
-    def read(self, preset: DevicePreset, g: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """A noisy read of conductances ``g`` (S)."""
-        return physics.read(preset, g, gen)
+    def read(
+        self,
+        preset: DevicePreset,
+        g: torch.Tensor,
+        gen: torch.Generator,
+        age: float | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """A noisy read of conductances ``g`` (S) programmed ``age`` s ago (tensor like ``g``
+        or float; ``None``: the preset's ``settle_s``)."""
+        return physics.read(preset, g, gen, age)
 
-    def read_sigma(self, preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:
-        """Read-noise standard deviation (S) of conductances ``g``."""
-        return physics.read_sigma(preset, g)
+    def read_sigma(
+        self, preset: DevicePreset, g: torch.Tensor, age: float | torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Read-noise standard deviation (S) of conductances ``g`` programmed ``age`` s ago
+        (as :meth:`read`)."""
+        return physics.read_sigma(preset, g, age)
 
     def read_energy(self, preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:
         """Energy (J) of one read per cell of conductance ``g``."""
