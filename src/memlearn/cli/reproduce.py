@@ -18,6 +18,7 @@ import typer
 
 from memlearn.cli.common import progress_option, with_config
 from memlearn.cli.errors import user_errors
+from memlearn.cli.onchip_options import CHECKPOINT_OPTION, JSON_OPTION
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.preset import DEFAULT_PRESET
 from memlearn.experiments import DEFAULT_STUDIES, STUDY_NAMES
@@ -219,9 +220,6 @@ _SUPPORT_COPIES = typer.Option(
     help="Distorted copies of each support image the loop also learns from (as memlearn "
     "adapt; 0: the shots alone).",
 )
-_CHECKPOINT = typer.Option(
-    None, "--checkpoint", help="Meta-trained checkpoint (default: the shipped model)."
-)
 _ROOT = typer.Option(None, "--root", help="Data root (default: MEMLEARN_DATA).")
 # the sweeps: overlap, window, energy
 _LEVELS = typer.Option(
@@ -248,7 +246,6 @@ _DRIFT_FACTORS = typer.Option(
     None, "--drift-factors", help="retention: relax_log x k at the bake (e.g. 1,4,16; 1 kept)."
 )
 # the output
-_AS_JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 _QUIET = typer.Option(False, "--quiet", hidden=True)
 
 
@@ -262,7 +259,7 @@ def reproduce_cmd(
     seed: int = _SEED,
     policy: str = _POLICY,
     support_copies: int = _SUPPORT_COPIES,
-    checkpoint: Path | None = _CHECKPOINT,
+    checkpoint: Path | None = CHECKPOINT_OPTION,
     root: Path | None = _ROOT,
     levels: str | None = _LEVELS,
     ratios: str | None = _RATIOS,
@@ -274,7 +271,7 @@ def reproduce_cmd(
     bake_hours: float | None = _BAKE_HOURS,
     bake_celsius: float | None = _BAKE_CELSIUS,
     drift_factors: str | None = _DRIFT_FACTORS,
-    as_json: bool = _AS_JSON,
+    as_json: bool = JSON_OPTION,
     progress: bool = progress_option(),
     quiet: bool = _QUIET,
 ) -> None:
