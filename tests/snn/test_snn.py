@@ -22,7 +22,7 @@ from memlearn.snn.neuron import (
     integrate_and_fire,
     pixel_rate,
 )
-from memlearn.snn.simulate import input_spikes_estimate, run
+from memlearn.snn.simulate import Synapses, input_spikes_estimate, run
 from memlearn.snn.synapses import SynapseArray
 from memlearn.snn.train import load_checkpoint
 
@@ -82,6 +82,29 @@ def test_refractory_integrates_without_spiking() -> None:
     pos, _ = integrate_and_fire(st, torch.full((1, 1, 1), 5.0), on, 0.25, 2)
     assert float(st.v) == pytest.approx(V_RAIL)  # clipped at the rail, refractory again
     assert not bool(pos.any())
+
+
+@pytest.mark.parametrize("refr", [0, 1, 2, 3])
+def test_refractory_period_blocks_exactly_r_steps(refr: int) -> None:
+    # a neuron driven far above threshold every step fires whenever allowed: once every R + 1
+    # steps, R blocked steps between spikes (R = 0: every step)
+    st, on = NeuronState.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool)
+    fired = [
+        bool(integrate_and_fire(st, torch.full((1, 1, 1), 1.0), on, 0.25, refr)[0])
+        for _ in range(12)
+    ]
+    assert fired == [t % (refr + 1) == 0 for t in range(12)]
+    # the same through the simulation: one white pixel spiking every 1 µs step on a
+    # strong synapse, R from refractory_s, 60 steps
+    cfg = NeuronConfig(rate_hz=1e6, refractory_s=refr * 1e-6, t_max_s=60e-6, delta_s=1000)
+    assert cfg.refractory_steps == refr
+    dv = torch.zeros(1, 144, 10)
+    dv[0, 0, 0] = 1.0
+    x = torch.zeros(2, 144)
+    x[:, 0] = 1.0
+    res = run(x, Synapses(dv, torch.full((1, 144), 1e-6), None, 0.25), cfg, _gen())
+    assert res.input_spikes.tolist() == [[60.0, 60.0]]
+    assert res.output_spikes.tolist() == [[60.0 / (refr + 1)] * 2]
 
 
 def test_zero_input_zero_events_and_energy() -> None:

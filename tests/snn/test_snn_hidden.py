@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from memlearn.snn.hidden import (
 )
 from memlearn.snn.hidden_eval import CALIBRATION_IMAGES, two_layer_ledger
 from memlearn.snn.model import downscale
-from memlearn.snn.neuron import NeuronConfig
+from memlearn.snn.neuron import V_RAIL, NeuronConfig
 from memlearn.snn.synapses import SynapseArray
 from memlearn.snn.twolayer import LayerPair, layer_scales, run_two_layers
 
@@ -100,6 +101,39 @@ def mnist_sets(shared_data):
     train = load_mnist("train", shared_data)
     cal = downscale(train.images[:CALIBRATION_IMAGES])
     return downscale(test.images[:300]), test.labels[:300], cal
+
+
+def test_refractory_period_caps_both_layers_at_one_spike_per_r_plus_one_steps() -> None:
+    # all pixels white, one input spike per 1 µs step, every neuron far above threshold:
+    # hidden and output neurons fire once every R + 1 steps (r_max of layer_scales)
+    for refr in (0, 2):
+        cfg = NeuronConfig(rate_hz=1e6, refractory_s=refr * 1e-6, t_max_s=30e-6, delta_s=1000)
+        res = run_two_layers(torch.ones(1, 144), _uniform_pair(4, 4), cfg, _gen())
+        assert float(res.hidden_spikes[0, 0]) == H * 30 / (refr + 1)
+        assert float(res.output_spikes[0, 0]) == 10 * 30 / (refr + 1)
+
+
+def test_layer_scales_follow_the_configured_rail() -> None:
+    w1 = torch.randint(-4, 5, (144, H), generator=_gen())
+    w2 = torch.randint(-4, 5, (H, 10), generator=_gen(1))
+    cal = torch.rand(50, 144, generator=_gen(2))
+    beta = torch.tensor([1.0, 1.0])
+    theta = ideal_synapses(PRESET, w1).theta
+    cfg = NeuronConfig()
+    slope = 1.0 * 3.5 * (1 / 3) / (cfg.rate_hz * cfg.dt_s)  # beta theta_w r_max / p, R = 2
+
+    def cap(rail_v: float) -> float:  # a ±4 event from the threshold reaches the rail
+        return (rail_v / theta * 3.5 - 3.5) / 4
+
+    s_def = layer_scales(beta, w1, w2, cal, cfg, theta)
+    assert s_def[0] == pytest.approx(cap(V_RAIL)) and cap(V_RAIL) < slope  # the cap binds
+    wide = layer_scales(beta, w1, w2, cal, replace(cfg, rail_v=1.5 * V_RAIL), theta)
+    assert wide[0] == pytest.approx(cap(1.5 * V_RAIL)) and wide[0] > s_def[0]
+    none = layer_scales(beta, w1, w2, cal, replace(cfg, rail_v=float("inf")), theta)
+    assert none[0] == pytest.approx(slope)  # no rails: the slope-matched gain
+    assert s_def[1] == wide[1] == none[1]  # the output gain does not see the rails
+    with pytest.raises(MemlearnError, match="rail_v"):
+        layer_scales(beta, w1, w2, cal, replace(cfg, rail_v=0.9 * theta), theta)
 
 
 def test_spiking_ideal_cells_agree_with_tanh_network(mnist_sets) -> None:

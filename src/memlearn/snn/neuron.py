@@ -7,11 +7,12 @@ neuron's ``C_MEM`` = 200 fF MOM capacitor, so one event moves the membrane by
 ``INJECTOR_GAIN * v_read * read_pulse_s * (G+ - G-) / C_MEM`` volts.  Two comparators at
 ``±threshold`` emit positive / negative output spikes; a spike removes ``threshold`` from the
 membrane [E] (charge-removal reset) and starts a refractory period ``refractory_s`` during which
-the neuron keeps integrating but cannot spike [P].  The membrane clips at the rails, ±``V_RAIL``
-around its rest level [E] (``rail_v``; N2D2's neurons have none: ``rail_v=inf``).  No leak
-[E] (a MOM capacitor with the injector off holds its charge over a classification, at most
-``t_max_s``).  The threshold is a design choice:
-``THRESHOLD_FRACTION`` of the nominal step of a ±4 synapse (4 LRS against 4 HRS cells).  N2D2's
+the neuron keeps integrating but cannot spike [P]: the R = ``refractory_steps`` steps after a
+spike are blocked, so a neuron fires at most once every R + 1 steps.  The membrane clips at
+the rails, ±``V_RAIL`` around its rest level [E] (``rail_v``; N2D2's neurons have none:
+``rail_v=inf``).  No leak [E] (a MOM capacitor with the injector off holds its charge over a
+classification, at most ``t_max_s``).  The threshold is a design choice: ``THRESHOLD_FRACTION``
+of the nominal step of a ±4 synapse (4 LRS against 4 HRS cells).  N2D2's
 spike test puts the threshold at the largest weight [S] (``Threshold=1.0`` in its spike-coding
 examples, ``models/*_Spike.ini``, on weights that ``DeepNet::normalizeFreeParameters`` divides
 by the layer's largest ``|w|`` before the spike test; ``FcCell_Transcode`` writes them to the

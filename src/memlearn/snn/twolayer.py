@@ -13,13 +13,13 @@ spikes per step, at ``min(z p / theta_w, r_max)`` for a drive of ``z`` weight un
 white-pixel rate ``p`` spikes per step, a clipped line.  Its gain makes that line's slope, in
 units of ``r_max``, the trained tanh's slope ``beta_1`` at the origin (the offline equivalence
 of the neuron and the tanh [P], per layer), capped so that one ±4 event on a membrane just
-below threshold stays inside the rails [E] (a larger event would be clipped: the neuron would
-lose charge and become a binary unit).  The output layer's gain follows the data-based
-normalisation of spiking networks (Diehl et al., IJCNN 2015; robust form with a percentile:
-Rueckauer et al., Front. Neurosci. 2017 [P]): the ``GAIN_PERCENTILE`` quantile of the largest
-output drive over calibration (training) images maps to ``r_max``, so outputs rarely saturate
-and the leader's rate still ranks the classes; the tanh's ``beta_2`` does not change the
-decision, like the single layer's.
+below threshold stays inside the rails (``NeuronConfig.rail_v``) [E] (a larger event would be
+clipped: the neuron would lose charge and become a binary unit).  The output layer's gain
+follows the data-based normalisation of spiking networks (Diehl et al., IJCNN 2015; robust form
+with a percentile: Rueckauer et al., Front. Neurosci. 2017 [P]): the ``GAIN_PERCENTILE``
+quantile of the largest output drive over calibration (training) images maps to ``r_max``, so
+outputs rarely saturate and the leader's rate still ranks the classes; the tanh's ``beta_2``
+does not change the decision, like the single layer's.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from memlearn.errors import MemlearnError
 from memlearn.snn.model import CLASSES, W_MAX, check_inputs
 from memlearn.snn.neuron import (
     THRESHOLD_WEIGHT_UNITS,
-    V_RAIL,
     NeuronConfig,
     NeuronState,
     final_decision,
@@ -61,10 +60,16 @@ def layer_scales(
 ) -> tuple[float, float]:
     """Injector gains of the hidden and output layers relative to ``INJECTOR_GAIN``; see the
     module docstring.  ``x_cal [M, 144]``: calibration intensities (training images);
-    ``theta``: the comparator threshold (V) of the cells' preset (``neuron.threshold``)."""
+    ``theta``: the comparator threshold (V) of the cells' preset (``neuron.threshold``); the
+    rails are ``cfg.rail_v`` (V; ``inf``: no rails, so no cap on the hidden gain)."""
+    if not cfg.rail_v > theta:
+        raise MemlearnError(
+            f"rail_v ({cfg.rail_v:g} V) must exceed the comparator threshold ({theta:g} V): "
+            "a membrane clipped below it never spikes"
+        )
     p = cfg.rate_hz * cfg.dt_s
     r_max = 1.0 / (1 + cfg.refractory_steps)
-    rail_w = V_RAIL / theta * THRESHOLD_WEIGHT_UNITS  # the rail in weight units
+    rail_w = cfg.rail_v / theta * THRESHOLD_WEIGHT_UNITS  # the rail in weight units
     s1 = min(float(beta[0]) * THRESHOLD_WEIGHT_UNITS * r_max / p, rail_max_scale(rail_w))
     h = (float(beta[0]) * (check_inputs(x_cal) @ w1.float())).clamp(-1.0, 1.0)
     top = (h @ w2.float()).abs().amax(dim=1)
