@@ -14,6 +14,9 @@ import torch
 from memlearn.devices.preset import DevicePreset
 
 STUCK_NONE, STUCK_LOW, STUCK_HIGH = 0, 1, 2
+FROZEN = ("set_gain", "reset_shift", "endurance")
+"""The fields sampled once when a chip is made (device-to-device properties): no write or
+relaxation changes them."""
 
 
 @dataclass
@@ -58,11 +61,14 @@ class CellState:
         return CellState(**{f.name: getattr(flat, f.name).index_select(0, index)
                             for f in fields(self)})  # fmt: skip
 
-    def put(self, index: torch.Tensor, part: CellState) -> None:
-        """Write ``part`` back into the cells at flat ``index`` (in place)."""
+    def put(self, index: torch.Tensor, part: CellState, frozen: bool = True) -> None:
+        """Write ``part`` back into the cells at flat ``index`` (in place); ``frozen=False``
+        skips the device-to-device properties (:data:`FROZEN`), for a ``part`` taken from
+        these cells and only written to since (a write never changes them)."""
         flat = self.flat()
         for f in fields(self):
-            getattr(flat, f.name).scatter_(0, index, getattr(part, f.name).view(-1))
+            if frozen or f.name not in FROZEN:
+                getattr(flat, f.name).scatter_(0, index, getattr(part, f.name).view(-1))
 
     def clone(self) -> CellState:
         return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})

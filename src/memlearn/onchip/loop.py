@@ -105,11 +105,12 @@ def analog_forward(
     for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
         if i > 0:
             a = torch.relu(pre[-1])
-        peak = a.abs().amax(dim=-1, keepdim=True)  # max |a|
-        peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+        low, high = a.aminmax(dim=-1, keepdim=True)
+        peak = torch.maximum(low.neg_(), high)  # max |a|, without an [n, B, in] |a|
+        peak.masked_fill_(~(peak > 0), 1.0)
         volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
-        pre.append(amperes * scale * peak / v_read)
+        pre.append((amperes * scale).mul_(peak).div_(v_read))  # (I · s) · x_max / V_read
     return pre
 
 
