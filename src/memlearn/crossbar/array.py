@@ -22,6 +22,10 @@ from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import equivalent_seconds, relax
 from memlearn.errors import MemlearnError
 
+STACKED_SUMS_MAX = 1 << 16
+"""[E] Per-cell values (cells × quantities) up to which a write's per-chip sums are taken in one
+``bincount`` (fewer calls for small writes) rather than one per quantity (less memory)."""
+
 
 @dataclass
 class WriteSummary:
@@ -191,14 +195,19 @@ class CrossbarArray:
 
     def _per_chip(self, index: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
         """Per-chip sums (float64) of per-cell ``values`` at flat ``index``: ``[len(values),
-        n_chips]``.  One ``bincount`` over all of them, each (value, chip) its own bin: every
-        bin sums its cells in index order, as one ``bincount`` per value would."""
-        n = self.n_chips
+        n_chips]``.  Every sum adds its cells in index order (``bincount``), whether the values
+        go through one ``bincount`` each or, when they are few (small writes: fewer calls),
+        through one ``bincount`` in which each (value, chip) is its own bin."""
+        n, k = self.n_chips, len(values)
         chip = torch.div(index, self.rows * self.cols * 2, rounding_mode="floor")
-        bins = chip + n * torch.arange(len(values)).unsqueeze(1)
-        weights = torch.stack([v.double() for v in values])
-        sums = torch.bincount(bins.view(-1), weights=weights.view(-1), minlength=n * len(values))
-        return sums.view(len(values), n)
+        if index.numel() * k <= STACKED_SUMS_MAX:
+            bins = (chip + n * torch.arange(k).unsqueeze(1)).view(-1)
+            weights = torch.stack(values).double().view(-1)
+            return torch.bincount(bins, weights=weights, minlength=n * k).view(k, n)
+        out = torch.empty(k, n, dtype=torch.float64)
+        for row, v in zip(out, values, strict=True):
+            row.copy_(torch.bincount(chip, weights=v.double(), minlength=n))
+        return out
 
     def program(
         self,
@@ -341,7 +350,9 @@ class CrossbarArray:
         )  # fmt: skip
         batch = volts.shape[1]
         t_read = self.preset.values["read_pulse_s"]
-        cell_energy = torch.einsum("nbr,nr->n", v_sq, derived["g_sum"]) * t_read
+        # sum_b,r V^2 G as the einsum "nbr,nr->n" computes it (batch summed first), fewer ops
+        per_row = v_sq.sum(dim=1).unsqueeze(1)
+        cell_energy = torch.bmm(per_row, derived["g_sum"].unsqueeze(2)).view(-1) * t_read
         self.ledger.add("read", cell_energy, batch * t_read)
         e_dac, e_adc = self._converter_joules(batch)
         self.ledger.add("dac", e_dac, batch * DAC_SETTLE_S)

@@ -76,18 +76,20 @@ def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
 
 
 def _ledger(chip: Chip) -> dict[str, torch.Tensor]:
-    return {k: v.detach().double().clone() for k, v in chip.energy_ledger().items()}
+    return {k: v.detach().to(torch.float64, copy=True) for k, v in chip.energy_ledger().items()}
 
 
 def _latency(chip: Chip) -> dict[str, torch.Tensor]:
     get = getattr(chip, "latency_ledger", None)  # a bench may not report time
-    return {} if get is None else {k: v.detach().double().clone() for k, v in get().items()}
+    if get is None:
+        return {}
+    return {k: v.detach().to(torch.float64, copy=True) for k, v in get().items()}
 
 
 def _delta(
     after: dict[str, torch.Tensor], before: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    return {k: after[k] - before.get(k, torch.zeros_like(after[k])) for k in after}
+    return {k: after[k] - before[k] if k in before else after[k] for k in after}
 
 
 def analog_forward(
@@ -306,11 +308,14 @@ class ChipHead:
 
     def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
         chip, config, k = self.chip, self.config, step
+        counts: dict[str, torch.Tensor] = {}
         for state, w, w_new in zip(self.states, read, new, strict=True):
             report, expected = self.policy.apply(chip, state, w, w_new, config.strategy)
             for name in COUNTERS:
-                count = expected if name == "expected_cells" else getattr(report, name)
-                self.counters[name][:, k] += count.long()
+                count = (expected if name == "expected_cells" else getattr(report, name)).long()
+                counts[name] = count if name not in counts else counts[name] + count
+        for name, count in counts.items():
+            self.counters[name][:, k] += count
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
         for totals, now, before in (
@@ -318,8 +323,9 @@ class ChipHead:
             (self.latency, _latency(chip), self._before_s),
         ):
             for cat, amount in _delta(now, before).items():
-                blank = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
-                totals.setdefault(cat, blank)[:, k] = amount
+                if cat not in totals:
+                    totals[cat] = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
+                totals[cat][:, k] = amount
 
 
 def _round(

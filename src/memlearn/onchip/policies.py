@@ -131,10 +131,15 @@ def fault_aware_targets(
     levels = state.mapping.levels
     # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want  (in place: both are
     # fresh; only the faulty cells' entries are computed)
-    g_minus[at_p] = levels[nearest_level(gf_p[at_p] - _wanted(state.mapping, index, at_p), levels)]
-    g_plus[at_m] = levels[nearest_level(gf_m[at_m] + _wanted(state.mapping, index, at_m), levels)]
-    g_plus[at_p] = last_p[at_p]
-    g_minus[at_m] = last_m[at_m]
+    m, any_p, any_m = state.mapping, at_p[0].numel() > 0, at_m[0].numel() > 0
+    if any_p:
+        g_minus[at_p] = levels[nearest_level(gf_p[at_p] - _wanted(m, index, at_p), levels)]
+    if any_m:
+        g_plus[at_m] = levels[nearest_level(gf_m[at_m] + _wanted(m, index, at_m), levels)]
+    if any_p:
+        g_plus[at_p] = last_p[at_p]
+    if any_m:
+        g_minus[at_m] = last_m[at_m]
     return g_plus, g_minus
 
 
