@@ -50,6 +50,7 @@ from memlearn.onchip.policies import (
     program_targets,
 )
 from memlearn.onchip.result import AdaptResult, merge_parts, merge_results
+from memlearn.onchip.tally import Snapshot, StepTotals
 
 __all__ = [
     "AdaptResult",
@@ -75,21 +76,13 @@ def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
     return uniform_levels(g_min, g_max, int(levels))
 
 
-def _ledger(chip: Chip) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to(torch.float64, copy=True) for k, v in chip.energy_ledger().items()}
+def _ledger(chip: Chip) -> Snapshot:
+    return Snapshot.of(chip.energy_ledger())
 
 
-def _latency(chip: Chip) -> dict[str, torch.Tensor]:
+def _latency(chip: Chip) -> Snapshot:
     get = getattr(chip, "latency_ledger", None)  # a bench may not report time
-    if get is None:
-        return {}
-    return {k: v.detach().to(torch.float64, copy=True) for k, v in get().items()}
-
-
-def _delta(
-    after: dict[str, torch.Tensor], before: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    return {k: after[k] - before[k] if k in before else after[k] for k in after}
+    return Snapshot.of({} if get is None else get())
 
 
 def analog_forward(
@@ -109,7 +102,7 @@ def analog_forward(
             a = torch.relu(pre[-1])
         low, high = a.aminmax(dim=-1, keepdim=True)
         peak = torch.maximum(low.neg_(), high)  # max |a|, without an [n, B, in] |a|
-        peak.masked_fill_(~(peak > 0), 1.0)
+        peak = torch.where(peak > 0, peak, 1.0)
         volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
         pre.append((amperes * scale).mul_(peak).div_(v_read))  # (I · s) · x_max / V_read
@@ -292,11 +285,20 @@ class ChipHead:
             g_min, g_max = chip.conductance_window
             self.fault_threshold = config.fault_fraction * (g_max - g_min)
         n, steps = chip.n_chips, config.steps
-        self.counters = {k: torch.zeros(n, steps, dtype=torch.long) for k in COUNTERS}
-        self.energy: dict[str, torch.Tensor] = {}
-        self.latency: dict[str, torch.Tensor] = {}
-        self._before: dict[str, torch.Tensor] = {}
-        self._before_s: dict[str, torch.Tensor] = {}
+        self._counts = torch.zeros(len(COUNTERS), n, steps, dtype=torch.long)
+        self.counters = dict(zip(COUNTERS, self._counts.unbind(0), strict=True))
+        self._energy, self._latency = StepTotals(n, steps), StepTotals(n, steps)
+        self._before = self._before_s = Snapshot((), None)
+
+    @property
+    def energy(self) -> dict[str, torch.Tensor]:
+        """Energy (J) of each update step by category, ``[n_chips, steps]`` each."""
+        return self._energy.totals
+
+    @property
+    def latency(self) -> dict[str, torch.Tensor]:
+        """Time (s) of each update step by category, ``[n_chips, steps]`` each."""
+        return self._latency.totals
 
     def read(self) -> list[torch.Tensor]:
         """Read every array (an update step's energy counts from here)."""
@@ -308,24 +310,15 @@ class ChipHead:
 
     def write(self, step: int, read: list[torch.Tensor], new: list[torch.Tensor]) -> None:
         chip, config, k = self.chip, self.config, step
-        counts: dict[str, torch.Tensor] = {}
         for state, w, w_new in zip(self.states, read, new, strict=True):
             report, expected = self.policy.apply(chip, state, w, w_new, config.strategy)
-            for name in COUNTERS:
-                count = (expected if name == "expected_cells" else getattr(report, name)).long()
-                counts[name] = count if name not in counts else counts[name] + count
-        for name, count in counts.items():
-            self.counters[name][:, k] += count
+            counts = [expected if name == "expected_cells" else getattr(report, name)
+                      for name in COUNTERS]  # fmt: skip
+            self._counts[:, :, k] += torch.stack(counts).long()
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
-        for totals, now, before in (
-            (self.energy, _ledger(chip), self._before),
-            (self.latency, _latency(chip), self._before_s),
-        ):
-            for cat, amount in _delta(now, before).items():
-                if cat not in totals:
-                    totals[cat] = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
-                totals[cat][:, k] = amount
+        self._energy.record(k, _ledger(chip), self._before)
+        self._latency.record(k, _latency(chip), self._before_s)
 
 
 def _round(
@@ -342,7 +335,7 @@ def _round(
 ) -> dict[str, object]:
     before = _ledger(chip)
     states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
-    deploy_energy = _delta(_ledger(chip), before)
+    deploy_energy = _ledger(chip).delta(before)
     holder = ChipHead(chip, states, config, policy)
     curves = head.QueryCurves(tasks, config.steps)
 
