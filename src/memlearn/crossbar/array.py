@@ -227,8 +227,9 @@ class CrossbarArray:
         zeros = torch.zeros(self.n_chips, dtype=torch.float64)
         if index.numel() == 0:
             return WriteSummary(*(zeros.clone() for _ in range(7)))
-        wanted = target.view(-1)[index]
-        part = self.cells.take(index)
+        every = index.numel() == changed.numel()  # e.g. a deployment: no copy out and back
+        wanted = target.view(-1) if every else target.view(-1)[index]
+        part = self.cells.flat() if every else self.cells.take(index)
         result = program(
             self.preset,
             wanted,
@@ -237,11 +238,15 @@ class CrossbarArray:
             cells=part,
             tolerance=self.tolerance,
         )
-        self.cells.put(index, result.cells, frozen=False)  # a write changes no frozen field
-        self.last_target.view(-1)[index] = wanted
         pulses = result.set_pulses + result.reset_pulses
         written = pulses > 0
-        self.writes.view(-1)[index] += written.int()
+        if every:  # the cells were written in place
+            self.last_target.view(-1).copy_(wanted)
+            self.writes.view(-1).add_(written.int())
+        else:
+            self.cells.put(index, result.cells, frozen=False)  # a write changes no frozen field
+            self.last_target.view(-1)[index] = wanted
+            self.writes.view(-1)[index] += written.int()
         v = self.preset.values
         pulse_energy = result.energy_j - result.verify_energy_j
         pulse_time = result.set_pulses * v.get("set_pulse_s", 0.0) + result.reset_pulses * v.get(

@@ -30,6 +30,7 @@ Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -100,8 +101,8 @@ def analog_forward(
     for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
         if i > 0:
             a = torch.relu(pre[-1])
-        low, high = a.aminmax(dim=-1, keepdim=True)
-        peak = torch.maximum(low.neg_(), high)  # max |a|, without an [n, B, in] |a|
+        # max |a|; a layer's input after the first is a ReLU's output (>= 0), its own maximum
+        peak = (a.abs() if i == 0 else a).amax(dim=-1, keepdim=True)
         peak = torch.where(peak > 0, peak, 1.0)
         volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
@@ -151,9 +152,10 @@ def _check_inputs(
             raise ValueError(f"{name} features must be [tasks, batch, {rows}], got {list(x.shape)}")
         if y.shape != x.shape[:2]:
             raise ValueError(f"{name} labels must be {list(x.shape[:2])}, got {list(y.shape)}")
-        if not torch.isfinite(x).all():
+        low, high = (float(t) for t in x.aminmax()) if x.numel() else (0.0, 0.0)  # one pass
+        if not (math.isfinite(low) and math.isfinite(high)):  # NaN propagates to both
             raise ValueError(f"{name} features hold NaN or infinite values")
-        if (x < 0).any():
+        if low < 0:
             raise ValueError(f"{name} features must be >= 0 (unipolar row voltages)")
     if support_x.shape[0] != query_x.shape[0]:
         raise ValueError("support and query sets must have the same number of tasks")
