@@ -107,7 +107,8 @@ def relax_filaments(
     v = preset.values
     fast, slog, mean = v["relax_fast"], v["relax_log"], v["relax_mean"]
     tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
-    terms = None if bool(cells.age_s.any()) else _fresh_terms(float(seconds), tau, t0)
+    fresh = not bool(cells.age_s.any())
+    terms = _fresh_terms(float(seconds), tau, t0, str(cells.age_s.device)) if fresh else None
     if terms is None:
         t1 = cells.age_s.double()
         t2 = t1 + seconds
@@ -137,13 +138,14 @@ def _time_terms(
 
 @functools.lru_cache(maxsize=64)
 def _fresh_terms(
-    seconds: float, tau: float, t0: float
+    seconds: float, tau: float, t0: float, device: str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """:func:`_time_terms` from age 0 to ``seconds``, as 0-d tensors, when every element of a
     tensor gets the same value; ``None`` when it does not.  Torch computes ``exp``/``log1p``
     with vector code in the body of a tensor and scalar code in its tail, which may differ in
-    the last bit: the terms are computed over a body and a tail and used only if all agree."""
-    t1 = torch.zeros(67, dtype=torch.float64)  # 64 in vector code (any width), 3 in the tail
+    the last bit: the terms are computed over a body and a tail and used only if all agree
+    (on the cells' ``device``, whose kernels compute them)."""
+    t1 = torch.zeros(67, dtype=torch.float64, device=device)  # 64 in vector code, 3 in the tail
     terms = torch.stack(_time_terms(t1, t1 + seconds, tau, t0))
     if not bool((terms == terms[:, :1]).all()):
         return None
