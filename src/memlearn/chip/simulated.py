@@ -58,13 +58,16 @@ def _on_chip_device(method: _F) -> _F:
 
 
 def _report(summary: WriteSummary) -> ProgramReport:
+    counts = (summary.cells_written, summary.set_pulses, summary.reset_pulses,
+              summary.verify_reads, summary.failed_cells)  # fmt: skip
+    written, sets, resets, reads, failed = torch.stack(counts).round_().long().unbind(0)
     return ProgramReport(
-        cells_written=summary.cells_written.round().long(),
-        set_pulses=summary.set_pulses.round().long(),
-        reset_pulses=summary.reset_pulses.round().long(),
-        verify_reads=summary.verify_reads.round().long(),
+        cells_written=written,
+        set_pulses=sets,
+        reset_pulses=resets,
+        verify_reads=reads,
         energy_j=summary.energy_j,
-        failed_cells=summary.failed_cells.round().long(),
+        failed_cells=failed,
         extra={"verify_energy_j": summary.verify_energy_j},
     )
 

@@ -22,6 +22,10 @@ from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import equivalent_seconds, relax
 from memlearn.errors import MemlearnError
 
+STACKED_SUMS_MAX = 1 << 16
+"""[E] Per-cell values (cells × quantities) up to which a write's per-chip sums are taken in one
+``bincount`` (fewer calls for small writes) rather than one per quantity (less memory)."""
+
 
 @dataclass
 class WriteSummary:
@@ -106,6 +110,7 @@ class CrossbarArray:
         self.last_target = torch.full(shape, float("nan"))
         self.writes = torch.zeros(shape, dtype=torch.int32)
         self._cached: tuple[tuple[object, ...], dict[str, torch.Tensor | None]] | None = None
+        self._joules: dict[tuple[int, int | None, int], tuple[float, float]] = {}
 
     def _derived(self) -> dict[str, torch.Tensor | None]:
         """What reads and VMMs need of the cells and that changes only when the cells do:
@@ -177,27 +182,39 @@ class CrossbarArray:
         target = torch.stack((g_plus, g_minus), dim=-1).float()
         lo, hi = self.window
         slack = 1e-4 * (hi - lo)
-        if not bool(torch.isfinite(target).all()):
+        low, high = (float(t) for t in target.aminmax())  # one pass; NaN propagates
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise MemlearnError("target conductances must be finite")
-        bad = (target < lo - slack) | (target > hi + slack)
-        if bool(bad.any()):
+        if low < lo - slack or high > hi + slack:
             raise MemlearnError(
                 f"target conductances must lie in the window [{lo:g}, {hi:g}] S; got values "
-                f"in [{float(target.min()):g}, {float(target.max()):g}] S"
+                f"in [{low:g}, {high:g}] S"
             )
-        return target.clamp(lo, hi)
+        return target.clamp_(lo, hi)
 
-    def _check_mask(self, mask: torch.Tensor | None) -> torch.Tensor:
+    def _check_mask(self, mask: torch.Tensor | None) -> torch.Tensor | None:
         shape = (self.n_chips, self.rows, self.cols)
         if mask is None:
-            return torch.ones(shape + (2,), dtype=torch.bool)
+            return None
         if tuple(mask.shape) != shape or mask.dtype != torch.bool:
             raise MemlearnError(f"mask must be a bool tensor of shape {list(shape)}")
         return mask[..., None].expand(shape + (2,))
 
-    def _per_chip(self, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    def _per_chip(self, index: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+        """Per-chip sums (float64) of per-cell ``values`` at flat ``index``: ``[len(values),
+        n_chips]``.  Every sum adds its cells in index order (``bincount``), whether the values
+        go through one ``bincount`` each or, when they are few (small writes: fewer calls),
+        through one ``bincount`` in which each (value, chip) is its own bin."""
+        n, k = self.n_chips, len(values)
         chip = torch.div(index, self.rows * self.cols * 2, rounding_mode="floor")
-        return torch.bincount(chip, weights=values.double(), minlength=self.n_chips)
+        if index.numel() * k <= STACKED_SUMS_MAX:
+            bins = (chip + n * torch.arange(k).unsqueeze(1)).view(-1)
+            weights = torch.stack(values).double().view(-1)
+            return torch.bincount(bins, weights=weights, minlength=n * k).view(k, n)
+        out = torch.empty(k, n, dtype=torch.float64)
+        for row, v in zip(out, values, strict=True):
+            row.copy_(torch.bincount(chip, weights=v.double(), minlength=n))
+        return out
 
     def program(
         self,
@@ -209,47 +226,55 @@ class CrossbarArray:
         """Program the targets (S) of the pairs selected by ``mask`` whose target changed."""
         check_strategy(strategy)
         target = self._check_targets(g_plus, g_minus)
-        changed = (target != self.last_target) & self._check_mask(mask)
+        changed = target != self.last_target
+        selected = self._check_mask(mask)
+        if selected is not None:
+            changed &= selected
         index = changed.view(-1).nonzero().squeeze(1)
         zeros = torch.zeros(self.n_chips, dtype=torch.float64)
         if index.numel() == 0:
             return WriteSummary(*(zeros.clone() for _ in range(7)))
-        part = self.cells.take(index)
+        every = index.numel() == changed.numel()  # e.g. a deployment: no copy out and back
+        wanted = target.view(-1) if every else target.view(-1)[index]
+        part = self.cells.flat() if every else self.cells.take(index)
         result = program(
             self.preset,
-            target.view(-1)[index],
+            wanted,
             strategy,
             generator=self.generator,
             cells=part,
             tolerance=self.tolerance,
         )
-        self.cells.put(index, result.cells)
-        self.last_target.view(-1)[index] = target.view(-1)[index]
         pulses = result.set_pulses + result.reset_pulses
         written = pulses > 0
-        self.writes.view(-1)[index] += written.int()
+        if every:  # the cells were written in place
+            self.last_target.view(-1).copy_(wanted)
+            self.writes.view(-1).add_(written.int())
+        else:
+            self.cells.put(index, result.cells, frozen=False)  # a write changes no frozen field
+            self.last_target.view(-1)[index] = wanted
+            self.writes.view(-1)[index] += written.int()
         v = self.preset.values
         pulse_energy = result.energy_j - result.verify_energy_j
         pulse_time = result.set_pulses * v.get("set_pulse_s", 0.0) + result.reset_pulses * v.get(
             "reset_pulse_s", 0.0
         )
         verify_time = result.verify_reads * v["read_pulse_s"]
-        self.ledger.add(
-            "program", self._per_chip(index, pulse_energy), self._per_chip(index, pulse_time)
-        )
-        self.ledger.add(
-            "verify",
-            self._per_chip(index, result.verify_energy_j),
-            self._per_chip(index, verify_time),
-        )
+        sums = self._per_chip(
+            index, pulse_energy, pulse_time, result.verify_energy_j, verify_time,
+            written.float(), result.set_pulses.float(), result.reset_pulses.float(),
+            result.verify_reads.float(), result.energy_j, result.failed.float(),
+        )  # fmt: skip
+        self.ledger.add("program", sums[0], sums[1])
+        self.ledger.add("verify", sums[2], sums[3])
         return WriteSummary(
-            cells_written=self._per_chip(index, written.float()),
-            set_pulses=self._per_chip(index, result.set_pulses.float()),
-            reset_pulses=self._per_chip(index, result.reset_pulses.float()),
-            verify_reads=self._per_chip(index, result.verify_reads.float()),
-            energy_j=self._per_chip(index, result.energy_j),
-            verify_energy_j=self._per_chip(index, result.verify_energy_j),
-            failed_cells=self._per_chip(index, result.failed.float()),
+            cells_written=sums[4],
+            set_pulses=sums[5],
+            reset_pulses=sums[6],
+            verify_reads=sums[7],
+            energy_j=sums[8],
+            verify_energy_j=sums[2],
+            failed_cells=sums[9],
         )
 
     def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:
@@ -290,13 +315,14 @@ class CrossbarArray:
         sets = (d > 0).float()
         resets = (d < 0).float()
         t_pulse = sets * v.get("set_pulse_s", 0.0) + resets * v.get("reset_pulse_s", 0.0)
-        self.ledger.add("program", self._per_chip(index, energy), self._per_chip(index, t_pulse))
+        sums = self._per_chip(index, energy, t_pulse, torch.ones_like(sets), sets, resets)
+        self.ledger.add("program", sums[0], sums[1])
         return WriteSummary(
-            cells_written=self._per_chip(index, torch.ones_like(sets)),
-            set_pulses=self._per_chip(index, sets),
-            reset_pulses=self._per_chip(index, resets),
+            cells_written=sums[2],
+            set_pulses=sums[3],
+            reset_pulses=sums[4],
             verify_reads=zeros.clone(),
-            energy_j=self._per_chip(index, energy),
+            energy_j=sums[0],
             verify_energy_j=zeros.clone(),
             failed_cells=zeros.clone(),
         )
@@ -317,7 +343,10 @@ class CrossbarArray:
                 f"{list(volts.shape)}"
             )
         volts = volts.float()
-        vmax = float(volts.abs().amax()) if volts.numel() else 0.0  # NaN and inf propagate
+        vmax = 0.0
+        if volts.numel():  # max |V| in one pass; NaN and inf propagate
+            low, high = volts.aminmax()
+            vmax = max(-float(low), float(high))
         if not math.isfinite(vmax):
             raise MemlearnError("volts must be finite")
         if vmax > self.v_read * (1 + 1e-6):
@@ -333,17 +362,31 @@ class CrossbarArray:
         )  # fmt: skip
         batch = volts.shape[1]
         t_read = self.preset.values["read_pulse_s"]
-        cell_energy = torch.einsum("nbr,nr->n", v_sq, derived["g_sum"]) * t_read
+        # sum_b,r V^2 G as the einsum "nbr,nr->n" computes it (batch summed first), fewer ops
+        per_row = v_sq.sum(dim=1).unsqueeze(1)
+        cell_energy = torch.bmm(per_row, derived["g_sum"].unsqueeze(2)).view(-1) * t_read
         self.ledger.add("read", cell_energy, batch * t_read)
-        v = self.preset.values
-        e_dac = torch.full((self.n_chips,), batch * self.rows * v["dac_j"])
+        e_dac, e_adc = self._converter_joules(batch)
         self.ledger.add("dac", e_dac, batch * DAC_SETTLE_S)
         if self.adc_bits is not None:
-            conversions = batch * self.tiles[0] * self.cols
-            e_adc = conversions * v["adc_fom_j"] * 2**self.adc_bits
             t_adc = batch * self.adc_bits * ADC_SECONDS_PER_BIT
-            self.ledger.add("adc", torch.full((self.n_chips,), e_adc), t_adc)
+            self.ledger.add("adc", e_adc, t_adc)
         return out
+
+    def _converter_joules(self, batch: int) -> tuple[float, float]:
+        """DAC and ADC energy (J per chip) of ``batch`` input vectors, rounded to float32 as
+        the ledger has always charged them; cached per batch size and converter setting."""
+        key = (batch, self.adc_bits, self.tile_rows)
+        cached = self._joules.get(key)
+        if cached is None:
+            v = self.preset.values
+            conversions = batch * self.tiles[0] * self.cols
+            e_adc = (
+                0.0 if self.adc_bits is None else conversions * v["adc_fom_j"] * 2**self.adc_bits
+            )
+            pair = torch.tensor([batch * self.rows * v["dac_j"], e_adc], dtype=torch.float32)
+            cached = self._joules[key] = (float(pair[0]), float(pair[1]))
+        return cached
 
     # -- time -----------------------------------------------------------------------------
     def advance(self, seconds: float, kelvin: float = 300.0) -> None:

@@ -51,8 +51,9 @@ class Ledger:
         """Add energy (J) and latency (s), scalars or ``[n_chips]`` tensors, to a category."""
         if category not in self.energy:
             raise KeyError(f"unknown ledger category {category!r}; known {list(self.energy)}")
-        self.energy[category] += torch.as_tensor(joules, dtype=torch.float64)
-        self.latency[category] += torch.as_tensor(seconds, dtype=torch.float64)
+        # in place, added in float64 (a float32 tensor is widened exactly), no temporaries
+        self.energy[category].add_(joules)
+        self.latency[category].add_(seconds)
 
     def merge(self, other: Ledger) -> None:
         for c in other.energy:

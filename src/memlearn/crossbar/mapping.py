@@ -131,8 +131,20 @@ class DifferentialMapping:
 
     @property
     def steps(self) -> torch.Tensor:
-        """Conductance magnitudes available above the lowest level (S), starting at 0."""
-        return self.levels - self.levels[0]
+        """Conductance magnitudes available above the lowest level (S), starting at 0 (cached
+        while ``levels`` is unchanged: do not modify it)."""
+        return self._level_terms()[0]
+
+    def _level_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(steps, edges)``: :attr:`steps` and the midpoints between them (S, what nearest
+        rounding compares with), computed once per ``levels`` tensor and version."""
+        levels = self.levels
+        cached = self.__dict__.get("_terms")
+        if cached is None or cached[0] is not levels or cached[1] != levels._version:
+            steps = levels - levels[0]
+            cached = (levels, levels._version, steps, 0.5 * (steps[1:] + steps[:-1]))
+            self.__dict__["_terms"] = cached
+        return cached[2], cached[3]
 
     @property
     def n_levels(self) -> int:
@@ -148,7 +160,12 @@ class DifferentialMapping:
         """Signed level index (int64) of each weight, rounded as ``rounding`` says."""
         w = weights.detach().float()
         scale = self.scale.to(w.device)
-        k = round_to_levels(w.abs() / scale, self.steps, rounding, generator)
+        magnitude = w.abs() / scale
+        if rounding == "nearest":  # round_to_levels' nearest_level, its edges cached
+            edges = self._level_terms()[1].to(w.device)
+            k = torch.bucketize(magnitude.contiguous(), edges)
+        else:
+            k = round_to_levels(magnitude, self.steps, rounding, generator)
         return torch.where(w < 0, -k, k)
 
     def index_conductances(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -124,19 +124,25 @@ def tiled_product(
     tiles, tile_rows = diff.shape[1], diff.shape[2]
     pad = tiles * tile_rows - rows
     v = torch.nn.functional.pad(volts, (0, pad)) if pad else volts
-    v4 = v.view(n, batch, tiles, tile_rows)
-    current = torch.einsum("nbtr,ntrc->nbtc", v4, diff)
+    current = _per_tile(v, diff, tiles)
     if var is not None:
-        if volts_squared is None or pad:
-            v2 = v4 * v4
-        else:
-            v2 = volts_squared.view(n, batch, tiles, tile_rows)
-        noise_var = torch.einsum("nbtr,ntrc->nbtc", v2, var)
+        v2 = v * v if volts_squared is None or pad else volts_squared
+        noise_var = _per_tile(v2, var, tiles)
         noise = torch.randn(
             current.shape, generator=generator, dtype=current.dtype, device=current.device
         )
-        current = current + noise_var.clamp_min_(0).sqrt_().mul_(noise)
+        current.add_(noise_var.clamp_min_(0).sqrt_().mul_(noise))
     if adc_bits is not None:  # adc(), in place on this temporary
         lsb = adc_lsb(adc_bits, adc_full_scale)
         current.clamp_(-adc_full_scale, adc_full_scale).div_(lsb).round_().mul_(lsb)
-    return current.squeeze(2) if tiles == 1 else current.sum(dim=2)
+    return current if tiles == 1 else current.sum(dim=2)
+
+
+def _per_tile(v: torch.Tensor, g: torch.Tensor, tiles: int) -> torch.Tensor:
+    """``sum_r v[n, b, t, r] g[n, t, r, c]`` per tile: ``[n, batch, cols]`` for one tile (the
+    einsum's own batched product, without its reshaping), ``[n, batch, tiles, cols]`` else.
+    ``v``: ``[n, batch, tiles * tile_rows]``; ``g``: ``[n, tiles, tile_rows, cols]``."""
+    n, batch, tile_rows = v.shape[0], v.shape[1], g.shape[2]
+    if tiles == 1:
+        return torch.bmm(v, g.view(n, tile_rows, g.shape[3]))
+    return torch.einsum("nbtr,ntrc->nbtc", v.view(n, batch, tiles, tile_rows), g)

@@ -14,6 +14,9 @@ import torch
 from memlearn.devices.preset import DevicePreset
 
 STUCK_NONE, STUCK_LOW, STUCK_HIGH = 0, 1, 2
+FROZEN = ("set_gain", "reset_shift", "endurance")
+"""The fields sampled once when a chip is made (device-to-device properties): no write or
+relaxation changes them."""
 
 
 @dataclass
@@ -49,23 +52,29 @@ class CellState:
         return self.g.shape
 
     def flat(self) -> CellState:
-        """A view of the same storage with every tensor flattened to 1-D."""
-        return CellState(**{f.name: getattr(self, f.name).view(-1) for f in fields(self)})
+        """A view of the same storage with every tensor flattened to 1-D (1-D ones as they
+        are)."""
+        return CellState(**{f.name: _flat(getattr(self, f.name)) for f in fields(self)})
 
     def take(self, index: torch.Tensor) -> CellState:
         """Copy of the cells at flat ``index`` (1-D)."""
-        flat = self.flat()
-        return CellState(**{f.name: getattr(flat, f.name).index_select(0, index)
+        return CellState(**{f.name: _flat(getattr(self, f.name)).index_select(0, index)
                             for f in fields(self)})  # fmt: skip
 
-    def put(self, index: torch.Tensor, part: CellState) -> None:
-        """Write ``part`` back into the cells at flat ``index`` (in place)."""
-        flat = self.flat()
+    def put(self, index: torch.Tensor, part: CellState, frozen: bool = True) -> None:
+        """Write ``part`` back into the cells at flat ``index`` (in place); ``frozen=False``
+        skips the device-to-device properties (:data:`FROZEN`), for a ``part`` taken from
+        these cells and only written to since (a write never changes them)."""
         for f in fields(self):
-            getattr(flat, f.name).scatter_(0, index, getattr(part, f.name).view(-1))
+            if frozen or f.name not in FROZEN:
+                _flat(getattr(self, f.name)).scatter_(0, index, _flat(getattr(part, f.name)))
 
     def clone(self) -> CellState:
         return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t if t.dim() == 1 else t.view(-1)
 
 
 def reset_conductance(

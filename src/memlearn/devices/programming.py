@@ -13,7 +13,8 @@ for ``settle_s`` seconds (the delay before first use).  Failed cells (never veri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import math
+from dataclasses import dataclass
 
 import torch
 
@@ -77,8 +78,10 @@ def program(
     if not isinstance(g_target, torch.Tensor):
         g_target = torch.as_tensor(g_target, dtype=torch.float32)
     g_target = g_target.detach().float()
-    if not torch.isfinite(g_target).all() or (g_target <= 0).any():
-        raise MemlearnError("g_target must be finite and > 0 siemens")
+    if g_target.numel():
+        low, high = (float(t) for t in g_target.aminmax())  # one pass; NaN propagates
+        if not (low > 0 and high < math.inf):
+            raise MemlearnError("g_target must be finite and > 0 siemens")
     tol = v["verify_tolerance"] if tolerance is None else float(tolerance)
     if not tol > 0:
         raise MemlearnError(f"tolerance must be > 0 siemens, got {tol}")
@@ -100,13 +103,13 @@ def program(
     written = pulses > 0
     flat.pulses += pulses.float()
     apply_wear(preset, flat)
-    if bool(written.all()):  # the common case: every cell, no copy out and back
-        part = replace(flat)
-        part.age_s = torch.zeros_like(flat.age_s)
-        relax(preset, part, settle, generator)
-        for f in fields(flat):
-            if getattr(part, f.name) is not getattr(flat, f.name):
-                getattr(flat, f.name).copy_(getattr(part, f.name))
+    if bool(written.all()):  # the common case: every cell, in place, no copy out and back
+        flat.age_s.zero_()
+        views = dict(vars(flat))
+        relax(preset, flat, settle, generator)
+        for name, view in views.items():  # a technology may replace a field rather than write it
+            if getattr(flat, name) is not view:
+                view.copy_(getattr(flat, name))
     elif bool(written.any()):
         idx = written.nonzero().squeeze(1)
         part = flat.take(idx)

@@ -35,6 +35,7 @@ REFERENCE.md s1), so 12 h at 150 °C and 10 years at 75 °C age cells alike.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -104,21 +105,52 @@ def relax_filaments(
 ) -> None:
     """The relaxation of resistive cells (the module docstring's model), ``seconds`` > 0."""
     v = preset.values
-    t1 = cells.age_s.double()
-    t2 = t1 + seconds
     fast, slog, mean = v["relax_fast"], v["relax_log"], v["relax_mean"]
     tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
-    l1 = torch.log1p(t1 / t0)
-    l2 = torch.log1p(t2 / t0)
-    dfast = (torch.exp(-t1 / tau) - torch.exp(-t2 / tau)).float()
-    dlog2 = (l2 * l2 - l1 * l1).float()
-    dl = (l2 - l1).float()
+    fresh = not bool(cells.age_s.any())
+    terms = _fresh_terms(float(seconds), tau, t0, str(cells.age_s.device)) if fresh else None
+    if terms is None:
+        t1 = cells.age_s.double()
+        t2 = t1 + seconds
+        dfast, dlog2, dl = _time_terms(t1, t2, tau, t0)
+    else:  # every cell just programmed: the time terms are one value for all
+        dfast, dlog2, dl = terms
     h = stability_factor(preset, cells)
     var = h * h * (fast * fast * dfast + slog * slog * dlog2)
     step = -mean * dl + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
     healthy = cells.stuck == STUCK_NONE
     cells.g.copy_(torch.where(healthy, (cells.g + step).clamp_min(0.0), cells.g))
-    cells.age_s.copy_(t2.float())
+    if terms is None:
+        cells.age_s.copy_(t2.float())
+    else:
+        cells.age_s.fill_(float(seconds))  # 0 + seconds, to float32 as t2.float() rounds it
+
+
+def _time_terms(
+    t1: torch.Tensor, t2: torch.Tensor, tau: float, t0: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Δ fast, Δ L², Δ L)`` (float32) between effective ages ``t1`` and ``t2`` (s, float64)."""
+    l1 = torch.log1p(t1 / t0)
+    l2 = torch.log1p(t2 / t0)
+    dfast = (torch.exp(-t1 / tau) - torch.exp(-t2 / tau)).float()
+    return dfast, (l2 * l2 - l1 * l1).float(), (l2 - l1).float()
+
+
+@functools.lru_cache(maxsize=64)
+def _fresh_terms(
+    seconds: float, tau: float, t0: float, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """:func:`_time_terms` from age 0 to ``seconds``, as 0-d tensors, when every element of a
+    tensor gets the same value; ``None`` when it does not.  Torch computes ``exp``/``log1p``
+    with vector code in the body of a tensor and scalar code in its tail, which may differ in
+    the last bit: the terms are computed over a body and a tail and used only if all agree
+    (on the cells' ``device``, whose kernels compute them)."""
+    t1 = torch.zeros(67, dtype=torch.float64, device=device)  # 64 in vector code, 3 in the tail
+    terms = torch.stack(_time_terms(t1, t1 + seconds, tau, t0))
+    if not bool((terms == terms[:, :1]).all()):
+        return None
+    dfast, dlog2, dl = terms[:, 0].clone()
+    return dfast, dlog2, dl
 
 
 def _kelvin(t_celsius: float, name: str) -> float:

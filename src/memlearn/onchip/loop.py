@@ -30,6 +30,7 @@ Only the :class:`~memlearn.chip.base.Chip` interface is used, so the same loop d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -50,6 +51,7 @@ from memlearn.onchip.policies import (
     program_targets,
 )
 from memlearn.onchip.result import AdaptResult, merge_parts, merge_results
+from memlearn.onchip.tally import Snapshot, StepTotals
 
 __all__ = [
     "AdaptResult",
@@ -75,19 +77,13 @@ def chip_levels(chip: Chip, levels: int | torch.Tensor | None) -> torch.Tensor:
     return uniform_levels(g_min, g_max, int(levels))
 
 
-def _ledger(chip: Chip) -> dict[str, torch.Tensor]:
-    return {k: v.detach().double().clone() for k, v in chip.energy_ledger().items()}
+def _ledger(chip: Chip) -> Snapshot:
+    return Snapshot.of(chip.energy_ledger())
 
 
-def _latency(chip: Chip) -> dict[str, torch.Tensor]:
+def _latency(chip: Chip) -> Snapshot:
     get = getattr(chip, "latency_ledger", None)  # a bench may not report time
-    return {} if get is None else {k: v.detach().double().clone() for k, v in get().items()}
-
-
-def _delta(
-    after: dict[str, torch.Tensor], before: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    return {k: after[k] - before.get(k, torch.zeros_like(after[k])) for k in after}
+    return Snapshot.of({} if get is None else get())
 
 
 def analog_forward(
@@ -105,11 +101,12 @@ def analog_forward(
     for i, (name, scale) in enumerate(zip(arrays, scales, strict=True)):
         if i > 0:
             a = torch.relu(pre[-1])
-        peak = a.abs().amax(dim=-1, keepdim=True)  # max |a|
-        peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+        # max |a|; a layer's input after the first is a ReLU's output (>= 0), its own maximum
+        peak = (a.abs() if i == 0 else a).amax(dim=-1, keepdim=True)
+        peak = torch.where(peak > 0, peak, 1.0)
         volts = (a / peak).mul_(v_read).clamp_(-v_read, v_read)  # one [n, B, in] temporary
         amperes = chip.multiply(name, volts.float())
-        pre.append(amperes * scale * peak / v_read)
+        pre.append((amperes * scale).mul_(peak).div_(v_read))  # (I · s) · x_max / V_read
     return pre
 
 
@@ -155,9 +152,10 @@ def _check_inputs(
             raise ValueError(f"{name} features must be [tasks, batch, {rows}], got {list(x.shape)}")
         if y.shape != x.shape[:2]:
             raise ValueError(f"{name} labels must be {list(x.shape[:2])}, got {list(y.shape)}")
-        if not torch.isfinite(x).all():
+        low, high = (float(t) for t in x.aminmax()) if x.numel() else (0.0, 0.0)  # one pass
+        if not (math.isfinite(low) and math.isfinite(high)):  # NaN propagates to both
             raise ValueError(f"{name} features hold NaN or infinite values")
-        if (x < 0).any():
+        if low < 0:
             raise ValueError(f"{name} features must be >= 0 (unipolar row voltages)")
     if support_x.shape[0] != query_x.shape[0]:
         raise ValueError("support and query sets must have the same number of tasks")
@@ -289,11 +287,20 @@ class ChipHead:
             g_min, g_max = chip.conductance_window
             self.fault_threshold = config.fault_fraction * (g_max - g_min)
         n, steps = chip.n_chips, config.steps
-        self.counters = {k: torch.zeros(n, steps, dtype=torch.long) for k in COUNTERS}
-        self.energy: dict[str, torch.Tensor] = {}
-        self.latency: dict[str, torch.Tensor] = {}
-        self._before: dict[str, torch.Tensor] = {}
-        self._before_s: dict[str, torch.Tensor] = {}
+        self._counts = torch.zeros(len(COUNTERS), n, steps, dtype=torch.long)
+        self.counters = dict(zip(COUNTERS, self._counts.unbind(0), strict=True))
+        self._energy, self._latency = StepTotals(n, steps), StepTotals(n, steps)
+        self._before = self._before_s = Snapshot((), None)
+
+    @property
+    def energy(self) -> dict[str, torch.Tensor]:
+        """Energy (J) of each update step by category, ``[n_chips, steps]`` each."""
+        return self._energy.totals
+
+    @property
+    def latency(self) -> dict[str, torch.Tensor]:
+        """Time (s) of each update step by category, ``[n_chips, steps]`` each."""
+        return self._latency.totals
 
     def read(self) -> list[torch.Tensor]:
         """Read every array (an update step's energy counts from here)."""
@@ -307,18 +314,13 @@ class ChipHead:
         chip, config, k = self.chip, self.config, step
         for state, w, w_new in zip(self.states, read, new, strict=True):
             report, expected = self.policy.apply(chip, state, w, w_new, config.strategy)
-            for name in COUNTERS:
-                count = expected if name == "expected_cells" else getattr(report, name)
-                self.counters[name][:, k] += count.long()
+            counts = [expected if name == "expected_cells" else getattr(report, name)
+                      for name in COUNTERS]  # fmt: skip
+            self._counts[:, :, k] += torch.stack(counts).long()
         if config.settle_seconds > 0:
             chip.advance(config.settle_seconds, config.ambient_kelvin)
-        for totals, now, before in (
-            (self.energy, _ledger(chip), self._before),
-            (self.latency, _latency(chip), self._before_s),
-        ):
-            for cat, amount in _delta(now, before).items():
-                blank = torch.zeros(chip.n_chips, config.steps, dtype=torch.float64)
-                totals.setdefault(cat, blank)[:, k] = amount
+        self._energy.record(k, _ledger(chip), self._before)
+        self._latency.record(k, _latency(chip), self._before_s)
 
 
 def _round(
@@ -335,7 +337,7 @@ def _round(
 ) -> dict[str, object]:
     before = _ledger(chip)
     states, deploy_written = _deploy(chip, arrays, weights, config, policy, levels)
-    deploy_energy = _delta(_ledger(chip), before)
+    deploy_energy = _ledger(chip).delta(before)
     holder = ChipHead(chip, states, config, policy)
     curves = head.QueryCurves(tasks, config.steps)
 

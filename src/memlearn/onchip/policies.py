@@ -125,18 +125,33 @@ def fault_aware_targets(
     g_plus, g_minus = state.mapping.index_conductances(index)
     if state.faulty is None or state.targets is None or state.fault_g is None:
         return g_plus, g_minus
-    bad_p, bad_m = state.faulty
     last_p, last_m = state.targets
     gf_p, gf_m = state.fault_g
-    m = state.mapping
-    want = m.index_weights(index) / m.scale  # wanted G+ - G- (S)
-    levels = m.levels
-    # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want
-    g_minus = torch.where(bad_p, levels[nearest_level(gf_p - want, levels)], g_minus)
-    g_plus = torch.where(bad_m, levels[nearest_level(gf_m + want, levels)], g_plus)
-    g_plus = torch.where(bad_p, last_p, g_plus)
-    g_minus = torch.where(bad_m, last_m, g_minus)
+    at_p, at_m = (bad.nonzero(as_tuple=True) for bad in state.faulty)  # the few faulty cells
+    levels = state.mapping.levels
+    # G+ faulty: G- = G+_read - want;  G- faulty: G+ = G-_read + want  (in place: both are
+    # fresh; only the faulty cells' entries are computed)
+    m, any_p, any_m = state.mapping, at_p[0].numel() > 0, at_m[0].numel() > 0
+    if any_p:
+        g_minus[at_p] = levels[nearest_level(gf_p[at_p] - _wanted(m, index, at_p), levels)]
+    if any_m:
+        g_plus[at_m] = levels[nearest_level(gf_m[at_m] + _wanted(m, index, at_m), levels)]
+    if any_p:
+        g_plus[at_p] = last_p[at_p]
+    if any_m:
+        g_minus[at_m] = last_m[at_m]
     return g_plus, g_minus
+
+
+def _wanted(
+    mapping: DifferentialMapping, index: torch.Tensor, at: tuple[torch.Tensor, ...]
+) -> torch.Tensor:
+    """The wanted ``G+ - G-`` (S) of the pairs ``at`` of ``index``: the nominal weight of their
+    level over the scale, element by element as for the whole matrix."""
+    k = index[at]
+    scale = torch.broadcast_to(mapping.scale.to(index.device), index.shape)[at]
+    steps = mapping.steps.to(index.device)
+    return torch.sign(k).float() * scale * steps[k.abs()] / scale
 
 
 def program_targets(
