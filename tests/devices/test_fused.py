@@ -8,13 +8,14 @@ import json
 
 import pytest
 import torch
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, kstest, norm
 from typer.testing import CliRunner
 
 from memlearn.cli.main import app
 from memlearn.devices import load_preset, program
 from memlearn.devices.cells import STUCK_HIGH, STUCK_LOW, sample_cells
 from memlearn.devices.engines import ENGINES, check_engine
+from memlearn.devices.fused_random import normals
 from memlearn.devices.levels import strategy_levels
 from memlearn.errors import MemlearnError
 from memlearn.onchip.deploy import DeployConfig
@@ -110,6 +111,17 @@ def test_with_noise_the_distributions_agree(strategy):
         assert gap < 4 * float(se) and gap < 0.04 * float(a.mean()), name
     assert abs(float(f.failed.float().mean()) - float(t.failed.float().mean())) < 0.004
     assert not torch.equal(t.set_pulses, f.set_pulses)  # its own random numbers
+
+
+def test_the_kernels_normals_are_standard_normal():
+    z = normals(7, 3, 400_000)
+    assert abs(z.mean()) < 0.01 and abs(z.var() - 1.0) < 0.01
+    assert kstest(z, "norm").pvalue > 1e-3
+    tail = int((abs(z) > 3.5).sum())  # the ziggurat's tail starts at 3.65
+    assert abs(tail - 400_000 * 2 * norm.sf(3.5)) < 60
+    firsts = [normals(11, i, 1)[0] for i in range(3000)]  # across the cells' streams
+    assert kstest(firsts, "norm").pvalue > 1e-3
+    assert (normals(7, 3, 5) == z[:5]).all() and not (normals(8, 3, 5) == z[:5]).any()
 
 
 def _fused(seed: int):

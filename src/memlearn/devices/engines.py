@@ -109,6 +109,11 @@ def pack_parameters(preset: DevicePreset, strategy: VerifiedStrategy, tol: float
         "onset_var": v["reset_d2d"] ** 2,
         "tol": tol,
         "abandon_band": ABANDON_BAND,
+        "ln_reset_g_ref": math.log(v["reset_g_ref"]),  # and reciprocals: fewer divisions
+        "two_over_gate_k": 2.0 / v["gate_k"],
+        "inv_gate_step": 1.0 / v["gate_step"] if v["gate_step"] > 0 else 0.0,
+        "inv_set_k_volts": 1.0 / v["set_k_volts"],
+        "inv_reset_v_slope": 1.0 / v["reset_v_slope"],
     }
     return np.array([derived[k] if k in derived else v[k] for k in PARAMETERS], dtype=np.float64)
 

@@ -9,12 +9,12 @@ the onset estimate (``controller.observe``), the strategy's transition
 run in parallel (``prange``); there is no per-pulse Python.  It computes in float64 and stores
 float32; ``engines.fused_write`` packs the preset and the cells into its arguments.
 
-Random numbers come from a counter-based generator: SplitMix64's finaliser (Steele, Lea and
-Flood, OOPSLA 2014) of ``(seed, cell position, draw counter)`` gives 53-bit uniforms, and
-Box-Muller turns each pair into two normals (pulse ``n``'s pulse noise and its verify read's;
-the initial read takes draw 0's second).  A cell's draws depend only on the seed and its
-position, never on the thread count or on other cells, so results are bit-identical whatever
-the threads; they differ draw by draw from the torch engine's ``torch.randn``.
+Random numbers come from ``fused_random``: each cell its own counter-based stream (SplitMix64
+from the call's seed and the cell's position), standard normals by a ziggurat; per pulse one
+normal for the pulse's noise and one for its verify read.  A cell's draws depend only on the
+seed and its position, never on the thread count or on other cells, so results are
+bit-identical whatever the threads; they differ draw by draw from the torch engine's
+``torch.randn``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from memlearn.devices.fused_random import normal, stream
 
 # strategies (``kind``)
 ITERATIVE_SET, ITERATIVE_RESET, HYBRID = 1, 2, 3
@@ -37,13 +39,15 @@ PARAMETERS = (
     "reset_pulse_s", "reset_c2c", "reset_c2c_jump", "reset_cell_fraction", "v_read",
     "read_pulse_s", "read_overhead_j", "read_flicker", "read_additive", "iset_start",
     "iset_step", "reset_step", "ireset_margin", "margin", "hybrid_split", "aim_index",
-    "g_stuck_high", "onset_var", "tol", "abandon_band",
+    "g_stuck_high", "onset_var", "tol", "abandon_band", "ln_reset_g_ref", "two_over_gate_k",
+    "inv_gate_step", "inv_set_k_volts", "inv_reset_v_slope",
 )  # fmt: skip
 (SET_K_VOLTS, G_REF, SET_C2C, ICC_MIN, ICC_MAX, GATE_K, GATE_VTH, GATE_STEP, V_SET, SET_PULSE_S,
  RESET_G_REF, RESET_V_REF, RESET_V_SLOPE, RESET_V_MAX, RESET_PULSE_S, RESET_C2C, RESET_C2C_JUMP,
  RESET_CELL_FRACTION, V_READ, READ_PULSE_S, READ_OVERHEAD_J, READ_FLICKER, READ_ADDITIVE,
  ISET_START, ISET_STEP, RESET_STEP, IRESET_MARGIN, MARGIN, HYBRID_SPLIT, AIM_INDEX, G_STUCK_HIGH,
- ONSET_VAR, TOL, ABANDON_BAND) = range(len(PARAMETERS))  # fmt: skip
+ ONSET_VAR, TOL, ABANDON_BAND, LN_RESET_G_REF, TWO_OVER_GATE_K, INV_GATE_STEP, INV_SET_K_VOLTS,
+ INV_RESET_V_SLOPE) = range(len(PARAMETERS))  # fmt: skip
 
 # a cell's state vector ``s`` (float64; flags 0/1, counts whole numbers)
 (G, LO, HI, HI_COARSE, AIM, RESET_AIM, TRIMMED, GAIN, SHIFT, LIFE, HEALTHY, WORN, RESET_FINAL,
@@ -53,40 +57,17 @@ PARAMETERS = (
 CHUNK = 64
 """Cells per parallel work item (each item allocates one state vector)."""
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_ONE = np.uint64(1)
-_TWO = np.uint64(2)
-_ULP53 = 2.0**-53
-_TAU = 2.0 * math.pi
 _US = 1e-6
-
-
-@njit(cache=True)
-def _mix(z: np.uint64) -> np.uint64:
-    """SplitMix64's finaliser: a bijective avalanche of 64 bits."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@njit(cache=True)
-def _normals(key: np.uint64, n: int) -> tuple[float, float]:
-    """Draw ``n``'s two standard normals of the cell whose stream is ``key`` (Box-Muller)."""
-    a = _mix(key + _GOLDEN * (_TWO * np.uint64(n) + _ONE))
-    b = _mix(key + _GOLDEN * (_TWO * np.uint64(n) + _TWO))
-    u1 = (float(a >> _S11) + 1.0) * _ULP53  # (0, 1]
-    u2 = float(b >> _S11) * _ULP53  # [0, 1)
-    radius = math.sqrt(-2.0 * math.log(u1))
-    return radius * math.cos(_TAU * u2), radius * math.sin(_TAU * u2)
+_LN_1E_6, _LN_1E_12 = math.log(1e-6), math.log(1e-12)
+_LN_US, _INV_LN10 = math.log(_US), 1.0 / math.log(10.0)
 
 
 @njit(cache=True)
 def _read(p: np.ndarray, g: float, z: float) -> float:
     """A verify read (S) of conductance ``g`` (S), ``z`` a standard normal (physics.read)."""
-    flicker = p[READ_FLICKER] * math.log10(max(g / _US, 1.0))
+    flicker = 0.0
+    if p[READ_FLICKER] != 0.0 and g > _US:  # log10(max(g / 1 uS, 1))
+        flicker = p[READ_FLICKER] * ((math.log(g) - _LN_US) * _INV_LN10)
     add = p[READ_ADDITIVE]
     sigma = flicker if add == 0.0 else math.sqrt(flicker * flicker + add * add)
     return g + sigma * z
@@ -98,28 +79,29 @@ def _read_energy(p: np.ndarray, g: float) -> float:
 
 
 @njit(cache=True)
-def _reset_amplitude(p: np.ndarray, g: float) -> float:
-    """physics.reset_amplitude: the nominal RESET amplitude (V) that leaves ``g`` (S)."""
-    ratio = min(max(g / p[RESET_G_REF], 1e-6), 1.0)
-    return min(p[RESET_V_REF] - p[RESET_V_SLOPE] * math.log(ratio), p[RESET_V_MAX])
+def _reset_amplitude(p: np.ndarray, ln_g: float) -> float:
+    """physics.reset_amplitude: the nominal RESET amplitude (V) that leaves ``exp(ln_g)``
+    (S)."""
+    ln_ratio = min(max(ln_g - p[LN_RESET_G_REF], _LN_1E_6), 0.0)
+    return min(p[RESET_V_REF] - p[RESET_V_SLOPE] * ln_ratio, p[RESET_V_MAX])
 
 
 @njit(cache=True)
 def _trim_start(s: np.ndarray, p: np.ndarray, r: float) -> float:
     """strategies.trim_start: one step below the estimated onset's amplitude for the read."""
-    return _reset_amplitude(p, min(r, s[RESET_AIM])) + s[ONSET] - p[RESET_STEP]
+    return _reset_amplitude(p, math.log(min(r, s[RESET_AIM]))) + s[ONSET] - p[RESET_STEP]
 
 
 @njit(cache=True)
 def _compliance(p: np.ndarray, dac: np.ndarray, icc: float) -> tuple[float, float]:
     """The compliance (A) the gate DAC realises for ``icc`` (A) and its SET energy (J)."""
-    volts = p[GATE_VTH] + math.sqrt(2.0 * min(max(icc, p[ICC_MIN]), p[ICC_MAX]) / p[GATE_K])
+    volts = p[GATE_VTH] + math.sqrt(min(max(icc, p[ICC_MIN]), p[ICC_MAX]) * p[TWO_OVER_GATE_K])
     step = p[GATE_STEP]
     if dac.shape[1] > 0:
-        code = min(int(np.rint(volts / step)), dac.shape[1] - 1)
+        code = min(int(np.rint(volts * p[INV_GATE_STEP])), dac.shape[1] - 1)
         return dac[0, code], dac[1, code]
     if step > 0:
-        volts = np.rint(volts / step) * step
+        volts = np.rint(volts * p[INV_GATE_STEP]) * step
     over = max(volts - p[GATE_VTH], 0.0)
     real = min(max(0.5 * p[GATE_K] * over * over, p[ICC_MIN]), p[ICC_MAX])
     return real, p[V_SET] * real * p[SET_PULSE_S]
@@ -164,7 +146,7 @@ def _pulse(s: np.ndarray, p: np.ndarray, dac: np.ndarray, z: float) -> float:
         if action == STRONG_SET:
             icc = p[ICC_MAX]
         icc, es = _compliance(p, dac, icc)
-        g_set = s[GAIN] * icc / p[SET_K_VOLTS]
+        g_set = s[GAIN] * icc * p[INV_SET_K_VOLTS]
         sigma = p[SET_C2C] * math.sqrt(g_set * p[G_REF])
         g_new = max(g, max(g_set + sigma * z, 0.1 * _US))
         if g_new > g:  # a SET that grew the filament records its compliance
@@ -177,13 +159,14 @@ def _pulse(s: np.ndarray, p: np.ndarray, dac: np.ndarray, z: float) -> float:
             amp = p[RESET_V_MAX]
         else:
             trim = amp
-        ln_eq = math.log(p[RESET_G_REF]) - (amp - p[RESET_V_REF] - s[SHIFT]) / p[RESET_V_SLOPE]
-        jump = max(math.log(g) - ln_eq, 0.0)
+        ln_g = math.log(g)
+        ln_eq = p[LN_RESET_G_REF] - (amp - p[RESET_V_REF] - s[SHIFT]) * p[INV_RESET_V_SLOPE]
         g_new = g
-        if jump > 0:
-            sigma = p[RESET_C2C] + p[RESET_C2C_JUMP] * jump
-            g_new = min(math.exp(ln_eq + sigma * z), g)
-        s[DEPTH] += math.log(g / max(g_new, 1e-12))
+        if ln_g > ln_eq:  # the gap opens to a lognormal level, never above g
+            ln_new = ln_eq + (p[RESET_C2C] + p[RESET_C2C_JUMP] * (ln_g - ln_eq)) * z
+            if ln_new < ln_g:
+                g_new = math.exp(ln_new)
+                s[DEPTH] += ln_g - max(ln_new, _LN_1E_12)  # ln(g / max(g_new, 1e-12))
         s[ENERGY] += (p[RESET_CELL_FRACTION] * p[RESET_PULSE_S]) * amp * amp * g
     if s[HEALTHY] == 0:  # stuck cells keep their conductance
         g_new = g
@@ -203,19 +186,20 @@ def _observe(s: np.ndarray, p: np.ndarray, r: float, amp: float) -> None:
     """controller.observe for a cell that received a trim at ``amp`` (V) and read ``r`` (S)."""
     slope, tol = p[RESET_V_SLOPE], p[TOL]
     r_now, r_was = max(r, 1e-9), max(s[R_PREV], 1e-9)
-    below_ref = r_was < p[RESET_G_REF]
-    fell = below_ref and r_now < r_was - 0.5 * tol
-    if fell:
-        jump = max(math.log(r_was / r_now), 0.0)
-        noise = slope * (p[RESET_C2C] + p[RESET_C2C_JUMP] * jump)
+    if not r_was < p[RESET_G_REF]:
+        return
+    ln_was = math.log(r_was)
+    if r_now < r_was - 0.5 * tol:  # it fell: a Kalman update
+        ln_now = math.log(r_now)
+        noise = slope * (p[RESET_C2C] + p[RESET_C2C_JUMP] * max(ln_was - ln_now, 0.0))
         spread = slope * 0.5 * tol / r_now
         var = s[ONSET_VAR_S]
         gain = var / max(var + (noise * noise + spread * spread), 1e-30)
-        seen = amp - _reset_amplitude(p, r_now)
+        seen = amp - _reset_amplitude(p, ln_now)
         s[ONSET] += gain * (seen - s[ONSET])
         s[ONSET_VAR_S] = var * (1.0 - gain)
-    elif below_ref:  # no progress: the onset lies above this amplitude, less one step
-        bound = amp - _reset_amplitude(p, r_was) - p[RESET_STEP]
+    else:  # no progress: the onset lies above this amplitude, less one step
+        bound = amp - _reset_amplitude(p, ln_was) - p[RESET_STEP]
         s[ONSET] = max(s[ONSET], bound)
 
 
@@ -259,12 +243,13 @@ def _watch(s: np.ndarray, p: np.ndarray, r: float, counted: bool, abandon: int) 
 
 
 @njit(cache=True)
-def _cell(s, i, p, dac, kind, limit, abandon, key, io, props, tally) -> None:
+def _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     """Program cell ``i`` to completion and write it back (controller.retire)."""
     g_io, reset_final, set_icc, reset_depth, stuck = io
     target, gain, shift, life = props
     g = float(g_io[i])
-    r = _read(p, g, _normals(key, 0)[1])
+    z, state = normal(stream(seed, i))
+    r = _read(p, g, z)
     s[G], s[RESET_FINAL], s[ICC], s[DEPTH] = g, reset_final[i], set_icc[i], reset_depth[i]
     s[GAIN], s[SHIFT], s[LIFE], s[HEALTHY] = gain[i], shift[i], life[i], stuck[i] == 0
     _start(s, p, kind, float(target[i]), r)
@@ -273,10 +258,11 @@ def _cell(s, i, p, dac, kind, limit, abandon, key, io, props, tally) -> None:
         if s[PULSES] >= limit:  # the pulse limit: failed
             failed = True
             break
-        z_pulse, z_read = _normals(key, int(s[PULSES]) + 1)
         action = s[ACTION]
-        trim = _pulse(s, p, dac, z_pulse)
-        r = _read(p, s[G], z_read)
+        z, state = normal(state)
+        trim = _pulse(s, p, dac, z)
+        z, state = normal(state)
+        r = _read(p, s[G], z)
         if not math.isnan(trim):
             _observe(s, p, r, trim)
         done = _transition(s, p, kind, r)
@@ -306,9 +292,7 @@ def program_cells(p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     their ``target`` (S), ``set_gain``, ``reset_shift`` (V) and ``life`` (pulses left), ``tally``
     the ``WriteTally`` fields (written)."""
     n = io[0].shape[0]
-    base = np.uint64(seed)
     for chunk in prange((n + CHUNK - 1) // CHUNK):
         s = np.empty(N_STATE)
         for i in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
-            key = _mix(base + _GOLDEN * (np.uint64(i) + _ONE))
-            _cell(s, i, p, dac, kind, limit, abandon, key, io, props, tally)
+            _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally)
