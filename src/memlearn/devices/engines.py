@@ -41,6 +41,10 @@ ENGINES: tuple[str, ...] = ("torch", "fused")
 DEFAULT_ENGINE = "torch"
 
 _KINDS = {IterativeSet: 1, IterativeReset: 2, Hybrid: 3}  # fused.ITERATIVE_SET ... HYBRID
+PARALLEL_CELLS = 16384
+"""[E] Cells from which the fused kernel runs on numba's threads; fewer run on the calling
+thread alone (a few milliseconds of work: starting and joining the threads costs more, and
+on a busy machine waits for their time slices).  The results are the same either way."""
 
 
 def check_engine(engine: str | None, device: torch.device | str | None = None) -> str:
@@ -151,6 +155,8 @@ def fused_write(
     engine, filling ``tally``: ``controller.verify_loop``'s outcome, with one seed drawn from
     ``generator``."""
     check_engine("fused", flat.g.device)
+    import numba
+
     from memlearn.devices import fused  # numba: imported (and compiled) on first use
 
     kind = _KINDS[type(strategy)]
@@ -164,6 +170,12 @@ def fused_write(
     out, back_tally = _views((tally.set_pulses, tally.reset_pulses, tally.verify_reads,
                               tally.energy, tally.verify_energy, tally.failed))  # fmt: skip
     abandon = int(preset.values.get("abandon_pulses", 0))
-    fused.program_cells(p, dac, kind, int(limit), abandon, seed, io, props, out)
+    threads = numba.get_num_threads()
+    if target.numel() < PARALLEL_CELLS:
+        numba.set_num_threads(1)
+    try:
+        fused.program_cells(p, dac, kind, int(limit), abandon, seed, io, props, out)
+    finally:
+        numba.set_num_threads(threads)
     for t, c in back + back_tally:
         t.copy_(c)
