@@ -122,12 +122,21 @@ def pack_parameters(preset: DevicePreset, strategy: VerifiedStrategy, tol: float
     return np.array([derived[k] if k in derived else v[k] for k in PARAMETERS], dtype=np.float64)
 
 
+_DAC_CACHE: dict[int, tuple[DevicePreset, np.ndarray]] = {}
+
+
 def _dac(preset: DevicePreset) -> np.ndarray:
-    """``physics.dac_table`` as ``[2, codes]`` float64 (``[2, 0]`` without one)."""
+    """``physics.dac_table`` as ``[2, codes]`` float64 (``[2, 0]`` without one), kept for the
+    last few presets (frozen: the same object, the same table)."""
+    hit = _DAC_CACHE.get(id(preset))
+    if hit is not None and hit[0] is preset:
+        return hit[1]
     table = physics.dac_table(preset)
-    if table is None:
-        return np.zeros((2, 0))
-    return torch.stack(table).double().numpy()
+    dac = np.zeros((2, 0)) if table is None else torch.stack(table).double().numpy()
+    if len(_DAC_CACHE) >= 8:
+        _DAC_CACHE.clear()
+    _DAC_CACHE[id(preset)] = (preset, dac)
+    return dac
 
 
 def _views(tensors: tuple[torch.Tensor, ...]) -> tuple[tuple[np.ndarray, ...], list]:
