@@ -5,10 +5,14 @@ reference chip's 2 kbit), with random weights mapped to 8 levels.  Prints cells/
 pulse-by-pulse hybrid program-and-verify and VMMs/s (one VMM = one input vector on one chip).
 
     .venv/bin/python bench/program.py [--chips 1000] [--levels 8] [--batch 64] [--threads 2]
+        [--engine torch|fused]
 
-``--threads`` sets torch's intra-op threads (default 2).  The pulse loop runs ~100 short
-element-wise kernels per pulse; with OpenMP's default spin-waiting, a 2-thread run on a 2-core
-machine shared with other jobs spins against them and gets ~8x slower, so this script sets
+``--threads`` sets torch's intra-op threads and numba's (default 2).  ``--engine`` picks the
+program-and-verify engine (``memlearn.devices.engines``); the fused engine's kernel is
+compiled (or loaded from numba's cache) by a small warm-up call outside the timing.  The
+torch engine's pulse loop runs ~100 short element-wise kernels per pulse; with OpenMP's
+default spin-waiting, a 2-thread run on a 2-core machine shared with other jobs spins against
+them and gets ~8x slower, so this script sets
 ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch starts its thread pool.
 """
 
@@ -23,6 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the OpenMP r
 import torch  # noqa: E402
 
 from memlearn.crossbar import CrossbarArray, DifferentialMapping
+from memlearn.devices.engines import ENGINES
 
 
 def main() -> None:
@@ -34,13 +39,15 @@ def main() -> None:
     parser.add_argument("--vmm-repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engine", choices=ENGINES, default="torch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.engine == "fused":
+        _warm_fused(args.threads)
 
     t0 = time.perf_counter()
-    arr = CrossbarArray(
-        "hfo2-mlc", args.chips, 32, 32, generator=torch.Generator().manual_seed(args.seed)
-    )
+    gen = torch.Generator().manual_seed(args.seed)
+    arr = CrossbarArray("hfo2-mlc", args.chips, 32, 32, generator=gen, engine=args.engine)
     t_build = time.perf_counter() - t0
     w = torch.randn(args.chips, 32, 32, generator=torch.Generator().manual_seed(args.seed + 1))
     gp, gm = DifferentialMapping.from_weights(w, arr.preset.levels(args.levels)).to_conductance(w)
@@ -60,7 +67,8 @@ def main() -> None:
     vmms = args.chips * args.batch * args.vmm_repeats
 
     print(f"chips {args.chips}, cells {cells:,} ({cells // args.chips} per chip), "
-          f"strategy {args.strategy}, {args.levels} levels, threads {args.threads}, "
+          f"strategy {args.strategy}, engine {args.engine}, {args.levels} levels, "
+          f"threads {args.threads}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")  # fmt: skip
     print(f"array construction (cell sampling): {t_build:.2f} s")
     print(f"programming: {t_prog:.2f} s  ->  {cells / t_prog:,.0f} cells/s "
@@ -71,6 +79,16 @@ def main() -> None:
           f"{float(report.energy_j.sum()) / cells * 1e12:.1f} pJ")  # fmt: skip
     print(f"VMM (32x32 pairs, batch {args.batch}, noise + 8-bit DAC/ADC): {t_vmm:.2f} s for "
           f"{vmms:,} VMMs  ->  {vmms / t_vmm:,.0f} VMMs/s")  # fmt: skip
+
+
+def _warm_fused(threads: int) -> None:
+    """numba's threads, and the fused kernel compiled or loaded from its cache (untimed)."""
+    import numba
+
+    from memlearn.devices import program
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    program("hfo2-mlc", torch.full((8,), 50e-6), "hybrid", engine="fused")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/program.py
 import torch  # noqa: E402
 
 import scale_aihwkit  # noqa: E402  (bench/, beside this script)
+from memlearn.devices.engines import ENGINES  # noqa: E402
 from memlearn.meta.inner import HeadTasks  # noqa: E402
 from memlearn.onchip.deploy import DeployConfig, build_chip, deploy, sample_features  # noqa: E402
 from memlearn.onchip.head import software_adapt  # noqa: E402
@@ -62,6 +63,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per count below 1,000")
     parser.add_argument("--torch-device", default=None, help="memlearn's chips: cpu or cuda")
+    parser.add_argument("--engine", choices=ENGINES, default="torch",
+                        help="memlearn's program-and-verify engine")  # fmt: skip
     parser.add_argument("--pack", type=int, default=4, help="aihwkit-packed: tasks per tile")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--child", nargs=3, metavar=("SYSTEM", "CHIPS", "FEATURES"),
@@ -72,7 +75,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def _config(args: argparse.Namespace, chips: int, seed: int) -> DeployConfig:
     return DeployConfig(
         chips=chips, tasks=chips, steps=args.steps, weight_max="checkpoint", seed=seed,
-        torch_device=args.torch_device,
+        torch_device=args.torch_device, engine=args.engine,
     )  # fmt: skip
 
 
@@ -142,6 +145,8 @@ RUNS = {"memlearn": run_memlearn, "float": run_float, "aihwkit": run_aihwkit,
 def child(args: argparse.Namespace) -> None:
     system, n, path = args.child[0], int(args.child[1]), args.child[2]
     torch.set_num_threads(args.threads)
+    if system == "memlearn" and args.engine == "fused":
+        _warm_fused(args.threads)
     saved = torch.load(path, weights_only=False)
     repeats = args.repeats if n < 1000 else 1
     runs = [RUNS[system](args, n, saved) for _ in range(repeats)]
@@ -154,7 +159,7 @@ def measure(args: argparse.Namespace, system: str, n: int, path: str) -> dict | 
     cmd = [sys.executable, __file__, "--child", system, str(n), path,
            "--steps", str(args.steps), "--threads", str(args.threads),
            "--seed", str(args.seed), "--repeats", str(args.repeats),
-           "--pack", str(args.pack)]  # fmt: skip
+           "--pack", str(args.pack), "--engine", args.engine]  # fmt: skip
     if args.torch_device:
         cmd += ["--torch-device", args.torch_device]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -183,25 +188,35 @@ def main() -> None:
                 row[system] = measure(args, system, n, path)
             rows.append(row)
             if not args.json:
-                print(_line(row), flush=True)
+                print(_line(row, args.engine), flush=True)
     if args.json:
         print(json.dumps({"threads": args.threads, "steps": args.steps, "pack": args.pack,
-                          "rows": rows}))  # fmt: skip
+                          "engine": args.engine, "rows": rows}))  # fmt: skip
 
 
-def _line(row: dict) -> str:
+def _warm_fused(threads: int) -> None:
+    """numba's threads, and the fused kernel compiled or loaded from its cache (untimed)."""
+    import numba
+
+    from memlearn.devices import program
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    program("hfo2-mlc", torch.full((8,), 50e-6), "hybrid", engine="fused")
+
+
+def _line(row: dict, engine: str = "torch") -> str:
     """One row: seconds, adaptations/s, peak memory and query accuracy (before the first update
     → after the last) per system, and the ratios."""
     n, cells = row["chips"], [f"{row['chips']:>6} chips"]
     for system in SYSTEMS:
-        r = row.get(system)
+        r, name = row.get(system), f"memlearn ({engine} engine)" if system == "memlearn" else system
         if isinstance(r, dict):
             acc = r["accuracy"]
-            cells.append(f"{system} {r['seconds']:.4f} s ({n / r['seconds']:.3g}/s, "
+            cells.append(f"{name} {r['seconds']:.4f} s ({n / r['seconds']:.3g}/s, "
                          f"peak {format_bytes(r['peak_bytes'])}, "
                          f"acc {acc[0]:.3f}→{acc[-1]:.3f})")  # fmt: skip
         elif r is not None:
-            cells.append(f"{system}: {r}")
+            cells.append(f"{name}: {r}")
     mem, flt = row.get("memlearn"), row.get("float")
     if isinstance(mem, dict) and isinstance(flt, dict):
         cells.append(f"memlearn/float {mem['seconds'] / flt['seconds']:.1f}x")

@@ -79,7 +79,8 @@ class SimulatedChip(Chip):
     (``spacing="linear"``) or in ln G (``"log"``) (``self.levels``, S); the chip itself accepts
     any target inside the window.  ``adc_bits``
     / ``dac_bits`` (None = ideal), ``adc_full_scale`` (A), ``wire_ohms`` (IR drop),
-    ``read_noise`` and ``tolerance`` (verify band half width, S) pass to every array.
+    ``read_noise``, ``tolerance`` (verify band half width, S) and ``engine`` (the
+    program-and-verify engine, ``memlearn.devices.engines.ENGINES``) pass to every array.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class SimulatedChip(Chip):
         tolerance: float | None = None,
         spacing: str = "linear",
         device: torch.device | str | None = None,
+        engine: str | None = None,
     ) -> None:
         self.device = None if device is None else torch.device(device)
         with on_device(self.device):
@@ -107,7 +109,7 @@ class SimulatedChip(Chip):
                     tile_rows=self.layout.tile_rows, tile_cols=self.layout.tile_cols,
                     adc_bits=adc_bits, dac_bits=dac_bits, adc_full_scale=adc_full_scale,
                     wire_ohms=wire_ohms, read_noise=read_noise, tolerance=tolerance,
-                    ledger=self.ledger,
+                    ledger=self.ledger, engine=engine,
                 )  # fmt: skip
 
     def _build(

@@ -199,6 +199,12 @@ def adapt(
     torch_device: str | None = typer.Option(
         None, "--torch-device", help="Where the simulated chips live: cpu (default) or cuda."
     ),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="Program-and-verify engine of the simulated chips: torch (default) or fused "
+        "(compiled, CPU only; its own random numbers).",
+    ),
     as_json: bool = JSON_OPTION,
     progress: bool = PROGRESS_OPTION,
 ) -> None:
@@ -211,7 +217,7 @@ def adapt(
             tasks=tasks, ways=ways, shots=shots, steps=steps, split=split, levels=levels,
             weight_max=weight_max, support_copies=support_copies, spare_pairs=spare_pairs,
             seed=seed, root=root, bench=bench, bake_hours=bake_hours, bake_celsius=bake_celsius,
-            max_memory=max_memory, torch_device=torch_device,
+            max_memory=max_memory, torch_device=torch_device, engine=engine,
         )  # fmt: skip
         summary, result, info = run(config, bar_disabled(progress, as_json))
     if as_json:

@@ -17,6 +17,7 @@ import torch
 from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
 from memlearn.crossbar.vmm import dac, differential_tiles, ir_drop, tiled_product
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
+from memlearn.devices.engines import check_engine
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import equivalent_seconds, relax
@@ -54,7 +55,8 @@ class CrossbarArray:
     ``adc_full_scale`` (A) defaults to ±4 sigma of a tile's column current for uniform random
     inputs and weights, ``4/3 * v_read * (g_max - g_min) * sqrt(rows per tile)`` [E] (larger
     currents clip); ``wire_ohms`` (Ω per cell pitch) > 0
-    turns on first-order IR drop; ``read_noise=False`` gives noise-free reads and VMMs.
+    turns on first-order IR drop; ``read_noise=False`` gives noise-free reads and VMMs;
+    ``engine`` runs the program-and-verify pulses (``memlearn.devices.engines.ENGINES``).
     """
 
     def __init__(
@@ -74,8 +76,10 @@ class CrossbarArray:
         read_noise: bool = True,
         tolerance: float | None = None,
         ledger: Ledger | None = None,
+        engine: str | None = None,
     ) -> None:
         self.preset = load_preset(preset)
+        self.engine = check_engine(engine, generator.device)
         self.technology = self.preset.technology
         for name, value in (("n_chips", n_chips), ("rows", rows), ("cols", cols)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -244,6 +248,7 @@ class CrossbarArray:
             generator=self.generator,
             cells=part,
             tolerance=self.tolerance,
+            engine=self.engine,
         )
         pulses = result.set_pulses + result.reset_pulses
         written = pulses > 0

@@ -8,7 +8,8 @@ or after ``max_pulses`` pulses, or once it stops responding when the preset's
 for ``settle_s`` seconds (the delay before first use).  Failed cells (never verified; for
 ``single-set`` those outside the band) are reported.
 
-``STRATEGIES`` and ``check_strategy`` (defined in ``strategies``) are re-exported here.
+``STRATEGIES`` and ``check_strategy`` (defined in ``strategies``) and ``ENGINES`` (the
+program-and-verify engines, ``engines``) are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.devices.cells import CellState, apply_wear, sample_cells
+from memlearn.devices.engines import ENGINES, check_engine, writer_for
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.retention import relax
 from memlearn.devices.strategies import STRATEGIES, check_strategy, get_strategy
 from memlearn.devices.technology import WriteTally
 from memlearn.errors import MemlearnError
 
-__all__ = ["STRATEGIES", "ProgramResult", "check_strategy", "program"]
+__all__ = ["ENGINES", "STRATEGIES", "ProgramResult", "check_strategy", "program"]
 
 
 @dataclass
@@ -62,16 +64,20 @@ def program(
     tolerance: float | None = None,
     max_pulses: int | None = None,
     settle_s: float | None = None,
+    engine: str | None = None,
 ) -> ProgramResult:
     """Program cells to ``g_target`` (S, any shape) with ``strategy``.
 
     ``cells``: the cells to write (modified in place); when ``None`` fresh cells are sampled
     (device-to-device spread, stuck cells) from ``generator``.  ``tolerance`` (S) is the verify
     band half width, ``max_pulses`` the pulse limit per cell, ``settle_s`` the relaxation time
-    applied afterwards; each defaults to the preset's value.
+    applied afterwards; each defaults to the preset's value.  ``engine``: one of ``ENGINES``
+    running a verified strategy's pulses (``None``: ``"torch"``; ``"fused"``: the compiled
+    CPU kernel, see ``engines``).
     """
     preset = load_preset(preset)
     writer = get_strategy(strategy)
+    engine = check_engine(engine, g_target.device if isinstance(g_target, torch.Tensor) else None)
     v = preset.values
     if generator is None:
         generator = torch.Generator().manual_seed(0)
@@ -98,6 +104,7 @@ def program(
     tally = WriteTally.zeros(g_target.numel())
     flat = cells.flat()
     target = g_target.reshape(-1)
+    writer = writer_for(writer, engine)
     preset.technology.write(preset, flat, target, writer, tol, limit, generator, tally)
     pulses = tally.set_pulses + tally.reset_pulses
     written = pulses > 0

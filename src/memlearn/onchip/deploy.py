@@ -29,7 +29,7 @@ from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.data.layout import DRAWERS
 from memlearn.data.sampler import TaskBatch, TaskSampler
 from memlearn.data.splits import SPLITS
-from memlearn.devices.programming import STRATEGIES
+from memlearn.devices.programming import ENGINES, STRATEGIES
 from memlearn.meta.inner import HeadTasks
 from memlearn.meta.state import pick_device
 from memlearn.nn.rates import Rates
@@ -70,7 +70,9 @@ class DeployConfig:
     a size such as ``"4G"``: :func:`~memlearn.onchip.memory.parse_memory`) within which the
     chips are simulated in rounds (:mod:`memlearn.onchip.rounds`; ``None``: a fraction of the
     machine's memory).  ``torch_device``: where the simulated chips live (``"cpu"``, the
-    default, or ``"cuda"``, ``"cuda:1"`` ...).
+    default, or ``"cuda"``, ``"cuda:1"`` ...).  ``engine``: the program-and-verify engine of
+    the simulated chips (:data:`~memlearn.devices.programming.ENGINES`; ``None``: ``"torch"``;
+    ``"fused"`` runs on the CPU only).
     """
 
     checkpoint: Path | str | None = None
@@ -94,6 +96,7 @@ class DeployConfig:
     bake_celsius: float = 150.0
     max_memory: int | str | None = None
     torch_device: str | None = None
+    engine: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_memory is not None:  # normalised to bytes
@@ -162,6 +165,10 @@ def _check_names(c: DeployConfig) -> None:
     ):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+    if c.engine is not None and c.engine not in ENGINES:
+        raise ValueError(f"unknown engine {c.engine!r}; allowed: {', '.join(ENGINES)}")
+    if c.engine == "fused" and c.torch_device not in (None, "cpu"):
+        raise ValueError(f"engine fused runs on the CPU, not torch_device {c.torch_device}")
     if c.split is not None and c.split not in TASK_SPLITS:
         raise ValueError(f"unknown split {c.split!r}; allowed: {', '.join(TASK_SPLITS)}")
     if c.preset is not None or c.bench is None:
@@ -299,7 +306,7 @@ def build_chip(config: DeployConfig, layout: ChipLayout, levels: int, spare_pair
 
         return SimulatedChip(
             config.n_chips, preset=config.preset_name, layout=physical, levels=levels,
-            seed=config.seed, device=config.torch_device,
+            seed=config.seed, device=config.torch_device, engine=config.engine,
         )  # fmt: skip
 
     from memlearn.chip.simulated import on_device
@@ -393,6 +400,7 @@ def record(deployment: Deployment) -> dict[str, Any]:
         "repair_test_energy_j": _mean_or_none(repaired and repaired.test_energy_j),
         "repair_faulty_pairs": _mean_or_none(repaired and repaired.faulty_pairs),
         "bench": c.bench,
+        **({"engine": c.engine} if c.engine else {}),  # recorded when chosen
     }
 
 
