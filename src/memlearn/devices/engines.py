@@ -102,14 +102,13 @@ def pack_parameters(preset: DevicePreset, strategy: VerifiedStrategy, tol: float
     from memlearn.devices.fused import PARAMETERS
 
     v = preset.values
-    t_r = v["read_t_r"]  # physics.read_sigma at the age settle_s
-    band = math.sqrt(max(math.log((max(float(v["settle_s"]), 0.0) + t_r) / (2.0 * t_r)), 0.0))
+    band = physics.flicker_band(preset, float(v["settle_s"]))  # read_sigma at the age settle_s
     derived = {
         "read_flicker": (v["read_noise"] * 1e-6) * band,
         "read_additive": v.get("read_noise_rel", 0.0) * v["g_max"],
         "margin": strategy.margin(preset),
         "hybrid_split": v.get("hybrid_split", 1.0),
-        "aim_index": max(0.0, (1.0 - v["iset_start"]) / v["iset_step"]),  # Hybrid.ramp_start
+        "aim_index": Hybrid.aim_index(preset),
         "onset_var": v["reset_d2d"] ** 2,
         "tol": tol,
         "abandon_band": ABANDON_BAND,

@@ -160,12 +160,19 @@ def read_sigma(
         band = torch.log((t.double().clamp_min(0) + t_r) / (2.0 * t_r)).clamp_min(0).sqrt()
         band = band.to(g.dtype)
     else:
-        band = math.sqrt(max(math.log((max(float(t), 0.0) + t_r) / (2.0 * t_r)), 0.0))
+        band = flicker_band(preset, float(t))
     flicker = (v["read_noise"] * _US) * band * torch.log10((g / _US).clamp_min(1.0))
     additive = v.get("read_noise_rel", 0.0) * v["g_max"]
     if additive == 0:
         return flicker
     return torch.sqrt(flicker * flicker + additive * additive)
+
+
+def flicker_band(preset: DevicePreset, age: float) -> float:
+    """The 1/f read noise's time factor ``sqrt(ln((t + t_r) / (2 t_r)))`` (0 for t <= t_r) at
+    the age ``age`` (s) of a state (see the module docstring)."""
+    t_r = preset.values["read_t_r"]
+    return math.sqrt(max(math.log((max(age, 0.0) + t_r) / (2.0 * t_r)), 0.0))
 
 
 def read(

@@ -267,10 +267,11 @@ class Hybrid(VerifiedStrategy):
 
     def ramp_start(self, preset: DevicePreset, target: torch.Tensor) -> torch.Tensor:
         """Trimmed levels: the ramp index whose compliance is the aim's; others: 0."""
-        return torch.where(self.trimmed(preset, target), self._aim_index(preset), 0.0)
+        return torch.where(self.trimmed(preset, target), self.aim_index(preset), 0.0)
 
     @staticmethod
-    def _aim_index(preset: DevicePreset) -> float:
+    def aim_index(preset: DevicePreset) -> float:
+        """The SET ramp index whose compliance is the aim's (trimmed levels start there)."""
         v = preset.values
         return max(0.0, (1.0 - v["iset_start"]) / v["iset_step"])
 
