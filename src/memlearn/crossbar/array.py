@@ -18,6 +18,7 @@ from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
 from memlearn.crossbar.vmm import dac, differential_tiles, ir_drop, tiled_product
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
 from memlearn.devices.engines import check_engine
+from memlearn.devices.physics import read_age
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import equivalent_seconds, relax
@@ -120,10 +121,9 @@ class CrossbarArray:
         """What reads and VMMs need of the cells and that changes only when the cells do:
         ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``g_sum`` (S,
         ``[n, rows]``, a row's cells after IR drop) and ``read_j`` (J per chip of reading every
-        cell once).  The read noise is that of each cell's age (``cells.age_s``: effective s
-        since it was programmed, at the preset's ``t_ref_k``).  Recomputed when ``cells.g`` or
-        ``cells.age_s`` is replaced or written in place (its version counter), or when the
-        read-noise or wire settings change."""
+        cell once).  The read noise is that of each cell's age (:meth:`read_sigmas`).
+        Recomputed when ``cells.g`` or ``cells.age_s`` is replaced or written in place (its
+        version counter), or when the read-noise or wire settings change."""
         g, age = self.cells.g, self.cells.age_s
         key = (g, g._version, age, age._version, self.read_noise, self.wire_ohms,
                self.tile_rows, self.tile_cols)  # fmt: skip
@@ -134,10 +134,7 @@ class CrossbarArray:
             return self._cached[1]
         gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
         gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
-        sp = sm = None
-        if self.read_noise:
-            sp = self.technology.read_sigma(self.preset, g[..., 0], age[..., 0])
-            sm = self.technology.read_sigma(self.preset, g[..., 1], age[..., 1])
+        sp, sm = self.read_sigmas() if self.read_noise else (None, None)
         diff, var = differential_tiles(gp, gm, self.tile_rows, sp, sm)
         derived = {
             "diff": diff,
@@ -163,6 +160,13 @@ class CrossbarArray:
         """True (noise-free) conductances ``(G+, G-)`` in siemens, ``[n_chips, rows, cols]``."""
         return self.cells.g[..., 0].clone(), self.cells.g[..., 1].clone()
 
+    def read_sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read-noise standard deviations (S) ``(sigma+, sigma-)``, ``[n_chips, rows, cols]``,
+        of every cell at its age (:func:`~memlearn.devices.physics.read_age`)."""
+        g, age = self.cells.g, read_age(self.preset, self.cells.age_s)
+        sp = self.technology.read_sigma(self.preset, g[..., 0], age[..., 0])
+        return sp, self.technology.read_sigma(self.preset, g[..., 1], age[..., 1])
+
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Read every cell once at ``v_read`` with the read noise of its age; charges the
         ``read`` ledger."""
@@ -170,7 +174,9 @@ class CrossbarArray:
         tech = self.technology
         per_chip = self._derived()["read_j"]
         if self.read_noise:
-            noisy = tech.read(self.preset, g, self.generator, self.cells.age_s)
+            noisy = tech.read(
+                self.preset, g, self.generator, read_age(self.preset, self.cells.age_s)
+            )
         else:
             noisy = g.clone()
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2

@@ -21,7 +21,7 @@ import torch
 from memlearn.bounds import check_celsius, check_hours
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.levels import check_window, level_conductances, nearest_level
-from memlearn.devices.physics import read
+from memlearn.devices.physics import read, read_age
 from memlearn.devices.preset import DevicePreset, load_preset
 from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import celsius, equivalent_seconds, relax
@@ -98,12 +98,16 @@ class Characterization:
 def _stats(
     preset: DevicePreset,
     g: torch.Tensor,
+    age: torch.Tensor,
     healthy: torch.Tensor,
     targets: torch.Tensor,
     generator: torch.Generator,
 ) -> LevelStats:
+    """The statistics of conductances ``g [levels, cells]`` (S), read once each with the read
+    noise of its age (``age``: effective s since it was programmed, like ``g``;
+    :func:`~memlearn.devices.physics.read_age`)."""
     n, m = g.shape
-    reads = read(preset, g, generator)
+    reads = read(preset, g, generator, read_age(preset, age))
     wrong = nearest_level(reads, targets) != torch.arange(n)[:, None]
     error = float(wrong.float().mean())
     healthy_error = float(wrong[healthy].float().mean()) if bool(healthy.any()) else 0.0
@@ -143,12 +147,16 @@ def characterize(
     result = program(p, targets.repeat_interleave(cells), strategy, generator=generator)
     g = result.conductance.view(levels, cells)
     healthy = (result.cells.stuck == STUCK_NONE).view(levels, cells)
-    programmed = _stats(p, g, healthy, targets, generator)
+    programmed = _stats(p, g, result.cells.age_s.view(levels, cells), healthy, targets, generator)
     baked = None
     if bake_hours > 0:
         seconds = equivalent_seconds(p, bake_hours * 3600.0, celsius(bake_celsius))
         relax(p, result.cells, seconds, generator)
-        baked = _stats(p, result.cells.g.view(levels, cells), healthy, targets, generator)
+        state = result.cells
+        baked = _stats(
+            p, state.g.view(levels, cells), state.age_s.view(levels, cells), healthy, targets,
+            generator,
+        )  # fmt: skip
     return Characterization(
         preset=p.name,
         strategy=strategy,

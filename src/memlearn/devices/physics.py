@@ -175,6 +175,14 @@ def flicker_band(preset: DevicePreset, age: float) -> float:
     return math.sqrt(max(math.log((max(age, 0.0) + t_r) / (2.0 * t_r)), 0.0))
 
 
+def read_age(preset: DevicePreset, age_s: torch.Tensor) -> torch.Tensor:
+    """The age (s) at which a read sees cells whose effective time since programming is
+    ``age_s`` (``cells.age_s``): that time, and at least the preset's ``settle_s``, the delay
+    between programming and first use (a cell no write has touched yet, age 0, has held its
+    state at least that long)."""
+    return age_s.clamp_min(preset.values.get("settle_s", 0.0))
+
+
 def read(
     preset: DevicePreset,
     g: torch.Tensor,

@@ -34,18 +34,23 @@ def transpose_full_scale(array: CrossbarArray) -> float:
 def _transposed_cells(array: CrossbarArray, cache: dict | None) -> tuple[torch.Tensor, ...]:
     """``(G+^T, G-^T, sigma+^T, sigma-^T, sum_rows(G+ + G-))`` as the transposed read sees them
     (IR drop applied; sigmas ``None`` without read noise).  With a ``cache`` they are computed
-    once per state of the cells: the key is the conductance tensor and its in-place version
-    counter, so any programming, pulse or drift recomputes them."""
-    g = array.cells.g
-    key = (g, g._version)
-    if cache is not None and cache.get("key", (None, -1))[0] is g and cache["key"][1] == key[1]:
+    once per state of the cells: the key is the conductance and age tensors and their in-place
+    version counters, so any programming, pulse, drift or time passing recomputes them.  The
+    read noise is that of each cell's age, as the forward read's
+    (:meth:`~memlearn.crossbar.array.CrossbarArray.read_sigmas`)."""
+    g, age = array.cells.g, array.cells.age_s
+    key = (g, g._version, age, age._version, array.read_noise)
+    old = cache.get("key") if cache is not None else None
+    if old is not None and all(
+        a is b or (not isinstance(a, torch.Tensor) and a == b)
+        for a, b in zip(old, key, strict=True)
+    ):
         return cache["value"]
     gp = ir_drop(g[..., 0], array.wire_ohms, array.tile_rows, array.tile_cols, 0)
     gm = ir_drop(g[..., 1], array.wire_ohms, array.tile_rows, array.tile_cols, 1)
     sp = sm = None
     if array.read_noise:
-        sp = array.technology.read_sigma(array.preset, g[..., 0]).transpose(1, 2)
-        sm = array.technology.read_sigma(array.preset, g[..., 1]).transpose(1, 2)
+        sp, sm = (s.transpose(1, 2) for s in array.read_sigmas())
     value = (gp.transpose(1, 2), gm.transpose(1, 2), sp, sm, (gp + gm).sum(dim=1))
     if cache is not None:
         cache["key"], cache["value"] = key, value
