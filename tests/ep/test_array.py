@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from memlearn.crossbar.array import CrossbarArray
 from memlearn.devices.preset import load_preset
 from memlearn.ep.array import ArrayNetwork
 from memlearn.ep.config import EPConfig
@@ -127,3 +128,27 @@ def test_cached_transposed_read_equals_a_fresh_one_and_follows_programming():
     net.update(1, torch.randn(2, 4, 11, generator=g) * float(net.maps[1].weight_step))
     cached, fresh = both()  # the cells changed: the cache must not serve the old ones
     assert torch.equal(cached, fresh)
+
+
+def test_transposed_read_noise_follows_the_cells_age():
+    """The columns-to-rows read has the read noise of each cell's age, as the forward read's,
+    and its cache follows the age when time passes (the conductances unchanged)."""
+    preset = load_preset("hfo2-mlc").replace(read_noise_rel=0.0)  # the 1/f term alone
+    gen = torch.Generator().manual_seed(2)
+    array = CrossbarArray(preset, 1, 3, 2, generator=gen, adc_bits=None, dac_bits=None)
+    array.program(torch.full((1, 3, 2), 120e-6), torch.full((1, 3, 2), 20e-6), "iterative-set")
+    e = torch.zeros(1, 4000, 2)
+    e[..., 1] = 1.0  # one column driven: each row's noise is its pair (row, 1)'s
+    cache: dict = {}
+
+    def measured_and_expected():
+        rows = transpose_multiply(array, e, cache)[0]  # [batch, rows]
+        sp, sm = array.read_sigmas()
+        return rows.std(0), (sp[0, :, 1] ** 2 + sm[0, :, 1] ** 2).sqrt()
+
+    fresh, want_fresh = measured_and_expected()
+    assert torch.allclose(fresh, want_fresh, rtol=0.06)
+    array.cells.age_s.fill_(3.0e8)  # about 10 years on, nothing else changed
+    aged, want_aged = measured_and_expected()
+    assert bool((want_aged > 1.4 * want_fresh).all())
+    assert torch.allclose(aged, want_aged, rtol=0.06)
