@@ -1,6 +1,8 @@
 """Characterising a programming strategy: program ``cells`` fresh cells per level, read them,
 and report per-level statistics, the level error rate, pulses, energy and failures, before and
-(optionally) after a bake.
+(optionally) after a bake.  Every read has the read noise of the cells' age
+(:func:`~memlearn.devices.physics.read_age`): ``settle_s`` after programming, that plus the
+bake's effective seconds after it, as a chip's reads.
 
 ``level_error_rate``: the fraction of cells whose (noisy) read decodes, by nearest level, to a
 level other than their target; ``healthy_error_rate`` the same over the cells that are not
