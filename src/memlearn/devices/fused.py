@@ -62,7 +62,7 @@ _LN_1E_6, _LN_1E_12 = math.log(1e-6), math.log(1e-12)
 _LN_US, _INV_LN10 = math.log(_US), 1.0 / math.log(10.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _read(p: np.ndarray, g: float, z: float) -> float:
     """A verify read (S) of conductance ``g`` (S), ``z`` a standard normal (physics.read)."""
     flicker = 0.0
@@ -73,12 +73,12 @@ def _read(p: np.ndarray, g: float, z: float) -> float:
     return g + sigma * z
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _read_energy(p: np.ndarray, g: float) -> float:
     return p[V_READ] * p[V_READ] * g * p[READ_PULSE_S] + p[READ_OVERHEAD_J]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _reset_amplitude(p: np.ndarray, ln_g: float) -> float:
     """physics.reset_amplitude: the nominal RESET amplitude (V) that leaves ``exp(ln_g)``
     (S)."""
@@ -86,13 +86,13 @@ def _reset_amplitude(p: np.ndarray, ln_g: float) -> float:
     return min(p[RESET_V_REF] - p[RESET_V_SLOPE] * ln_ratio, p[RESET_V_MAX])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _trim_start(s: np.ndarray, p: np.ndarray, r: float) -> float:
     """strategies.trim_start: one step below the estimated onset's amplitude for the read."""
     return _reset_amplitude(p, math.log(min(r, s[RESET_AIM]))) + s[ONSET] - p[RESET_STEP]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _compliance(p: np.ndarray, dac: np.ndarray, icc: float) -> tuple[float, float]:
     """The compliance (A) the gate DAC realises for ``icc`` (A) and its SET energy (J)."""
     volts = p[GATE_VTH] + math.sqrt(min(max(icc, p[ICC_MIN]), p[ICC_MAX]) * p[TWO_OVER_GATE_K])
@@ -107,7 +107,7 @@ def _compliance(p: np.ndarray, dac: np.ndarray, icc: float) -> tuple[float, floa
     return real, p[V_SET] * real * p[SET_PULSE_S]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _start(s: np.ndarray, p: np.ndarray, kind: int, target: float, r: float) -> None:
     """The controller state of a cell (``s[G]`` and its properties set) after the initial read
     ``r`` (S): controller.start, ControllerState.derive and the strategy's start."""
@@ -136,7 +136,7 @@ def _start(s: np.ndarray, p: np.ndarray, kind: int, target: float, r: float) -> 
             s[VOLTS] = _trim_start(s, p, r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pulse(s: np.ndarray, p: np.ndarray, dac: np.ndarray, z: float) -> float:
     """One pulse (the cell's action), its charges and wear (pulses.pulse, _set, _reset).
     Returns the trim amplitude (V), NaN when the pulse was no trim."""
@@ -181,7 +181,7 @@ def _pulse(s: np.ndarray, p: np.ndarray, dac: np.ndarray, z: float) -> float:
     return trim
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _observe(s: np.ndarray, p: np.ndarray, r: float, amp: float) -> None:
     """controller.observe for a cell that received a trim at ``amp`` (V) and read ``r`` (S)."""
     slope, tol = p[RESET_V_SLOPE], p[TOL]
@@ -203,7 +203,7 @@ def _observe(s: np.ndarray, p: np.ndarray, r: float, amp: float) -> None:
         s[ONSET] = max(s[ONSET], bound)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _transition(s: np.ndarray, p: np.ndarray, kind: int, r: float) -> bool:
     """The strategy's next action after the read ``r`` (S); whether the cell is done."""
     action, above = s[ACTION], r > s[HI]
@@ -232,7 +232,7 @@ def _transition(s: np.ndarray, p: np.ndarray, kind: int, r: float) -> bool:
     return ok and (not trimmed or action == RESET)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _watch(s: np.ndarray, p: np.ndarray, r: float, counted: bool, abandon: int) -> bool:
     """controller.watch: whether to abandon the cell after the read ``r`` (S)."""
     if abs(r - s[R_REF]) > p[ABANDON_BAND] * p[TOL]:  # moved: re-take the reference
