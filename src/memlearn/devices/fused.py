@@ -262,7 +262,7 @@ def _watch(s: tuple, p: np.ndarray, r: float, counted: bool, abandon: int) -> tu
     return s, s[PULSES] >= abandon and s[STILL] >= abandon
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     """Program cell ``i`` to completion and write it back (controller.retire)."""
     g_io, reset_final, set_icc, reset_depth, stuck = io
@@ -306,6 +306,14 @@ def _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
         failed_out[i] = True
 
 
+@njit(cache=True)
+def _cells(start, end, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
+    """Program cells ``start`` to ``end`` (one parallel work item; the arrays' references
+    taken once for them all)."""
+    for i in range(start, end):
+        _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally)
+
+
 @njit(cache=True, parallel=True)
 def program_cells(p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     """Program every cell (in place): ``p`` the parameters (``PARAMETERS``, float64), ``dac``
@@ -317,5 +325,5 @@ def program_cells(p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     the ``WriteTally`` fields (written)."""
     n = io[0].shape[0]
     for chunk in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
-            _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally)
+        _cells(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), p, dac, kind, limit, abandon, seed,
+               io, props, tally)  # fmt: skip
