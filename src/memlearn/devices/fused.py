@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.tuple import tuple_setitem
 
 from memlearn.devices.fused_random import normal, stream
 
@@ -54,15 +55,18 @@ PARAMETERS = (
  ICC, DEPTH, K, K_MEM, VOLTS, ACTION, ENERGY, VERIFY_ENERGY, SETS, PULSES, R_PREV, ONSET,
  ONSET_VAR_S, R_REF, STILL, N_STATE) = range(29)  # fmt: skip
 
+_CLEAR = (0.0,) * N_STATE
+_with = tuple_setitem  # a copy of a state tuple with one field replaced
+
 CHUNK = 64
-"""Cells per parallel work item (each item allocates one state vector)."""
+"""Cells per parallel work item."""
 
 _US = 1e-6
 _LN_1E_6, _LN_1E_12 = math.log(1e-6), math.log(1e-12)
 _LN_US, _INV_LN10 = math.log(_US), 1.0 / math.log(10.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _read(p: np.ndarray, g: float, z: float) -> float:
     """A verify read (S) of conductance ``g`` (S), ``z`` a standard normal (physics.read)."""
     flicker = 0.0
@@ -73,12 +77,12 @@ def _read(p: np.ndarray, g: float, z: float) -> float:
     return g + sigma * z
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _read_energy(p: np.ndarray, g: float) -> float:
     return p[V_READ] * p[V_READ] * g * p[READ_PULSE_S] + p[READ_OVERHEAD_J]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _reset_amplitude(p: np.ndarray, ln_g: float) -> float:
     """physics.reset_amplitude: the nominal RESET amplitude (V) that leaves ``exp(ln_g)``
     (S)."""
@@ -86,13 +90,13 @@ def _reset_amplitude(p: np.ndarray, ln_g: float) -> float:
     return min(p[RESET_V_REF] - p[RESET_V_SLOPE] * ln_ratio, p[RESET_V_MAX])
 
 
-@njit(cache=True)
-def _trim_start(s: np.ndarray, p: np.ndarray, r: float) -> float:
+@njit(cache=True, inline="always")
+def _trim_start(s: tuple, p: np.ndarray, r: float) -> float:
     """strategies.trim_start: one step below the estimated onset's amplitude for the read."""
     return _reset_amplitude(p, math.log(min(r, s[RESET_AIM]))) + s[ONSET] - p[RESET_STEP]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _compliance(p: np.ndarray, dac: np.ndarray, icc: float) -> tuple[float, float]:
     """The compliance (A) the gate DAC realises for ``icc`` (A) and its SET energy (J)."""
     volts = p[GATE_VTH] + math.sqrt(min(max(icc, p[ICC_MIN]), p[ICC_MAX]) * p[TWO_OVER_GATE_K])
@@ -107,87 +111,105 @@ def _compliance(p: np.ndarray, dac: np.ndarray, icc: float) -> tuple[float, floa
     return real, p[V_SET] * real * p[SET_PULSE_S]
 
 
-@njit(cache=True)
-def _start(s: np.ndarray, p: np.ndarray, kind: int, target: float, r: float) -> None:
+@njit(cache=True, inline="always")
+def _start(s: tuple, p: np.ndarray, kind: int, target: float, r: float) -> tuple:
     """The controller state of a cell (``s[G]`` and its properties set) after the initial read
     ``r`` (S): controller.start, ControllerState.derive and the strategy's start."""
     g, tol = s[G], p[TOL]
-    s[LO], s[HI] = target - tol, target + tol
-    s[HI_COARSE] = s[HI] + 2.0 * p[MARGIN] * target + 2.0 * tol
+    hi = target + tol
+    s = _with(_with(s, LO, target - tol), HI, hi)
+    s = _with(s, HI_COARSE, hi + 2.0 * p[MARGIN] * target + 2.0 * tol)
     trimmed = kind == ITERATIVE_RESET or (kind == HYBRID and target < p[HYBRID_SPLIT])
     above = 1.0 + p[MARGIN] if (kind != HYBRID or trimmed) else 1.0
-    s[AIM] = target * above * p[SET_K_VOLTS]
-    s[RESET_AIM] = target * (1.0 + p[IRESET_MARGIN])
-    s[TRIMMED] = trimmed
-    s[WORN], s[SETS], s[PULSES], s[VOLTS], s[ONSET], s[STILL] = 0, 0, 0, 0, 0, 0
-    s[K] = p[AIM_INDEX] if (kind == HYBRID and trimmed) else 0.0
-    s[K_MEM], s[ONSET_VAR_S], s[R_PREV], s[R_REF] = s[K], p[ONSET_VAR], r, r
-    s[ENERGY] = s[VERIFY_ENERGY] = _read_energy(p, g)
+    s = _with(s, AIM, target * above * p[SET_K_VOLTS])
+    s = _with(s, RESET_AIM, target * (1.0 + p[IRESET_MARGIN]))
+    s = _with(s, TRIMMED, 1.0 if trimmed else 0.0)
+    for field in (WORN, SETS, PULSES, VOLTS, ONSET, STILL):
+        s = _with(s, field, 0.0)
+    k = p[AIM_INDEX] if (kind == HYBRID and trimmed) else 0.0
+    s = _with(_with(s, K, k), K_MEM, k)
+    s = _with(_with(_with(s, ONSET_VAR_S, p[ONSET_VAR]), R_PREV, r), R_REF, r)
+    e_read = _read_energy(p, g)
+    s = _with(_with(s, ENERGY, e_read), VERIFY_ENERGY, e_read)
     if kind == ITERATIVE_SET:
-        s[ACTION] = FULL_RESET if r > s[HI] else SET
-    elif kind == ITERATIVE_RESET:
-        s[ACTION] = RESET if r >= s[HI] else STRONG_SET
-        if r >= s[HI]:
-            s[VOLTS] = _trim_start(s, p, r)
+        return _with(s, ACTION, FULL_RESET if r > hi else SET)
+    if kind == ITERATIVE_RESET:
+        if r >= hi:
+            return _with(_with(s, ACTION, RESET), VOLTS, _trim_start(s, p, r))
+        return _with(s, ACTION, STRONG_SET)
+    if trimmed and r > hi and r <= s[HI_COARSE]:
+        return _with(_with(s, ACTION, RESET), VOLTS, _trim_start(s, p, r))
+    return _with(s, ACTION, FULL_RESET if r > hi else SET)
+
+
+@njit(cache=True, inline="always")
+def _set_pulse(s: tuple, p: np.ndarray, dac: np.ndarray, z: float) -> tuple[tuple, float]:
+    """A SET pulse on the compliance ramp (or strong): the cell and its new conductance (S)."""
+    g = s[G]
+    icc = s[AIM] * (p[ISET_START] + p[ISET_STEP] * s[K])
+    if s[ACTION] == STRONG_SET:
+        icc = p[ICC_MAX]
+    icc, es = _compliance(p, dac, icc)
+    g_set = s[GAIN] * icc * p[INV_SET_K_VOLTS]
+    sigma = p[SET_C2C] * math.sqrt(g_set * p[G_REF])
+    g_new = max(g, max(g_set + sigma * z, 0.1 * _US))
+    if g_new > g:  # a SET that grew the filament records its compliance
+        s = _with(_with(s, ICC, icc), DEPTH, 0.0)
+    s = _with(_with(s, ENERGY, s[ENERGY] + es), SETS, s[SETS] + 1.0)
+    return s, g_new
+
+
+@njit(cache=True, inline="always")
+def _reset_pulse(s: tuple, p: np.ndarray, z: float) -> tuple[tuple, float, float]:
+    """A RESET pulse (full or trim): the cell, its new conductance (S) and the trim amplitude
+    (V, NaN for a full RESET)."""
+    g, trim = s[G], math.nan
+    amp = min(s[VOLTS], p[RESET_V_MAX])
+    if s[ACTION] == FULL_RESET:
+        amp = p[RESET_V_MAX]
     else:
-        trim = trimmed and r > s[HI] and r <= s[HI_COARSE]
-        s[ACTION] = RESET if trim else (FULL_RESET if r > s[HI] else SET)
-        if trim:
-            s[VOLTS] = _trim_start(s, p, r)
+        trim = amp
+    ln_g = math.log(g)
+    ln_eq = p[LN_RESET_G_REF] - (amp - p[RESET_V_REF] - s[SHIFT]) * p[INV_RESET_V_SLOPE]
+    g_new = g
+    if ln_g > ln_eq:  # the gap opens to a lognormal level, never above g
+        ln_new = ln_eq + (p[RESET_C2C] + p[RESET_C2C_JUMP] * (ln_g - ln_eq)) * z
+        if ln_new < ln_g:
+            g_new = math.exp(ln_new)
+            s = _with(s, DEPTH, s[DEPTH] + (ln_g - max(ln_new, _LN_1E_12)))  # ln(g / g_new)
+    s = _with(s, ENERGY, s[ENERGY] + (p[RESET_CELL_FRACTION] * p[RESET_PULSE_S]) * amp * amp * g)
+    return s, g_new, trim
 
 
-@njit(cache=True)
-def _pulse(s: np.ndarray, p: np.ndarray, dac: np.ndarray, z: float) -> float:
+@njit(cache=True, inline="always")
+def _pulse(s: tuple, p: np.ndarray, dac: np.ndarray, z: float) -> tuple[tuple, float]:
     """One pulse (the cell's action), its charges and wear (pulses.pulse, _set, _reset).
-    Returns the trim amplitude (V), NaN when the pulse was no trim."""
-    g, action, trim = s[G], s[ACTION], math.nan
+    Returns the cell and the trim amplitude (V), NaN when the pulse was no trim."""
+    action, trim = s[ACTION], math.nan
     if action >= SET:
-        icc = s[AIM] * (p[ISET_START] + p[ISET_STEP] * s[K])
-        if action == STRONG_SET:
-            icc = p[ICC_MAX]
-        icc, es = _compliance(p, dac, icc)
-        g_set = s[GAIN] * icc * p[INV_SET_K_VOLTS]
-        sigma = p[SET_C2C] * math.sqrt(g_set * p[G_REF])
-        g_new = max(g, max(g_set + sigma * z, 0.1 * _US))
-        if g_new > g:  # a SET that grew the filament records its compliance
-            s[ICC], s[DEPTH] = icc, 0.0
-        s[ENERGY] += es
-        s[SETS] += 1
+        s, g_new = _set_pulse(s, p, dac, z)
     else:
-        amp = min(s[VOLTS], p[RESET_V_MAX])
-        if action == FULL_RESET:
-            amp = p[RESET_V_MAX]
-        else:
-            trim = amp
-        ln_g = math.log(g)
-        ln_eq = p[LN_RESET_G_REF] - (amp - p[RESET_V_REF] - s[SHIFT]) * p[INV_RESET_V_SLOPE]
-        g_new = g
-        if ln_g > ln_eq:  # the gap opens to a lognormal level, never above g
-            ln_new = ln_eq + (p[RESET_C2C] + p[RESET_C2C_JUMP] * (ln_g - ln_eq)) * z
-            if ln_new < ln_g:
-                g_new = math.exp(ln_new)
-                s[DEPTH] += ln_g - max(ln_new, _LN_1E_12)  # ln(g / max(g_new, 1e-12))
-        s[ENERGY] += (p[RESET_CELL_FRACTION] * p[RESET_PULSE_S]) * amp * amp * g
+        s, g_new, trim = _reset_pulse(s, p, z)
     if s[HEALTHY] == 0:  # stuck cells keep their conductance
-        g_new = g
-    s[PULSES] += 1
-    if s[HEALTHY] != 0 and s[LIFE] <= s[PULSES]:  # the pulse that uses up its life
-        g_new, s[HEALTHY], s[WORN] = p[G_STUCK_HIGH], 0.0, 1.0
-    s[G] = g_new
+        g_new = s[G]
+    pulses = s[PULSES] + 1.0
+    s = _with(s, PULSES, pulses)
+    if s[HEALTHY] != 0 and s[LIFE] <= pulses:  # the pulse that uses up its life
+        g_new = p[G_STUCK_HIGH]
+        s = _with(_with(s, HEALTHY, 0.0), WORN, 1.0)
     e_read = _read_energy(p, g_new)
-    s[ENERGY] += e_read
-    s[VERIFY_ENERGY] += e_read
-    s[RESET_FINAL] = action < SET
-    return trim
+    s = _with(_with(s, G, g_new), ENERGY, s[ENERGY] + e_read)
+    s = _with(s, VERIFY_ENERGY, s[VERIFY_ENERGY] + e_read)
+    return _with(s, RESET_FINAL, 1.0 if action < SET else 0.0), trim
 
 
-@njit(cache=True)
-def _observe(s: np.ndarray, p: np.ndarray, r: float, amp: float) -> None:
+@njit(cache=True, inline="always")
+def _observe(s: tuple, p: np.ndarray, r: float, amp: float) -> tuple:
     """controller.observe for a cell that received a trim at ``amp`` (V) and read ``r`` (S)."""
     slope, tol = p[RESET_V_SLOPE], p[TOL]
     r_now, r_was = max(r, 1e-9), max(s[R_PREV], 1e-9)
     if not r_was < p[RESET_G_REF]:
-        return
+        return s
     ln_was = math.log(r_was)
     if r_now < r_was - 0.5 * tol:  # it fell: a Kalman update
         ln_now = math.log(r_now)
@@ -196,63 +218,63 @@ def _observe(s: np.ndarray, p: np.ndarray, r: float, amp: float) -> None:
         var = s[ONSET_VAR_S]
         gain = var / max(var + (noise * noise + spread * spread), 1e-30)
         seen = amp - _reset_amplitude(p, ln_now)
-        s[ONSET] += gain * (seen - s[ONSET])
-        s[ONSET_VAR_S] = var * (1.0 - gain)
-    else:  # no progress: the onset lies above this amplitude, less one step
-        bound = amp - _reset_amplitude(p, ln_was) - p[RESET_STEP]
-        s[ONSET] = max(s[ONSET], bound)
+        s = _with(s, ONSET, s[ONSET] + gain * (seen - s[ONSET]))
+        return _with(s, ONSET_VAR_S, var * (1.0 - gain))
+    # no progress: the onset lies above this amplitude, less one step
+    bound = amp - _reset_amplitude(p, ln_was) - p[RESET_STEP]
+    return _with(s, ONSET, max(s[ONSET], bound))
 
 
-@njit(cache=True)
-def _transition(s: np.ndarray, p: np.ndarray, kind: int, r: float) -> bool:
-    """The strategy's next action after the read ``r`` (S); whether the cell is done."""
+@njit(cache=True, inline="always")
+def _transition(s: tuple, p: np.ndarray, kind: int, r: float) -> tuple[tuple, bool]:
+    """The strategy's next action after the read ``r`` (S): the cell and whether it is done."""
     action, above = s[ACTION], r > s[HI]
     ok = r >= s[LO] and not above
     if kind == ITERATIVE_RESET:
-        if action == RESET:
-            s[VOLTS] += p[RESET_STEP]
-        else:
-            s[VOLTS] = _trim_start(s, p, r)
-        s[ACTION] = STRONG_SET if r < s[LO] else RESET
-        return ok
+        volts = s[VOLTS] + p[RESET_STEP] if action == RESET else _trim_start(s, p, r)
+        s = _with(_with(s, VOLTS, volts), ACTION, STRONG_SET if r < s[LO] else RESET)
+        return s, ok
     was_set, trimmed = action == SET, s[TRIMMED] != 0
     if was_set and above and not trimmed:  # remember the compliance that overshot
-        s[K_MEM] = max(s[K] - 1.0, 0.0)
-    s[K] = s[K] + 1.0 if was_set else s[K_MEM]
-    s[ACTION] = FULL_RESET if above else SET
+        s = _with(s, K_MEM, max(s[K] - 1.0, 0.0))
+    s = _with(
+        _with(s, K, s[K] + 1.0 if was_set else s[K_MEM]), ACTION, FULL_RESET if above else SET
+    )
     if kind == ITERATIVE_SET:
-        return ok
+        return s, ok
     coarse = r <= s[HI_COARSE] and above and trimmed
     if action == RESET:
-        s[VOLTS] += p[RESET_STEP]
+        s = _with(s, VOLTS, s[VOLTS] + p[RESET_STEP])
     elif was_set and coarse:
-        s[VOLTS] = _trim_start(s, p, r)
+        s = _with(s, VOLTS, _trim_start(s, p, r))
     if coarse and not (action == RESET and s[VOLTS] >= p[RESET_V_MAX]):  # not stalled
-        s[ACTION] = RESET
-    return ok and (not trimmed or action == RESET)
+        s = _with(s, ACTION, RESET)
+    return s, ok and (not trimmed or action == RESET)
 
 
-@njit(cache=True)
-def _watch(s: np.ndarray, p: np.ndarray, r: float, counted: bool, abandon: int) -> bool:
-    """controller.watch: whether to abandon the cell after the read ``r`` (S)."""
+@njit(cache=True, inline="always")
+def _watch(s: tuple, p: np.ndarray, r: float, counted: bool, abandon: int) -> tuple[tuple, bool]:
+    """controller.watch: the cell and whether to abandon it after the read ``r`` (S)."""
     if abs(r - s[R_REF]) > p[ABANDON_BAND] * p[TOL]:  # moved: re-take the reference
-        s[R_REF], s[STILL] = r, 0.0
+        s = _with(_with(s, R_REF, r), STILL, 0.0)
     elif counted:
-        s[STILL] += 1.0
-    return s[PULSES] >= abandon and s[STILL] >= abandon
+        s = _with(s, STILL, s[STILL] + 1.0)
+    return s, s[PULSES] >= abandon and s[STILL] >= abandon
 
 
-@njit(cache=True)
-def _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
+@njit(cache=True, inline="always")
+def _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     """Program cell ``i`` to completion and write it back (controller.retire)."""
     g_io, reset_final, set_icc, reset_depth, stuck = io
     target, gain, shift, life = props
     g = float(g_io[i])
     z, state = normal(stream(seed, i))
     r = _read(p, g, z)
-    s[G], s[RESET_FINAL], s[ICC], s[DEPTH] = g, reset_final[i], set_icc[i], reset_depth[i]
-    s[GAIN], s[SHIFT], s[LIFE], s[HEALTHY] = gain[i], shift[i], life[i], stuck[i] == 0
-    _start(s, p, kind, float(target[i]), r)
+    s = _with(_with(_with(_with(_CLEAR, G, g), RESET_FINAL, reset_final[i]), ICC, set_icc[i]),
+              DEPTH, reset_depth[i])  # fmt: skip
+    s = _with(_with(_with(s, GAIN, gain[i]), SHIFT, shift[i]), LIFE, life[i])
+    s = _with(s, HEALTHY, 1.0 if stuck[i] == 0 else 0.0)
+    s = _start(s, p, kind, float(target[i]), r)
     done, failed = s[LO] <= r <= s[HI], False
     while not done:
         if s[PULSES] >= limit:  # the pulse limit: failed
@@ -260,16 +282,18 @@ def _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
             break
         action = s[ACTION]
         z, state = normal(state)
-        trim = _pulse(s, p, dac, z)
+        s, trim = _pulse(s, p, dac, z)
         z, state = normal(state)
         r = _read(p, s[G], z)
         if not math.isnan(trim):
-            _observe(s, p, r, trim)
-        done = _transition(s, p, kind, r)
-        s[R_PREV] = r
-        if abandon > 0 and _watch(s, p, r, action != RESET, abandon) and not done:
-            failed = True
-            break
+            s = _observe(s, p, r, trim)
+        s, done = _transition(s, p, kind, r)
+        s = _with(s, R_PREV, r)
+        if abandon > 0:
+            s, quit = _watch(s, p, r, action != RESET, abandon)
+            if quit and not done:
+                failed = True
+                break
     g_io[i], reset_final[i] = s[G], s[RESET_FINAL] != 0
     set_icc[i], reset_depth[i] = s[ICC], s[DEPTH]
     if s[WORN] != 0:
@@ -280,6 +304,14 @@ def _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     energy[i], verify_energy[i] = s[ENERGY], s[VERIFY_ENERGY]
     if failed:
         failed_out[i] = True
+
+
+@njit(cache=True)
+def _cells(start, end, p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
+    """Program cells ``start`` to ``end`` (one parallel work item; the arrays' references
+    taken once for them all)."""
+    for i in range(start, end):
+        _cell(i, p, dac, kind, limit, abandon, seed, io, props, tally)
 
 
 @njit(cache=True, parallel=True)
@@ -293,6 +325,5 @@ def program_cells(p, dac, kind, limit, abandon, seed, io, props, tally) -> None:
     the ``WriteTally`` fields (written)."""
     n = io[0].shape[0]
     for chunk in prange((n + CHUNK - 1) // CHUNK):
-        s = np.empty(N_STATE)
-        for i in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
-            _cell(s, i, p, dac, kind, limit, abandon, seed, io, props, tally)
+        _cells(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), p, dac, kind, limit, abandon, seed,
+               io, props, tally)  # fmt: skip

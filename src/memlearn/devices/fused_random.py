@@ -44,7 +44,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
 _X, _F = _tables()
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mix(z: np.uint64) -> np.uint64:
     """SplitMix64's output function: a bijective avalanche of 64 bits."""
     z = (z ^ (z >> _S30)) * _M1
@@ -58,21 +58,21 @@ def stream(seed: int, position: int) -> np.uint64:
     return _mix(np.uint64(seed) ^ _mix(np.uint64(position) * _GOLDEN + _GOLDEN))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _next(state: np.uint64) -> tuple[np.uint64, np.uint64]:
     """The next 64-bit output and the new state."""
     state = state + _GOLDEN
     return _mix(state), state
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_uniform(state: np.uint64) -> tuple[float, np.uint64]:
     """A uniform in (0, 1] and the new state."""
     bits, state = _next(state)
     return (float(bits >> _S11) + 1.0) * _ULP53, state
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def normal(state: np.uint64) -> tuple[float, np.uint64]:
     """A standard normal and the new state (the ziggurat; its rare cases in ``_normal_edge``)."""
     bits, state = _next(state)
