@@ -9,6 +9,10 @@ Standard normals come from a 256-layer ziggurat (Marsaglia and Tsang, J. Stat. S
 2000), one 64-bit output per attempt: its low 8 bits pick the layer, its top 53 bits the
 abscissa (disjoint bits: Doornik, 2005); the wedges and the tail (Marsaglia's exponential
 method) take more outputs.  The tables are computed here from the base layer's edge ``R``.
+
+The kernel in ``fused`` inlines these functions, and numba's on-disk cache checks only the
+kernel's own source file: after editing this file, delete the ``__pycache__`` entries of
+``fused`` (or touch ``fused.py``) so that the kernel is compiled again.
 """
 
 from __future__ import annotations
