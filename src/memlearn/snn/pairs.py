@@ -24,7 +24,11 @@ def flat_state(pairs: int, neurons: int) -> NeuronState:
 
 
 def noisy_step(
-    mean: torch.Tensor, var: torch.Tensor | None, dims: tuple[int, ...], rows, gen
+    mean: torch.Tensor,
+    var: torch.Tensor | None,
+    dims: tuple[int, ...],
+    rows: torch.Tensor,
+    gen: torch.Generator,
 ) -> torch.Tensor:
     """Membrane steps (V) ``[P, neurons]`` at ``rows`` of dense products ``mean`` / ``var``
     (flattened to ``[A * chips, neurons]``), plus read noise drawn for the whole ``dims``

@@ -124,9 +124,16 @@ RESULTS = ("input_spikes", "hidden_spikes", "output_spikes", "g_read_hidden", "g
 DOUBLE_SUMS = ("g_read_hidden", "g_read_output")
 
 
-def _first_layer(s, pair: LayerPair, flat, work: Pairs, gen) -> torch.Tensor:
-    """Hidden membrane steps (V) ``[P, H]`` of input spikes ``s [A, 144]``; adds the input
-    spikes and the first array's conductance read to ``work.sums``."""
+def _first_layer(
+    s: torch.Tensor,
+    pair: LayerPair,
+    flat: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
+    work: Pairs,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Hidden membrane steps (V) ``[P, H]`` of input spikes ``s [A, 144]`` through ``flat``
+    (``chips_flat`` steps and noise variances, row conductances ``[144, chips]``); adds the
+    input spikes and the first array's conductance read (S) to ``work.sums``."""
     k1, v1, g1 = flat
     a, hid = s.shape[0], pair.hidden.dv.shape[2]
     rows = work.rows
@@ -138,7 +145,9 @@ def _first_layer(s, pair: LayerPair, flat, work: Pairs, gen) -> torch.Tensor:
     return dv
 
 
-def _second_layer(h, a: int, pair: LayerPair, work: Pairs, gen) -> torch.Tensor:
+def _second_layer(
+    h: torch.Tensor, a: int, pair: LayerPair, work: Pairs, gen: torch.Generator
+) -> torch.Tensor:
     """Output membrane steps (V) ``[P, 10]`` of signed hidden spikes ``h [P, H]`` (+1 / -1 /
     0), each pair through its own chip's synapses, with read noise; adds the hidden spikes and
     the second array's conductance read to ``work.sums``."""
