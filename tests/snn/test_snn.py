@@ -20,6 +20,7 @@ from memlearn.snn.neuron import (
     input_phase,
     input_spikes,
     integrate_and_fire,
+    membrane_step,
     pixel_rate,
 )
 from memlearn.snn.simulate import Synapses, input_spikes_estimate, run
@@ -198,6 +199,26 @@ def mnist_subset(shared_data):
     return downscale(test.images[:300]), test.labels[:300]
 
 
+def test_reads_after_relaxation_take_each_cells_age() -> None:
+    """Relaxation ages the cells: the synapses' read noise follows each cell's age (1/f law,
+    noisier with time), not the preset's settle time."""
+    w = torch.randint(-4, 5, (12, 10), generator=torch.Generator().manual_seed(0))
+    arr = SynapseArray("oxram-slc", 2, w, generator=torch.Generator().manual_seed(1))
+    tech, preset = arr.preset.technology, arr.preset
+    k = membrane_step(preset.values["v_read"], preset.values["read_pulse_s"])
+    fresh = (tech.read_sigma(preset, arr.cells()) * k).square().sum(-1)
+    assert torch.equal(chip_synapses(arr, True).dv_var, fresh)  # just programmed: settle_s old
+    arr.advance(365 * 86400.0)
+    g, age = arr.cells(), arr.ages()
+    assert float(age.min()) >= 365 * 86400.0  # settle time + a year (float32), every cell
+    aged = chip_synapses(arr, True).dv_var
+    expect = (tech.read_sigma(preset, g, age) * k).square().sum(-1)
+    at_settle = (tech.read_sigma(preset, g) * k).square().sum(-1)
+    assert torch.allclose(aged, expect, rtol=1e-6, atol=0)
+    assert bool((aged > at_settle).all())  # the same cells read noisier a year on
+    assert float((aged / at_settle).mean()) > 1.01  # the 1/f part grows; 1 % additive stays
+
+
 def test_spiking_ideal_cells_agree_with_tanh(mnist_subset) -> None:
     x, y = mnist_subset
     w, _ = load_checkpoint()
@@ -229,7 +250,8 @@ def test_evaluate_cli_json(shared_data) -> None:
 
     r = CliRunner().invoke(app, ["snn", "evaluate", "--chips", "2", "--images", "40", "--json"])
     assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
+    out = json.loads(r.stdout)  # stdout: exactly one JSON object
+    assert "time steps" in r.stderr  # the progress bar, on stderr
     for key in ("accuracy", "accuracy_ci95", "accuracy_ideal", "accuracy_float",
                 "input_spikes_per_image", "synaptic_events_per_image", "energy_per_event_j",
                 "energy_per_image_j", "energy_breakdown_j", "cells", "failed_cells"):  # fmt: skip

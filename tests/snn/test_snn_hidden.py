@@ -197,7 +197,8 @@ def test_hidden_chips_cli_json(shared_data) -> None:
     args = ["snn", "hidden", "--chips", "2", "--images", "20", "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
+    out = json.loads(r.stdout)  # stdout: exactly one JSON object
+    assert "time steps" in r.stderr  # the progress bar, on stderr
     for key in ("accuracy", "accuracy_ci95", "accuracy_ideal", "accuracy_float",
                 "input_spikes_per_image", "synaptic_events_per_image", "energy_per_event_j",
                 "energy_per_image_j", "energy_breakdown_j", "cells", "failed_cells"):  # fmt: skip

@@ -22,6 +22,14 @@ def _threads() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def _steps_bar(steps: int):
+    """The time-step progress bar of an evaluation, on stderr also with ``--json`` (stdout
+    keeps exactly one JSON object)."""
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc="time steps", file=sys.stderr)
+
+
 @app.command()
 def train(
     out: Path = typer.Option(
@@ -90,8 +98,6 @@ def evaluate(
 ) -> None:
     """Program the layer into SLC cells of CHIPS chips and classify IMAGES test images."""
     with user_errors():
-        from tqdm import tqdm
-
         from memlearn.data.mnist import MNIST_COUNTS, load_mnist
         from memlearn.errors import MemlearnError
         from memlearn.experiments.provenance import provenance
@@ -111,7 +117,7 @@ def evaluate(
         _threads()
         test = load_mnist("test")
         x, y = downscale(test.images[:images]), test.labels[:images]
-        bar = tqdm(total=cfg.neuron.steps, desc="time steps", disable=as_json)
+        bar = _steps_bar(cfg.neuron.steps)
         out = run_eval(w, float_w, x, y, cfg, progress=lambda _: bar.update())
         bar.close()
         out["images"] = images
@@ -186,8 +192,6 @@ def _hidden_train(hidden: int, epochs: int, seed: int, out: Path | None) -> dict
 def _hidden_chips(
     hidden: int, checkpoint: Path | None, images: int, as_json: bool, neuron: dict, **options
 ) -> dict:
-    from tqdm import tqdm
-
     from memlearn.data.mnist import MNIST_COUNTS, load_mnist
     from memlearn.errors import MemlearnError
     from memlearn.experiments.provenance import provenance
@@ -210,7 +214,7 @@ def _hidden_chips(
     test = load_mnist("test")
     x, y = downscale(test.images[:images]), test.labels[:images]
     x_cal = downscale(load_mnist("train").images[:CALIBRATION_IMAGES])
-    bar = tqdm(total=cfg.neuron.steps, desc="time steps", disable=as_json)
+    bar = _steps_bar(cfg.neuron.steps)
     out = evaluate_hidden(weights, x, y, x_cal, cfg, progress=lambda _: bar.update())
     bar.close()
     out["images"] = images

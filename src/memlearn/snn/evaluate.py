@@ -51,14 +51,17 @@ class EvalConfig:
 
 
 def chip_synapses(arr: SynapseArray, read_noise: bool) -> Synapses:
-    """The simulation's view of programmed cells ``arr`` (true conductances)."""
+    """The simulation's view of programmed cells ``arr`` (true conductances), read with the
+    read noise of each cell's age (``SynapseArray.ages``: relaxation ages the cells, so a read
+    after ``advance`` is noisier by the 1/f law)."""
     v = arr.preset.values
     k = membrane_step(v["v_read"], v["read_pulse_s"])
     g = arr.cells()  # [n, 144, 10, 8]
     net = g[..., :CELLS_PER_SIGN].sum(-1) - g[..., CELLS_PER_SIGN:].sum(-1)
     var = None
     if read_noise:
-        var = (arr.preset.technology.read_sigma(arr.preset, g) * k).square().sum(-1)
+        sigma = arr.preset.technology.read_sigma(arr.preset, g, arr.ages())
+        var = (sigma * k).square().sum(-1)
     g_min, g_max = arr.preset.window
     theta = threshold(v["v_read"], v["read_pulse_s"], g_min, g_max)
     return Synapses(net * k, g.sum(dim=(2, 3)), var, theta)

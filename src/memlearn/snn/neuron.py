@@ -182,13 +182,15 @@ class NeuronState:
 def integrate_and_fire(
     st: NeuronState,
     dv: torch.Tensor,
-    active: torch.Tensor,
+    active: torch.Tensor | None,
     theta: float,
     refr: int,
     rail: float = V_RAIL,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add ``dv`` (V) to active neurons, clip at ``±rail`` (V), fire where allowed; returns
-    ``(pos, neg)`` spikes."""
+    """Add ``dv`` (V) to active neurons (``active``: one flag per neuron group, ``None``: all,
+    updated in place), clip at ``±rail`` (V), fire where allowed; returns ``(pos, neg)``."""
+    if active is None:
+        return _fire_all(st, dv, theta, refr, rail)
     act = active[..., None]
     st.v = (st.v + torch.where(act, dv, 0.0)).clamp(-rail, rail)
     free = (st.refractory == 0) & act
@@ -199,6 +201,22 @@ def integrate_and_fire(
     st.refractory = torch.where(fired, refr, (st.refractory - act.int()).clamp(min=0))
     st.pos += pos.float()
     st.neg += neg.float()
+    return pos, neg
+
+
+def _fire_all(
+    st: NeuronState, dv: torch.Tensor, theta: float, refr: int, rail: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``integrate_and_fire`` of every neuron, in place (the same arithmetic, fewer passes)."""
+    v = st.v.add_(dv).clamp_(-rail, rail)
+    free = st.refractory == 0
+    pos = (v >= theta).logical_and_(free)
+    neg = (v <= -theta).logical_and_(free)
+    up, down = pos.float(), neg.float()
+    v.sub_((up - down).mul_(theta))
+    st.refractory.sub_(1).clamp_(min=0).masked_fill_(pos | neg, refr)
+    st.pos.add_(up)
+    st.neg.add_(down)
     return pos, neg
 
 

@@ -4,13 +4,13 @@
 10]``, the read conductance of every row's 80 cells ``[n_chips, 144]``, optionally the read-noise
 variance of each synapse) and returns per (chip, image) the decision, the input spikes and the
 output spikes until the decision, and the summed conductance of the cells read (S, for the
-energy ledger).  Loops run over time steps only; finished images leave the working set.
+energy ledger).  Loops run over time steps only; finished (chip, image) pairs leave the
+working set (``pairs``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,9 +25,7 @@ from memlearn.snn.neuron import (
     integrate_and_fire,
     leader_margin,
 )
-
-if TYPE_CHECKING:
-    from memlearn.snn.twolayer import TwoLayerRun
+from memlearn.snn.pairs import Pairs, noisy_step
 
 
 @dataclass
@@ -62,86 +60,61 @@ def chips_flat(t: torch.Tensor) -> torch.Tensor:
     return t.permute(1, 0, 2).reshape(t.shape[1], -1)
 
 
-def synaptic_drive(
-    s: torch.Tensor,
-    k_flat: torch.Tensor,
-    var_flat: torch.Tensor | None,
-    chips: int,
-    gen: torch.Generator,
-) -> torch.Tensor:
-    """Membrane steps (V) ``[N, chips, neurons]`` of input spikes ``s [N, rows]`` through
-    ``chips_flat`` synapses, with read noise of variance ``var_flat`` (``None``: none)."""
-    dv = (s @ k_flat).view(s.shape[0], chips, -1)
-    if var_flat is not None:
-        sigma = (s @ var_flat).clamp(min=0).sqrt().view(s.shape[0], chips, -1)
-        dv = dv + sigma * torch.randn(dv.shape, generator=gen)
-    return dv
-
-
-def select_state(st: NeuronState, keep: torch.Tensor) -> NeuronState:
-    """The neurons of the images still being presented (``keep``: one flag per image)."""
-    return NeuronState(st.v[keep], st.refractory[keep], st.pos[keep], st.neg[keep])
-
-
-def decide(
-    out: SpikeRun | TwoLayerRun,
-    alive: torch.Tensor,
-    active: torch.Tensor,
-    st: NeuronState,
-    delta_s: int,
-) -> torch.Tensor:
-    """Record the decision of every presentation whose leader is ``delta_s`` output spikes
-    ahead (``out.decision``, ``out.stopped`` at rows ``alive``); the presentations still on."""
-    leader, lead = leader_margin(st)
-    done = active & (lead >= delta_s)
-    out.decision[alive] = torch.where(done, leader, out.decision[alive])
-    out.stopped[alive] |= done
-    return active & ~done
+SUMS = {"input_spikes": torch.float32, "output_spikes": torch.float32,
+        "g_read": torch.float64, "steps": torch.float32}  # fmt: skip
 
 
 def run(
     x: torch.Tensor, syn: Synapses, cfg: NeuronConfig, gen: torch.Generator, progress=None
 ) -> SpikeRun:
-    """Classify ``x [N, 144]`` on every chip of ``syn``; see the module docstring."""
+    """Classify ``x [N, 144]`` on every chip of ``syn``; see the module docstring.  Only the
+    running (chip, image) pairs are simulated (``pairs``); the random draws are those of the
+    whole working set of images, so a seeded run gives the same bits however pairs finish."""
     x = check_inputs(x)
     cfg.check()
     n, chips = x.shape[0], syn.dv.shape[0]
     k_flat = chips_flat(syn.dv)
     var_flat = None if syn.dv_var is None else chips_flat(syn.dv_var)
-    out = SpikeRun(
-        decision=torch.zeros(n, chips, dtype=torch.long),
-        input_spikes=torch.zeros(n, chips),
-        output_spikes=torch.zeros(n, chips),
-        g_read=torch.zeros(n, chips, dtype=torch.float64),
-        stopped=torch.zeros(n, chips, dtype=torch.bool),
-        steps=torch.zeros(n, chips),
-    )
+    g_row = syn.g_row.double().T
+    out = {k: torch.zeros(n * chips, dtype=dt) for k, dt in SUMS.items()}
+    out["decision"] = torch.zeros(n * chips, dtype=torch.long)
+    out["stopped"] = torch.zeros(n * chips, dtype=torch.bool)
+    work = Pairs.start(n, chips, (CLASSES,), SUMS)
     alive = torch.arange(n)
     phase = input_phase(n, cfg, gen)
-    st = NeuronState.zeros(n, chips, CLASSES)
-    active = torch.ones(n, chips, dtype=torch.bool)
     for step in range(cfg.steps):
         s = input_spikes(x[alive], phase[alive], step, cfg, gen)
-        dv = synaptic_drive(s, k_flat, var_flat, chips, gen)
-        act = active.float()
-        out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
-        out.g_read[alive] += (s.double() @ syn.g_row.double().T) * act.double()
-        out.steps[alive] += act
-        pos, neg = integrate_and_fire(st, dv, active, syn.theta, cfg.refractory_steps, cfg.rail_v)
-        out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
-        active = decide(out, alive, active, st, cfg.delta_s)
+        rows = work.rows
+        var = None if var_flat is None else (s @ var_flat).view(-1, CLASSES)
+        dv = noisy_step(
+            (s @ k_flat).view(-1, CLASSES), var, (s.shape[0], chips, CLASSES), rows, gen
+        )
+        work.sums["input_spikes"] += s.sum(dim=1)[work.image_rows]
+        work.sums["g_read"] += (s.double() @ g_row).view(-1)[rows]
+        work.sums["steps"] += 1.0
+        st = work.states[0]
+        pos, neg = integrate_and_fire(st, dv, None, syn.theta, cfg.refractory_steps, cfg.rail_v)
+        work.sums["output_spikes"] += (pos | neg).sum(dim=-1).float()
+        leader, lead = leader_margin(st)
+        done = lead >= cfg.delta_s
+        if bool(done.any()):
+            work.record(done, out, leader, True)
         if progress is not None:
             progress(step)
-        if not bool(active.any()):
+        if work.pid.numel() == 0:
             break
         if step % 8 == 7:
-            keep = active.any(dim=1)
-            if not bool(keep.all()):
-                alive, active = alive[keep], active[keep]
-                st = select_state(st, keep)
-    last = final_decision(st, syn.theta)
-    out.decision[alive] = torch.where(active, last, out.decision[alive])
-    return SpikeRun(*(t.T.contiguous() for t in vars(out).values()))
+            keep = work.shrink_images(alive.numel())
+            if keep is not None:
+                alive = alive[keep]
+    work.record(
+        torch.ones_like(work.pid, dtype=torch.bool),
+        out,
+        final_decision(work.states[0], syn.theta),
+        False,
+    )
+    fields = ("decision", "input_spikes", "output_spikes", "g_read", "stopped", "steps")
+    return SpikeRun(*(out[k].view(n, chips).T.contiguous() for k in fields))
 
 
 def trace(

@@ -84,11 +84,21 @@ class SynapseArray:
     def n_chips(self) -> int:
         return self.array.n_chips
 
+    def _per_synapse(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-cell field ``[n_chips, rows, 4 neurons, 2]`` as ``[n_chips, rows, neurons,
+        8]`` (4 positive, then 4 negative cells)."""
+        t = t.view(self.n_chips, *self.weights.shape, CELLS_PER_SIGN, 2)
+        return torch.cat((t[..., 0], t[..., 1]), dim=-1)
+
     def cells(self) -> torch.Tensor:
         """True cell conductances (S) ``[n_chips, rows, neurons, 8]`` (4 positive, then 4
         negative)."""
-        g = self.array.cells.g.view(self.n_chips, *self.weights.shape, CELLS_PER_SIGN, 2)
-        return torch.cat((g[..., 0], g[..., 1]), dim=-1)
+        return self._per_synapse(self.array.cells.g)
+
+    def ages(self) -> torch.Tensor:
+        """Each cell's age (effective s since it was programmed, ``cells.age_s``), laid out as
+        ``cells``: the time in the 1/f read-noise law."""
+        return self._per_synapse(self.array.cells.age_s)
 
     def wrong_cells(self) -> torch.Tensor:
         """Cells per chip on the wrong side of the read threshold ``sqrt(g_min g_max)`` ``[n]``."""

@@ -33,13 +33,14 @@ from memlearn.snn.model import CLASSES, W_MAX, check_inputs
 from memlearn.snn.neuron import (
     THRESHOLD_WEIGHT_UNITS,
     NeuronConfig,
-    NeuronState,
     final_decision,
     input_phase,
     input_spikes,
     integrate_and_fire,
+    leader_margin,
 )
-from memlearn.snn.simulate import Synapses, chips_flat, decide, select_state, synaptic_drive
+from memlearn.snn.pairs import Pairs, noisy_step
+from memlearn.snn.simulate import Synapses, chips_flat
 
 GAIN_PERCENTILE = 0.999  # [P] Rueckauer et al. 2017: 99.9th percentile of the activations
 
@@ -118,60 +119,96 @@ class TwoLayerRun:
     steps: torch.Tensor
 
 
-def spike_drive(h: torch.Tensor, syn: Synapses, gen: torch.Generator) -> torch.Tensor:
-    """Membrane steps (V) ``[N, chips, 10]`` of signed hidden spikes ``h [N, chips, H]``
-    (+1 / -1 / 0) through each chip's own synapses, with read noise."""
-    hc = h.transpose(0, 1)
-    dv = torch.bmm(hc, syn.dv).transpose(0, 1)
+RESULTS = ("input_spikes", "hidden_spikes", "output_spikes", "g_read_hidden", "g_read_output",
+           "steps")  # fmt: skip
+DOUBLE_SUMS = ("g_read_hidden", "g_read_output")
+
+
+def _first_layer(
+    s: torch.Tensor,
+    pair: LayerPair,
+    flat: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
+    work: Pairs,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Hidden membrane steps (V) ``[P, H]`` of input spikes ``s [A, 144]`` through ``flat``
+    (``chips_flat`` steps and noise variances, row conductances ``[144, chips]``); adds the
+    input spikes and the first array's conductance read (S) to ``work.sums``."""
+    k1, v1, g1 = flat
+    a, hid = s.shape[0], pair.hidden.dv.shape[2]
+    rows = work.rows
+    mean = (s @ k1).view(-1, hid)
+    var = None if v1 is None else (s @ v1).view(-1, hid)
+    dv = noisy_step(mean, var, (a, work.chips, hid), rows, gen)
+    work.sums["input_spikes"] += s.sum(dim=1)[work.image_rows]
+    work.sums["g_read_hidden"] += (s.double() @ g1).view(-1)[rows]
+    return dv
+
+
+def _second_layer(
+    h: torch.Tensor, a: int, pair: LayerPair, work: Pairs, gen: torch.Generator
+) -> torch.Tensor:
+    """Output membrane steps (V) ``[P, 10]`` of signed hidden spikes ``h [P, H]`` (+1 / -1 /
+    0), each pair through its own chip's synapses, with read noise; adds the hidden spikes and
+    the second array's conductance read to ``work.sums``."""
+    syn, chips, hid = pair.output, work.chips, h.shape[1]
+    dense = torch.zeros(a * chips, hid)
+    dense[work.rows] = h
+    hc = dense.view(a, chips, hid).transpose(0, 1)
+    img, chip = work.image_rows, work.chip
+    mean = torch.bmm(hc, syn.dv)[chip, img]
+    dv = mean
     if syn.dv_var is not None:
-        sigma = torch.bmm(hc.abs(), syn.dv_var).clamp(min=0).sqrt().transpose(0, 1)
-        dv = dv + sigma * torch.randn(dv.shape, generator=gen)
+        noise = torch.bmm(hc.abs(), syn.dv_var)[chip, img].clamp_(min=0).sqrt_()
+        z = torch.randn((a, chips, CLASSES), generator=gen).view(-1, CLASSES)[work.rows]
+        dv = noise.mul_(z).add_(mean)
+    spikes = h.abs()
+    work.sums["hidden_spikes"] += spikes.sum(dim=-1)
+    work.sums["g_read_output"] += (spikes.double() * pair.output.g_row.double()[chip]).sum(dim=-1)
     return dv
 
 
 def run_two_layers(
     x: torch.Tensor, pair: LayerPair, cfg: NeuronConfig, gen: torch.Generator, progress=None
 ) -> TwoLayerRun:
-    """Classify ``x [N, 144]`` on every chip of ``pair``; see the module docstring."""
+    """Classify ``x [N, 144]`` on every chip of ``pair``; see the module docstring.  Only the
+    running (chip, image) pairs are simulated (``pairs``); the random draws are those of the
+    whole working set of images, so a seeded run gives the same bits however pairs finish."""
     x = check_inputs(x)
     cfg.check()
     n, chips, hid = x.shape[0], pair.hidden.dv.shape[0], pair.hidden.dv.shape[2]
-    k1 = chips_flat(pair.hidden.dv)
-    v1 = None if pair.hidden.dv_var is None else chips_flat(pair.hidden.dv_var)
-    g1, g2 = pair.hidden.g_row.double().T, pair.output.g_row.double()
-    z = torch.zeros(n, chips)
-    out = TwoLayerRun(
-        torch.zeros(n, chips, dtype=torch.long), z.clone(), z.clone(), z.clone(),
-        z.double(), z.double(), torch.zeros(n, chips, dtype=torch.bool), z.clone(),
-    )  # fmt: skip
+    var = None if pair.hidden.dv_var is None else chips_flat(pair.hidden.dv_var)
+    flat = (chips_flat(pair.hidden.dv), var, pair.hidden.g_row.double().T)
+    sums = {k: torch.float64 if k in DOUBLE_SUMS else torch.float32 for k in RESULTS}
+    out = {k: torch.zeros(n * chips, dtype=dt) for k, dt in sums.items()}
+    out["decision"] = torch.zeros(n * chips, dtype=torch.long)
+    out["stopped"] = torch.zeros(n * chips, dtype=torch.bool)
+    work = Pairs.start(n, chips, (hid, CLASSES), sums)
     alive, refr = torch.arange(n), cfg.refractory_steps
     phase = input_phase(n, cfg, gen)
-    hs, os = NeuronState.zeros(n, chips, hid), NeuronState.zeros(n, chips, CLASSES)
-    active = torch.ones(n, chips, dtype=torch.bool)
     for step in range(cfg.steps):
         s = input_spikes(x[alive], phase[alive], step, cfg, gen)
-        dv1 = synaptic_drive(s, k1, v1, chips, gen)
-        hp, hn = integrate_and_fire(hs, dv1, active, pair.hidden.theta, refr, cfg.rail_v)
-        h = hp.float() - hn.float()
-        pos, neg = integrate_and_fire(os, spike_drive(h, pair.output, gen), active,
-                                      pair.output.theta, refr, cfg.rail_v)  # fmt: skip
-        act = active.float()
-        out.input_spikes[alive] += s.sum(dim=1, keepdim=True) * act
-        out.g_read_hidden[alive] += (s.double() @ g1) * act.double()
-        out.hidden_spikes[alive] += h.abs().sum(dim=-1)
-        out.g_read_output[alive] += (h.abs().double() * g2).sum(dim=-1)
-        out.output_spikes[alive] += (pos | neg).sum(dim=-1).float()
-        out.steps[alive] += act
-        active = decide(out, alive, active, os, cfg.delta_s)
+        hs, os = work.states
+        dv1 = _first_layer(s, pair, flat, work, gen)
+        hp, hn = integrate_and_fire(hs, dv1, None, pair.hidden.theta, refr, cfg.rail_v)
+        dv2 = _second_layer(hp.float() - hn.float(), s.shape[0], pair, work, gen)
+        pos, neg = integrate_and_fire(os, dv2, None, pair.output.theta, refr, cfg.rail_v)
+        work.sums["output_spikes"] += (pos | neg).sum(dim=-1).float()
+        work.sums["steps"] += 1.0
+        leader, lead = leader_margin(os)
+        done = lead >= cfg.delta_s
+        if bool(done.any()):
+            work.record(done, out, leader, True)
         if progress is not None:
             progress(step)
-        if not bool(active.any()):
+        if work.pid.numel() == 0:
             break
         if step % 8 == 7:
-            keep = active.any(dim=1)
-            if not bool(keep.all()):
-                alive, active = alive[keep], active[keep]
-                hs, os = select_state(hs, keep), select_state(os, keep)
-    last = final_decision(os, pair.output.theta)
-    out.decision[alive] = torch.where(active, last, out.decision[alive])
-    return TwoLayerRun(*(t.T.contiguous() for t in vars(out).values()))
+            keep = work.shrink_images(alive.numel())
+            if keep is not None:
+                alive = alive[keep]
+    last = final_decision(work.states[1], pair.output.theta)
+    work.record(torch.ones_like(work.pid, dtype=torch.bool), out, last, False)
+    fields = ("decision", "input_spikes", "hidden_spikes", "output_spikes", "g_read_hidden",
+              "g_read_output", "stopped", "steps")  # fmt: skip
+    return TwoLayerRun(*(out[k].view(n, chips).T.contiguous() for k in fields))
