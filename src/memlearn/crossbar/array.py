@@ -118,7 +118,8 @@ class CrossbarArray:
 
     def _derived(self) -> dict[str, torch.Tensor | None]:
         """What reads and VMMs need of the cells and that changes only when the cells do:
-        ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``g_sum`` (S,
+        ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``sigma`` (S, each
+        cell's read-noise standard deviation; ``None`` without read noise), ``g_sum`` (S,
         ``[n, rows]``, a row's cells after IR drop) and ``read_j`` (J per chip of reading every
         cell once).  The read noise is that of each cell's age (``cells.age_s``: effective s
         since it was programmed, at the preset's ``t_ref_k``).  Recomputed when ``cells.g`` or
@@ -134,14 +135,15 @@ class CrossbarArray:
             return self._cached[1]
         gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
         gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
-        sp = sm = None
-        if self.read_noise:
-            sp = self.technology.read_sigma(self.preset, g[..., 0], age[..., 0])
-            sm = self.technology.read_sigma(self.preset, g[..., 1], age[..., 1])
+        sigma = sp = sm = None
+        if self.read_noise:  # elementwise: the G+ and G- cells' in one call
+            sigma = self.technology.read_sigma(self.preset, g, age)
+            sp, sm = sigma[..., 0], sigma[..., 1]
         diff, var = differential_tiles(gp, gm, self.tile_rows, sp, sm)
         derived = {
             "diff": diff,
             "var": var,
+            "sigma": sigma,
             "g_sum": (gp + gm).sum(dim=2),
             "read_j": self.technology.read_energy(self.preset, g).sum(dim=(1, 2, 3)),
         }
@@ -167,10 +169,10 @@ class CrossbarArray:
         """Read every cell once at ``v_read`` with the read noise of its age; charges the
         ``read`` ledger."""
         g = self.cells.g
-        tech = self.technology
-        per_chip = self._derived()["read_j"]
-        if self.read_noise:
-            noisy = tech.read(self.preset, g, self.generator, self.cells.age_s)
+        derived = self._derived()
+        per_chip, sigma = derived["read_j"], derived["sigma"]
+        if sigma is not None:  # the technology's read (physics.read), its sigma kept
+            noisy = g + sigma * torch.randn(g.shape, generator=self.generator)
         else:
             noisy = g.clone()
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
