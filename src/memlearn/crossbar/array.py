@@ -153,6 +153,10 @@ class CrossbarArray:
         self._cached = (key, derived)
         return derived
 
+    def __getstate__(self) -> dict:
+        """Pickled without the inputs kept for the VMMs (see :meth:`_row_inputs`)."""
+        return {**self.__dict__, "_inputs": {}}
+
     # -- geometry -------------------------------------------------------------------------
     @property
     def tiles(self) -> tuple[int, int]:
@@ -280,7 +284,6 @@ class CrossbarArray:
         )  # fmt: skip
         self.ledger.add("program", sums[0], sums[1])
         self.ledger.add("verify", sums[2], sums[3])
-        # cells_written, set_pulses, reset_pulses, verify_reads, energy_j, verify_energy_j, failed
         return WriteSummary(*sums[4:9], sums[2], sums[9])
 
     def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:

@@ -67,6 +67,10 @@ class CellState:
         self.__dict__["_flat_view"] = (tensors, views, flat)
         return flat
 
+    def __getstate__(self) -> dict:
+        """Pickled without the views of :meth:`flat` (made again from the fields)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_flat_view"}
+
     def take(self, index: torch.Tensor) -> CellState:
         """Copy of the cells at flat ``index`` (1-D)."""
         flat = self.flat()
