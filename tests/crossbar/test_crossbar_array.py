@@ -260,3 +260,18 @@ def test_older_cells_read_noisier_as_the_1_over_f_law_says():
     assert old_read == pytest.approx(_band(arr.preset, settle + month), rel=0.03)
     ratio = _band(arr.preset, settle + month) / _band(arr.preset, settle)  # ~1.46
     assert float(old_current / young_current) == pytest.approx(ratio, rel=0.05)
+
+
+def test_a_repeated_input_is_converted_again_once_it_or_the_cells_change():
+    """The array keeps the DAC output of its last inputs: an input changed in place, or cells
+    changed since, give the product of what they are now, as a fresh array computes it."""
+    kept, fresh = make(read_noise=False), make(read_noise=False)
+    volts = torch.rand(3, 4, 40, generator=torch.Generator().manual_seed(1)) * kept.v_read
+    assert torch.equal(kept.multiply(volts), fresh.multiply(volts.clone()))
+    volts.mul_(0.5)  # the same tensor, new values
+    assert torch.equal(kept.multiply(volts), fresh.multiply(volts.clone()))
+    for arr in (kept, fresh):
+        arr.cells.g.mul_(1.5)
+    assert torch.equal(kept.multiply(volts), fresh.multiply(volts.clone()))
+    with pytest.raises(MemlearnError, match="within"):
+        kept.multiply(volts.mul_(4.0))  # changed in place beyond v_read: checked again

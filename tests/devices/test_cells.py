@@ -120,3 +120,22 @@ def test_endurance_runs_out_inside_the_program_operation(strategy):
         assert bool(r.failed[worn].all()) and not bool(r.failed[~worn].any())
         # once worn out, the controller keeps pulsing to its limit in vain
         assert bool((r.pulses[worn] == int(fragile.max_pulses)).all())
+
+
+def test_flat_views_follow_the_cells_and_a_replaced_field():
+    """``flat()`` is the same object while nothing is replaced, writes through to the cells,
+    and sees a field replaced on either side."""
+    cells = sample_cells(load_preset("hfo2-mlc"), (2, 3, 4, 2), torch.Generator().manual_seed(0))
+    flat = cells.flat()
+    assert flat is cells.flat() and flat.g.shape == (48,)
+    flat.g[5] = 7e-6
+    assert float(cells.g.view(-1)[5]) == pytest.approx(7e-6)
+    cells.g = torch.full((2, 3, 4, 2), 1e-5)
+    assert cells.flat() is not flat and bool((cells.flat().g == 1e-5).all())
+    again = cells.flat()
+    again.age_s = torch.ones(48)  # replaced on the flat side: a new view of the cells' own
+    assert cells.flat() is not again and not bool(cells.flat().age_s.any())
+    part = cells.take(torch.tensor([0, 47]))
+    part.g.fill_(2e-5)
+    cells.put(torch.tensor([0, 47]), part, frozen=False)
+    assert float(cells.g.view(-1)[47]) == pytest.approx(2e-5)

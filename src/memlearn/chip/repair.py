@@ -89,18 +89,36 @@ class RepairedChip(Chip):
     def close(self) -> None:
         self.chip.close()
 
-    def _gather(self, array: str, t: torch.Tensor) -> torch.Tensor:
+    def _index(self, array: str, shape: torch.Size) -> torch.Tensor | None:
+        """The chosen columns of ``array`` expanded to ``shape`` (``[n, ..., logical]``), kept
+        per array and shape (``None``: the array has no choice)."""
         chosen = self.columns.get(array)
         if chosen is None:
-            return t
-        return t.gather(-1, chosen.unsqueeze(1).expand(*t.shape[:-1], chosen.shape[1]))
+            return None
+        kept = self.__dict__.setdefault("_indices", {})
+        key = (array, tuple(shape), chosen.device)
+        hit = kept.get(key)
+        if hit is None or hit[0] is not chosen:
+            hit = kept[key] = (chosen, chosen.unsqueeze(1).expand(*shape[:-1], chosen.shape[1]))
+        return hit[1]
+
+    def _gather(self, array: str, t: torch.Tensor) -> torch.Tensor:
+        index = self._index(array, t.shape)
+        return t if index is None else t.gather(-1, index)
 
     def _scatter(self, array: str, t: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-        chosen = self.columns.get(array)
-        if chosen is None:
-            return t
-        index = chosen.unsqueeze(1).expand(*t.shape[:-1], chosen.shape[1])
-        return fill.scatter(-1, index, t)
+        index = self._index(array, t.shape)
+        return t if index is None else fill.scatter(-1, index, t)
+
+    def _fill(self, array: str, value: float | bool, dtype: torch.dtype) -> torch.Tensor:
+        """A physical-array tensor full of ``value`` (read only: scattered out of place),
+        kept per array, value and dtype."""
+        kept = self.__dict__.setdefault("_fills", {})
+        device = self.columns[array].device
+        key = (array, value, dtype, device)
+        if key not in kept:
+            kept[key] = torch.full(self._physical_shape(array), value, dtype=dtype, device=device)
+        return kept[key]
 
     def _physical_shape(self, array: str) -> tuple[int, int, int]:
         spec = self.chip.layout.array(array)
@@ -120,11 +138,10 @@ class RepairedChip(Chip):
     ) -> ProgramReport:
         if array not in self.columns:
             return self.chip.program(array, g_plus, g_minus, strategy=strategy, mask=mask)
-        shape = self._physical_shape(array)
         g_min = float(self.chip.conductance_window[0])
         mask = torch.ones_like(g_plus, dtype=torch.bool) if mask is None else mask
-        full_mask = self._scatter(array, mask, torch.zeros(shape, dtype=torch.bool))
-        filler = torch.full(shape, g_min, dtype=g_plus.dtype)
+        full_mask = self._scatter(array, mask, self._fill(array, False, torch.bool))
+        filler = self._fill(array, g_min, g_plus.dtype)
         return self.chip.program(
             array,
             self._scatter(array, g_plus, filler),

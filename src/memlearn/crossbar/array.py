@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import torch
 
 from memlearn.crossbar.ledger import ADC_SECONDS_PER_BIT, DAC_SETTLE_S, Ledger
-from memlearn.crossbar.vmm import dac, differential_tiles, ir_drop, tiled_product
+from memlearn.crossbar.vmm import (
+    check_bits,
+    differential_tiles,
+    ir_drop,
+    row_inputs,
+    tiled_product,
+)
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
 from memlearn.devices.engines import check_engine
 from memlearn.devices.physics import read_age
@@ -27,6 +33,9 @@ from memlearn.errors import MemlearnError
 STACKED_SUMS_MAX = 1 << 16
 """[E] Per-cell values (cells × quantities) up to which a write's per-chip sums are taken in one
 ``bincount`` (fewer calls for small writes) rather than one per quantity (less memory)."""
+INPUTS_KEPT = 2
+"""[E] Row-voltage inputs whose DAC output a :class:`CrossbarArray` keeps (a loop's support and
+query sets)."""
 
 
 @dataclass
@@ -40,14 +49,6 @@ class WriteSummary:
     energy_j: torch.Tensor
     verify_energy_j: torch.Tensor
     failed_cells: torch.Tensor
-
-
-def _check_bits(name: str, bits: int | None) -> int | None:
-    if bits is None:
-        return None
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24:
-        raise MemlearnError(f"{name} must be an integer in [2, 24] or None (ideal), got {bits!r}")
-    return bits
 
 
 class CrossbarArray:
@@ -94,8 +95,8 @@ class CrossbarArray:
             raise MemlearnError(f"wire_ohms must be >= 0 Ω, got {wire_ohms}")
         self.n_chips, self.rows, self.cols = n_chips, rows, cols
         self.tile_rows, self.tile_cols = tile_rows, tile_cols
-        self.adc_bits = _check_bits("adc_bits", adc_bits)
-        self.dac_bits = _check_bits("dac_bits", dac_bits)
+        self.adc_bits = check_bits("adc_bits", adc_bits)
+        self.dac_bits = check_bits("dac_bits", dac_bits)
         v = self.preset.values
         self.v_read = v["v_read"]
         # [E] ±4 sigma of a tile's column current for independent uniform inputs in [0, V_read]
@@ -116,10 +117,13 @@ class CrossbarArray:
         self.writes = torch.zeros(shape, dtype=torch.int32)
         self._cached: tuple[tuple[object, ...], dict[str, torch.Tensor | None]] | None = None
         self._joules: dict[tuple[int, int | None, int], tuple[float, float]] = {}
+        self._inputs: dict[int, tuple[torch.Tensor, int, tuple[torch.Tensor, ...]]] = {}
+        self._offsets: dict[int, torch.Tensor] = {}  # _per_chip's bin offsets per value count
 
     def _derived(self) -> dict[str, torch.Tensor | None]:
         """What reads and VMMs need of the cells and that changes only when the cells do:
-        ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``g_sum`` (S,
+        ``diff``/``var`` (:func:`~memlearn.crossbar.vmm.differential_tiles`), ``sigma`` (S, each
+        cell's read-noise standard deviation; ``None`` without read noise), ``g_sum`` (S,
         ``[n, rows]``, a row's cells after IR drop) and ``read_j`` (J per chip of reading every
         cell once).  The read noise is that of each cell's age (:meth:`read_sigmas`).
         Recomputed when ``cells.g`` or ``cells.age_s`` is replaced or written in place (its
@@ -134,16 +138,24 @@ class CrossbarArray:
             return self._cached[1]
         gp = ir_drop(g[..., 0], self.wire_ohms, self.tile_rows, self.tile_cols, 0)
         gm = ir_drop(g[..., 1], self.wire_ohms, self.tile_rows, self.tile_cols, 1)
-        sp, sm = self.read_sigmas() if self.read_noise else (None, None)
+        sigma = sp = sm = None
+        if self.read_noise:  # elementwise: the G+ and G- cells' in one call
+            sigma = self.technology.read_sigma(self.preset, g, read_age(self.preset, age))
+            sp, sm = sigma[..., 0], sigma[..., 1]
         diff, var = differential_tiles(gp, gm, self.tile_rows, sp, sm)
         derived = {
             "diff": diff,
             "var": var,
+            "sigma": sigma,
             "g_sum": (gp + gm).sum(dim=2),
             "read_j": self.technology.read_energy(self.preset, g).sum(dim=(1, 2, 3)),
         }
         self._cached = (key, derived)
         return derived
+
+    def __getstate__(self) -> dict:
+        """Pickled without the inputs kept for the VMMs (see :meth:`_row_inputs`)."""
+        return {**self.__dict__, "_inputs": {}}
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -163,20 +175,20 @@ class CrossbarArray:
     def read_sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Read-noise standard deviations (S) ``(sigma+, sigma-)``, ``[n_chips, rows, cols]``,
         of every cell at its age (:func:`~memlearn.devices.physics.read_age`)."""
-        g, age = self.cells.g, read_age(self.preset, self.cells.age_s)
-        sp = self.technology.read_sigma(self.preset, g[..., 0], age[..., 0])
-        return sp, self.technology.read_sigma(self.preset, g[..., 1], age[..., 1])
+        sigma = self._derived()["sigma"]
+        if sigma is None:
+            g, age = self.cells.g, read_age(self.preset, self.cells.age_s)
+            sigma = self.technology.read_sigma(self.preset, g, age)
+        return sigma[..., 0], sigma[..., 1]
 
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Read every cell once at ``v_read`` with the read noise of its age; charges the
         ``read`` ledger."""
         g = self.cells.g
-        tech = self.technology
-        per_chip = self._derived()["read_j"]
-        if self.read_noise:
-            noisy = tech.read(
-                self.preset, g, self.generator, read_age(self.preset, self.cells.age_s)
-            )
+        derived = self._derived()
+        per_chip, sigma = derived["read_j"], derived["sigma"]
+        if sigma is not None:
+            noisy = self.technology.read(self.preset, g, self.generator, sigma=sigma)
         else:
             noisy = g.clone()
         t = self.preset.values["read_pulse_s"] * self.rows * self.cols * 2
@@ -214,12 +226,16 @@ class CrossbarArray:
         """Per-chip sums (float64) of per-cell ``values`` at flat ``index``: ``[len(values),
         n_chips]``.  Every sum adds its cells in index order (``bincount``), whether the values
         go through one ``bincount`` each or, when they are few (small writes: fewer calls),
-        through one ``bincount`` in which each (value, chip) is its own bin."""
+        through one ``bincount`` in which each (value, chip) is its own bin.  Counts (bool or
+        integer values) are summed as floats, exactly (they are far below 2^24)."""
         n, k = self.n_chips, len(values)
         chip = torch.div(index, self.rows * self.cols * 2, rounding_mode="floor")
         if index.numel() * k <= STACKED_SUMS_MAX:
-            bins = (chip + n * torch.arange(k).unsqueeze(1)).view(-1)
-            weights = torch.stack(values).double().view(-1)
+            offsets = self._offsets.get(k)
+            if offsets is None:
+                offsets = self._offsets[k] = n * torch.arange(k).unsqueeze(1)
+            bins = (chip + offsets).view(-1)
+            weights = torch.stack(values).to(torch.float32).double().view(-1)
             return torch.bincount(bins, weights=weights, minlength=n * k).view(k, n)
         out = torch.empty(k, n, dtype=torch.float64)
         for row, v in zip(out, values, strict=True):
@@ -241,9 +257,8 @@ class CrossbarArray:
         if selected is not None:
             changed &= selected
         index = changed.view(-1).nonzero().squeeze(1)
-        zeros = torch.zeros(self.n_chips, dtype=torch.float64)
         if index.numel() == 0:
-            return WriteSummary(*(zeros.clone() for _ in range(7)))
+            return WriteSummary(*torch.zeros(7, self.n_chips, dtype=torch.float64))
         every = index.numel() == changed.numel()  # e.g. a deployment: no copy out and back
         wanted = target.view(-1) if every else target.view(-1)[index]
         part = self.cells.flat() if every else self.cells.take(index)
@@ -264,7 +279,7 @@ class CrossbarArray:
         else:
             self.cells.put(index, result.cells, frozen=False)  # a write changes no frozen field
             self.last_target.view(-1)[index] = wanted
-            self.writes.view(-1)[index] += written.int()
+            self.writes.view(-1).index_add_(0, index, written.int())  # index: distinct cells
         v = self.preset.values
         pulse_energy = result.energy_j - result.verify_energy_j
         pulse_time = result.set_pulses * v.get("set_pulse_s", 0.0) + result.reset_pulses * v.get(
@@ -273,20 +288,12 @@ class CrossbarArray:
         verify_time = result.verify_reads * v["read_pulse_s"]
         sums = self._per_chip(
             index, pulse_energy, pulse_time, result.verify_energy_j, verify_time,
-            written.float(), result.set_pulses.float(), result.reset_pulses.float(),
-            result.verify_reads.float(), result.energy_j, result.failed.float(),
+            written, result.set_pulses, result.reset_pulses, result.verify_reads,
+            result.energy_j, result.failed,
         )  # fmt: skip
         self.ledger.add("program", sums[0], sums[1])
         self.ledger.add("verify", sums[2], sums[3])
-        return WriteSummary(
-            cells_written=sums[4],
-            set_pulses=sums[5],
-            reset_pulses=sums[6],
-            verify_reads=sums[7],
-            energy_j=sums[8],
-            verify_energy_j=sums[2],
-            failed_cells=sums[9],
-        )
+        return WriteSummary(*sums[4:9], sums[2], sums[9])
 
     def pulse(self, plus: torch.Tensor, minus: torch.Tensor) -> WriteSummary:
         """One fixed incremental pulse per selected cell (+1 SET, -1 RESET, 0 none), no verify."""
@@ -348,24 +355,7 @@ class CrossbarArray:
         currents' ``sum V^2 G t_read`` J and ``read_pulse_s``; ``adc`` one conversion per tile
         column, ``adc_fom_j * 2^adc_bits`` J each, in ``adc_bits * ADC_SECONDS_PER_BIT``.
         """
-        if volts.dim() != 3 or volts.shape[0] != self.n_chips or volts.shape[2] != self.rows:
-            raise MemlearnError(
-                f"volts must have shape [{self.n_chips}, batch, {self.rows}], got "
-                f"{list(volts.shape)}"
-            )
-        volts = volts.float()
-        vmax = 0.0
-        if volts.numel():  # max |V| in one pass; NaN and inf propagate
-            low, high = volts.aminmax()
-            vmax = max(-float(low), float(high))
-        if not math.isfinite(vmax):
-            raise MemlearnError("volts must be finite")
-        if vmax > self.v_read * (1 + 1e-6):
-            raise MemlearnError(
-                f"row voltages must be within ±{self.v_read} V (the read voltage), got {vmax:g} V"
-            )
-        v_in = dac(volts, self.dac_bits, self.v_read)
-        v_sq = v_in * v_in
+        v_in, v_sq, per_row = self._row_inputs(volts)
         derived = self._derived()
         out = tiled_product(
             v_in, derived["diff"], derived["var"], self.adc_bits, self.adc_full_scale,
@@ -373,8 +363,6 @@ class CrossbarArray:
         )  # fmt: skip
         batch = volts.shape[1]
         t_read = self.preset.values["read_pulse_s"]
-        # sum_b,r V^2 G as the einsum "nbr,nr->n" computes it (batch summed first), fewer ops
-        per_row = v_sq.sum(dim=1).unsqueeze(1)
         cell_energy = torch.bmm(per_row, derived["g_sum"].unsqueeze(2)).view(-1) * t_read
         self.ledger.add("read", cell_energy, batch * t_read)
         e_dac, e_adc = self._converter_joules(batch)
@@ -383,6 +371,19 @@ class CrossbarArray:
             t_adc = batch * self.adc_bits * ADC_SECONDS_PER_BIT
             self.ledger.add("adc", e_adc, t_adc)
         return out
+
+    def _row_inputs(self, volts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:func:`~memlearn.crossbar.vmm.row_inputs` of ``volts``, kept for the last
+        :data:`INPUTS_KEPT` inputs, which a loop applies again and again (the same tensor,
+        unchanged since: its version counter)."""
+        hit = self._inputs.get(id(volts))
+        if hit is not None and hit[0] is volts and hit[1] == volts._version:
+            return hit[2]
+        prepared = row_inputs(volts, self.n_chips, self.rows, self.v_read, self.dac_bits)
+        if len(self._inputs) >= INPUTS_KEPT:
+            self._inputs.pop(next(iter(self._inputs)))  # the oldest
+        self._inputs[id(volts)] = (volts, volts._version, prepared)
+        return prepared
 
     def _converter_joules(self, batch: int) -> tuple[float, float]:
         """DAC and ADC energy (J per chip) of ``batch`` input vectors, rounded to float32 as

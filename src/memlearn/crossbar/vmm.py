@@ -16,6 +16,42 @@ import torch
 from memlearn.errors import MemlearnError
 
 
+def check_bits(name: str, bits: int | None) -> int | None:
+    """``bits`` of a converter (``name``, for the message): an integer in [2, 24], or ``None``
+    (ideal)."""
+    if bits is None:
+        return None
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24:
+        raise MemlearnError(f"{name} must be an integer in [2, 24] or None (ideal), got {bits!r}")
+    return bits
+
+
+def row_inputs(
+    volts: torch.Tensor, n_chips: int, rows: int, v_read: float, dac_bits: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row voltages ``volts [n_chips, batch, rows]`` (|V| <= ``v_read``) checked and through the
+    DAC: ``(V, V², sum over the batch of V²)`` (V, V², V²; the last ``[n_chips, 1, rows]``)."""
+    if volts.dim() != 3 or volts.shape[0] != n_chips or volts.shape[2] != rows:
+        raise MemlearnError(
+            f"volts must have shape [{n_chips}, batch, {rows}], got {list(volts.shape)}"
+        )
+    v32 = volts.float()
+    vmax = 0.0
+    if v32.numel():  # max |V| in one pass; NaN and inf propagate
+        low, high = v32.aminmax()
+        vmax = max(-float(low), float(high))
+    if not math.isfinite(vmax):
+        raise MemlearnError("volts must be finite")
+    if vmax > v_read * (1 + 1e-6):
+        raise MemlearnError(
+            f"row voltages must be within ±{v_read} V (the read voltage), got {vmax:g} V"
+        )
+    v_in = dac(v32, dac_bits, v_read)
+    v_sq = v_in * v_in
+    # sum_b,r V^2 G as the einsum "nbr,nr->n" computes it (batch summed first), fewer ops
+    return v_in, v_sq, v_sq.sum(dim=1).unsqueeze(1)
+
+
 def dac(volts: torch.Tensor, bits: int | None, v_max: float) -> torch.Tensor:
     """Row voltages through a DAC of ``bits`` magnitude bits over ``[0, v_max]`` volts (the sign
     is the pulse polarity): clipped to ``±v_max`` and rounded to the grid; ``bits=None`` is

@@ -53,24 +53,45 @@ class CellState:
 
     def flat(self) -> CellState:
         """A view of the same storage with every tensor flattened to 1-D (1-D ones as they
-        are)."""
-        return CellState(**{f.name: _flat(getattr(self, f.name)) for f in fields(self)})
+        are).  The same object while no field of either is replaced (no new views each call)."""
+        tensors = tuple(getattr(self, name) for name in NAMES)
+        kept = self.__dict__.get("_flat_view")
+        if kept is not None:
+            sources, views, flat = kept
+            if all(a is b for a, b in zip(sources, tensors, strict=True)) and all(
+                getattr(flat, name) is v for name, v in zip(NAMES, views, strict=True)
+            ):
+                return flat
+        views = tuple(_flat(t) for t in tensors)
+        flat = CellState(*views)
+        self.__dict__["_flat_view"] = (tensors, views, flat)
+        return flat
+
+    def __getstate__(self) -> dict:
+        """Pickled without the views of :meth:`flat` (made again from the fields)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_flat_view"}
 
     def take(self, index: torch.Tensor) -> CellState:
         """Copy of the cells at flat ``index`` (1-D)."""
-        return CellState(**{f.name: _flat(getattr(self, f.name)).index_select(0, index)
-                            for f in fields(self)})  # fmt: skip
+        flat = self.flat()
+        return CellState(*(getattr(flat, name).index_select(0, index) for name in NAMES))
 
     def put(self, index: torch.Tensor, part: CellState, frozen: bool = True) -> None:
         """Write ``part`` back into the cells at flat ``index`` (in place); ``frozen=False``
         skips the device-to-device properties (:data:`FROZEN`), for a ``part`` taken from
         these cells and only written to since (a write never changes them)."""
-        for f in fields(self):
-            if frozen or f.name not in FROZEN:
-                _flat(getattr(self, f.name)).scatter_(0, index, _flat(getattr(part, f.name)))
+        flat = self.flat()
+        for name in NAMES if frozen else WRITTEN:
+            getattr(flat, name).scatter_(0, index, _flat(getattr(part, name)))
 
     def clone(self) -> CellState:
         return CellState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
+
+
+NAMES = tuple(f.name for f in fields(CellState))
+"""The fields of :class:`CellState`, in order."""
+WRITTEN = tuple(name for name in NAMES if name not in FROZEN)
+"""The fields a write or relaxation changes."""
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:

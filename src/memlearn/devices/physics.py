@@ -188,9 +188,13 @@ def read(
     g: torch.Tensor,
     generator: torch.Generator,
     age: float | torch.Tensor | None = None,
+    sigma: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """A noisy read of conductances ``g`` (S) programmed ``age`` s ago (see ``read_sigma``)."""
-    return g + read_sigma(preset, g, age) * torch.randn(g.shape, generator=generator)
+    """A noisy read of conductances ``g`` (S) programmed ``age`` s ago (see ``read_sigma``);
+    ``sigma``: that read noise (S) when the caller already has it (``age`` is then unused)."""
+    if sigma is None:
+        sigma = read_sigma(preset, g, age)
+    return g + sigma * torch.randn(g.shape, generator=generator)
 
 
 def read_energy(preset: DevicePreset, g: torch.Tensor) -> torch.Tensor:

@@ -109,21 +109,41 @@ def relax_filaments(
     tau, t0 = v["relax_tau_s"], v["relax_t0_s"]
     fresh = not bool(cells.age_s.any())
     terms = _fresh_terms(float(seconds), tau, t0, str(cells.age_s.device)) if fresh else None
+    h = stability_factor(preset, cells)
     if terms is None:
         t1 = cells.age_s.double()
         t2 = t1 + seconds
         dfast, dlog2, dl = _time_terms(t1, t2, tau, t0)
+        spread, drift = fast * fast * dfast + slog * slog * dlog2, -mean * dl
     else:  # every cell just programmed: the time terms are one value for all
-        dfast, dlog2, dl = terms
-    h = stability_factor(preset, cells)
-    var = h * h * (fast * fast * dfast + slog * slog * dlog2)
-    step = -mean * dl + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
+        spread, drift = _fresh_coefficients(terms, fast, slog, mean)
+    var = h * h * spread
+    step = drift + torch.sqrt(var) * torch.randn(cells.g.shape, generator=generator)
     healthy = cells.stuck == STUCK_NONE
     cells.g.copy_(torch.where(healthy, (cells.g + step).clamp_min(0.0), cells.g))
     if terms is None:
         cells.age_s.copy_(t2.float())
     else:
         cells.age_s.fill_(float(seconds))  # 0 + seconds, to float32 as t2.float() rounds it
+
+
+_COEFFICIENTS: dict[tuple[int, float, float, float], tuple[object, torch.Tensor, torch.Tensor]] = {}
+
+
+def _fresh_coefficients(
+    terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor], fast: float, slog: float, mean: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fast² Δfast + slog² ΔL², -mean ΔL)`` of :func:`_fresh_terms`' 0-d ``terms``, computed
+    by the same tensor operations as for a general age and kept per terms and parameters."""
+    key = (id(terms), fast, slog, mean)
+    hit = _COEFFICIENTS.get(key)
+    if hit is None or hit[0] is not terms:
+        dfast, dlog2, dl = terms
+        if len(_COEFFICIENTS) >= 64:
+            _COEFFICIENTS.clear()
+        hit = (terms, fast * fast * dfast + slog * slog * dlog2, -mean * dl)
+        _COEFFICIENTS[key] = hit
+    return hit[1], hit[2]
 
 
 def _time_terms(

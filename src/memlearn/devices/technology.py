@@ -102,10 +102,12 @@ class CellTechnology:
         g: torch.Tensor,
         gen: torch.Generator,
         age: float | torch.Tensor | None = None,
+        sigma: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """A noisy read of conductances ``g`` (S) programmed ``age`` s ago (tensor like ``g``
-        or float; ``None``: the preset's ``settle_s``)."""
-        return physics.read(preset, g, gen, age)
+        or float; ``None``: the preset's ``settle_s``); ``sigma``: the read noise (S) of
+        :meth:`read_sigma` when the caller already has it."""
+        return physics.read(preset, g, gen, age, sigma)
 
     def read_sigma(
         self, preset: DevicePreset, g: torch.Tensor, age: float | torch.Tensor | None = None

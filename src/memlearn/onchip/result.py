@@ -62,7 +62,11 @@ class AdaptResult:
 
 
 def merge_parts(parts: list[tuple[int, dict[str, object]]]) -> AdaptResult:
-    """One result of the first ``n`` tasks of each part's fields (``(n, fields)``), in order."""
+    """One result of the first ``n`` tasks of each part's fields (``(n, fields)``), in order
+    (one part: its fields themselves, no copies)."""
+    if len(parts) == 1:
+        n, fields = parts[0]
+        return AdaptResult(**{key: _first(value, n) for key, value in fields.items()})  # type: ignore[arg-type]
     merged: dict[str, object] = {}
     for key, value in parts[0][1].items():
         if isinstance(value, dict):
@@ -72,6 +76,13 @@ def merge_parts(parts: list[tuple[int, dict[str, object]]]) -> AdaptResult:
         else:
             merged[key] = torch.cat([r[key][:n] for n, r in parts])  # type: ignore[index]
     return AdaptResult(**merged)  # type: ignore[arg-type]
+
+
+def _first(value: object, n: int) -> object:
+    """The first ``n`` tasks of a field (a tensor, a dict of tensors or ``None``)."""
+    if isinstance(value, dict):
+        return {k: v[:n] for k, v in value.items()}
+    return None if value is None else value[:n]  # type: ignore[index]
 
 
 def merge_results(results: list[AdaptResult]) -> AdaptResult:
