@@ -11,7 +11,8 @@ from memlearn.chip.repair import RepairedChip
 from memlearn.chip.server import ChipServer
 from memlearn.chip.simulated import SimulatedChip
 from memlearn.errors import MemlearnError
-from memlearn.onchip.deploy import DEFAULT_CHIPS, DeployConfig, build_chip, repaired_chip
+from memlearn.onchip.deploy import DeployConfig, build_chip, repaired_chip
+from memlearn.onchip.deploy_config import DEFAULT_CHIPS
 
 LAYOUT = reference_layout()
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_loop import LRS, synthetic_tasks
 
-import memlearn.crossbar.array as array_module
+import memlearn.crossbar.writes as writes_module
 import memlearn.devices.retention as retention
 from memlearn.chip.base import ArraySpec, ChipLayout
 from memlearn.chip.repair import repair_columns
@@ -64,7 +64,7 @@ def test_shortcuts_match_their_general_paths(monkeypatch: pytest.MonkeyPatch) ->
     """Per-chip sums in one bincount, the time terms of just-programmed cells computed once:
     switched off, the same run leaves the same bits."""
     fast = PINNED["accumulate/3/3/2/settle"]
-    monkeypatch.setattr(array_module, "STACKED_SUMS_MAX", 0)
+    monkeypatch.setattr(writes_module, "STACKED_SUMS_MAX", 0)
     monkeypatch.setattr(retention, "_fresh_terms", lambda *args: None)
     assert state_digest("accumulate", 3, 3, 2, settle_seconds=5.0) == fast
 

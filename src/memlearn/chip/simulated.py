@@ -25,8 +25,9 @@ import torch
 
 from memlearn.bounds import check_kelvin, check_seconds
 from memlearn.chip.base import Chip, ChipLayout, ProgramReport, reference_layout
-from memlearn.crossbar.array import CrossbarArray, WriteSummary
+from memlearn.crossbar.array import CrossbarArray
 from memlearn.crossbar.ledger import Ledger
+from memlearn.crossbar.writes import WriteSummary
 from memlearn.devices.cells import STUCK_NONE
 from memlearn.devices.preset import DEFAULT_PRESET, DevicePreset, load_preset
 from memlearn.devices.retention import relax

@@ -166,7 +166,7 @@ def _check_evaluate(o: dict[str, Any]) -> None:
     """Every option of ``evaluate``/``baseline``, before the checkpoint or the data is read."""
     from memlearn.data.layout import DRAWERS
     from memlearn.devices.programming import STRATEGIES
-    from memlearn.onchip.deploy import MAX_LEVELS
+    from memlearn.onchip.deploy_config import MAX_LEVELS
 
     for name, low in (("ways", 2), ("shots", 1), ("steps", 0), ("tasks", 1), ("queries", 1),
                       ("seed", 0)):  # fmt: skip

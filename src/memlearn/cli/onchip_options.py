@@ -8,7 +8,7 @@ import typer
 from memlearn.cli.common import progress_option, split_help
 from memlearn.data.augment import DEFAULT_SUPPORT_COPIES
 from memlearn.devices.programming import STRATEGIES
-from memlearn.onchip.deploy import DEFAULT_PRESET
+from memlearn.onchip.deploy_config import DEFAULT_PRESET
 from memlearn.onchip.policies import DEFAULT_POLICY, POLICIES
 
 CHECKPOINT_OPTION = typer.Option(

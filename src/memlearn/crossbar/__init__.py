@@ -16,10 +16,11 @@ Public API (SI units):
   generation, level shifting, gate DAC, line charging, control, static bias over the latency).
 """
 
-from memlearn.crossbar.array import CrossbarArray, WriteSummary
+from memlearn.crossbar.array import CrossbarArray
 from memlearn.crossbar.ledger import CATEGORIES, Ledger
 from memlearn.crossbar.mapping import DifferentialMapping
 from memlearn.crossbar.vmm import adc, adc_lsb, analog_vmm, dac, ir_drop
+from memlearn.crossbar.writes import WriteSummary
 
 __all__ = [
     "CATEGORIES",

@@ -10,7 +10,6 @@ counter per cell and an energy/latency ledger, multiplies through DAC/ADC, and a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -22,6 +21,13 @@ from memlearn.crossbar.vmm import (
     row_inputs,
     tiled_product,
 )
+from memlearn.crossbar.writes import (
+    WriteSummary,
+    check_directions,
+    check_mask,
+    check_targets,
+    per_chip_sums,
+)
 from memlearn.devices.cells import STUCK_NONE, apply_wear, sample_cells
 from memlearn.devices.engines import check_engine
 from memlearn.devices.physics import read_age
@@ -30,25 +36,9 @@ from memlearn.devices.programming import check_strategy, program
 from memlearn.devices.retention import equivalent_seconds, relax
 from memlearn.errors import MemlearnError
 
-STACKED_SUMS_MAX = 1 << 16
-"""[E] Per-cell values (cells × quantities) up to which a write's per-chip sums are taken in one
-``bincount`` (fewer calls for small writes) rather than one per quantity (less memory)."""
 INPUTS_KEPT = 2
 """[E] Row-voltage inputs whose DAC output a :class:`CrossbarArray` keeps (a loop's support and
 query sets)."""
-
-
-@dataclass
-class WriteSummary:
-    """Per-chip totals of one program/pulse call (each ``[n_chips]``)."""
-
-    cells_written: torch.Tensor
-    set_pulses: torch.Tensor
-    reset_pulses: torch.Tensor
-    verify_reads: torch.Tensor
-    energy_j: torch.Tensor
-    verify_energy_j: torch.Tensor
-    failed_cells: torch.Tensor
 
 
 class CrossbarArray:
@@ -118,7 +108,7 @@ class CrossbarArray:
         self._cached: tuple[tuple[object, ...], dict[str, torch.Tensor | None]] | None = None
         self._joules: dict[tuple[int, int | None, int], tuple[float, float]] = {}
         self._inputs: dict[int, tuple[torch.Tensor, int, tuple[torch.Tensor, ...]]] = {}
-        self._offsets: dict[int, torch.Tensor] = {}  # _per_chip's bin offsets per value count
+        self._offsets: dict[int, torch.Tensor] = {}  # per_chip_sums' bin offsets per value count
 
     def _derived(self) -> dict[str, torch.Tensor | None]:
         """What reads and VMMs need of the cells and that changes only when the cells do:
@@ -196,52 +186,6 @@ class CrossbarArray:
         return noisy[..., 0], noisy[..., 1]
 
     # -- programming ----------------------------------------------------------------------
-    def _check_targets(self, g_plus: torch.Tensor, g_minus: torch.Tensor) -> torch.Tensor:
-        want = (self.n_chips, self.rows, self.cols)
-        for name, t in (("g_plus", g_plus), ("g_minus", g_minus)):
-            if tuple(t.shape) != want:
-                raise MemlearnError(f"{name} must have shape {list(want)}, got {list(t.shape)}")
-        target = torch.stack((g_plus, g_minus), dim=-1).float()
-        lo, hi = self.window
-        slack = 1e-4 * (hi - lo)
-        low, high = (float(t) for t in target.aminmax())  # one pass; NaN propagates
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise MemlearnError("target conductances must be finite")
-        if low < lo - slack or high > hi + slack:
-            raise MemlearnError(
-                f"target conductances must lie in the window [{lo:g}, {hi:g}] S; got values "
-                f"in [{low:g}, {high:g}] S"
-            )
-        return target.clamp_(lo, hi)
-
-    def _check_mask(self, mask: torch.Tensor | None) -> torch.Tensor | None:
-        shape = (self.n_chips, self.rows, self.cols)
-        if mask is None:
-            return None
-        if tuple(mask.shape) != shape or mask.dtype != torch.bool:
-            raise MemlearnError(f"mask must be a bool tensor of shape {list(shape)}")
-        return mask[..., None].expand(shape + (2,))
-
-    def _per_chip(self, index: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
-        """Per-chip sums (float64) of per-cell ``values`` at flat ``index``: ``[len(values),
-        n_chips]``.  Every sum adds its cells in index order (``bincount``), whether the values
-        go through one ``bincount`` each or, when they are few (small writes: fewer calls),
-        through one ``bincount`` in which each (value, chip) is its own bin.  Counts (bool or
-        integer values) are summed as floats, exactly (they are far below 2^24)."""
-        n, k = self.n_chips, len(values)
-        chip = torch.div(index, self.rows * self.cols * 2, rounding_mode="floor")
-        if index.numel() * k <= STACKED_SUMS_MAX:
-            offsets = self._offsets.get(k)
-            if offsets is None:
-                offsets = self._offsets[k] = n * torch.arange(k).unsqueeze(1)
-            bins = (chip + offsets).view(-1)
-            weights = torch.stack(values).to(torch.float32).double().view(-1)
-            return torch.bincount(bins, weights=weights, minlength=n * k).view(k, n)
-        out = torch.empty(k, n, dtype=torch.float64)
-        for row, v in zip(out, values, strict=True):
-            row.copy_(torch.bincount(chip, weights=v.double(), minlength=n))
-        return out
-
     def program(
         self,
         g_plus: torch.Tensor,
@@ -251,9 +195,10 @@ class CrossbarArray:
     ) -> WriteSummary:
         """Program the targets (S) of the pairs selected by ``mask`` whose target changed."""
         check_strategy(strategy)
-        target = self._check_targets(g_plus, g_minus)
+        shape = (self.n_chips, self.rows, self.cols)
+        target = check_targets(shape, self.window, g_plus, g_minus)
         changed = target != self.last_target
-        selected = self._check_mask(mask)
+        selected = check_mask(shape, mask)
         if selected is not None:
             changed &= selected
         index = changed.view(-1).nonzero().squeeze(1)
@@ -286,8 +231,9 @@ class CrossbarArray:
             "reset_pulse_s", 0.0
         )
         verify_time = result.verify_reads * v["read_pulse_s"]
-        sums = self._per_chip(
-            index, pulse_energy, pulse_time, result.verify_energy_j, verify_time,
+        sums = per_chip_sums(
+            index, self.rows * self.cols * 2, self.n_chips, self._offsets,
+            pulse_energy, pulse_time, result.verify_energy_j, verify_time,
             written, result.set_pulses, result.reset_pulses, result.verify_reads,
             result.energy_j, result.failed,
         )  # fmt: skip
@@ -301,15 +247,7 @@ class CrossbarArray:
             raise MemlearnError(
                 self.technology.unsupported(self.preset, "fixed incremental pulses")
             )
-        shape = (self.n_chips, self.rows, self.cols)
-        for name, t in (("plus", plus), ("minus", minus)):
-            if tuple(t.shape) != shape:
-                raise MemlearnError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
-            if t.dtype.is_floating_point or t.dtype == torch.bool:
-                raise MemlearnError(f"{name} must be an integer tensor with values in {{-1, 0, 1}}")
-            if bool(((t < -1) | (t > 1)).any()):
-                raise MemlearnError(f"{name} values must be in {{-1, 0, 1}}")
-        direction = torch.stack((plus, minus), dim=-1).to(torch.int8)
+        direction = check_directions((self.n_chips, self.rows, self.cols), plus, minus)
         index = (direction != 0).view(-1).nonzero().squeeze(1)
         zeros = torch.zeros(self.n_chips, dtype=torch.float64)
         if index.numel() == 0:
@@ -333,7 +271,10 @@ class CrossbarArray:
         sets = (d > 0).float()
         resets = (d < 0).float()
         t_pulse = sets * v.get("set_pulse_s", 0.0) + resets * v.get("reset_pulse_s", 0.0)
-        sums = self._per_chip(index, energy, t_pulse, torch.ones_like(sets), sets, resets)
+        sums = per_chip_sums(
+            index, self.rows * self.cols * 2, self.n_chips, self._offsets,
+            energy, t_pulse, torch.ones_like(sets), sets, resets,
+        )  # fmt: skip
         self.ledger.add("program", sums[0], sums[1])
         return WriteSummary(
             cells_written=sums[2],
