@@ -88,3 +88,18 @@ def test_shipped_checkpoint_records_its_command() -> None:
     assert meta["command"] == SHIPPED_COMMAND
     assert meta["config"] == {"epochs": 8, "batch": 128, "lr": 0.02, "seed": 0}
     assert CHECKPOINT.stat().st_size < 1_000_000
+
+
+def test_train_cli_json_prints_one_object_and_its_bar_on_stderr(tmp_path, monkeypatch) -> None:
+    import memlearn.data.mnist as mnist
+    from memlearn.cli.main import app
+
+    monkeypatch.setattr(
+        mnist, "load_mnist", lambda split: _data(200 if split == "train" else 40, 0)
+    )
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["snn", "train", "--epochs", "1", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)  # exactly one JSON object on stdout
+    assert metrics["config"]["epochs"] == 1 and (out / rundir.MODEL_FILE).is_file()
+    assert "snn train" in r.stderr  # the progress bar, on stderr also with --json

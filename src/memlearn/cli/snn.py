@@ -66,7 +66,7 @@ def train(
         cfg = TrainConfig(**{**base, **given}).check()
         _threads()
         train_set, test_set = load_mnist("train"), load_mnist("test")
-        bar = tqdm(total=2 * cfg.epochs, desc="snn train", disable=as_json)
+        bar = tqdm(total=2 * cfg.epochs, desc="snn train", file=sys.stderr)  # also with --json
         bar.update(epochs_done(state, cfg))
         command = "memlearn snn train" + (" " + shlex.join(sys.argv[3:]) if sys.argv[3:] else "")
         metrics = train_run(
